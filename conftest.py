@@ -1,0 +1,15 @@
+"""Root pytest set-up, shared by the unit tests and nbval over solutions/.
+
+Notebook kernels inherit this process's environment, so setting the switches here
+makes CI run exactly what students run, only on the tiny profile.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["SMOKE"] = "1"
+# One scratch folder for the whole session, so 04_train's run feeds 05_generate.
+os.environ.setdefault("VAE_LAB_WORKDIR", tempfile.mkdtemp(prefix="vae-lab-ci-"))

@@ -1,0 +1,8 @@
+"""``python -m helpers <command>``: see helpers/cli.py."""
+
+import sys
+
+from helpers.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The lab's one command line: ``python -m helpers <command> [--help]``.
+
+Each command lives beside the code it drives, as a function
+``<name>_command(parser) -> handler``: it adds its arguments to ``parser`` and returns
+the function that runs them. Modules are imported only for the command asked for, so
+``--help`` is instant and data commands do not load TensorFlow.
+
+A :class:`helpers.errors.LabError` is printed as one clear message with exit code 2,
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from helpers.errors import LabError
+
+# command -> ("module:function", one-line description)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("helpers.demo:demo_command", "make the generated slice, train the cpu preset, plot"),
+    "make-slice": ("helpers.synthetic:make_slice_command", "write a generated CelebA-format slice"),
+    "download": ("helpers.download:download_command", "download CelebA (kaggle, opendatasets, url, local)"),
+    "prepare": ("helpers.cache:prepare_command", "decode CelebA once into a uint8 cache"),
+    "train": ("helpers.training:train_command", "train (or resume) a VAE run"),
+    "sample": ("helpers.generate:sample_command", "decode a grid of new faces from a run"),
+    "explore": ("helpers.generate:explore_command", "write every exploration figure of a run"),
+    "evaluate": ("helpers.metrics:evaluate_command", "reconstruction, latent usage, blur, FID/KID"),
+    "make-student": ("helpers.notebook_tools:make_student_command", "generate notebooks/ from solutions/"),
+    "report": ("helpers.report:report_command", "build the hand-in report from a run"),
+}
+
+
+def _overview() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: python -m helpers <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    lines += ["", "Run `python -m helpers <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(_overview())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{_overview()}", file=sys.stderr)
+        return 2
+    target, description = COMMANDS[name]
+    module_name, function_name = target.split(":")
+    parser = argparse.ArgumentParser(prog=f"python -m helpers {name}", description=description)
+    try:
+        handler = getattr(importlib.import_module(module_name), function_name)(parser)
+        args = parser.parse_args(rest)
+        return int(handler(args) or 0)
+    except LabError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing finished was lost; run the same command again to resume",
+              file=sys.stderr)
+        return 130
