@@ -124,8 +124,8 @@ def expected_paths_text() -> str:
 
 
 # Layout detection on names --------------------------------------------------------
+def _missing(prefix: str, layout: str, names: set[str], jpg_dirs: set[str]) -> list[str]:
     """List the files of ``layout`` under ``prefix`` missing from the names."""
-    """List the files of ``layout`` under ``prefix`` that are not among the names."""
     rel = LAYOUTS[layout]
     lists = (rel.attr_file, rel.partition_file)
     missing = [f for f in lists if prefix + f not in names]
