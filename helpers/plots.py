@@ -1,0 +1,135 @@
+"""Figures: image grids and loss curves, with matplotlib.
+
+Functions take NumPy arrays (or tensors) and either return a ``matplotlib`` figure or
+write a PNG; none of them touches global state or the working directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def to_uint8(images, value_range=(0.0, 1.0)) -> np.ndarray:
+    """Convert images in ``value_range`` to uint8 in [0, 255], clipping outliers.
+
+    Args:
+        images: (..., H, W, 3) float array or tensor.
+        value_range: (low, high) of the input pixels.
+
+    Returns:
+        uint8 array of the same shape.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    low, high = value_range
+    scaled = (images - low) / (high - low)
+    return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
+
+
+def make_grid(images, ncols: int | None = None, value_range=(0.0, 1.0), pad: int = 2,
+              pad_value: int = 255) -> np.ndarray:
+    """Tile a batch of images into one image, row by row.
+
+    Args:
+        images: (N, H, W, 3) float in ``value_range`` or uint8.
+        ncols: images per row (default: the smallest square that fits N).
+        value_range: range of float inputs.
+        pad: pixels between tiles.
+        pad_value: colour (0-255) of the padding.
+
+    Returns:
+        (rows * (H + pad) + pad, ncols * (W + pad) + pad, 3) uint8 array.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        images = to_uint8(images, value_range)
+    if images.ndim != 4:
+        raise ValueError(f"expected (N, H, W, C) images, got shape {images.shape}")
+    n, h, w, c = images.shape
+    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    nrows = int(np.ceil(n / ncols))
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value,
+                   dtype=np.uint8)
+    for index, image in enumerate(images):
+        row, col = divmod(index, ncols)
+        top, left = pad + row * (h + pad), pad + col * (w + pad)
+        grid[top:top + h, left:left + w] = image
+    return grid
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a uint8 (H, W, 3) image as PNG atomically; return the path."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path
+
+
+def save_grid(images, path, ncols=None, value_range=(0.0, 1.0)) -> Path:
+    """Tile ``images`` with ``make_grid`` and write the PNG to ``path``."""
+    return save_png(make_grid(images, ncols, value_range), path)
+
+
+def show_grid(images, ncols=None, value_range=(0.0, 1.0), title=None, scale=1.5):
+    """Return a matplotlib figure showing ``images`` as one grid."""
+    import matplotlib.pyplot as plt
+
+    grid = make_grid(images, ncols, value_range)
+    height, width = grid.shape[:2]
+    fig, ax = plt.subplots(figsize=(scale * width / 64, scale * height / 64))
+    ax.imshow(grid)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def read_history(csv_path: str | os.PathLike) -> dict[str, list[float]]:
+    """Read a Keras ``CSVLogger`` file into {column: values} (epoch as int)."""
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    columns = rows[0].keys() if rows else []
+    return {key: [float(row[key]) for row in rows] for key in columns}
+
+
+def plot_history(history, path=None, title="Training"):
+    """Plot total, reconstruction and KL loss (train and validation) side by side.
+
+    Args:
+        history: {name: per-epoch values} as in ``keras.callbacks.History.history`` or
+            ``read_history``; an ``epoch`` key, if present, gives the x axis.
+        path: where to save a PNG (optional).
+        title: figure title.
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    keys = [("loss", "total"), ("reconstruction_loss", "reconstruction"), ("kl_loss", "KL")]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    n = len(next(iter(history.values()), []))
+    epochs = [int(e) + 1 for e in history.get("epoch", range(n))]
+    for ax, (key, label) in zip(axes, keys):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            if prefix + key in history:
+                ax.plot(epochs, history[prefix + key], style, marker="o", markersize=3,
+                        label="validation" if prefix else "train")
+        ax.set_title(f"{label} loss")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+    return fig
