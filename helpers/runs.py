@@ -1,0 +1,124 @@
+"""The run directory: where one training run keeps everything, and how to reopen it.
+
+A run directory is self-describing, so a student can evaluate yesterday's model::
+
+    run_dir/
+      config.json          the VAEConfig (VAEConfig.save)
+      run.json             the cache it trained on, epochs done, status
+      best.keras           best model so far by validation loss (ModelCheckpoint)
+      backup/              resume state for an interrupted run (BackupAndRestore)
+      history.csv          one row per epoch (CSVLogger): loss, reconstruction_loss,
+                           kl_loss and their val_ versions
+      fixed_z.npy          the latent vectors decoded into every sample grid
+      samples/epoch_005.png  faces decoded from fixed_z, every sample_interval epochs
+      tensorboard/         TensorBoard event files
+      loss_curves.png      total, reconstruction and KL loss over the epochs
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers.config import VAEConfig
+from helpers.errors import LabError
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Every file of a run directory, by name."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def info(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def best_model(self) -> Path:
+        return self.root / "best.keras"
+
+    @property
+    def backup(self) -> Path:
+        return self.root / "backup"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history.csv"
+
+    @property
+    def fixed_z(self) -> Path:
+        return self.root / "fixed_z.npy"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
+    def loss_curves(self) -> Path:
+        return self.root / "loss_curves.png"
+
+    def sample_grid(self, epoch: int) -> Path:
+        """PNG of the fixed-z faces after ``epoch`` (1-based)."""
+        return self.samples / f"epoch_{epoch:03d}.png"
+
+
+def read_info(run_dir) -> dict:
+    """Return run.json as a dict ({} when the run has not written it yet)."""
+    path = RunPaths(Path(run_dir)).info
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_info(run_dir, **fields) -> dict:
+    """Merge ``fields`` into run.json atomically and return the result."""
+    paths = RunPaths(Path(run_dir))
+    info = {**read_info(run_dir), **fields}
+    tmp = paths.info.with_name(".run.json.tmp")
+    tmp.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(tmp, paths.info)
+    return info
+
+
+@dataclass
+class Run:
+    """A reopened run: its config, its best model, and where its data is."""
+
+    paths: RunPaths
+    config: VAEConfig
+    vae: object  # helpers.model.VAE (typed loosely so importing this needs no Keras)
+    cache_dir: Path | None
+    info: dict
+
+
+def load_run(run_dir) -> Run:
+    """Reopen a run directory: config, best model and the cache it trained on.
+
+    Raises:
+        LabError: the folder is not a run directory, or has no saved model yet.
+    """
+    paths = RunPaths(Path(run_dir))
+    if not paths.config.exists():
+        raise LabError(f"{paths.root} is not a run directory (no config.json): train one "
+                       "with `python -m helpers train --run-dir DIR ...`")
+    if not paths.best_model.exists():
+        raise LabError(f"{paths.root} has no best.keras yet: let training finish at least "
+                       "one epoch (re-run the same train command to resume)")
+    import keras
+
+    import helpers.model  # noqa: F401  registers the custom classes for loading
+
+    config = VAEConfig.load(paths.config)
+    vae = keras.models.load_model(paths.best_model, compile=False)
+    info = read_info(run_dir)
+    cache = info.get("cache_dir")
+    return Run(paths, config, vae, Path(cache) if cache else None, info)
