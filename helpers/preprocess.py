@@ -1,0 +1,220 @@
+"""Cut the face box out of a CelebA frame, shrink it, and scale its pixels.
+
+Two paths do the same thing and agree to within about one grey level:
+
+* :func:`load_image` (PIL + NumPy) is what ``prepare`` uses to build the uint8
+  cache once. It asks libjpeg to decode at half (or quarter) size when the crop
+  will be shrunk that much anyway ("draft" mode), which is about twice as fast.
+* :func:`tf_decode_crop_resize` (TensorFlow ops) is the per-epoch JPEG pipeline,
+  kept for comparison.
+
+Typical use::
+
+    from helpers.preprocess import load_image, normalize
+    face = load_image("img_align_celeba/000001.jpg")   # (64, 64, 3) uint8
+    x = normalize(face[None], (0.0, 1.0))              # (1, 64, 64, 3) float32
+
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import BinaryIO, Sequence
+
+import numpy as np
+from PIL import Image
+
+# (left, top, width, height) of the central face box in the 178x218 frame.
+DEFAULT_CROP: tuple[int, int, int, int] = (19, 39, 140, 140)
+DEFAULT_IMAGE_SIZE = 64
+
+# Bilinear (triangle filter) with its support widened by the shrink factor:
+# antialiased in both PIL and TensorFlow, so the two paths match.
+PIL_RESAMPLE = Image.Resampling.BILINEAR
+TF_RESIZE_METHOD = "bilinear"
+
+# Refuse anything this large before decoding it (CelebA frames are 38,804 pixels).
+MAX_PIXELS = 40_000_000
+
+
+def check_crop(
+    crop: Sequence[int], frame_size: tuple[int, int] | None = None
+) -> tuple[int, int, int, int]:
+    """Return ``crop`` as four ints, or raise ``ValueError`` saying what is wrong.
+
+    Args:
+        crop: (left, top, width, height) in pixels.
+        frame_size: (width, height) of the image it is cut from, if known.
+
+    Returns:
+        (left, top, width, height) as a tuple of ints.
+    """
+    if len(crop) != 4:
+        raise ValueError(f"crop must be (left, top, width, height), got {crop!r}")
+    left, top, width, height = (int(v) for v in crop)
+    if left < 0 or top < 0 or width < 1 or height < 1:
+        raise ValueError(f"crop {crop!r} needs left, top >= 0 and width, height >= 1")
+    if frame_size is not None:
+        frame_w, frame_h = frame_size
+        if left + width > frame_w or top + height > frame_h:
+            raise ValueError(
+                f"crop box {crop!r} does not fit inside a {frame_w}x{frame_h} image"
+            )
+    return left, top, width, height
+
+
+def crop_resize(
+    image: Image.Image,
+    crop: Sequence[int] = DEFAULT_CROP,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+) -> np.ndarray:
+    """Cut the crop box out of a decoded PIL image and resize it, antialiased.
+
+    Args:
+        image: a loaded PIL image of any mode (converted to RGB).
+        crop: (left, top, width, height) in pixels of ``image``.
+        image_size: side of the square output.
+
+    Returns:
+        (image_size, image_size, 3) uint8.
+    """
+    left, top, width, height = check_crop(crop, image.size)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    box = (left, top, left + width, top + height)
+    out = image.resize((image_size, image_size), PIL_RESAMPLE, box=box)
+    return np.asarray(out, dtype=np.uint8)
+
+
+def load_image(
+    source: str | os.PathLike | bytes | BinaryIO,
+    crop: Sequence[int] = DEFAULT_CROP,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    draft: bool = True,
+) -> np.ndarray:
+    """Decode one image file, cut the face box and resize it, antialiased.
+
+    With ``draft`` the JPEG decoder scales by 1/2, 1/4 or 1/8 while decoding,
+    as far as the crop box still has at least ``image_size`` pixels a side; the
+    box is then resized with sub-pixel coordinates, so the geometry is exact.
+
+    Args:
+        source: a path, the file's bytes, or an open binary file.
+        crop: (left, top, width, height) in pixels of the full-size image.
+        image_size: side of the square output.
+        draft: allow reduced-size JPEG decoding (faster, nearly identical).
+
+    Returns:
+        (image_size, image_size, 3) uint8.
+
+    Raises:
+        OSError, SyntaxError, ValueError: the file is missing, not an image,
+            truncated or corrupt, too large, or smaller than the crop box.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(source)
+    with Image.open(source) as image:
+        full_w, full_h = image.size
+        if full_w * full_h > MAX_PIXELS:
+            raise ValueError(f"image is {full_w}x{full_h}, larger than any face photo")
+        left, top, width, height = check_crop(crop, image.size)
+        scale = 1.0
+        if draft and image.format == "JPEG":
+            # Ask for the smallest size at which the box keeps >= image_size pixels.
+            want = (
+                -(-full_w * image_size // width),
+                -(-full_h * image_size // height),
+            )
+            result = image.draft("RGB", want)
+            if result is not None:
+                scale = full_w / result[1][2]
+        image.load()
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        box = (left / scale, top / scale, (left + width) / scale, (top + height) / scale)
+        out = image.resize((image_size, image_size), PIL_RESAMPLE, box=box)
+        return np.asarray(out, dtype=np.uint8)
+
+
+def tf_crop_resize(image, crop: Sequence[int] = DEFAULT_CROP, image_size: int = 64):
+    """Cut the crop box out of a decoded image tensor and resize it (TensorFlow).
+
+    Args:
+        image: (H, W, 3) uint8 tensor, e.g. from ``tf.io.decode_jpeg``.
+        crop: (left, top, width, height) in pixels.
+        image_size: side of the square output.
+
+    Returns:
+        (image_size, image_size, 3) uint8 tensor, rounded like the PIL path.
+    """
+    import tensorflow as tf
+
+    left, top, width, height = check_crop(crop)
+    box = tf.image.crop_to_bounding_box(image, top, left, height, width)
+    resized = tf.image.resize(
+        box, (image_size, image_size), method=TF_RESIZE_METHOD, antialias=True
+    )
+    return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+
+
+def tf_decode_crop_resize(
+    jpeg_bytes, crop: Sequence[int] = DEFAULT_CROP, image_size: int = 64
+):
+    """Decode JPEG bytes, cut the crop box and resize it (TensorFlow ops).
+
+    Args:
+        jpeg_bytes: scalar string tensor, e.g. from ``tf.io.read_file``.
+        crop: (left, top, width, height) in pixels.
+        image_size: side of the square output.
+
+    Returns:
+        (image_size, image_size, 3) uint8 tensor.
+    """
+    import tensorflow as tf
+
+    image = tf.io.decode_jpeg(jpeg_bytes, channels=3)
+    return tf_crop_resize(image, crop, image_size)
+
+
+def _scale_offset(value_range: Sequence[float]) -> tuple[float, float]:
+    low, high = (float(v) for v in value_range)
+    if not high > low:
+        raise ValueError(f"value_range must be (low, high) with high > low, got {value_range!r}")
+    return (high - low) / 255.0, low
+
+
+def normalize(images, value_range: Sequence[float] = (0.0, 1.0)):
+    """Map uint8 pixels to float32 in ``value_range`` (sigmoid: (0, 1); tanh: (-1, 1)).
+
+    Works on NumPy arrays and on TensorFlow tensors (returns the same kind).
+
+    Args:
+        images: (..., H, W, 3) uint8, values 0..255.
+        value_range: (low, high) that 0 and 255 map to.
+
+    Returns:
+        (..., H, W, 3) float32 in [low, high].
+    """
+    scale, offset = _scale_offset(value_range)
+    if isinstance(images, np.ndarray):
+        return images.astype(np.float32) * np.float32(scale) + np.float32(offset)
+    import tensorflow as tf
+
+    return tf.cast(images, tf.float32) * scale + offset
+
+
+def denormalize(images, value_range: Sequence[float] = (0.0, 1.0)) -> np.ndarray:
+    """Map floats in ``value_range`` back to uint8 pixels for display (clipped).
+
+    Args:
+        images: (..., H, W, 3) floats (NumPy, TensorFlow or any array-like).
+        value_range: (low, high) that maps to 0 and 255.
+
+    Returns:
+        (..., H, W, 3) uint8 NumPy array.
+    """
+    scale, offset = _scale_offset(value_range)
+    pixels = (np.asarray(images, dtype=np.float32) - offset) / scale
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
