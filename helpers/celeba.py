@@ -124,12 +124,12 @@ def expected_paths_text() -> str:
 
 
 # Layout detection on names --------------------------------------------------------
-def _missing(prefix: str, layout: str, names: set[str], jpg_dirs: set[str]) -> list[str]:
+def _missing(prefix: str, layout: str, names: set[str], dirs: set[str]) -> list[str]:
     """List the files of ``layout`` under ``prefix`` missing from the names."""
     rel = LAYOUTS[layout]
     lists = (rel.attr_file, rel.partition_file)
     missing = [f for f in lists if prefix + f not in names]
-    if prefix + rel.image_dir not in jpg_dirs:
+    if prefix + rel.image_dir not in dirs:
         missing.insert(0, rel.image_dir + "/*.jpg")
     return missing
 
