@@ -133,3 +133,56 @@ def plot_history(history, path=None, title="Training"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=100)
     return fig
+
+
+def image_rows(rows, value_range=(0.0, 1.0), pad: int = 2) -> np.ndarray:
+    """Stack equally long strips of images, one strip per row, into one image.
+
+    Used for originals above reconstructions, interpolation paths, traversals and
+    attribute strips.
+
+    Args:
+        rows: sequence of (N, H, W, 3) arrays (float in ``value_range`` or uint8),
+            every one with the same N.
+        value_range: range of float inputs.
+        pad: pixels between tiles.
+
+    Returns:
+        (len(rows) * (H + pad) + pad, N * (W + pad) + pad, 3) uint8 array.
+    """
+    rows = [np.asarray(row) for row in rows]
+    if not rows:
+        raise ValueError("image_rows needs at least one row of images")
+    lengths = {len(row) for row in rows}
+    if len(lengths) != 1:
+        raise ValueError(f"every row needs the same number of images, got {sorted(lengths)}")
+    rows = [row if row.dtype == np.uint8 else to_uint8(row, value_range) for row in rows]
+    return make_grid(np.concatenate(rows), ncols=len(rows[0]), pad=pad)
+
+
+def save_image_rows(rows, path, value_range=(0.0, 1.0)) -> Path:
+    """Tile ``rows`` with ``image_rows`` and write the PNG to ``path``."""
+    return save_png(image_rows(rows, value_range), path)
+
+
+def show_image_rows(rows, labels=None, value_range=(0.0, 1.0), title=None, scale=1.5):
+    """Return a matplotlib figure of ``image_rows`` with a label left of each row."""
+    import matplotlib.pyplot as plt
+
+    grid = image_rows(rows, value_range)
+    height, width = grid.shape[:2]
+    fig, ax = plt.subplots(figsize=(scale * width / 64 + (1.2 if labels else 0),
+                                    scale * height / 64))
+    ax.imshow(grid)
+    ax.set_xticks([])
+    if labels:
+        tile = (height - 2) / len(rows)
+        ax.set_yticks([2 + tile * (i + 0.5) for i in range(len(rows))], list(labels))
+    else:
+        ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
