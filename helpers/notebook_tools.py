@@ -1,0 +1,357 @@
+"""Generate the student notebooks from the solutions, nbgrader style.
+
+``solutions/NN_name.ipynb`` is the source; ``notebooks/NN_name.ipynb`` is generated
+by ``python -m helpers make-student`` and never edited by hand. In every cell the
+lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become, at the marker's
+indentation::
+
+    # YOUR CODE HERE
+    # TODO: <hint>              (only when the marker carries one)
+    raise NotImplementedError()
+
+so the student notebook still parses, and fails loudly where work is left. The
+signature and docstring stay outside the markers. A hint is written after the
+marker: ``### BEGIN SOLUTION (hint: use exp(0.5 * z_log_var))``. Markdown answers
+become ``YOUR ANSWER HERE``. ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``
+regions are removed. Outputs and execution counts are stripped, a "generated, do not
+edit" cell goes first, and a Colab badge pointing at ``solutions/`` is repointed at
+``notebooks/``. Writing is byte-for-byte deterministic, so ``--check`` can tell a
+stale notebook from a fresh one without writing anything.
+
+Cell metadata is never needed (editors drop it): the markers alone drive this.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers.errors import LabError
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+CODE_STUB = "# YOUR CODE HERE"
+ANSWER_STUB = "YOUR ANSWER HERE"
+NOTICE_ID = "generated-notice"
+
+# A marker line: indentation, the marker, then optionally "(hint: ...)".
+_MARKER = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<marker>### (?:BEGIN|END) (?:SOLUTION|HIDDEN TESTS))"
+    r"(?P<rest>.*)$"
+)
+_HINT = re.compile(r"^\s*\(hint:\s*(?P<hint>.*?)\s*\)\s*$")
+# Anything that looks like a marker but is misspelt ("## BEGIN SOLUTION", "### END").
+_LOOKS_LIKE_MARKER = re.compile(r"#+\s*(BEGIN|END)\s+(SOLUTION|HIDDEN)", re.IGNORECASE)
+_COLAB = re.compile(r"(colab\.research\.google\.com/\S*?/)solutions/")
+# Metadata that records one machine's session rather than the notebook's content.
+_VOLATILE_CELL_METADATA = ("execution", "ExecuteTime", "collapsed", "scrolled")
+_VOLATILE_NB_METADATA = ("widgets",)
+
+
+class MarkerError(LabError):
+    """A solution or hidden-test marker is nested, unclosed, stray or misspelt."""
+
+
+def _nbformat():
+    try:
+        import nbformat
+    except ImportError as error:  # pragma: no cover - nbformat ships with jupyter
+        raise LabError("make-student needs nbformat: pip install nbformat") from error
+    return nbformat
+
+
+# --------------------------------------------------------------------------- cells
+def clear_solutions(source: str, cell_type: str = "code", where: str = "cell") -> str:
+    """Replace solution regions with stubs and drop hidden-test regions.
+
+    Args:
+        source: the cell's text.
+        cell_type: "code" (stub raises NotImplementedError) or "markdown"
+            (stub is ``YOUR ANSWER HERE``).
+        where: "notebook, cell N" for error messages.
+
+    Returns:
+        The student version of the cell's text.
+
+    Raises:
+        MarkerError: nested, unclosed, stray or misspelt markers; the message
+            names ``where`` and the 1-based line.
+    """
+    out: list[str] = []
+    open_marker: tuple[str, int] | None = None  # (BEGIN marker, line number)
+    for number, line in enumerate(source.split("\n"), start=1):
+        match = _MARKER.match(line)
+        if match is None:
+            if _LOOKS_LIKE_MARKER.search(line):
+                raise MarkerError(
+                    f"{where}, line {number}: {line.strip()!r} looks like a marker but is "
+                    f"not one; write exactly {BEGIN_SOLUTION!r} / {END_SOLUTION!r} "
+                    f"(or {BEGIN_HIDDEN!r} / {END_HIDDEN!r}) on a line of its own"
+                )
+            if open_marker is None:
+                out.append(line)
+            continue
+        indent, marker, rest = match.group("indent", "marker", "rest")
+        if marker.startswith("### BEGIN"):
+            if open_marker is not None:
+                raise MarkerError(
+                    f"{where}, line {number}: {marker!r} inside the region opened by "
+                    f"{open_marker[0]!r} at line {open_marker[1]}; regions cannot nest: "
+                    f"close the first one with its END marker"
+                )
+            hint = _parse_hint(rest, marker, where, number)
+            open_marker = (marker, number)
+            if marker == BEGIN_SOLUTION:
+                out.extend(_stub(indent, hint, cell_type))
+            continue
+        expected = marker.replace("END", "BEGIN")
+        if open_marker is None or open_marker[0] != expected:
+            opened = f" (the open region is {open_marker[0]!r})" if open_marker else ""
+            raise MarkerError(
+                f"{where}, line {number}: {marker!r} without a matching {expected!r}"
+                f"{opened}; add the BEGIN marker above it or delete this line"
+            )
+        if rest.strip():
+            raise MarkerError(
+                f"{where}, line {number}: unexpected text after {marker!r}: "
+                f"{rest.strip()!r}; END markers take nothing after them"
+            )
+        open_marker = None
+    if open_marker is not None:
+        raise MarkerError(
+            f"{where}, line {open_marker[1]}: {open_marker[0]!r} is never closed; add "
+            f"{open_marker[0].replace('BEGIN', 'END')!r} after the region"
+        )
+    return "\n".join(out)
+
+
+def _parse_hint(rest: str, marker: str, where: str, number: int) -> str | None:
+    if not rest.strip():
+        return None
+    match = _HINT.match(rest)
+    if marker != BEGIN_SOLUTION or match is None or not match.group("hint"):
+        raise MarkerError(
+            f"{where}, line {number}: unexpected text after {marker!r}: "
+            f"{rest.strip()!r}; the only thing allowed is a hint on a solution marker, "
+            f"written as `{BEGIN_SOLUTION} (hint: ...)`"
+        )
+    return match.group("hint")
+
+
+def _stub(indent: str, hint: str | None, cell_type: str) -> list[str]:
+    if cell_type == "markdown":
+        return [indent + ANSWER_STUB] + ([indent + f"*Hint: {hint}*"] if hint else [])
+    lines = [indent + CODE_STUB]
+    if hint:
+        lines.append(indent + f"# TODO: {hint}")
+    return lines + [indent + "raise NotImplementedError()"]
+
+
+# ----------------------------------------------------------------------- notebooks
+def strip_notebook(nb) -> bool:
+    """Remove outputs, execution counts and session metadata in place.
+
+    Returns:
+        True if anything was removed.
+    """
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            if cell.get("outputs") or cell.get("execution_count") is not None:
+                changed = True
+            cell.outputs = []
+            cell.execution_count = None
+        for key in _VOLATILE_CELL_METADATA:
+            if key in cell.get("metadata", {}):
+                del cell.metadata[key]
+                changed = True
+        if cell.cell_type != "code" and cell.get("attachments") == {}:
+            del cell["attachments"]
+    for key in _VOLATILE_NB_METADATA:
+        if key in nb.metadata:
+            del nb.metadata[key]
+            changed = True
+    return changed
+
+
+def find_outputs(path: str | Path) -> list[int]:
+    """Return the indices of code cells that carry outputs or execution counts."""
+    nb = _nbformat().read(str(path), as_version=4)
+    return [
+        index
+        for index, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        and (cell.get("outputs") or cell.get("execution_count") is not None)
+    ]
+
+
+def strip_outputs(path: str | Path) -> bool:
+    """Strip outputs and execution counts from a notebook file, in place.
+
+    Returns:
+        True if the file changed (it is rewritten only then).
+    """
+    nbformat = _nbformat()
+    path = Path(path)
+    nb = nbformat.read(str(path), as_version=4)
+    strip_notebook(nb)
+    text = notebook_text(nb)
+    if path.read_text(encoding="utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
+def notebook_text(nb) -> str:
+    """Serialise a notebook deterministically (sorted keys, one-space indent)."""
+    nbformat = _nbformat()
+    for index, cell in enumerate(nb.cells):
+        if "id" not in cell and (nb.nbformat, nb.nbformat_minor) >= (4, 5):
+            cell["id"] = f"cell-{index}"
+    text = nbformat.writes(nb, version=4)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def make_student_notebook(nb, source_name: str):
+    """Return the student version of a solution notebook (the input is unchanged).
+
+    Args:
+        nb: a ``nbformat`` v4 notebook.
+        source_name: the solution's path as shown to people, e.g.
+            "solutions/02_model.ipynb" (used in the notice and in errors).
+    """
+    nbformat = _nbformat()
+    student = copy.deepcopy(nb)
+    if (student.nbformat, student.nbformat_minor) < (4, 5):
+        student.nbformat_minor = 5  # cell ids make the output stable and diffable
+    strip_notebook(student)
+    for index, cell in enumerate(student.cells):
+        where = f"{source_name}, cell {index}"
+        if cell.cell_type in ("code", "markdown"):
+            cell.source = clear_solutions(cell.source, cell.cell_type, where)
+        if cell.cell_type == "markdown":
+            cell.source = _COLAB.sub(r"\1notebooks/", cell.source)
+    notice = nbformat.v4.new_markdown_cell(
+        f"*Generated from `{source_name}` by `python -m helpers make-student`: "
+        f"do not edit.*"
+    )
+    notice["id"] = NOTICE_ID
+    student.cells.insert(0, notice)
+    return student
+
+
+@dataclass
+class StudentPlan:
+    """What ``make-student`` would write, and what is out of date."""
+
+    expected: dict[Path, str] = field(default_factory=dict)  # path -> text
+    stale: list[Path] = field(default_factory=list)
+    missing: list[Path] = field(default_factory=list)
+    extra: list[Path] = field(default_factory=list)
+    with_outputs: dict[Path, list[int]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every student notebook is present and up to date."""
+        return not (self.stale or self.missing or self.extra or self.with_outputs)
+
+    def problems(self) -> list[str]:
+        """One line per problem, each saying what to do."""
+        lines = [f"stale: {p} (regenerate it)" for p in self.stale]
+        lines += [f"missing: {p} (generate it)" for p in self.missing]
+        lines += [
+            f"extra: {p} has no solutions/ source (delete it or add the solution)"
+            for p in self.extra
+        ]
+        lines += [
+            f"outputs: {p} has outputs in cells {cells} (strip them with "
+            f"`python -m helpers make-student --strip-outputs`)"
+            for p, cells in self.with_outputs.items()
+        ]
+        return lines
+
+
+def plan_student_notebooks(solutions: str | Path, out: str | Path) -> StudentPlan:
+    """Work out every student notebook and compare with what is on disk.
+
+    Args:
+        solutions: folder of ``NN_name.ipynb`` solution notebooks.
+        out: folder of generated student notebooks.
+
+    Raises:
+        LabError: ``solutions`` is not a folder; MarkerError: a bad marker.
+    """
+    nbformat = _nbformat()
+    solutions, out = Path(solutions), Path(out)
+    if not solutions.is_dir():
+        raise LabError(f"{solutions} is not a folder of solution notebooks")
+    plan = StudentPlan()
+    for source in sorted(solutions.glob("*.ipynb")):
+        nb = nbformat.read(str(source), as_version=4)
+        shown = f"{solutions.name}/{source.name}"
+        target = out / source.name
+        plan.expected[target] = notebook_text(make_student_notebook(nb, shown))
+        if not target.exists():
+            plan.missing.append(target)
+        elif target.read_text(encoding="utf-8") != plan.expected[target]:
+            plan.stale.append(target)
+        cells = find_outputs(source)
+        if cells:
+            plan.with_outputs[source] = cells
+    if out.is_dir():
+        plan.extra = [p for p in sorted(out.glob("*.ipynb")) if p not in plan.expected]
+    return plan
+
+
+def write_student_notebooks(solutions="solutions", out="notebooks") -> list[Path]:
+    """Generate every student notebook; return the paths that changed."""
+    plan = plan_student_notebooks(solutions, out)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    changed = []
+    for path, text in plan.expected.items():
+        if path in plan.stale or path in plan.missing:
+            path.write_text(text, encoding="utf-8")
+            changed.append(path)
+    return changed
+
+
+def make_student_command(parser):
+    """``python -m helpers make-student``: generate notebooks/ from solutions/."""
+    parser.add_argument("--solutions", default="solutions",
+                        help="folder of solution notebooks (default: solutions)")
+    parser.add_argument("--out", default="notebooks",
+                        help="folder for the student notebooks (default: notebooks)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if any student notebook is stale, "
+                             "missing or extra, or a solution has outputs")
+    parser.add_argument("--strip-outputs", action="store_true",
+                        help="first strip outputs from the solution notebooks in place")
+
+    def run(args) -> int:
+        if args.strip_outputs and not args.check:
+            for path in sorted(Path(args.solutions).glob("*.ipynb")):
+                if strip_outputs(path):
+                    print(f"stripped outputs: {path}")
+        plan = plan_student_notebooks(args.solutions, args.out)
+        if args.check:
+            if plan.ok:
+                print(f"{len(plan.expected)} student notebook(s) up to date")
+                return 0
+            print("\n".join(plan.problems()))
+            print("fix: python -m helpers make-student"
+                  + (" --strip-outputs" if plan.with_outputs else ""))
+            return 1
+        changed = write_student_notebooks(args.solutions, args.out)
+        for path in changed:
+            print(f"wrote {path}")
+        print(f"{len(plan.expected)} student notebook(s), {len(changed)} changed")
+        for line in plan.problems():
+            if not line.startswith(("stale", "missing")):
+                print("warning: " + line)
+        return 0
+
+    return run
