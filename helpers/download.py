@@ -343,7 +343,7 @@ def _http_status(error: BaseException) -> int | None:
 
 def _network_error(what: str, reason: str) -> DownloadError:
     return DownloadError(
-        f"could not download {what}: the network is unreachable ({reason}). Check "
+        f"could not reach {what}: the network is unreachable ({reason}). Check "
         "the internet connection (on Colab: is the runtime connected?) and run the "
         "same command again. Without internet, copy CelebA here yourself and use "
         "--source local --from PATH."
@@ -462,11 +462,14 @@ def _from_kaggle(dest: Path, force: bool) -> Path:
 def _link(dest: Path, target: Path) -> None:
     """Make ``dest/celeba`` a symlink to ``target``, where the system allows it."""
     link = dest / LINK_NAME
+    if link.exists() and link.resolve() == target.resolve():
+        return
     if link.exists() and not link.is_symlink():
         print(f"{link} is a real folder: left alone; {MARKER} records {target}")
         return
     tmp = dest / f".{LINK_NAME}-link.tmp"
     try:
+        dest.mkdir(parents=True, exist_ok=True)
         if tmp.is_symlink():
             tmp.unlink()
         tmp.symlink_to(target.resolve(), target_is_directory=True)
@@ -605,7 +608,6 @@ def _from_local(dest: Path, path: str | os.PathLike | None, force: bool) -> Path
     path = Path(path).expanduser()
     if path.is_dir():
         if dest.resolve() != path.resolve():
-            dest.mkdir(parents=True, exist_ok=True)
             _link(dest, path)
         return path
     if not path.is_file():

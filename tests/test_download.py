@@ -1,0 +1,494 @@
+"""Tests for helpers.download: every source's failure explained, nothing unsafe written.
+
+No test touches the internet: an autouse fixture makes any non-loopback connection
+fail, and Kaggle calls are replaced by spies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from helpers import download
+from helpers.celeba import ATTRIBUTE_NAMES, LAYOUTS, find_celeba
+from helpers.download import download_celeba, safe_extract_zip, verify
+from helpers.errors import CredentialsError, DataError, DownloadError
+
+SECRET = "SECRETKEY123"
+REPO = Path(__file__).resolve().parents[1]
+
+
+# Fixtures -------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch):
+    """Refuse every connection that leaves this machine."""
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family == socket.AF_UNIX or host in ("127.0.0.1", "::1", "localhost"):
+            return real_connect(self, address)
+        raise AssertionError(f"test tried to reach the network: {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture
+def no_kaggle_credentials(monkeypatch, tmp_path):
+    """An environment where kagglehub finds no credentials at all."""
+    from kagglehub import config
+
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN",
+                 "TBE_RUNTIME_ADDR", "KAGGLE_KERNEL_RUN_TYPE"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / "kaggle-config"))
+    monkeypatch.setattr(config, "_kaggle_credentials", None)
+    return home
+
+
+@pytest.fixture
+def fake_kaggle(monkeypatch, no_kaggle_credentials):
+    """Fake credentials, and a spy in place of kagglehub.dataset_download."""
+    import kagglehub
+
+    monkeypatch.setenv("KAGGLE_USERNAME", "student")
+    monkeypatch.setenv("KAGGLE_KEY", SECRET)
+    calls = []
+
+    def spy(handle, path=None, *, force_download=False, output_dir=None):
+        calls.append(handle)
+        result = spy.result
+        if isinstance(result, BaseException):
+            raise result
+        return str(result)
+
+    monkeypatch.setattr(kagglehub, "dataset_download", spy)
+    spy.calls = calls
+    return spy
+
+
+def tiny_celeba(root: Path, n: int = 5, layout: str = "official") -> Path:
+    """Write a minimal CelebA-format folder (placeholder JPEG bytes)."""
+    rel = LAYOUTS[layout]
+    (root / rel.image_dir).mkdir(parents=True)
+    ids = [f"{i:06d}.jpg" for i in range(1, n + 1)]
+    for image_id in ids:
+        (root / rel.image_dir / image_id).write_bytes(b"\xff\xd8\xff\xd9")
+    minus = ["-1"] * len(ATTRIBUTE_NAMES)
+    if layout == "official":
+        attrs = [f"{n}", " ".join(ATTRIBUTE_NAMES)]
+        attrs += [" ".join([i] + minus) for i in ids]
+        parts = [f"{i} 0" for i in ids]
+    else:
+        attrs = [",".join(["image_id", *ATTRIBUTE_NAMES])]
+        attrs += [",".join([i] + minus) for i in ids]
+        parts = ["image_id,partition"] + [f"{i},0" for i in ids]
+    (root / rel.attr_file).write_text("\n".join(attrs) + "\n")
+    (root / rel.partition_file).write_text("\n".join(parts) + "\n")
+    return root
+
+
+def zip_folder(folder: Path, zip_path: Path) -> Path:
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, path.relative_to(folder).as_posix())
+    return zip_path
+
+
+@pytest.fixture
+def tiny_zip(tmp_path):
+    folder = tiny_celeba(tmp_path / "src", 5, "kaggle")
+    return zip_folder(folder, tmp_path / "celeba.zip")
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+DRIVE_PAGE = (
+    "<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title>"
+    "</head><body>Sorry, you can't view or download this file at this time. Too "
+    "many users have viewed or downloaded this file recently (quota exceeded)."
+    "</body></html>\n"
+)
+
+
+# Kaggle credentials ---------------------------------------------------------------
+def test_missing_credentials_name_every_way_and_hide_the_key(
+    fake_kaggle, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.delenv("KAGGLE_USERNAME")  # only KAGGLE_KEY=SECRETKEY123 is left
+    with pytest.raises(CredentialsError) as caught:
+        download_celeba(tmp_path / "data")
+    message = str(caught.value)
+    for way in ("KAGGLE_USERNAME and KAGGLE_KEY", "KAGGLE_API_TOKEN", "kaggle.json",
+                "KAGGLE_CONFIG_DIR", "chmod 600", "Colab", "kagglehub.login()",
+                "--source local"):
+        assert way in message
+    assert "KAGGLE_KEY is set but KAGGLE_USERNAME is not" in message
+    out = capsys.readouterr()
+    assert SECRET not in message + out.out + out.err
+    assert fake_kaggle.calls == []  # refused before any network call
+
+
+def test_broken_kaggle_json_is_explained_without_its_content(
+    no_kaggle_credentials, tmp_path
+):
+    config_dir = no_kaggle_credentials / "kaggle-config"
+    config_dir.mkdir()
+    (config_dir / "kaggle.json").write_text('{"username": "student", "key": "' + SECRET)
+    with pytest.raises(CredentialsError) as caught:
+        download_celeba(tmp_path / "data")
+    assert f"Invalid Kaggle credentials file at {config_dir / 'kaggle.json'}" in str(
+        caught.value
+    )
+    assert SECRET not in str(caught.value)
+
+
+def test_kaggle_source_links_the_cache_and_is_idempotent(fake_kaggle, tmp_path):
+    cache = tiny_celeba(tmp_path / "kagglehub" / "versions" / "2", 5, "kaggle")
+    fake_kaggle.result = cache
+    dest = tmp_path / "data"
+    files = download_celeba(dest, expected_images=5)
+    assert files.root == cache and files.layout == "kaggle"
+    assert (dest / "celeba").is_symlink()
+    assert (dest / "celeba").resolve() == cache.resolve()
+    assert find_celeba(dest).layout == "kaggle"  # usable through the link
+    record = json.loads((dest / ".celeba-verified.json").read_text())
+    assert record == {**record, "source": "kaggle", "images": 5,
+                      "root": str(cache.resolve())}
+    assert SECRET not in (dest / ".celeba-verified.json").read_text()
+    again = download_celeba(dest, expected_images=5)
+    assert again.root == cache and fake_kaggle.calls == [download.KAGGLE_HANDLE]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_rejected_kaggle_key_gets_a_clear_message(fake_kaggle, tmp_path, status):
+    import requests
+    from kagglehub.exceptions import KaggleApiHTTPError
+
+    response = requests.Response()
+    response.status_code = status
+    fake_kaggle.result = KaggleApiHTTPError(f"{status} Client Error", response=response)
+    with pytest.raises(CredentialsError) as caught:
+        download_celeba(tmp_path / "data")
+    assert f"refused the request (HTTP {status})" in str(caught.value)
+    assert "https://www.kaggle.com/settings" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_kaggle_without_network_says_so(fake_kaggle, tmp_path):
+    import requests
+
+    fake_kaggle.result = requests.ConnectionError("Max retries exceeded")
+    with pytest.raises(DownloadError, match="the network is unreachable"):
+        download_celeba(tmp_path / "data")
+
+
+def test_opendatasets_without_terminal_or_kaggle_json_explains(
+    monkeypatch, tmp_path
+):
+    import opendatasets
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False, raising=False)
+    monkeypatch.setattr(opendatasets, "download", lambda *a, **k: pytest.fail("called"))
+    with pytest.raises(CredentialsError, match="no terminal to ask in") as caught:
+        download_celeba(tmp_path / "data", "opendatasets")
+    assert "kaggle.json" in str(caught.value) and "--source kaggle" in str(caught.value)
+
+
+@pytest.fixture
+def fake_opendatasets(monkeypatch, tmp_path):
+    """kaggle.json in the working folder, and a spy in place of opendatasets."""
+    import opendatasets
+
+    monkeypatch.chdir(tmp_path)
+    Path("kaggle.json").write_text(json.dumps({"username": "student", "key": SECRET}))
+
+    def spy(url, data_dir=".", force=False, **_):
+        spy.calls.append((url, force))
+        if isinstance(spy.result, BaseException):
+            raise spy.result
+        tiny_celeba(Path(data_dir) / "celeba-dataset", 5, "kaggle")
+
+    spy.calls, spy.result = [], None
+    monkeypatch.setattr(opendatasets, "download", spy)
+    return spy
+
+
+def test_opendatasets_lands_in_dest_and_verifies(fake_opendatasets, tmp_path, capsys):
+    files = download_celeba(tmp_path / "data", "opendatasets", expected_images=5)
+    assert files.root == tmp_path / "data" / "celeba-dataset"
+    assert fake_opendatasets.calls == [(download.KAGGLE_URL, False)]
+    assert SECRET not in "".join(capsys.readouterr())
+
+
+def test_opendatasets_rejected_credentials_exit_is_caught(fake_opendatasets, tmp_path):
+    fake_opendatasets.result = SystemExit(1)  # what the kaggle package does
+    with pytest.raises(CredentialsError, match="found no usable credentials") as caught:
+        download_celeba(tmp_path / "data", "opendatasets")
+    assert SECRET not in str(caught.value)
+
+
+# Zip archives ---------------------------------------------------------------------
+def _zip_with(path: Path, name: str, *, symlink: bool = False) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("celeba/ok.txt", "fine")
+        info = zipfile.ZipInfo(name)
+        if symlink:
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(info, "/etc/passwd" if symlink else "evil")
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, symlink, reason",
+    [
+        ("../evil.txt", False, "contains '..'"),
+        ("celeba/../../evil.txt", False, "contains '..'"),
+        ("/abs.txt", False, "is an absolute path"),
+        ("C:/evil.txt", False, "starts with a drive letter"),
+        ("..\\evil.txt", False, "contains '..'"),
+        ("celeba/link", True, "is a symbolic link"),
+    ],
+)
+def test_hostile_zip_is_refused_before_anything_is_written(
+    tmp_path, name, symlink, reason
+):
+    hostile = _zip_with(tmp_path / "hostile.zip", name, symlink=symlink)
+    dest = tmp_path / "out" / "dest"
+    before = listing(tmp_path)
+    with pytest.raises(DownloadError) as caught:
+        safe_extract_zip(hostile, dest)
+    assert f"{name!r} {reason}" in str(caught.value)
+    assert "Nothing was written" in str(caught.value)
+    assert listing(tmp_path) == before  # nothing inside or outside dest
+    assert not Path("/abs.txt").exists()
+
+
+def test_hostile_zip_through_the_local_source(tmp_path):
+    hostile = _zip_with(tmp_path / "hostile.zip", "../evil.txt")
+    with pytest.raises(DownloadError, match="unsafe entr"):
+        download_celeba(tmp_path / "dest", "local", path=hostile)
+    assert not (tmp_path / "evil.txt").exists()
+    assert not (tmp_path / "dest" / "celeba").exists()
+
+
+def test_truncated_zip_is_explained(tmp_path, tiny_zip):
+    data = tiny_zip.read_bytes()
+    tiny_zip.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DownloadError) as caught:
+        download_celeba(tmp_path / "dest", "local", path=tiny_zip)
+    assert str(caught.value) == (
+        f"{tiny_zip}: the zip is truncated or corrupt ({len(data) // 2:,} bytes); "
+        "download it again (the full CelebA zip is over 1 GB)."
+    )
+    assert tiny_zip.exists()  # a local file is never deleted
+
+
+@pytest.mark.parametrize("page, expected", [
+    (DRIVE_PAGE, ["Google Drive web page", "resets within 24 hours", "kaggle"]),
+    ("\n<html><body>Please log in</body></html>", ["HTML web page", "--source kaggle"]),
+])
+def test_html_saved_as_zip_is_recognised(tmp_path, page, expected):
+    fake = tmp_path / "img_align_celeba.zip"
+    fake.write_text(page)
+    with pytest.raises(DownloadError) as caught:
+        download_celeba(tmp_path / "dest", "local", path=fake)
+    assert str(caught.value).startswith(f"{fake} is not a zip but a {len(page):,}-byte")
+    for text in expected:
+        assert text in str(caught.value)
+
+
+def test_interrupted_extraction_leaves_nothing_that_looks_complete(
+    tmp_path, tiny_zip, monkeypatch
+):
+    dest = tmp_path / "dest"
+    real_extract = zipfile.ZipFile.extract
+    count = []
+
+    def flaky_extract(self, member, path=None, pwd=None):
+        count.append(member)
+        if len(count) == 6:
+            raise KeyboardInterrupt
+        return real_extract(self, member, path, pwd)
+
+    monkeypatch.setattr(zipfile.ZipFile, "extract", flaky_extract)
+    with pytest.raises(KeyboardInterrupt):
+        download_celeba(dest, "local", path=tiny_zip)
+    assert listing(dest) == []
+    # A process killed outright leaves its .partial folder: still not data.
+    tiny_celeba(dest / ".partial-killed" / "payload", 5, "kaggle")
+    with pytest.raises(DataError):
+        find_celeba(dest)
+    monkeypatch.setattr(zipfile.ZipFile, "extract", real_extract)
+    files = download_celeba(dest, "local", path=tiny_zip, expected_images=5)
+    assert files.root == dest / "celeba"
+    assert not any(p.name.startswith(".partial-") for p in dest.iterdir())
+
+
+def test_local_zip_is_idempotent(tmp_path, tiny_zip, monkeypatch):
+    dest = tmp_path / "dest"
+    first = download_celeba(dest, "local", path=tiny_zip, expected_images=5)
+    assert first.root == dest / "celeba" and first.layout == "kaggle"
+    stamp = (first.attr_file.stat().st_mtime_ns, first.image_dir.stat().st_mtime_ns)
+
+    monkeypatch.setattr(download, "safe_extract_zip",
+                        lambda *a, **k: pytest.fail("extracted again"))
+    second = download_celeba(dest, "local", path=tiny_zip, expected_images=5)
+    assert second == first
+    assert (first.attr_file.stat().st_mtime_ns,
+            first.image_dir.stat().st_mtime_ns) == stamp
+
+
+def test_force_extracts_again(tmp_path, tiny_zip):
+    dest = tmp_path / "dest"
+    first = download_celeba(dest, "local", path=tiny_zip, expected_images=5)
+    (first.image_dir / "000005.jpg").unlink()  # damage the copy
+    assert download.verified_copy(dest) is None
+    again = download_celeba(dest, "local", path=tiny_zip, expected_images=5, force=True)
+    assert (again.image_dir / "000005.jpg").exists()
+
+
+# Local folders and verification ---------------------------------------------------
+@pytest.mark.parametrize("fixture, layout", [("slice_dir", "official"),
+                                             ("kaggle_slice_dir", "kaggle")])
+def test_local_folder_of_either_layout_verifies(request, tmp_path, fixture, layout):
+    folder = request.getfixturevalue(fixture)
+    dest = tmp_path / "dest"
+    files = download_celeba(dest, "local", path=folder, expected_images=200)
+    assert files.layout == layout and files.root == find_celeba(folder).root
+    assert find_celeba(dest).layout == layout  # through the dest/celeba link
+    assert download.verified_copy(dest, 200) == files
+
+
+def test_verify_warns_when_not_full_celeba_and_rejects_a_wrong_count(tmp_path):
+    files = find_celeba(tiny_celeba(tmp_path / "c", 5))
+    with pytest.warns(UserWarning, match="holds 5 images, not CelebA's 202,599"):
+        assert verify(files) == files
+    with pytest.raises(DataError, match="holds 5 images, expected 202,599"):
+        verify(files, expected_images=202_599)
+
+
+def test_verify_catches_lists_that_disagree_with_the_images(tmp_path):
+    files = find_celeba(tiny_celeba(tmp_path / "c", 5))
+    (files.image_dir / "000003.jpg").rename(files.image_dir / "999999.jpg")
+    with pytest.raises(DataError, match=r"1 images listed in .* e\.g\. 000003\.jpg"):
+        verify(files, expected_images=5)
+    (files.image_dir / "999999.jpg").unlink()
+    with pytest.raises(DataError, match="lists 5 images but .* holds 4"):
+        verify(files, expected_images=4)
+
+
+def test_missing_local_path_and_misused_arguments(tmp_path):
+    with pytest.raises(DataError, match="does not exist. On Colab, mount"):
+        download_celeba(tmp_path / "d", "local", path=tmp_path / "nope.zip")
+    with pytest.raises(DownloadError, match="only used by the url source"):
+        download_celeba(tmp_path / "d", "kaggle", url="https://example.org/c.zip")
+    with pytest.raises(DownloadError, match="64 hexadecimal digits"):
+        download_celeba(tmp_path / "d", "url", url="file:///x.zip", sha256="abc")
+    with pytest.raises(DownloadError, match="unknown source 'ftp'"):
+        download_celeba(tmp_path / "d", "ftp")
+
+
+# The url source -------------------------------------------------------------------
+def test_url_source_downloads_checks_and_cleans_up(tmp_path, tiny_zip):
+    digest = hashlib.sha256(tiny_zip.read_bytes()).hexdigest()
+    dest = tmp_path / "dest"
+    files = download_celeba(dest, "url", url=tiny_zip.as_uri(), sha256=digest.upper(),
+                            expected_images=5)
+    assert files.root == dest / "celeba"
+    assert not (dest / "downloads").exists()  # the zip is gone once verified
+
+
+def test_checksum_mismatch_names_both_hashes_and_deletes_the_file(tmp_path, tiny_zip):
+    actual = hashlib.sha256(tiny_zip.read_bytes()).hexdigest()
+    wrong = "0" * 64
+    dest = tmp_path / "dest"
+    with pytest.raises(DownloadError) as caught:
+        download_celeba(dest, "url", url=tiny_zip.as_uri(), sha256=wrong)
+    assert f"expected sha256 {wrong}, got {actual}" in str(caught.value)
+    assert not (dest / "downloads" / "celeba.zip").exists()
+    assert tiny_zip.exists()
+
+
+@pytest.mark.parametrize("with_hash", [True, False])
+def test_drive_quota_page_from_a_url_is_explained_and_deleted(tmp_path, with_hash):
+    page = tmp_path / "celeba.zip"
+    page.write_text(DRIVE_PAGE)
+    dest = tmp_path / "dest"
+    with pytest.raises(DownloadError) as caught:
+        download_celeba(dest, "url", url=page.as_uri(),
+                        sha256="1" * 64 if with_hash else None)
+    assert "Google Drive web page" in str(caught.value)
+    assert "resets within 24 hours" in str(caught.value)
+    assert not (dest / "downloads" / "celeba.zip").exists()
+
+
+def test_unreachable_network_fails_fast_with_a_clear_message(tmp_path):
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as caught:
+        download_celeba(tmp_path / "dest", "url", url="http://127.0.0.1:9/celeba.zip")
+    elapsed = time.monotonic() - start
+    message = str(caught.value)
+    assert "the network is unreachable (the connection was refused)" in message
+    assert elapsed < 60  # the specified limit, not a benchmark
+    assert not (tmp_path / "dest" / "downloads" / "celeba.zip").exists()
+
+
+def test_a_server_that_never_answers_times_out(tmp_path, monkeypatch):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)  # accepts the connection, never sends a byte
+    monkeypatch.setattr(download, "NETWORK_TIMEOUT", 0.5)
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/celeba.zip"
+    try:
+        expected = r"unreachable \(no answer within 0.5 s\)"
+        with pytest.raises(DownloadError, match=expected):
+            download_celeba(tmp_path / "dest", "url", url=url)
+    finally:
+        server.close()
+    assert socket.getdefaulttimeout() is None  # restored
+
+
+# The command line ------------------------------------------------------------------
+def test_cli_exits_2_with_the_message_and_no_secret(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KAGGLE", "TBE_RUNTIME"))}
+    env.update(HOME=str(tmp_path), KAGGLE_KEY=SECRET,
+               KAGGLE_CONFIG_DIR=str(tmp_path / "cfg"))
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "download", "--source", "kaggle",
+         "--dest", str(tmp_path / "data")],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: no Kaggle credentials found")
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_cli_local_zip_then_nothing_to_do(tmp_path, tiny_zip):
+    command = [sys.executable, "-m", "helpers", "download", "--source", "local",
+               "--from", str(tiny_zip), "--dest", str(tmp_path / "data"),
+               "--expected-images", "5"]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert first.returncode == 0, first.stderr
+    assert "CelebA verified: 5 images" in first.stdout
+    second = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert "already verified" in second.stdout and "extracting" not in second.stdout
