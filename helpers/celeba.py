@@ -232,19 +232,18 @@ def _folder_names(root: Path, rel: str = "", depth: int = 1) -> Iterator[str]:
 
 
 def _top_entries(root: Path, limit: int = 10) -> str:
-    shown, total = [], 0
+    """List the first ``limit`` entries of root by name (reads at most 1000)."""
+    names = []
     with os.scandir(root) as entries:
         for entry in entries:
-            total += 1
-            if len(shown) < limit:
-                shown.append(entry.name + ("/" if entry.is_dir() else ""))
-            if total > 1000:
+            names.append(entry.name + ("/" if entry.is_dir() else ""))
+            if len(names) > 1000:
                 break
-    if not shown:
+    if not names:
         return "nothing (the folder is empty)"
-    plus = "+" if total > 1000 else ""
-    more = f", ... ({total}{plus} entries)" if total > limit else ""
-    return ", ".join(sorted(shown)) + more
+    total = f"{len(names)}+" if len(names) > 1000 else str(len(names))
+    more = f", ... ({total} entries)" if len(names) > limit else ""
+    return ", ".join(sorted(names)[:limit]) + more
 
 
 def find_celeba(root: str | os.PathLike) -> CelebAFiles:
