@@ -185,8 +185,9 @@ def sample_params(rng: np.random.Generator) -> FaceParams:
         rosy=bool(u() < (0.05 if male else 0.2)),
         earrings=not male and u() < 0.3,
         bags=bool(u() < (0.08 if young else 0.6)),
-        background=_mix(_rgb(rng, 30, 250), (rng.uniform(60, 220),) * 3,
-                        rng.uniform(0.3, 0.8)),  # muted, like photo backdrops
+        background=_mix(
+            _rgb(rng, 30, 250), (rng.uniform(60, 220),) * 3, rng.uniform(0.3, 0.8)
+        ),  # muted, like photo backdrops
         shirt_rgb=_rgb(rng, 20, 230),
         light_angle=rng.uniform(0, 2 * np.pi),
         light_strength=rng.uniform(0.0, 0.3),
@@ -263,11 +264,15 @@ def _hair_back(pen: _Pen, p: FaceParams, top: float) -> None:
     if p.hair is None:
         return
     if p.long_hair:
-        pen.rect((p.cx - p.rx - 10, top - 8, p.cx + p.rx + 10, p.eye_y + 78),
-                 p.hair_rgb, radius=26)
+        pen.rect(
+            (p.cx - p.rx - 10, top - 8, p.cx + p.rx + 10, p.eye_y + 78),
+            p.hair_rgb,
+            radius=26,
+        )
     else:
-        pen.ellipse((p.cx - p.rx - 5, top - 8, p.cx + p.rx + 5, p.eye_y + 22),
-                    fill=p.hair_rgb)
+        pen.ellipse(
+            (p.cx - p.rx - 5, top - 8, p.cx + p.rx + 5, p.eye_y + 22), fill=p.hair_rgb
+        )
 
 
 def _hair_front(pen: _Pen, p: FaceParams, top: float) -> None:
@@ -275,8 +280,12 @@ def _hair_front(pen: _Pen, p: FaceParams, top: float) -> None:
     if p.hair is None:
         return
     hairline = top + (20 if p.young else 14)
-    pen.chord((p.cx - p.rx - 3, top - 8, p.cx + p.rx + 3, 2 * hairline - top + 8),
-              180, 360, p.hair_rgb)
+    pen.chord(
+        (p.cx - p.rx - 3, top - 8, p.cx + p.rx + 3, 2 * hairline - top + 8),
+        180,
+        360,
+        p.hair_rgb,
+    )
     if p.bangs:
         fringe_y = p.eye_y - 16
         left, right = p.cx - p.rx + 2, p.cx + p.rx - 2
@@ -292,10 +301,12 @@ def _hat(pen: _Pen, p: FaceParams, top: float) -> None:
     """Draw a cap: a crown over the head and a brim across the forehead."""
     brim_y = top + 16
     dark = _mix(p.hat_rgb, (0, 0, 0), 0.35)
-    pen.chord((p.cx - p.rx - 6, top - 22, p.cx + p.rx + 6, brim_y + 30), 180, 360,
-              p.hat_rgb)
-    pen.rect((p.cx - p.rx - 10, brim_y - 2, p.cx + p.rx + 10, brim_y + 6), dark,
-             radius=3)
+    pen.chord(
+        (p.cx - p.rx - 6, top - 22, p.cx + p.rx + 6, brim_y + 30), 180, 360, p.hat_rgb
+    )
+    pen.rect(
+        (p.cx - p.rx - 10, brim_y - 2, p.cx + p.rx + 10, brim_y + 6), dark, radius=3
+    )
 
 
 def _eyes_and_brows(pen: _Pen, p: FaceParams, skin_dark) -> None:
@@ -309,21 +320,32 @@ def _eyes_and_brows(pen: _Pen, p: FaceParams, skin_dark) -> None:
         pen.ellipse((x - 3.6, y - iris, x + 3.6, y + iris), fill=p.iris_rgb)
         pen.ellipse((x - 1.6, y - 1.6, x + 1.6, y + 1.6), fill=(10, 10, 10))
         pen.ellipse((x + 0.6, y - 1.8, x + 1.8, y - 0.6), fill=(255, 255, 255))
-        pen.arc((x - 7.5, y - eye_h - 0.5, x + 7.5, y + eye_h + 0.5), 180, 360,
-                (40, 30, 30), width=1.2)
+        pen.arc(
+            (x - 7.5, y - eye_h - 0.5, x + 7.5, y + eye_h + 0.5),
+            180,
+            360,
+            (40, 30, 30),
+            width=1.2,
+        )
         brow_rgb = _mix(p.hair_rgb if p.hair else (70, 55, 45), (0, 0, 0), 0.25)
         lift = 4 if p.arched_brows else 1
         by = y - 9 - (2 if p.arched_brows else 0)
         inner, outer = x - side * 6, x + side * 8
-        pen.line([(inner, by + 1), (x + side * 1, by - lift), (outer, by + 1.5)],
-                 brow_rgb, width=3.2 if p.bushy_brows else 1.8)
+        pen.line(
+            [(inner, by + 1), (x + side * 1, by - lift), (outer, by + 1.5)],
+            brow_rgb,
+            width=3.2 if p.bushy_brows else 1.8,
+        )
 
 
 def _nose(pen: _Pen, p: FaceParams, skin_dark) -> None:
     half = 6.5 if p.big_nose else 4.5
     tip = p.eye_y + (25 if p.big_nose else 22)
-    pen.line([(p.cx + 1, p.eye_y + 5), (p.cx + 2.5, tip - 3), (p.cx, tip)],
-             skin_dark, width=1.2)
+    pen.line(
+        [(p.cx + 1, p.eye_y + 5), (p.cx + 2.5, tip - 3), (p.cx, tip)],
+        skin_dark,
+        width=1.2,
+    )
     pen.arc((p.cx - half, tip - 4, p.cx + half, tip + 3), 20, 160, skin_dark, width=1.4)
 
 
@@ -339,11 +361,18 @@ def _mouth(pen: _Pen, p: FaceParams, lip) -> None:
         pen.line([(p.cx - w - 1, y - 3), (p.cx - w + 3, y)], lip, width=1.5)
         pen.line([(p.cx + w + 1, y - 3), (p.cx + w - 3, y)], lip, width=1.5)
     elif p.mouth_open:
-        pen.ellipse((p.cx - w * 0.6, y - 3, p.cx + w * 0.6, y + 4), fill=(90, 25, 30),
-                    outline=lip, width=2)
+        pen.ellipse(
+            (p.cx - w * 0.6, y - 3, p.cx + w * 0.6, y + 4),
+            fill=(90, 25, 30),
+            outline=lip,
+            width=2,
+        )
     else:
-        pen.line([(p.cx - w * 0.85, y + 1), (p.cx, y + 1.5), (p.cx + w * 0.85, y + 1)],
-                 lip, width=2.6)
+        pen.line(
+            [(p.cx - w * 0.85, y + 1), (p.cx, y + 1.5), (p.cx + w * 0.85, y + 1)],
+            lip,
+            width=2.6,
+        )
 
 
 def _beard(pen: _Pen, p: FaceParams, skin) -> None:
@@ -352,17 +381,28 @@ def _beard(pen: _Pen, p: FaceParams, skin) -> None:
     if p.stubble:
         pen.chord((p.cx - p.rx + 3, jaw_top - 20, p.cx + p.rx - 3, chin), 0, 180, shade)
     if p.beard:
-        pen.chord((p.cx - p.rx, jaw_top - 24, p.cx + p.rx, chin + 3), 0, 180,
-                  p.hair_rgb)
-        pen.ellipse((p.cx - p.mouth_w - 3, p.eye_y + 33, p.cx + p.mouth_w + 3,
-                     p.eye_y + 49), fill=skin)
+        pen.chord(
+            (p.cx - p.rx, jaw_top - 24, p.cx + p.rx, chin + 3), 0, 180, p.hair_rgb
+        )
+        pen.ellipse(
+            (p.cx - p.mouth_w - 3, p.eye_y + 33, p.cx + p.mouth_w + 3, p.eye_y + 49),
+            fill=skin,
+        )
     if p.goatee:
         pen.ellipse((p.cx - 9, p.eye_y + 46, p.cx + 9, chin + 2), fill=p.hair_rgb)
     if p.mustache:
         y = p.eye_y + 33
-        pen.polygon([(p.cx - p.mouth_w - 2, y + 5), (p.cx - 4, y - 1), (p.cx, y + 1),
-                     (p.cx + 4, y - 1), (p.cx + p.mouth_w + 2, y + 5),
-                     (p.cx, y + 3.5)], p.hair_rgb)
+        pen.polygon(
+            [
+                (p.cx - p.mouth_w - 2, y + 5),
+                (p.cx - 4, y - 1),
+                (p.cx, y + 1),
+                (p.cx + 4, y - 1),
+                (p.cx + p.mouth_w + 2, y + 5),
+                (p.cx, y + 3.5),
+            ],
+            p.hair_rgb,
+        )
 
 
 def _wrinkles(pen: _Pen, p: FaceParams, skin_dark) -> None:
@@ -372,12 +412,22 @@ def _wrinkles(pen: _Pen, p: FaceParams, skin_dark) -> None:
         pen.arc((p.cx - 16, y, p.cx + 16, y + 8), 200, 340, skin_dark, width=0.9)
     for side in (-1, 1):
         x0 = p.cx + side * 9
-        pen.line([(x0, p.eye_y + 22), (x0 + side * 6, p.eye_y + 34),
-                  (x0 + side * 7, p.eye_y + 42)], skin_dark, width=1.1)
+        pen.line(
+            [
+                (x0, p.eye_y + 22),
+                (x0 + side * 6, p.eye_y + 34),
+                (x0 + side * 7, p.eye_y + 42),
+            ],
+            skin_dark,
+            width=1.1,
+        )
         x1 = p.cx + side * (p.eye_sep + 9)
         for dy in (-2, 1, 4):
-            pen.line([(x1, p.eye_y + dy / 2), (x1 + side * 4, p.eye_y + dy)],
-                     skin_dark, width=0.8)
+            pen.line(
+                [(x1, p.eye_y + dy / 2), (x1 + side * 4, p.eye_y + dy)],
+                skin_dark,
+                width=0.8,
+            )
 
 
 _GRID = np.mgrid[-0.5:0.5:23j, -0.5:0.5:19j]  # (y, x) on a coarse 23x19 grid
@@ -417,8 +467,11 @@ def draw_face(params: FaceParams | np.random.Generator) -> Image.Image:
         pen.ellipse((ex - 6, p.eye_y - 4, ex + 6, p.eye_y + 18), fill=p.skin)
     pen.ellipse((p.cx - p.rx, top, p.cx + p.rx, face_cy + p.ry), fill=p.skin)
     if p.male:  # a squarer jaw
-        pen.rect((p.cx - p.rx * 0.88, face_cy, p.cx + p.rx * 0.88, face_cy + p.ry - 1),
-                 p.skin, radius=16)
+        pen.rect(
+            (p.cx - p.rx * 0.88, face_cy, p.cx + p.rx * 0.88, face_cy + p.ry - 1),
+            p.skin,
+            radius=16,
+        )
     if p.rosy:
         rose = _mix(p.skin, (230, 90, 100), 0.45)
         for side in (-1, 1):
@@ -439,8 +492,9 @@ def draw_face(params: FaceParams | np.random.Generator) -> Image.Image:
     if p.earrings:
         for side in (-1, 1):
             ex = p.cx + side * (p.rx + 1)
-            pen.ellipse((ex - 2.5, p.eye_y + 18, ex + 2.5, p.eye_y + 23),
-                        fill=(225, 190, 60))
+            pen.ellipse(
+                (ex - 2.5, p.eye_y + 18, ex + 2.5, p.eye_y + 23), fill=(225, 190, 60)
+            )
     return _lighting(image.reduce(SCALE), p)  # reduce: SCALExSCALE box average
 
 
@@ -452,11 +506,19 @@ def _glasses(pen: _Pen, p: FaceParams) -> None:
             pen.ellipse(lens, fill=(25, 25, 30), outline=p.frame_rgb, width=2)
         else:
             pen.ellipse(lens, outline=p.frame_rgb, width=2)
-        pen.line([(x + side * 10, y - 2), (p.cx + side * (p.rx + 1), y - 4)],
-                 p.frame_rgb, width=1.6)
+        pen.line(
+            [(x + side * 10, y - 2), (p.cx + side * (p.rx + 1), y - 4)],
+            p.frame_rgb,
+            width=1.6,
+        )
     gap = p.eye_sep - 10
-    pen.arc((p.cx - gap, p.eye_y - 5, p.cx + gap, p.eye_y + 3), 200, 340,
-            p.frame_rgb, width=1.6)
+    pen.arc(
+        (p.cx - gap, p.eye_y - 5, p.cx + gap, p.eye_y + 3),
+        200,
+        340,
+        p.frame_rgb,
+        width=1.6,
+    )
 
 
 def face(seed: int, index: int) -> tuple[Image.Image, FaceParams]:
@@ -498,9 +560,7 @@ def _write_lists(files, ids: list[str], attrs: list[list[int]], parts: list[int]
     files.attr_file.write_text(
         "\n".join([str(len(ids)), " ".join(ATTRIBUTE_NAMES), *rows]) + "\n"
     )
-    files.partition_file.write_text(
-        "".join(f"{i} {p}\n" for i, p in zip(ids, parts))
-    )
+    files.partition_file.write_text("".join(f"{i} {p}\n" for i, p in zip(ids, parts)))
 
 
 _DRAWN_TEXT = textwrap.fill(", ".join(DRAWN_ATTRIBUTES), 78)
@@ -610,7 +670,9 @@ def make_slice_command(parser: argparse.ArgumentParser):
     parser.add_argument("--out", required=True, type=Path, help="folder to write")
     parser.add_argument("--n", type=int, default=1000, help="images (default 1000)")
     parser.add_argument(
-        "--layout", choices=sorted(LAYOUTS), default="official",
+        "--layout",
+        choices=sorted(LAYOUTS),
+        default="official",
         help="file layout to imitate (default official)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")

@@ -33,8 +33,9 @@ def test_constants_match_celeba():
     assert celeba.IMAGE_SIZE == (178, 218)
 
 
-@pytest.mark.parametrize("fixture, layout", [("slice_dir", "official"),
-                                             ("kaggle_slice_dir", "kaggle")])
+@pytest.mark.parametrize(
+    "fixture, layout", [("slice_dir", "official"), ("kaggle_slice_dir", "kaggle")]
+)
 def test_find_celeba_both_layouts(request, fixture, layout):
     root = request.getfixturevalue(fixture)
     files = find_celeba(root)
@@ -68,23 +69,51 @@ def test_find_celeba_not_two_levels_below(tmp_path):
 @pytest.mark.parametrize(
     "names, expected",
     [
-        (["celeba/img_align_celeba/img_align_celeba/000001.jpg",
-          "celeba/img_align_celeba/", "celeba/list_attr_celeba.csv",
-          "celeba/list_eval_partition.csv", "celeba/list_bbox_celeba.csv"],
-         ("celeba/", "kaggle")),
-        (["img_align_celeba/000001.jpg", "list_attr_celeba.txt",
-          "list_eval_partition.txt"], ("", "official")),
+        (
+            [
+                "celeba/img_align_celeba/img_align_celeba/000001.jpg",
+                "celeba/img_align_celeba/",
+                "celeba/list_attr_celeba.csv",
+                "celeba/list_eval_partition.csv",
+                "celeba/list_bbox_celeba.csv",
+            ],
+            ("celeba/", "kaggle"),
+        ),
+        (
+            [
+                "img_align_celeba/000001.jpg",
+                "list_attr_celeba.txt",
+                "list_eval_partition.txt",
+            ],
+            ("", "official"),
+        ),
         # the shallowest complete layout wins
-        (["x/y/img_align_celeba/1.jpg", "x/y/list_attr_celeba.txt",
-          "x/y/list_eval_partition.txt", "img_align_celeba/img_align_celeba/2.JPG",
-          "list_attr_celeba.csv", "list_eval_partition.csv"], ("", "kaggle")),
+        (
+            [
+                "x/y/img_align_celeba/1.jpg",
+                "x/y/list_attr_celeba.txt",
+                "x/y/list_eval_partition.txt",
+                "img_align_celeba/img_align_celeba/2.JPG",
+                "list_attr_celeba.csv",
+                "list_eval_partition.csv",
+            ],
+            ("", "kaggle"),
+        ),
         # no partition file, or no image: nothing
         (["img_align_celeba/000001.jpg", "list_attr_celeba.txt"], None),
-        (["img_align_celeba/", "list_attr_celeba.txt",
-          "list_eval_partition.txt"], None),
+        (
+            ["img_align_celeba/", "list_attr_celeba.txt", "list_eval_partition.txt"],
+            None,
+        ),
         # kaggle images with official list files do not make a layout
-        (["img_align_celeba/img_align_celeba/000001.jpg", "list_attr_celeba.txt",
-          "list_eval_partition.txt"], None),
+        (
+            [
+                "img_align_celeba/img_align_celeba/000001.jpg",
+                "list_attr_celeba.txt",
+                "list_eval_partition.txt",
+            ],
+            None,
+        ),
     ],
 )
 def test_detect_layout_on_zip_names(names, expected):
@@ -92,8 +121,11 @@ def test_detect_layout_on_zip_names(names, expected):
 
 
 def test_detected_prefix_builds_member_names():
-    names = ["celeba/img_align_celeba/img_align_celeba/000001.jpg",
-             "celeba/list_attr_celeba.csv", "celeba/list_eval_partition.csv"]
+    names = [
+        "celeba/img_align_celeba/img_align_celeba/000001.jpg",
+        "celeba/list_attr_celeba.csv",
+        "celeba/list_eval_partition.csv",
+    ]
     prefix, layout = detect_layout(names)
     assert prefix + celeba.LAYOUTS[layout].attr_file == names[1]
 
@@ -138,7 +170,9 @@ def test_partitions_and_splits(slice_dir):
     ids, _ = read_attributes(files)
     splits = split_ids(ids, partitions)
     assert {k: len(v) for k, v in splits.items()} == {
-        "train": 160, "validation": 20, "test": 20
+        "train": 160,
+        "validation": 20,
+        "test": 20,
     }
     assert splits["train"][0] == "000001.jpg" and splits["train"][-1] == "000160.jpg"
     assert splits["validation"][0] == "000161.jpg"
@@ -164,8 +198,10 @@ def test_wrong_attribute_name(tmp_path):
     names = list(ATTRIBUTE_NAMES)
     names[1], names[2] = names[2], names[1]
     files = _official(tmp_path, "1", names, [ROW])
-    with pytest.raises(DataError, match="line 2: attribute 2 is 'Attractive', "
-                                        "expected 'Arched_Eyebrows'"):
+    with pytest.raises(
+        DataError,
+        match="line 2: attribute 2 is 'Attractive', " "expected 'Arched_Eyebrows'",
+    ):
         read_attributes(files)
 
 
@@ -177,8 +213,9 @@ def test_missing_attribute_name(tmp_path):
 
 def test_short_row(tmp_path):
     files = _official(tmp_path, "2", list(ATTRIBUTE_NAMES), [ROW, ROW[:-3]])
-    with pytest.raises(DataError, match="line 4: expected an image id and 40 values"
-                                        ".* got 39 values"):
+    with pytest.raises(
+        DataError, match="line 4: expected an image id and 40 values" ".* got 39 values"
+    ):
         read_attributes(files)
 
 
@@ -198,16 +235,20 @@ def test_csv_header_checked(tmp_path):
     files = CelebAFiles.at(tmp_path, "kaggle")
     header = ["image_id", *ATTRIBUTE_NAMES[:-1], "Old"]
     files.attr_file.write_text(",".join(header) + "\n")
-    with pytest.raises(DataError, match="line 1: attribute 40 is 'Old', expected "
-                                        "'Young'"):
+    with pytest.raises(
+        DataError, match="line 1: attribute 40 is 'Old', expected " "'Young'"
+    ):
         read_attributes(files)
 
 
-@pytest.mark.parametrize("layout, text, line", [
-    ("official", "000001.jpg 0\n000002.jpg 3\n", 2),
-    ("official", "000001.jpg\n", 1),
-    ("kaggle", "image_id,partition\n000001.jpg,0\n000002.jpg,-1\n", 3),
-])
+@pytest.mark.parametrize(
+    "layout, text, line",
+    [
+        ("official", "000001.jpg 0\n000002.jpg 3\n", 2),
+        ("official", "000001.jpg\n", 1),
+        ("kaggle", "image_id,partition\n000001.jpg,0\n000002.jpg,-1\n", 3),
+    ],
+)
 def test_bad_partition(tmp_path, layout, text, line):
     files = CelebAFiles.at(tmp_path, layout)
     files.partition_file.write_text(text)
@@ -226,10 +267,14 @@ def test_wrong_folder_says_looked_for_and_found(tmp_path):
         find_celeba(tmp_path)
     message = str(info.value)
     assert f"No CelebA found in {tmp_path}" in message
-    assert ("official: img_align_celeba/*.jpg, list_attr_celeba.txt, "
-            "list_eval_partition.txt") in message
-    assert ("img_align_celeba/img_align_celeba/*.jpg, list_attr_celeba.csv, "
-            "list_eval_partition.csv") in message
+    assert (
+        "official: img_align_celeba/*.jpg, list_attr_celeba.txt, "
+        "list_eval_partition.txt"
+    ) in message
+    assert (
+        "img_align_celeba/img_align_celeba/*.jpg, list_attr_celeba.csv, "
+        "list_eval_partition.csv"
+    ) in message
     assert "Found in" in message and "img_align_celeba/, junk00.txt" in message
     assert "... (14 entries)" in message and "junk11.txt" not in message
     assert "official: missing list_eval_partition.txt\n" in message
@@ -246,8 +291,9 @@ def test_empty_missing_file_and_image_folders(tmp_path):
 
 
 def test_image_folder_passed_directly(slice_dir):
-    with pytest.raises(DataError, match="it looks like the image folder.*"
-                                        f"probably {slice_dir}\\)"):
+    with pytest.raises(
+        DataError, match="it looks like the image folder.*" f"probably {slice_dir}\\)"
+    ):
         find_celeba(slice_dir / "img_align_celeba")
 
 

@@ -55,10 +55,18 @@ def test_same_seed_same_bytes_and_index_independent_of_n(tmp_path, slice_dir):
     ).read_text()
 
 
-@pytest.mark.parametrize("n, counts", [
-    (1, (1, 0, 0)), (2, (2, 0, 0)), (3, (1, 1, 1)), (10, (8, 1, 1)),
-    (200, (160, 20, 20)), (1000, (800, 100, 100)), (1234, (988, 123, 123)),
-])
+@pytest.mark.parametrize(
+    "n, counts",
+    [
+        (1, (1, 0, 0)),
+        (2, (2, 0, 0)),
+        (3, (1, 1, 1)),
+        (10, (8, 1, 1)),
+        (200, (160, 20, 20)),
+        (1000, (800, 100, 100)),
+        (1234, (988, 123, 123)),
+    ],
+)
 def test_split_counts(n, counts):
     assert split_counts(n) == counts
 
@@ -68,8 +76,11 @@ def test_rerun_is_noop_and_other_slice_is_refused(tmp_path):
     stamp = (out / "img_align_celeba" / "000001.jpg").stat().st_mtime_ns
     assert make_slice(tmp_path / "s", n=4, seed=2) == out
     assert (out / "img_align_celeba" / "000001.jpg").stat().st_mtime_ns == stamp
-    with pytest.raises(DataError, match="already holds a different generated slice "
-                                        "\\(n=4, seed=2, layout=official"):
+    with pytest.raises(
+        DataError,
+        match="already holds a different generated slice "
+        "\\(n=4, seed=2, layout=official",
+    ):
         make_slice(out, n=5, seed=2)
     with pytest.raises(DataError, match="different generated slice"):
         make_slice(out, n=4, seed=2, layout="kaggle")
@@ -92,8 +103,22 @@ def test_readme_says_it_is_generated(slice_dir):
 
 
 def test_cli_make_slice(tmp_path, capsys):
-    assert main(["make-slice", "--out", str(tmp_path / "k"), "--n", "3",
-                 "--layout", "kaggle", "--seed", "4"]) == 0
+    assert (
+        main(
+            [
+                "make-slice",
+                "--out",
+                str(tmp_path / "k"),
+                "--n",
+                "3",
+                "--layout",
+                "kaggle",
+                "--seed",
+                "4",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"3 generated faces in the kaggle layout to {tmp_path / 'k'}" in out
     assert "NOT CelebA" in out
