@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,9 +90,15 @@ class VAEConfig:
 
     def __post_init__(self):
         # JSON round trips turn tuples into lists: store tuples so configs compare.
-        object.__setattr__(self, "crop", tuple(int(v) for v in self.crop))
-        object.__setattr__(self, "filters", tuple(int(v) for v in self.filters))
+        object.__setattr__(self, "crop", _int_tuple("crop", self.crop))
+        object.__setattr__(self, "filters", _int_tuple("filters", self.filters))
         _validate(self)
+        # NumPy scalars pass the checks but break json.dumps: store plain numbers.
+        for name in _INT_FIELDS + ("train_limit", "val_limit"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
+        for name in _REAL_FIELDS:
+            object.__setattr__(self, name, float(getattr(self, name)))
 
     # Derived values -------------------------------------------------------------
     @property
@@ -150,7 +157,42 @@ def _fail(name: str, value, allowed: str):
     raise ValueError(f"VAEConfig.{name}={value!r} is not allowed: {allowed}")
 
 
+# Fields that must be whole numbers (bools excluded) and ones that must be numbers.
+_INT_FIELDS = (
+    "image_size",
+    "latent_dim",
+    "kernel_size",
+    "residual_blocks",
+    "kl_warmup_epochs",
+    "batch_size",
+    "epochs",
+    "sample_interval",
+    "seed",
+)
+_REAL_FIELDS = ("beta", "learning_rate")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _int_tuple(name: str, value) -> tuple[int, ...]:
+    """Return ``value`` as a tuple of ints, or fail naming the field."""
+    iterable = hasattr(value, "__iter__") and not isinstance(value, (str, bytes, dict))
+    items = tuple(value) if iterable else ()
+    if not iterable or not all(_is_int(v) for v in items):
+        _fail(name, value, "a list or tuple of whole numbers")
+    return tuple(int(v) for v in items)
+
+
 def _validate(c: VAEConfig) -> None:
+    for name in _INT_FIELDS:
+        if not _is_int(getattr(c, name)):
+            _fail(name, getattr(c, name), "must be a whole number")
+    for name in _REAL_FIELDS:
+        value = getattr(c, name)
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            _fail(name, value, "must be a number")
     for name, choices in _CHOICES.items():
         if getattr(c, name) not in choices:
             _fail(name, getattr(c, name), "choose one of " + ", ".join(choices))
@@ -168,6 +210,8 @@ def _validate(c: VAEConfig) -> None:
             f"must be a multiple of {stride} (2 ** {len(c.filters)} layers) and at "
             f"least {2 * stride}, so every layer halves it exactly",
         )
+    if len(c.crop) != 4:
+        _fail("crop", c.crop, "(left, top, width, height): exactly 4 numbers")
     left, top, width, height = c.crop
     if left < 0 or top < 0 or width < 1 or height < 1:
         _fail("crop", c.crop, "(left, top, width, height) with positive size")
@@ -198,7 +242,7 @@ def _validate(c: VAEConfig) -> None:
         _fail("sample_interval", c.sample_interval, "must be >= 1")
     for name in ("train_limit", "val_limit"):
         value = getattr(c, name)
-        if value is not None and value < 1:
+        if value is not None and (not _is_int(value) or value < 1):
             _fail(name, value, "must be None (all images) or >= 1")
 
 
