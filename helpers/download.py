@@ -24,7 +24,7 @@ Where the data lands:
 - ``url`` / ``local`` zip: the zip is checked, then extracted into
   ``DEST/.partial-XXXX/payload`` and renamed to ``DEST/celeba`` in one step, so a
   half-extracted copy never looks complete. A downloaded zip is deleted after the
-  copy verifies; a local one is never touched.
+  copy is extracted; a local one is never touched.
 - ``local`` folder: used where it is; ``DEST/celeba`` links to it, as for Kaggle.
 
 Errors are :class:`helpers.errors.LabError` subclasses whose message says what went
@@ -549,7 +549,9 @@ def _fetch_url(url: str, dest: Path, sha256: str | None, force: bool) -> Path:
                 hash_algorithm="sha256",
                 cache_dir=str(dest),
                 cache_subdir="downloads",
-                force_download=force,
+                # With a hash, keras re-checks a kept zip and fetches it again only
+                # if it is damaged; without one, force is the only way to refetch.
+                force_download=force and sha256 is None,
             )
     except Exception as error:
         if target.is_file():  # downloaded, but its hash did not match
@@ -579,10 +581,8 @@ def _fetch_url(url: str, dest: Path, sha256: str | None, force: bool) -> Path:
 def _from_url(dest: Path, url: str | None, sha256: str | None, force: bool) -> Path:
     if not url:
         raise DownloadError("the url source needs a URL: --from URL (or url=...).")
-    earlier = dest / LINK_NAME
-    if earlier.is_dir() and not earlier.is_symlink() and not force:
-        print(f"found an earlier extraction in {earlier}: checking it instead")
-        return earlier
+    if _earlier_extraction(dest, force):
+        return dest / LINK_NAME
     if sha256 is None:
         print("no --sha256 given: the download cannot be checked for damage")
     zip_path = _fetch_url(url, dest, sha256, force)
@@ -591,15 +591,20 @@ def _from_url(dest: Path, url: str | None, sha256: str | None, force: bool) -> P
     except DownloadError as error:
         zip_path.unlink()
         raise DownloadError(f"{error} (The downloaded file was deleted.)") from None
-    return _extract_once(zip_path, dest, force)
+    root = safe_extract_zip(zip_path, dest, name=LINK_NAME, replace=True)
+    zip_path.unlink()  # extracted, and checked by its hash or CRCs: no longer needed
+    with contextlib.suppress(OSError):
+        zip_path.parent.rmdir()
+    return root
 
 
-def _extract_once(zip_path: Path, dest: Path, force: bool) -> Path:
+def _earlier_extraction(dest: Path, force: bool) -> bool:
+    """True when DEST/celeba holds an earlier complete extraction to check instead."""
     target = dest / LINK_NAME
     if target.is_dir() and not target.is_symlink() and not force:
         print(f"found an earlier extraction in {target}: checking it instead")
-        return target
-    return safe_extract_zip(zip_path, dest, name=LINK_NAME, replace=True)
+        return True
+    return False
 
 
 def _from_local(dest: Path, path: str | os.PathLike | None, force: bool) -> Path:
@@ -615,7 +620,9 @@ def _from_local(dest: Path, path: str | os.PathLike | None, force: bool) -> Path
             f"{path} does not exist. On Colab, mount Google Drive first "
             "(from google.colab import drive; drive.mount('/content/drive'))."
         )
-    return _extract_once(path, dest, force)
+    if _earlier_extraction(dest, force):
+        return dest / LINK_NAME
+    return safe_extract_zip(path, dest, name=LINK_NAME, replace=True)
 
 
 # The one entry point -------------------------------------------------------------
@@ -685,8 +692,6 @@ def download_celeba(
         raise DataError(f"{error}{again}") from None
     dest.mkdir(parents=True, exist_ok=True)
     _write_marker(dest, files, source, count_images(files))
-    if source == "url":
-        shutil.rmtree(dest / "downloads", ignore_errors=True)
     print(f"CelebA verified: {count_images(files):,} images in {files.root}")
     return files
 

@@ -302,7 +302,8 @@ def test_truncated_zip_is_explained(tmp_path, tiny_zip):
 
 
 @pytest.mark.parametrize("page, expected", [
-    (DRIVE_PAGE, ["Google Drive web page", "resets within 24 hours", "kaggle"]),
+    (DRIVE_PAGE,
+     ["Google Drive web page", "resets within 24 hours", "--source kaggle"]),
     ("\n<html><body>Please log in</body></html>", ["HTML web page", "--source kaggle"]),
 ])
 def test_html_saved_as_zip_is_recognised(tmp_path, page, expected):
