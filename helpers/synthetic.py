@@ -280,12 +280,18 @@ def _hair_front(pen: _Pen, p: FaceParams, top: float) -> None:
     if p.hair is None:
         return
     hairline = top + (20 if p.young else 14)
-    pen.chord(
-        (p.cx - p.rx - 3, top - 8, p.cx + p.rx + 3, 2 * hairline - top + 8),
-        180,
-        360,
-        p.hair_rgb,
-    )
+    cap = (p.cx - p.rx - 3, top - 8, p.cx + p.rx + 3, 2 * hairline - top + 8)
+    pen.chord(cap, 180, 360, p.hair_rgb)
+    # darker strands and edge, so hair stays visible against a similar skin tone
+    shade = _mix(p.hair_rgb, (0, 0, 0), 0.4)
+    pen.arc(cap, 185, 355, shade, width=1.5)
+    for dx in (-0.6, -0.25, 0.1, 0.45):
+        x = p.cx + dx * p.rx
+        pen.line(
+            [(x, top - 5), (x + dx * 6, top + 4), (x + dx * 9, hairline)],
+            shade,
+            width=1.2,
+        )
     if p.bangs:
         fringe_y = p.eye_y - 16
         left, right = p.cx - p.rx + 2, p.cx + p.rx - 2
