@@ -1,0 +1,246 @@
+"""Keras callbacks the lab needs and Keras does not have, plus crash-safe versions.
+
+- ``SampleGrid`` decodes the same latent vectors every few epochs, so students watch
+  faces emerge from noise.
+- ``KLWarmup`` ramps the KL weight from 0 to beta over the first epochs.
+- ``AtomicBackupAndRestore`` and ``AtomicModelCheckpoint`` are Keras' own callbacks
+  whose files are written to a temporary name and renamed into place, so a run
+  killed at any moment (``kill -9``, a Colab disconnect) never leaves a half-written
+  file behind.
+- ``nan_error`` turns a run stopped by ``keras.callbacks.TerminateOnNaN`` into a
+  ``TrainingError`` that says what diverged and what to do.
+
+Why the backup needs help: Keras' ``BackupAndRestore`` writes
+``latest.weights.h5`` and then ``training_metadata.json`` in place. A kill during
+the first write leaves a truncated HDF5 file (restoring raises ``OSError``); a kill
+during the second leaves broken JSON (restoring raises ``JSONDecodeError``); a kill
+between the two pairs the new weights with the old epoch number. Here each epoch's
+weights go to their own file, and the metadata, renamed into place last, names the
+file it belongs to: it is the single commit point, so the pair always matches.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from helpers.errors import TrainingError
+from helpers.plots import save_grid
+
+METADATA = "training_metadata.json"
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync(path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _finite_logs(logs) -> bool:
+    """True when the epoch's loss is a finite number (or absent)."""
+    loss = (logs or {}).get("loss")
+    return loss is None or bool(np.isfinite(loss))
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Decode fixed latent vectors every ``interval`` epochs and save a PNG grid.
+
+    Epochs count from 1: with ``interval=5`` over 12 epochs the grids are written
+    after epochs 5, 10 and 12 (the last epoch always gets one). An epoch whose loss
+    is NaN writes nothing.
+
+    Args:
+        fixed_z: (N, D) float32 latent vectors, the same for the whole run.
+        path_for_epoch: function of the 1-based epoch returning the PNG path, e.g.
+            ``RunPaths(run_dir).sample_grid``.
+        interval: write a grid every this many epochs.
+        value_range: (low, high) of the decoder's pixels.
+    """
+
+    def __init__(self, fixed_z, path_for_epoch, interval=1, value_range=(0.0, 1.0)):
+        super().__init__()
+        self.fixed_z = np.asarray(fixed_z, dtype="float32")
+        self.path_for_epoch = path_for_epoch
+        self.interval = int(interval)
+        self.value_range = tuple(value_range)
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        last = done == (self.params or {}).get("epochs")
+        if (done % self.interval and not last) or not _finite_logs(logs):
+            return
+        images = self.model.decoder(self.fixed_z, training=False)
+        save_grid(keras.ops.convert_to_numpy(images), self.path_for_epoch(done),
+                  value_range=self.value_range)
+
+
+class KLWarmup(keras.callbacks.Callback):
+    """Ramp the model's ``kl_weight`` linearly from 0 to ``beta``.
+
+    At the start of epoch ``e`` (0-based) the weight is
+    ``beta * min(1, e / warmup_epochs)``: 0 in the first epoch, ``beta`` from epoch
+    ``warmup_epochs`` on. The value is added to the epoch logs as ``kl_weight``, so
+    it appears in history.csv, TensorBoard and the progress bar.
+
+    Args:
+        beta: the final KL weight.
+        warmup_epochs: epochs the ramp lasts (>= 1).
+    """
+
+    def __init__(self, beta, warmup_epochs):
+        super().__init__()
+        if warmup_epochs < 1:
+            raise ValueError(f"warmup_epochs={warmup_epochs}: must be >= 1")
+        self.beta = float(beta)
+        self.warmup_epochs = int(warmup_epochs)
+
+    def weight(self, epoch: int) -> float:
+        """Return the KL weight used during 0-based ``epoch``."""
+        return self.beta * min(1.0, epoch / self.warmup_epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_weight.assign(self.weight(epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["kl_weight"] = float(keras.ops.convert_to_numpy(self.model.kl_weight))
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``keras.callbacks.BackupAndRestore`` that survives being killed mid-write.
+
+    Each save writes ``weights-<epoch>.weights.h5`` (temporary name, fsync, rename),
+    then ``training_metadata.json`` naming that file (same way), then deletes older
+    weight files. The metadata is the commit point: a kill before its rename leaves
+    the previous, complete backup in force. Restoring reads the metadata and loads
+    exactly the weights it names (model, optimizer state with its step counter, KL
+    weight and the sampling layer's seed state).
+
+    An epoch whose loss is NaN or infinite is not backed up, so the last good state
+    survives a divergence. The backup is kept after training (``delete_checkpoint``
+    is False) so a finished run can be trained longer.
+
+    Args:
+        backup_dir: a folder used by this callback only.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
+        self.backup_path = Path(backup_dir)
+
+    def completed_epochs(self) -> int:
+        """Return the epochs the current backup has completed (0: no backup)."""
+        metadata = self._read_metadata()
+        return int(metadata["epoch"]) if metadata else 0
+
+    def _read_metadata(self):
+        path = self.backup_path / METADATA
+        if not path.exists():
+            return None
+        metadata = json.loads(path.read_text())
+        if not (self.backup_path / metadata.get("weights", "")).is_file():
+            raise TrainingError(
+                f"the backup in {self.backup_path} names weights that are missing; "
+                "delete that folder to restart from epoch 1, or use a new --run-dir"
+            )
+        return metadata
+
+    def _load_model(self):
+        if not self.model.built:
+            raise ValueError("build the model (call it on a batch) before fit()")
+        metadata = self._read_metadata()
+        if metadata is None:
+            return
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(self.backup_path / metadata["weights"])
+        self.model._initial_epoch = int(metadata["epoch"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        if _finite_logs(logs) and not self.model.stop_training:
+            super().on_epoch_end(epoch, logs)
+
+    def _save_model(self):
+        self.backup_path.mkdir(parents=True, exist_ok=True)
+        name = f"weights-{self._current_epoch:05d}.weights.h5"
+        tmp = self.backup_path / f"tmp-{name}"
+        self.model.save_weights(tmp, overwrite=True)
+        _fsync(tmp)
+        os.replace(tmp, self.backup_path / name)
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                    "weights": name}
+        atomic_write_text(self.backup_path / METADATA, json.dumps(metadata) + "\n")
+        for old in self.backup_path.glob("*weights-*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """``keras.callbacks.ModelCheckpoint`` that writes to a temporary name first.
+
+    ``model.save`` writes the ``.keras`` zip in place; a kill during the write
+    would leave a corrupt ``best.keras``. Here the model is saved as
+    ``.tmp-best.keras`` and renamed over ``best.keras`` once complete. Takes the
+    same arguments as ``ModelCheckpoint`` (use ``verbose=0``: its message would name
+    the temporary file).
+    """
+
+    def _get_file_path(self, epoch, batch, logs):
+        final = Path(super()._get_file_path(epoch, batch, logs))
+        return str(final.with_name(f".tmp-{final.name}"))
+
+    def _save_model(self, epoch, batch, logs):
+        tmp = Path(self._get_file_path(epoch, batch, logs))
+        tmp.unlink(missing_ok=True)
+        super()._save_model(epoch, batch, logs)
+        if tmp.exists():
+            _fsync(tmp)
+            os.replace(tmp, tmp.with_name(tmp.name[len(".tmp-"):]))
+
+
+def stopped_by_nan(model, history) -> bool:
+    """True when ``fit`` stopped early because the loss became NaN or infinite."""
+    losses = (getattr(history, "history", None) or {}).get("loss") or []
+    return bool(model.stop_training and losses and not np.isfinite(losses[-1]))
+
+
+def nan_error(history, epoch: int) -> TrainingError:
+    """Return the error explaining a NaN stop, from the last epoch's logs.
+
+    Args:
+        history: the ``History`` returned by ``fit``.
+        epoch: the 1-based epoch that diverged.
+    """
+    logs = {k: v[-1] for k, v in history.history.items() if v}
+    bad = tuple(name for name in ("reconstruction_loss", "kl_loss")
+                if name in logs and not math.isfinite(logs[name]))
+    terms = {
+        ("reconstruction_loss",): "the reconstruction term diverged",
+        ("kl_loss",): "the KL term diverged (z_log_var grew until exp() overflowed)",
+        ("reconstruction_loss", "kl_loss"): "both the reconstruction and the KL "
+        "term diverged (the weights became NaN)",
+    }.get(bad, "the total loss overflowed")
+    values = ", ".join(f"{k}={logs[k]:.4g}" for k in
+                       ("loss", "reconstruction_loss", "kl_loss") if k in logs)
+    return TrainingError(
+        f"training stopped in epoch {epoch}: the loss became NaN/infinite ({values}); "
+        f"{terms}. Lower the learning rate (e.g. --learning-rate 1e-4), and check "
+        "that the inputs are in the decoder's range (BCE needs [0, 1]). The last "
+        "good checkpoint is kept: re-run the same command to resume from it."
+    )
