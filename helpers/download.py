@@ -124,7 +124,9 @@ def verify(files: CelebAFiles, expected_images: int | None = None) -> CelebAFile
     return files
 
 
-def verified_copy(dest: str | os.PathLike, expected_images: int | None = None):
+def verified_copy(
+    dest: str | os.PathLike, expected_images: int | None = None
+) -> CelebAFiles | None:
     """Return the copy a marker in ``dest`` records, if it is still there and whole.
 
     The check is cheap (folder listings only): the recorded folder must still hold
@@ -439,6 +441,11 @@ def _kaggle_errors(what: str):
         reason = _network_reason(error)
         if reason:
             raise _network_error(what, reason) from None
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            raise DownloadError(
+                f"the disk is full ({error.filename or 'download folder'}): CelebA "
+                "needs about 3 GB while downloading; free some space and run again."
+            ) from None
         if status is not None:
             raise DownloadError(
                 f"{what} failed with HTTP {status}; try again later or use another "
