@@ -88,8 +88,8 @@ def clear_solutions(source: str, cell_type: str = "code", where: str = "cell") -
         if match is None:
             if _LOOKS_LIKE_MARKER.search(line):
                 raise MarkerError(
-                    f"{where}, line {number}: {line.strip()!r} looks like a marker but is "
-                    f"not one; write exactly {BEGIN_SOLUTION!r} / {END_SOLUTION!r} "
+                    f"{where}, line {number}: {line.strip()!r} looks like a marker but "
+                    f"is not one; write exactly {BEGIN_SOLUTION!r} / {END_SOLUTION!r} "
                     f"(or {BEGIN_HIDDEN!r} / {END_HIDDEN!r}) on a line of its own"
                 )
             if open_marker is None:
@@ -100,8 +100,8 @@ def clear_solutions(source: str, cell_type: str = "code", where: str = "cell") -
             if open_marker is not None:
                 raise MarkerError(
                     f"{where}, line {number}: {marker!r} inside the region opened by "
-                    f"{open_marker[0]!r} at line {open_marker[1]}; regions cannot nest: "
-                    f"close the first one with its END marker"
+                    f"{open_marker[0]!r} at line {open_marker[1]}; regions cannot "
+                    f"nest: close the first one with its END marker"
                 )
             hint = _parse_hint(rest, marker, where, number)
             open_marker = (marker, number)
@@ -321,15 +321,27 @@ def write_student_notebooks(solutions="solutions", out="notebooks") -> list[Path
 
 def make_student_command(parser):
     """``python -m helpers make-student``: generate notebooks/ from solutions/."""
-    parser.add_argument("--solutions", default="solutions",
-                        help="folder of solution notebooks (default: solutions)")
-    parser.add_argument("--out", default="notebooks",
-                        help="folder for the student notebooks (default: notebooks)")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if any student notebook is stale, "
-                             "missing or extra, or a solution has outputs")
-    parser.add_argument("--strip-outputs", action="store_true",
-                        help="first strip outputs from the solution notebooks in place")
+    parser.add_argument(
+        "--solutions",
+        default="solutions",
+        help="folder of solution notebooks (default: solutions)",
+    )
+    parser.add_argument(
+        "--out",
+        default="notebooks",
+        help="folder for the student notebooks (default: notebooks)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if any student notebook is stale, "
+        "missing or extra, or a solution has outputs",
+    )
+    parser.add_argument(
+        "--strip-outputs",
+        action="store_true",
+        help="first strip outputs from the solution notebooks in place",
+    )
 
     def run(args) -> int:
         if args.strip_outputs and not args.check:
@@ -342,8 +354,10 @@ def make_student_command(parser):
                 print(f"{len(plan.expected)} student notebook(s) up to date")
                 return 0
             print("\n".join(plan.problems()))
-            print("fix: python -m helpers make-student"
-                  + (" --strip-outputs" if plan.with_outputs else ""))
+            print(
+                "fix: python -m helpers make-student"
+                + (" --strip-outputs" if plan.with_outputs else "")
+            )
             return 1
         changed = write_student_notebooks(args.solutions, args.out)
         for path in changed:

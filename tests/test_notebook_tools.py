@@ -52,14 +52,16 @@ def _solution_notebook() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell(
-            "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            "[![Open In Colab]"
+            "(https://colab.research.google.com/assets/colab-badge.svg)]"
             "(https://colab.research.google.com/github/org/lab/blob/main/solutions/"
             "02_model.ipynb)"
         ),
         nbformat.v4.new_code_cell(SOLUTION_CELL),
         nbformat.v4.new_code_cell(TEST_CELL),
-        nbformat.v4.new_markdown_cell("Why blurry?\n\n### BEGIN SOLUTION\nMSE.\n"
-                                      "### END SOLUTION"),
+        nbformat.v4.new_markdown_cell(
+            "Why blurry?\n\n### BEGIN SOLUTION\nMSE.\n" "### END SOLUTION"
+        ),
     ]
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="hi\n")]
     nb.cells[1].execution_count = 3
@@ -98,30 +100,47 @@ def test_stub_keeps_indentation_signature_docstring_and_raises():
 
 
 def test_hidden_tests_are_removed_and_markdown_gets_answer_stub():
-    assert clear_solutions(TEST_CELL) == '"""Check that kl runs."""\nassert kl is not None\n'
-    text = clear_solutions("Q?\n### BEGIN SOLUTION (hint: think)\nA.\n### END SOLUTION",
-                           "markdown")
+    assert (
+        clear_solutions(TEST_CELL)
+        == '"""Check that kl runs."""\nassert kl is not None\n'
+    )
+    text = clear_solutions(
+        "Q?\n### BEGIN SOLUTION (hint: think)\nA.\n### END SOLUTION", "markdown"
+    )
     assert text == "Q?\nYOUR ANSWER HERE\n*Hint: think*"
 
 
 @pytest.mark.parametrize(
     "source, message",
     [
-        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n",
-         "nb.ipynb, cell 4, line 2: '### BEGIN SOLUTION' inside the region opened by "
-         "'### BEGIN SOLUTION' at line 1"),
-        ("x = 1\n    ### BEGIN SOLUTION\n    y = 2\n",
-         "nb.ipynb, cell 4, line 2: '### BEGIN SOLUTION' is never closed"),
-        ("x = 1\n### END SOLUTION\n",
-         "nb.ipynb, cell 4, line 2: '### END SOLUTION' without a matching "
-         "'### BEGIN SOLUTION'"),
-        ("### BEGIN HIDDEN TESTS\n### END SOLUTION\n",
-         "nb.ipynb, cell 4, line 2: '### END SOLUTION' without a matching "
-         "'### BEGIN SOLUTION' (the open region is '### BEGIN HIDDEN TESTS')"),
-        ("## BEGIN SOLUTION\n", "nb.ipynb, cell 4, line 1: '## BEGIN SOLUTION' looks "
-         "like a marker but is not one"),
-        ("### BEGIN SOLUTION use exp\n### END SOLUTION\n",
-         "nb.ipynb, cell 4, line 1: unexpected text after '### BEGIN SOLUTION'"),
+        (
+            "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n",
+            "nb.ipynb, cell 4, line 2: '### BEGIN SOLUTION' inside the region opened "
+            "by '### BEGIN SOLUTION' at line 1",
+        ),
+        (
+            "x = 1\n    ### BEGIN SOLUTION\n    y = 2\n",
+            "nb.ipynb, cell 4, line 2: '### BEGIN SOLUTION' is never closed",
+        ),
+        (
+            "x = 1\n### END SOLUTION\n",
+            "nb.ipynb, cell 4, line 2: '### END SOLUTION' without a matching "
+            "'### BEGIN SOLUTION'",
+        ),
+        (
+            "### BEGIN HIDDEN TESTS\n### END SOLUTION\n",
+            "nb.ipynb, cell 4, line 2: '### END SOLUTION' without a matching "
+            "'### BEGIN SOLUTION' (the open region is '### BEGIN HIDDEN TESTS')",
+        ),
+        (
+            "## BEGIN SOLUTION\n",
+            "nb.ipynb, cell 4, line 1: '## BEGIN SOLUTION' looks "
+            "like a marker but is not one",
+        ),
+        (
+            "### BEGIN SOLUTION use exp\n### END SOLUTION\n",
+            "nb.ipynb, cell 4, line 1: unexpected text after '### BEGIN SOLUTION'",
+        ),
     ],
     ids=["nested", "unclosed", "stray-end", "mismatched", "misspelt", "bad-hint"],
 )
@@ -135,7 +154,9 @@ def test_bad_marker_in_notebook_names_file_and_cell(tmp_path):
     nb = _solution_notebook()
     nb.cells[2].source = "x = 1\n### END SOLUTION"
     _write(tmp_path / "solutions" / "02_model.ipynb", nb)
-    with pytest.raises(MarkerError, match=r"^solutions/02_model.ipynb, cell 2, line 2: "):
+    with pytest.raises(
+        MarkerError, match=r"^solutions/02_model.ipynb, cell 2, line 2: "
+    ):
         plan_student_notebooks(tmp_path / "solutions", tmp_path / "notebooks")
 
 
@@ -204,12 +225,18 @@ def _real_solutions() -> list[Path]:
 
 def test_repository_student_notebooks_are_up_to_date():
     if not _real_solutions():
-        pytest.skip("solutions/ has no notebooks yet: this test turns on by itself "
-                    "once solutions/NN_name.ipynb exist")
+        pytest.skip(
+            "solutions/ has no notebooks yet: this test turns on by itself "
+            "once solutions/NN_name.ipynb exist"
+        )
     plan = plan_student_notebooks(REPO / "solutions", REPO / "notebooks")
     for source in _real_solutions():
-        assert (REPO / "notebooks" / source.name).exists(), f"no student twin of {source}"
-    assert plan.ok, "run `python -m helpers make-student`:\n" + "\n".join(plan.problems())
+        assert (
+            REPO / "notebooks" / source.name
+        ).exists(), f"no student twin of {source}"
+    assert plan.ok, "run `python -m helpers make-student`:\n" + "\n".join(
+        plan.problems()
+    )
 
 
 def test_repository_notebooks_carry_no_outputs():
