@@ -1,0 +1,828 @@
+"""Build the hand-in report from a run directory: report.md and one report.html.
+
+Typical use::
+
+    python -m helpers report --run-dir runs/cpu --analysis runs/sweeps
+
+fills ``report_template/report.md`` (``string.Template`` placeholders, one per
+section) from the run's files (see ``helpers.runs``) and writes ``report.md`` and a
+self-contained ``report.html`` whose figures are embedded as base64 ``data:`` URIs.
+A missing file never stops the build: its section says what is missing and which
+command makes it. The analysis sections hold "TODO: your analysis" prompts for the
+student; write into report.md and rebuild the HTML with ``--html-only``.
+
+Nothing here imports TensorFlow; matplotlib is used only to draw the loss curves
+when a run has history.csv but no loss_curves.png.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import html
+import json
+import mimetypes
+import os
+import re
+from pathlib import Path
+from string import Template
+
+from helpers.config import VAEConfig
+from helpers.errors import LabError
+from helpers.runs import RunPaths, read_info
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "report_template" / "report.md"
+CHECKSUM = re.compile(r"\n<!-- report-sha256: ([0-9a-f]{64}) -->\n?$")
+FIGURES = (  # (file name, heading, caption)
+    ("prior_samples.png", "Samples from the prior", "Faces decoded from z ~ N(0, I)."),
+    (
+        "gmm_samples.png",
+        "Samples from a mixture fitted to the latent codes",
+        "z drawn from a Gaussian mixture fitted to encoded training faces.",
+    ),
+    (
+        "reconstructions.png",
+        "Reconstructions",
+        "Held-out faces (top) and their reconstructions (bottom).",
+    ),
+    (
+        "latent_grid_2d.png",
+        "A 2-D slice of the latent space",
+        "Decoded points on a grid spanning two latent directions.",
+    ),
+    ("interpolation.png", "Interpolation", "Decoded points between two faces."),
+    ("traversal.png", "Latent traversal", "One latent dimension varied per row."),
+)
+TODO = "> **TODO: your analysis.**"
+
+
+# ---------------------------------------------------------------------- markdown
+def _table(header, rows) -> str:
+    def cell(value):
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        "| " + " | ".join(cell(h) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _missing(what: str, command: str, them: bool = False) -> str:
+    return (
+        f"> **Missing:** {what}. Make {'them' if them else 'it'} with `{command}`, "
+        f"then rebuild this report."
+    )
+
+
+def _image(path: Path, out: Path, caption: str) -> str:
+    return f"![{caption}]({Path(os.path.relpath(path, out)).as_posix()})"
+
+
+# -------------------------------------------------------------------- the run
+class _Run:
+    """The files of one run directory, read leniently."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.paths = RunPaths(root)
+        self.config = (
+            VAEConfig.load(self.paths.config) if self.paths.config.exists() else None
+        )
+        self.info = read_info(root)
+        self.history = _read_history(self.paths.history)
+        evaluation = root / "evaluation.json"
+        self.evaluation = (
+            json.loads(evaluation.read_text()) if evaluation.exists() else None
+        )
+
+
+def _read_history(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for row in rows:
+        try:
+            out.append(
+                {k: float(v) for k, v in row.items() if k and v not in ("", None)}
+            )
+        except ValueError:
+            continue  # a half-written last line
+    return out
+
+
+def _best(history: list[dict]) -> dict | None:
+    key = "val_loss" if history and "val_loss" in history[0] else "loss"
+    return min(history, key=lambda r: r.get(key, float("inf"))) if history else None
+
+
+# ------------------------------------------------------------------ sections
+def architecture_rows(config: VAEConfig) -> list[tuple[str, str, str, int]]:
+    """Return (part, layer, output shape, parameters) for every weighted layer."""
+    k, size, rows = config.kernel_size, config.image_size, []
+    channels = 3
+    rows.append(("encoder", "input", f"{size}x{size}x3", 0))
+    for i, filters in enumerate(config.filters, start=1):
+        size //= 2
+        rows.append(
+            (
+                "encoder",
+                f"conv{i}: Conv2D {k}x{k}, stride 2, {config.activation}",
+                f"{size}x{size}x{filters}",
+                k * k * channels * filters + filters,
+            )
+        )
+        channels = filters
+    flat = size * size * channels
+    for head in ("z_mean", "z_log_var"):
+        rows.append(
+            (
+                "encoder",
+                f"{head}: Dense",
+                str(config.latent_dim),
+                flat * config.latent_dim + config.latent_dim,
+            )
+        )
+    rows.append(
+        (
+            "decoder",
+            "project: Dense + reshape",
+            f"{size}x{size}x{channels}",
+            config.latent_dim * flat + flat,
+        )
+    )
+    stages = list(reversed(config.filters[:-1])) + [config.filters[0]]
+    kind = (
+        "Conv2DTranspose {k}x{k}, stride 2"
+        if config.upsampling == "transpose"
+        else "UpSampling2D + Conv2D {k}x{k}"
+    ).format(k=k)
+    for i, filters in enumerate(stages, start=1):
+        size *= 2
+        rows.append(
+            (
+                "decoder",
+                f"up{i}: {kind}",
+                f"{size}x{size}x{filters}",
+                k * k * channels * filters + filters,
+            )
+        )
+        channels = filters
+        for r in range(config.residual_blocks):
+            rows.append(
+                (
+                    "decoder",
+                    f"up{i}_res{r + 1}: residual block (2 x Conv2D 3x3)",
+                    f"{size}x{size}x{filters}",
+                    2 * (9 * filters * filters + filters),
+                )
+            )
+    rows.append(
+        (
+            "decoder",
+            f"reconstruction: Conv2D 3x3, {config.output_activation}",
+            f"{size}x{size}x3",
+            9 * channels * 3 + 3,
+        )
+    )
+    return rows
+
+
+def _setup_sections(run: _Run) -> dict[str, str]:
+    train = f"python -m helpers train --data DATA --run-dir {run.root}"
+    if run.config is None:
+        text = _missing(f"{run.paths.config} (the run's settings)", train)
+        return {
+            "summary": text,
+            "dataset": text,
+            "architecture": text,
+            "training": text,
+        }
+    c, history = run.config, run.history
+    rows = architecture_rows(c)
+    encoder = sum(r[3] for r in rows if r[0] == "encoder")
+    decoder = sum(r[3] for r in rows if r[0] == "decoder")
+    best = _best(history)
+    done = len(history)
+    summary = (
+        f"A convolutional variational autoencoder (VAE) trained on CelebA faces "
+        f"at {c.image_size}x{c.image_size}: latent size {c.latent_dim}, "
+        f"beta = {c.beta:g}, {c.reconstruction_loss.upper()} reconstruction loss, "
+        f"{encoder + decoder:,} parameters. Run directory: `{run.root}` "
+        f"(preset `{c.name}`), {done} of {c.epochs} epochs in history.csv"
+    )
+    if best is not None:
+        key = "val_loss" if "val_loss" in best else "loss"
+        summary += f"; best {key} {best[key]:.4g} at epoch {int(best['epoch']) + 1}"
+    summary += "."
+    limit = (
+        f"the first {c.train_limit:,} training images"
+        if c.train_limit
+        else "all 162,770 training images"
+    )
+    val = (
+        f"the first {c.val_limit:,} validation images"
+        if c.val_limit
+        else "all 19,867 validation images"
+    )
+    left, top, width, height = c.crop
+    low, high = c.value_range
+    dataset = "\n".join(
+        [
+            "- **Data:** CelebA, aligned and cropped faces (202,599 images of 10,177 "
+            "celebrities, 178x218 JPEG), official split: " + f"{limit}, {val}.",
+            f"- **Crop:** the central face box (left {left}, top {top}, "
+            f"{width}x{height} pixels), so faces are not stretched.",
+            f"- **Resize:** to {c.image_size}x{c.image_size} with an antialiased "
+            f"bilinear filter, decoded once into a uint8 cache"
+            + (f" (`{run.info['cache_dir']}`)" if run.info.get("cache_dir") else "")
+            + ".",
+            f"- **Scale:** pixels to [{low:g}, {high:g}] to match the decoder's "
+            f"{c.output_activation} output.",
+            "- **Caveat:** CelebA is skewed towards young, light-skinned celebrities; "
+            "the model inherits that bias.",
+        ]
+    )
+    architecture = _table(
+        ("part", "layer", "output", "parameters"),
+        [(p, layer, shape, f"{n:,}") for p, layer, shape, n in rows],
+    )
+    architecture += (
+        f"\n\nEncoder {encoder:,} parameters, decoder {decoder:,}, total "
+        f"{encoder + decoder:,}. Sampling: z = z_mean + "
+        f"exp(0.5 * z_log_var) * eps, eps ~ N(0, I)."
+    )
+    settings = [
+        ("latent size", c.latent_dim),
+        ("beta (KL weight)", f"{c.beta:g}"),
+        ("KL warm-up epochs", c.kl_warmup_epochs),
+        ("reconstruction loss", f"{c.reconstruction_loss}, summed over pixels"),
+        ("optimizer", f"Adam, learning rate {c.learning_rate:g}"),
+        ("batch size", c.batch_size),
+        ("epochs", f"{done} done of {c.epochs}"),
+        ("sample grid every", f"{c.sample_interval} epoch(s)"),
+        ("seed", c.seed),
+        ("status", run.info.get("status", "unknown (no run.json)")),
+    ]
+    training = _table(("setting", "value"), settings)
+    return {
+        "summary": summary,
+        "dataset": dataset,
+        "architecture": architecture,
+        "training": training,
+    }
+
+
+def _loss_section(run: _Run, out: Path) -> str:
+    command = f"python -m helpers train --data DATA --run-dir {run.root}"
+    if not run.history:
+        return _missing(f"{run.paths.history} (the per-epoch losses)", command)
+    figure = run.paths.loss_curves
+    if not figure.exists():
+        from helpers.plots import plot_history
+
+        import matplotlib.pyplot as plt
+
+        columns = {
+            k: [r.get(k, float("nan")) for r in run.history] for k in run.history[0]
+        }
+        figure = out / "loss_curves.png"
+        plt.close(plot_history(columns, figure, title=f"Losses of {run.root.name}"))
+    keys = [
+        k
+        for k in (
+            "loss",
+            "reconstruction_loss",
+            "kl_loss",
+            "val_loss",
+            "val_reconstruction_loss",
+            "val_kl_loss",
+        )
+        if k in run.history[0]
+    ]
+    n = len(run.history)
+    shown = sorted({round(i * (n - 1) / 9) for i in range(10)}) if n > 10 else range(n)
+    rows = [
+        [int(run.history[i]["epoch"]) + 1] + [run.history[i][k] for k in keys]
+        for i in shown
+    ]
+    text = [
+        _image(
+            figure,
+            out,
+            "Total, reconstruction and KL loss per epoch (train "
+            "solid, validation dashed)",
+        ),
+        "",
+        _table(["epoch"] + keys, rows),
+    ]
+    best = _best(run.history)
+    text += [
+        "",
+        f"Best epoch: {int(best['epoch']) + 1}. The reconstruction term is "
+        f"summed over the {run.config.image_size ** 2 * 3 if run.config else 12288:,}"
+        f" pixel values of an image and the KL over the latent dimensions, both "
+        f"averaged over the batch.",
+    ]
+    return "\n".join(text)
+
+
+def _epochs_section(run: _Run, out: Path) -> str:
+    grids = sorted(run.paths.samples.glob("epoch_*.png"))
+    if not grids:
+        return _missing(
+            f"sample grids in {run.paths.samples}",
+            f"python -m helpers train --data DATA --run-dir {run.root}",
+        )
+    n = len(grids)
+    picked = sorted({round(i * (n - 1) / 3) for i in range(4)}) if n > 4 else range(n)
+    parts = [
+        "The same latent vectors decoded after each of these epochs: faces "
+        "appear as training goes on."
+    ]
+    for i in picked:
+        epoch = int(re.sub(r"\D", "", grids[i].stem) or 0)
+        parts += [
+            "",
+            f"**Epoch {epoch}**",
+            "",
+            _image(grids[i], out, f"Faces after epoch {epoch}"),
+        ]
+    return "\n".join(parts)
+
+
+def _find_figure(roots: list[Path], pattern: str, out: Path) -> list[Path]:
+    for root in roots:
+        found = [
+            p
+            for p in sorted(root.rglob(pattern))
+            if out not in p.parents and "samples" not in p.parent.name
+        ]
+        if found:
+            return found
+    return []
+
+
+def _generation_section(run: _Run, out: Path, figures: Path | None) -> str:
+    roots = ([figures] if figures else []) + [run.root]
+    command = f"python -m helpers explore --run-dir {run.root} --out {run.root}/figures"
+    parts, missing = [], []
+    for name, heading, caption in FIGURES:
+        found = _find_figure(roots, name, out)
+        if found:
+            parts += [f"**{heading}.**", "", _image(found[0], out, caption), ""]
+        else:
+            missing.append(name)
+    attributes = _find_figure(roots, "attribute_*.png", out)
+    if attributes:
+        parts += ["**Attribute arithmetic.**", ""]
+    for path in attributes:
+        name = path.stem.removeprefix("attribute_").replace("_", " ")
+        parts += [_image(path, out, f"Adding and removing the '{name}' direction"), ""]
+    if not attributes:
+        missing.append("attribute_*.png (attribute arithmetic)")
+    if missing:
+        parts.append(_missing("the figures " + ", ".join(missing), command, them=True))
+    return "\n".join(parts).rstrip()
+
+
+def _evaluation_section(run: _Run) -> str:
+    command = f"python -m helpers evaluate --run-dir {run.root} --fid --kid"
+    if run.evaluation is None:
+        return _missing(f"{run.root / 'evaluation.json'} (no evaluation yet)", command)
+    data = run.evaluation
+    rows = [
+        (
+            r.get("section", ""),
+            r.get("metric", ""),
+            r.get("value", ""),
+            r.get("n", ""),
+            r.get("note", ""),
+        )
+        for r in data.get("rows", [])
+    ]
+    if not rows:
+        return _missing("rows in evaluation.json", command)
+    text = [
+        f"Evaluated on {data.get('n', '?')} {data.get('split', '')} images "
+        f"(N is given per row: FID and KID depend strongly on it).",
+        "",
+        _table(("section", "metric", "value", "N", "note"), rows),
+    ]
+    if not any(r[0] == "fid" for r in rows):
+        text += ["", _missing("FID/KID", command)]
+    return "\n".join(text)
+
+
+def _analysis_runs(folder: Path) -> list[_Run]:
+    return [_Run(p.parent) for p in sorted(folder.rglob("config.json"))]
+
+
+def _analysis_table(runs: list[_Run], key: str) -> str:
+    header = (
+        "run",
+        "latent",
+        "beta",
+        "epochs",
+        "val loss",
+        "val recon",
+        "val KL",
+        "active units",
+        "prior sharpness",
+    )
+    rows = []
+    for run in sorted(runs, key=lambda r: (getattr(r.config, key), r.root.name)):
+        last = run.history[-1] if run.history else {}
+        evaluation = run.evaluation or {}
+        latent = evaluation.get("latent", {})
+        rows.append(
+            (
+                run.root.name,
+                run.config.latent_dim,
+                f"{run.config.beta:g}",
+                len(run.history),
+                last.get("val_loss", "-"),
+                last.get("val_reconstruction_loss", "-"),
+                last.get("val_kl_loss", "-"),
+                latent.get("active_units", "-"),
+                evaluation.get("sharpness", {}).get("prior_samples", "-"),
+            )
+        )
+    return _table(header, rows)
+
+
+def _analysis_sections(run: _Run, analysis: Path | None) -> dict[str, str]:
+    sweep = (
+        f"Train runs that differ only in {{what}} (e.g. `python -m helpers train "
+        f"--data DATA --run-dir runs/sweeps/{{name}} {{flag}}`), evaluate them, "
+        f"and rebuild with `--analysis runs/sweeps` to get the comparison table."
+    )
+    latent_todo = (
+        f"{TODO} How do reconstructions, samples and the KL change with the "
+        f"latent size? How many latent units are active?"
+    )
+    beta_todo = (
+        f"{TODO} What happens to reconstructions, samples and the latent "
+        f"space as beta grows or shrinks? Where does the posterior collapse?"
+    )
+    runs = [r for r in _analysis_runs(analysis) if r.config] if analysis else []
+    if analysis and not runs:
+        raise LabError(
+            f"--analysis {analysis} has no run directories (folders with "
+            f"config.json) below it"
+        )
+    if runs:
+        latent = _analysis_table(runs, "latent_dim") + "\n\n" + latent_todo
+        beta = _analysis_table(runs, "beta") + "\n\n" + beta_todo
+    else:
+        latent = (
+            latent_todo
+            + "\n>\n> "
+            + sweep.format(
+                what="the latent size", name="latent16", flag="--latent-dim 16"
+            )
+        )
+        beta = (
+            beta_todo
+            + "\n>\n> "
+            + sweep.format(what="beta", name="beta4", flag="--beta 4")
+        )
+    blur = [
+        f"{TODO} Why are VAE samples blurrier than the training faces? Consider "
+        f"the Gaussian (MSE) likelihood, which averages over plausible details, and "
+        f'the gap between the prior N(0, I) and the encoded faces ("prior holes").'
+    ]
+    sharp = (run.evaluation or {}).get("sharpness")
+    if sharp:
+        blur += [
+            "",
+            "Evidence from evaluation.json (variance of the Laplacian; lower "
+            "is blurrier):",
+            "",
+            _table(("images", "sharpness"), sharp.items()),
+        ]
+    improvements = "\n".join(
+        [
+            f"{TODO} Which changes would you try next, and what do you expect from "
+            f"each?",
+            ">",
+            "> Ideas: a larger decoder or residual blocks; KL warm-up; a learned or "
+            "mixture prior (sample from a GMM fitted to the latent codes); a "
+            "perceptual or adversarial loss for sharper images; more epochs on the full dataset.",
+        ]
+    )
+    return {
+        "analysis_latent": latent,
+        "analysis_beta": beta,
+        "analysis_blur": "\n".join(blur),
+        "improvements": improvements,
+    }
+
+
+def build_markdown(
+    run_dir,
+    out_dir,
+    analysis=None,
+    figures=None,
+    template: str | os.PathLike = TEMPLATE,
+) -> str:
+    """Fill the report template from a run directory.
+
+    Args:
+        run_dir: the run directory (see ``helpers.runs``).
+        out_dir: where report.md will live (image paths are relative to it; a loss
+            plot drawn from history.csv is written there).
+        analysis: optional folder holding the sweep's run directories.
+        figures: optional folder of ``explore`` figures outside the run directory.
+        template: the Markdown template with ``$section`` placeholders.
+
+    Returns:
+        The Markdown text, ending in a checksum comment.
+    """
+    root, out = Path(run_dir), Path(out_dir)
+    if not root.is_dir():
+        raise LabError(f"{root} is not a folder: pass a run directory with --run-dir")
+    template = Path(template)
+    if not template.exists():
+        raise LabError(f"report template {template} not found: pass --template")
+    out.mkdir(parents=True, exist_ok=True)
+    run = _Run(root)
+    sections = {
+        "title": f"Generating faces with a VAE: run `{root.name}`",
+        "subtitle": "Built by `python -m helpers report` from the run "
+        "directory; sections marked TODO are yours to write.",
+    }
+    sections.update(_setup_sections(run))
+    sections["losses"] = _loss_section(run, out)
+    sections["epochs"] = _epochs_section(run, out)
+    sections["generation"] = _generation_section(
+        run, out, Path(figures) if figures else None
+    )
+    sections["evaluation"] = _evaluation_section(run)
+    sections.update(_analysis_sections(run, Path(analysis) if analysis else None))
+    body = Template(template.read_text(encoding="utf-8")).safe_substitute(sections)
+    body = body.rstrip() + "\n"
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return body + f"\n<!-- report-sha256: {digest} -->\n"
+
+
+def edited(markdown: str) -> bool:
+    """True if report.md text no longer matches the checksum it was written with."""
+    match = CHECKSUM.search(markdown)
+    if match is None:
+        return True
+    body = markdown[: match.start()] + "\n"
+    return hashlib.sha256(body.encode("utf-8")).hexdigest() != match.group(1)
+
+
+# ------------------------------------------------------------------------ html
+_INLINE = [
+    (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
+    (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"), r"<em>\1</em>"),
+    (re.compile(r"(?<!\w)_(?!\s)(.+?)(?<!\s)_(?!\w)"), r"<em>\1</em>"),
+]
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+
+
+def data_uri(path: Path) -> str:
+    """Return the file as a ``data:`` URI (base64)."""
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{kind};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _inline(text: str, base: Path) -> str:
+    pieces = re.split(r"(`[^`]*`)", text)
+    out = []
+    for piece in pieces:
+        if piece.startswith("`") and piece.endswith("`") and len(piece) >= 2:
+            out.append(f"<code>{html.escape(piece[1:-1])}</code>")
+            continue
+        images = []
+
+        def keep_image(match):
+            images.append(match)
+            return f"\x00{len(images) - 1}\x00"
+
+        piece = html.escape(_IMAGE.sub(keep_image, piece), quote=False)
+        piece = _LINK.sub(r'<a href="\2">\1</a>', piece)
+        for pattern, replacement in _INLINE:
+            piece = pattern.sub(replacement, piece)
+        piece = re.sub(
+            r"\x00(\d+)\x00", lambda m: _img_tag(images[int(m.group(1))], base), piece
+        )
+        out.append(piece)
+    return "".join(out)
+
+
+def _img_tag(match, base: Path) -> str:
+    alt, src = match.group(1), match.group(2)
+    path = (base / src) if not Path(src).is_absolute() else Path(src)
+    if src.startswith(("http://", "https://", "data:")) or not path.is_file():
+        return f"<em>[image not found: {html.escape(src)}]</em>"
+    alt = html.escape(alt)
+    return f'<img src="{data_uri(path)}" alt="{alt}" title="{alt}">'
+
+
+def _cells(line: str) -> list[str]:
+    line = line.strip().strip("|")
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)]
+
+
+def markdown_to_html(
+    markdown: str, base: str | os.PathLike = ".", title="Report"
+) -> str:
+    """Convert the Markdown subset the report uses into one self-contained page.
+
+    Handles headings, paragraphs, ``-``/``1.`` lists, ``>`` block quotes, pipe
+    tables, fenced code, images (embedded from files relative to ``base`` as
+    ``data:`` URIs), ``code``, **bold**, *italics*, http(s) links and HTML comments
+    (dropped).
+    """
+    base = Path(base)
+    lines = re.sub(r"<!--.*?-->", "", markdown, flags=re.S).split("\n")
+    body, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        if not stripped:
+            i += 1
+        elif stripped.startswith("```"):
+            end = i + 1
+            while end < len(lines) and not lines[end].strip().startswith("```"):
+                end += 1
+            code = html.escape("\n".join(lines[i + 1 : end]))
+            body.append(f"<pre><code>{code}</code></pre>")
+            i = end + 1
+        elif re.match(r"#{1,6} ", stripped):
+            level = len(stripped) - len(stripped.lstrip("#"))
+            body.append(
+                f"<h{level}>{_inline(stripped[level:].strip(), base)}</h{level}>"
+            )
+            i += 1
+        elif (
+            stripped.startswith("|")
+            and i + 1 < len(lines)
+            and re.match(r"^\|?\s*:?-{3,}", lines[i + 1].strip())
+        ):
+            head = "".join(f"<th>{_inline(c, base)}</th>" for c in _cells(stripped))
+            rows, i = [], i + 2
+            while i < len(lines) and lines[i].strip().startswith("|"):
+                cells = "".join(
+                    f"<td>{_inline(c, base)}</td>" for c in _cells(lines[i])
+                )
+                rows.append(f"<tr>{cells}</tr>")
+                i += 1
+            body.append(
+                f"<table><thead><tr>{head}</tr></thead><tbody>"
+                + "".join(rows)
+                + "</tbody></table>"
+            )
+        elif stripped.startswith(">"):
+            quoted = []
+            while i < len(lines) and lines[i].strip().startswith(">"):
+                quoted.append(lines[i].strip()[1:].removeprefix(" "))
+                i += 1
+            inner = markdown_to_html("\n".join(quoted), base, title=None)
+            body.append(f"<blockquote>{inner}</blockquote>")
+        elif re.match(r"([-*]|\d+\.) ", stripped):
+            tag = "ol" if stripped[0].isdigit() else "ul"
+            items = []
+            while i < len(lines) and re.match(r"([-*]|\d+\.) ", lines[i].strip()):
+                items.append(re.sub(r"^([-*]|\d+\.) ", "", lines[i].strip()))
+                i += 1
+                while i < len(lines) and lines[i].startswith("  ") and lines[i].strip():
+                    items[-1] += " " + lines[i].strip()
+                    i += 1
+            body.append(
+                f"<{tag}>"
+                + "".join(f"<li>{_inline(t, base)}</li>" for t in items)
+                + f"</{tag}>"
+            )
+        else:
+            para = []
+            while (
+                i < len(lines)
+                and lines[i].strip()
+                and not re.match(r"(#{1,6} |```|>|\||([-*]|\d+\.) )", lines[i].strip())
+            ):
+                para.append(lines[i].strip())
+                i += 1
+            text = _inline(" ".join(para), base)
+            tag = "figure" if re.fullmatch(r"<img [^>]*>", text) else "p"
+            body.append(f"<{tag}>{text}</{tag}>")
+    inner = "\n".join(body)
+    if title is None:
+        return inner
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
+        f"<body>\n{inner}\n</body>\n</html>\n"
+    )
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+    "padding:0 1rem;line-height:1.5;color:#222}"
+    "table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;"
+    "padding:.25rem .5rem;text-align:left}th{background:#f3f3f3}"
+    "img{max-width:100%;image-rendering:pixelated}"
+    "blockquote{border-left:4px solid #e0a000;margin:1rem 0;padding:.25rem 1rem;"
+    "background:#fff8e5}code{background:#f3f3f3;padding:0 .2rem}"
+    "figure{margin:1rem 0}"
+)
+
+
+# ----------------------------------------------------------------------- command
+def write_report(
+    run_dir,
+    out_dir=None,
+    analysis=None,
+    figures=None,
+    template=TEMPLATE,
+    force=False,
+    html_only=False,
+) -> tuple[Path, Path]:
+    """Write report.md (unless ``html_only``) and report.html; return both paths.
+
+    Raises:
+        LabError: report.md was edited by hand (use ``html_only`` or ``force``),
+            or the run or template is missing.
+    """
+    out = Path(out_dir) if out_dir else Path(run_dir) / "report"
+    md_path, html_path = out / "report.md", out / "report.html"
+    if html_only:
+        if not md_path.exists():
+            raise LabError(
+                f"{md_path} does not exist yet: build it first without " f"--html-only"
+            )
+        markdown = md_path.read_text(encoding="utf-8")
+    else:
+        if (
+            md_path.exists()
+            and not force
+            and edited(md_path.read_text(encoding="utf-8"))
+        ):
+            raise LabError(
+                f"{md_path} was edited by hand: rebuild only the HTML with "
+                f"--html-only, or pass --force to overwrite your edits"
+            )
+        markdown = build_markdown(run_dir, out, analysis, figures, template)
+        md_path.write_text(markdown, encoding="utf-8")
+    title = f"VAE report: {Path(run_dir).name}"
+    html_path.write_text(markdown_to_html(markdown, out, title), encoding="utf-8")
+    return md_path, html_path
+
+
+def report_command(parser):
+    """``python -m helpers report``: build report.md and report.html from a run."""
+    parser.add_argument("--run-dir", required=True, help="the run directory")
+    parser.add_argument(
+        "--analysis",
+        default=None,
+        help="folder holding the run directories of your latent-size "
+        "and beta experiments (fills the analysis tables)",
+    )
+    parser.add_argument(
+        "--figures",
+        default=None,
+        help="folder of `explore` figures, if outside the run directory",
+    )
+    parser.add_argument(
+        "--out", default=None, help="output folder (default: RUN_DIR/report)"
+    )
+    parser.add_argument(
+        "--template",
+        default=str(TEMPLATE),
+        help="Markdown template with $section placeholders",
+    )
+    parser.add_argument(
+        "--html-only",
+        action="store_true",
+        help="keep report.md (with your edits); rebuild report.html",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite report.md even if you edited it"
+    )
+
+    def run(args) -> int:
+        md_path, html_path = write_report(
+            args.run_dir,
+            args.out,
+            args.analysis,
+            args.figures,
+            args.template,
+            args.force,
+            args.html_only,
+        )
+        print(f"wrote {md_path}" if not args.html_only else f"kept {md_path}")
+        print(f"wrote {html_path} (self-contained: figures embedded)")
+        return 0
+
+    return run

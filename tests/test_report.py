@@ -1,0 +1,207 @@
+"""The hand-in report: sections, embedded figures, missing files, edit protection."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+
+from helpers.cli import main
+from helpers.config import VAEConfig, preset
+from helpers.errors import LabError
+from helpers.plots import save_png
+from helpers.report import architecture_rows, markdown_to_html, write_report
+
+HEADINGS = [
+    "## 1. Summary and setup",
+    "### 1.1 Dataset and preprocessing",
+    "### 1.2 Architecture",
+    "### 1.3 Training settings",
+    "## 2. Losses over training",
+    "## 3. Faces at several epochs",
+    "## 4. Generation",
+    "## 5. Evaluation",
+    "## 6. Analysis",
+    "### 6.1 Latent size",
+    "### 6.2 The weight of the KL term (beta)",
+    "### 6.3 Why are the samples blurry?",
+    "## 7. Possible improvements",
+]
+HISTORY = (
+    "epoch,kl_loss,loss,reconstruction_loss,val_kl_loss,val_loss,"
+    "val_reconstruction_loss\n"
+    "0,10.5,300.25,289.75,11.0,290.0,279.0\n"
+    "1,20.0,200.0,180.0,21.0,210.5,189.5\n"
+    "2,25.0,150.0,125.0,26.0,220.0,194.0\n"
+)
+
+
+def _png(path, value):
+    save_png(np.full((8, 8, 3), value, np.uint8), path)
+
+
+def make_run(root, config=None, evaluation=None, loss_curves=True):
+    root.mkdir(parents=True)
+    (config or preset("smoke", epochs=3)).save(root / "config.json")
+    (root / "history.csv").write_text(HISTORY)
+    for epoch in (1, 2, 3):
+        _png(root / "samples" / f"epoch_{epoch:03d}.png", 10 * epoch)
+    if loss_curves:
+        _png(root / "loss_curves.png", 200)
+    _png(root / "figures" / "prior_samples.png", 90)
+    _png(root / "figures" / "attribute_Smiling.png", 91)
+    if evaluation is not None:
+        (root / "evaluation.json").write_text(json.dumps(evaluation))
+    return root
+
+
+def image_sources(html_text):
+    return re.findall(r'<img src="([^"]*)"', html_text)
+
+
+def test_report_sections_figures_and_missing_evaluation(tmp_path, capsys):
+    run = make_run(tmp_path / "run")
+    assert main(["report", "--run-dir", str(run)]) == 0
+    assert (
+        capsys.readouterr().out.splitlines()[0] == f"wrote {run / 'report/report.md'}"
+    )
+    md = (run / "report" / "report.md").read_text()
+    html = (run / "report" / "report.html").read_text()
+    for heading in HEADINGS:
+        assert heading + "\n" in md
+        text = heading.lstrip("# ").replace("(beta)", "(beta)")
+        assert f">{text}</h{heading.count('#')}>" in html
+    assert "$" not in md.replace("$section", "")  # every placeholder filled
+    for figure in (
+        "../loss_curves.png",
+        "../samples/epoch_001.png",
+        "../samples/epoch_002.png",
+        "../samples/epoch_003.png",
+        "../figures/prior_samples.png",
+        "../figures/attribute_Smiling.png",
+    ):
+        assert f"]({figure})" in md
+    assert "| 2 | 200 | 180 | 20 | 210.5 | 189.5 | 21 |" in md
+    assert "best val_loss 210.5 at epoch 2" in md
+    assert (
+        f"> **Missing:** {run / 'evaluation.json'} (no evaluation yet). Make it "
+        f"with `python -m helpers evaluate --run-dir {run} --fid --kid`"
+    ) in md
+    assert (
+        f"> **Missing:** the figures gmm_samples.png, reconstructions.png, "
+        f"latent_grid_2d.png, interpolation.png, traversal.png. Make them with "
+        f"`python -m helpers explore --run-dir {run} --out {run}/figures`"
+    ) in md
+    assert md.count("> **TODO: your analysis.**") == 4
+    # HTML: one file, every figure embedded, nothing external.
+    sources = image_sources(html)
+    assert len(sources) == 6
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    first = base64.b64decode(sources[0].split(",", 1)[1])
+    assert first == (run / "loss_curves.png").read_bytes()
+    assert "href=" not in html and 'src="' not in html.replace('<img src="data:', "")
+    assert "<strong>Missing:</strong>" in html and "<table>" in html
+
+
+def test_architecture_table_matches_keras_parameter_counts():
+    from helpers.model import build_decoder, build_encoder
+
+    config = VAEConfig(
+        latent_dim=8,
+        filters=(4, 8, 16),
+        residual_blocks=1,
+        upsampling="resize",
+        image_size=32,
+    )
+    rows = architecture_rows(config)
+    assert (
+        sum(r[3] for r in rows if r[0] == "encoder")
+        == build_encoder(config).count_params()
+    )
+    assert (
+        sum(r[3] for r in rows if r[0] == "decoder")
+        == build_decoder(config).count_params()
+    )
+    assert rows[-1][1:3] == ("reconstruction: Conv2D 3x3, sigmoid", "32x32x3")
+
+
+def test_evaluation_analysis_and_drawn_loss_curves(tmp_path):
+    evaluation = {
+        "n": 500,
+        "split": "validation",
+        "rows": [
+            {
+                "section": "reconstruction",
+                "metric": "psnr",
+                "value": 21.5,
+                "n": 500,
+                "note": "pixels scaled to [0, 1]",
+            },
+            {
+                "section": "fid",
+                "metric": "prior_samples",
+                "value": 80.25,
+                "n": 500,
+                "note": "vs 500 real",
+            },
+        ],
+        "sharpness": {"real": 410.0, "prior_samples": 35.5},
+        "latent": {"active_units": 17},
+    }
+    run = make_run(tmp_path / "run", evaluation=evaluation, loss_curves=False)
+    sweeps = tmp_path / "sweeps"
+    make_run(sweeps / "latent16", preset("smoke", latent_dim=16))
+    make_run(sweeps / "beta4", preset("smoke", beta=4.0), evaluation=evaluation)
+    out = tmp_path / "out"
+    md_path, html_path = write_report(run, out, analysis=sweeps)
+    md = md_path.read_text()
+    assert "| fid | prior_samples | 80.25 | 500 | vs 500 real |" in md
+    assert "Evaluated on 500 validation images" in md
+    assert "Missing:** FID" not in md
+    assert "| beta4 | 32 | 4 | 3 | 220 | 194 | 26 | 17 | 35.5 |" in md
+    assert "| latent16 | 16 | 1 | 3 | 220 | 194 | 26 | - | - |" in md
+    assert "| prior_samples | 35.5 |" in md
+    assert (out / "loss_curves.png").stat().st_size > 1000  # drawn from history.csv
+    assert "](loss_curves.png)" in md
+    assert all(
+        s.startswith("data:image/png;base64,")
+        for s in image_sources(html_path.read_text())
+    )
+
+
+def test_missing_run_files_and_edit_protection(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    md_path, _ = write_report(empty)
+    md = md_path.read_text()
+    assert f"> **Missing:** {empty / 'config.json'} (the run's settings)" in md
+    assert f"> **Missing:** {empty / 'history.csv'} (the per-epoch losses)" in md
+    md_path.write_text(md.replace("TODO: your analysis.**", "**My analysis:", 1))
+    with pytest.raises(LabError, match="was edited by hand: rebuild only the HTML"):
+        write_report(empty)
+    write_report(empty, html_only=True)
+    assert "My analysis:" in (empty / "report" / "report.html").read_text()
+    write_report(empty, force=True)
+    assert "My analysis:" not in md_path.read_text()
+    assert main(["report", "--run-dir", str(tmp_path / "nope")]) == 2
+
+
+def test_markdown_subset():
+    html = markdown_to_html(
+        "# T\n\nA *b* **c** `<x>` [k](https://x.org) 2*3*4\n\n- one\n- two\n\n"
+        "1. first\n\n> quote\n\n| a | b |\n|---|---|\n| 1 \\| 2 | 3 |\n\n"
+        "```\nx < y\n```\n<!-- gone -->\n",
+        title="t",
+    )
+    body = html.split("<body>\n")[1].split("\n</body>")[0]
+    assert body == (
+        "<h1>T</h1>\n<p>A <em>b</em> <strong>c</strong> <code>&lt;x&gt;</code> "
+        '<a href="https://x.org">k</a> 2*3*4</p>\n<ul><li>one</li><li>two</li></ul>\n'
+        "<ol><li>first</li></ol>\n<blockquote><p>quote</p></blockquote>\n"
+        "<table><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1 | 2</td>"
+        "<td>3</td></tr></tbody></table>\n<pre><code>x &lt; y</code></pre>"
+    )
+    assert "[image not found: missing.png]" in markdown_to_html("![a](missing.png)")
