@@ -514,7 +514,8 @@ def _analysis_sections(run: _Run, analysis: Path | None) -> dict[str, str]:
             ">",
             "> Ideas: a larger decoder or residual blocks; KL warm-up; a learned or "
             "mixture prior (sample from a GMM fitted to the latent codes); a "
-            "perceptual or adversarial loss for sharper images; more epochs on the full dataset.",
+            "perceptual or adversarial loss for sharper images; more epochs on the "
+            "full dataset.",
         ]
     )
     return {
