@@ -19,7 +19,7 @@ check                                        the student's object
 ``check_total_loss(fn)``                     ``fn(images, reconstructions, z_mean,
                                              z_log_var, beta)`` -> scalar or dict
 ``check_callbacks(callbacks, run_dir)``      list of Keras callbacks
-``check_prior_samples(fn, vae)``             ``fn(vae, n, seed)`` -> images or
+``check_prior_samples(fn, vae)``             ``fn(vae, n, seed=s)`` -> images or
                                              (images, z)
 ==========================================  =====================================
 
@@ -48,11 +48,11 @@ def _name(obj) -> str:
     )
 
 
-def _call(fn, *args, what: str | None = None):
+def _call(fn, *args, what: str | None = None, **kwargs):
     """Call the student's code; turn a left-over TODO into a one-line message."""
     what = what or _name(fn)
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except NotImplementedError:
         raise CheckFailed(
             f"You have not filled in the TODO yet: `{what}` still raises "
@@ -918,8 +918,8 @@ def check_prior_samples(fn, vae, n: int = 16) -> None:
     """Check "sample z from the prior N(0, I) and decode it".
 
     Args:
-        fn: the student's ``sample_faces(vae, n, seed)`` (positional), returning
-            (n, H, W, 3) images in ``vae.value_range``, or ``(images, z)`` with
+        fn: the student's ``sample_faces(vae, n, seed)``, called as
+            ``fn(vae, n, seed=s)``; returns (n, H, W, 3) images in ``vae.value_range``, or ``(images, z)`` with
             z of shape (n, latent_dim) (then z itself is tested against N(0, I)).
         vae: a ``helpers.model.VAE`` (trained or not; only ``decoder`` and
             ``value_range`` are used).
@@ -933,7 +933,7 @@ def check_prior_samples(fn, vae, n: int = 16) -> None:
     dim = int(decoder.inputs[0].shape[-1])
     shape = tuple(decoder.outputs[0].shape[1:])
     low, high = getattr(vae, "value_range", (0.0, 1.0))
-    images, z = _split_samples(_call(fn, vae, n, 0))
+    images, z = _split_samples(_call(fn, vae, n, seed=0))
     if images.shape == (n, dim):
         raise CheckFailed(
             f"you returned z, shape {images.shape}: decode it into images "
@@ -954,19 +954,19 @@ def check_prior_samples(fn, vae, n: int = 16) -> None:
             "all faces are identical: draw a different z for every face, "
             "shape (n, latent_dim)"
         )
-    same, _ = _split_samples(_call(fn, vae, n, 0))
+    same, _ = _split_samples(_call(fn, vae, n, seed=0))
     if not np.allclose(same, images, atol=1e-5):
         raise CheckFailed(
             "the same seed gave different faces: pass the seed on, e.g. "
             "keras.random.normal((n, latent_dim), seed=seed)"
         )
-    other, _ = _split_samples(_call(fn, vae, n, 1))
+    other, _ = _split_samples(_call(fn, vae, n, seed=1))
     if np.allclose(other, images, atol=1e-6):
         raise CheckFailed(
             "seeds 0 and 1 gave the same faces: the seed is ignored or z "
             "is not random"
         )
-    many, z = _split_samples(_call(fn, vae, 256, 2))
+    many, z = _split_samples(_call(fn, vae, 256, seed=2))
     if z is not None:
         if z.shape != (256, dim):
             raise CheckFailed(

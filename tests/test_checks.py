@@ -381,7 +381,10 @@ def test_prior_samples(tiny_vae, capsys):
     checks.check_prior_samples(
         lambda vae, n, seed: reference_samples(vae, n, seed)[0], tiny_vae
     )
-    assert capsys.readouterr().out.count("✅ check_prior_samples passed") == 2
+    from helpers.generate import sample_prior
+
+    checks.check_prior_samples(sample_prior, tiny_vae)
+    assert capsys.readouterr().out.count("✅ check_prior_samples passed") == 3
     fails(checks.check_prior_samples, todo, tiny_vae, match=TODO)
     fails(
         checks.check_prior_samples,
