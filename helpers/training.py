@@ -246,7 +246,8 @@ def _truncate_history(path: Path, completed: int) -> float | None:
     """
     if not path.exists():
         return None
-    text = path.read_text()
+    with open(path, newline="") as handle:  # keep CSVLogger's \r\n line ends
+        text = handle.read()
     lines = text.splitlines(keepends=True)
     if not lines or not lines[0].endswith("\n"):
         path.unlink()
@@ -265,7 +266,8 @@ def _truncate_history(path: Path, completed: int) -> float | None:
         path.unlink()
     elif "".join(kept) != text:
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(kept), newline="")
+        with open(tmp, "w", newline="") as handle:
+            handle.write("".join(kept))
         os.replace(tmp, path)
     if "val_loss" not in header:
         return None
