@@ -133,7 +133,12 @@ def load_image(
         image.load()
         if image.mode != "RGB":
             image = image.convert("RGB")
-        box = (left / scale, top / scale, (left + width) / scale, (top + height) / scale)
+        box = (
+            left / scale,
+            top / scale,
+            (left + width) / scale,
+            (top + height) / scale,
+        )
         out = image.resize((image_size, image_size), PIL_RESAMPLE, box=box)
         return np.asarray(out, dtype=np.uint8)
 
@@ -181,7 +186,9 @@ def tf_decode_crop_resize(
 def _scale_offset(value_range: Sequence[float]) -> tuple[float, float]:
     low, high = (float(v) for v in value_range)
     if not high > low:
-        raise ValueError(f"value_range must be (low, high) with high > low, got {value_range!r}")
+        raise ValueError(
+            f"value_range must be (low, high) with high > low, got {value_range!r}"
+        )
     return (high - low) / 255.0, low
 
 

@@ -1,0 +1,680 @@
+"""Decode CelebA once into a compact uint8 cache, and stream batches from it.
+
+Decoding 202,599 JPEGs every epoch is slower than a GPU trains, so ``prepare``
+decodes each image once (face crop, antialiased resize) into one memory-mapped
+uint8 array per split::
+
+    CACHE/train_images.npy        (N, 64, 64, 3) uint8, np.load(mmap_mode="r")
+    CACHE/train_attributes.npy    (N, 40) int8 of +1 / -1
+    CACHE/train_ids.txt           N lines like 000001.jpg
+    ... the same for validation and test, and
+    CACHE/meta.json               settings, counts, skipped files
+
+At 64x64 that is 2.5 GB for all of CelebA (float32 would be 10 GB). The cache is
+written into ``CACHE.partial`` and renamed at the end, so an interrupted run
+never leaves a cache that looks finished.
+
+Typical use::
+
+    python -m helpers prepare --data data/celeba --cache data/cache64
+    ds = make_dataset("data/cache64", "train", batch_size=128)  # (B, 64, 64, 3)
+
+TensorFlow is imported only by the dataset functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import time
+import warnings
+import zipfile
+from dataclasses import dataclass
+from multiprocessing.pool import ThreadPool
+from pathlib import Path, PurePosixPath
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from helpers import celeba
+from helpers.errors import DataError
+from helpers.preprocess import (
+    DEFAULT_CROP,
+    DEFAULT_IMAGE_SIZE,
+    check_crop,
+    load_image,
+    normalize,
+    tf_decode_crop_resize,
+)
+
+FORMAT_VERSION = 1
+META = "meta.json"
+CHUNK = 256  # images per task sent to a worker
+MAX_WARNINGS = 20  # skipped files warned about one by one; the rest are summed up
+IN_MEMORY_BYTES = 1 << 30  # splits up to this size are read into RAM by make_dataset
+
+
+def _files(split: str) -> tuple[str, str, str]:
+    return f"{split}_images.npy", f"{split}_attributes.npy", f"{split}_ids.txt"
+
+
+def _prepare_hint(cache_dir) -> str:
+    return f"run `python -m helpers prepare --data PATH --cache {cache_dir}` first"
+
+
+# Where the images are: a folder or a zip, read the same way by every worker -------
+@dataclass(frozen=True)
+class _Source:
+    """Picklable address of the image folder, or of a zip and its member prefix."""
+
+    folder: str | None = None
+    zip_path: str | None = None
+    prefix: str = ""
+
+
+# What a missing, truncated, corrupt or oversized file raises while decoding.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    KeyError,
+    EOFError,
+    Image.DecompressionBombError,
+)
+_OPEN_ZIPS: dict[str, zipfile.ZipFile] = {}  # one handle per process
+
+
+def _decode(source: _Source, image_id: str, crop, image_size: int) -> np.ndarray:
+    """Decode one image of ``source``; raises on a missing or broken file."""
+    if source.zip_path is None:
+        return load_image(os.path.join(source.folder, image_id), crop, image_size)
+    archive = _OPEN_ZIPS.get(source.zip_path)
+    if archive is None:
+        archive = _OPEN_ZIPS[source.zip_path] = zipfile.ZipFile(source.zip_path)
+    return load_image(archive.read(source.prefix + image_id), crop, image_size)
+
+
+def _decode_chunk(task) -> tuple[list[int], np.ndarray, list[tuple[str, str]]]:
+    """Decode a chunk; return (positions decoded, (k, H, W, 3) uint8, failures)."""
+    source, ids, crop, image_size = task
+    done, images, failed = [], [], []
+    for position, image_id in enumerate(ids):
+        try:
+            images.append(_decode(source, image_id, crop, image_size))
+            done.append(position)
+        except _DECODE_ERRORS as error:
+            failed.append((image_id, f"{type(error).__name__}: {error}"))
+    shape = (len(done), image_size, image_size, 3)
+    return done, np.stack(images) if images else np.zeros(shape, np.uint8), failed
+
+
+def _is_unsafe(name: str) -> bool:
+    path = PurePosixPath(name.replace("\\", "/"))
+    return path.is_absolute() or ".." in path.parts or ":" in name.split("/")[0]
+
+
+def _open_zip(path: Path, workdir: Path) -> tuple[_Source, celeba.CelebAFiles]:
+    """Locate CelebA inside a zip; copy its two list files into ``workdir``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            unsafe = [n for n in names if _is_unsafe(n)]
+            if unsafe:
+                raise DataError(
+                    f"{path} holds unsafe member names such as {unsafe[0]!r} "
+                    "(absolute or with '..'); it was not read. Use a zip from the "
+                    "official CelebA page or Kaggle."
+                )
+            found = celeba.detect_layout(names)
+            if found is None:
+                raise DataError(
+                    f"No CelebA layout found in the zip {path}. Expected, at its root "
+                    f"or one folder below:\n{celeba.expected_paths_text()}\n"
+                    f"Closest matches:\n{celeba.describe_missing(names)}"
+                )
+            prefix, layout = found
+            rel = celeba.LAYOUTS[layout]
+            workdir.mkdir(parents=True, exist_ok=True)
+            for member in (rel.attr_file, rel.partition_file):
+                (workdir / member).write_bytes(archive.read(prefix + member))
+    except zipfile.BadZipFile as error:
+        raise DataError(
+            f"{path} is not a readable zip ({error}); download it again (a Google "
+            "Drive quota page saved as .zip looks like this)."
+        ) from None
+    files = celeba.CelebAFiles.at(workdir, layout)
+    source = _Source(zip_path=str(path), prefix=prefix + rel.image_dir + "/")
+    return source, files
+
+
+def _locate(data: Path, workdir: Path) -> tuple[_Source, celeba.CelebAFiles]:
+    if data.is_file() and data.suffix.lower() == ".zip":
+        return _open_zip(data, workdir)
+    files = celeba.find_celeba(data)
+    return _Source(folder=str(files.image_dir)), files
+
+
+# The cache folder ------------------------------------------------------------------
+def cache_info(cache_dir: str | os.PathLike) -> dict:
+    """Return the meta.json of a finished cache.
+
+    Args:
+        cache_dir: folder written by :func:`prepare_cache`.
+
+    Returns:
+        The meta dict: image_size, crop, layout, source, counts, skipped, ...
+
+    Raises:
+        DataError: no finished cache there; the message says how to make one.
+    """
+    cache_dir = Path(cache_dir).expanduser()
+    meta_path = cache_dir / META
+    if not meta_path.is_file():
+        partial = cache_dir.with_name(cache_dir.name + ".partial")
+        if partial.exists():
+            why = f"an interrupted prepare left {partial}; "
+        elif cache_dir.exists():
+            why = f"{cache_dir} holds no {META}; "
+        else:
+            why = "the folder does not exist; "
+        raise DataError(
+            f"No finished cache at {cache_dir}: {why}{_prepare_hint(cache_dir)}."
+        )
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise DataError(
+            f"{cache_dir} was written by another version of this lab (format "
+            f"{meta.get('format_version')}, need {FORMAT_VERSION}): delete it and "
+            f"{_prepare_hint(cache_dir)}."
+        )
+    return meta
+
+
+def load_split(cache_dir: str | os.PathLike, split: str):
+    """Open one split of a cache without reading the images into memory.
+
+    Args:
+        cache_dir: folder written by :func:`prepare_cache`.
+        split: "train", "validation" or "test".
+
+    Returns:
+        (images, attributes, ids): images (N, H, W, 3) uint8 memory map,
+        attributes (N, 40) int8 of +1 / -1, ids a list of N names like
+        "000001.jpg", all in the same order.
+
+    Raises:
+        DataError: unknown split, or no finished cache.
+    """
+    if split not in celeba.SPLITS:
+        raise DataError(
+            f"unknown split {split!r}: choose one of {', '.join(celeba.SPLITS)}"
+        )
+    meta = cache_info(cache_dir)
+    cache_dir = Path(cache_dir).expanduser()
+    image_file, attr_file, id_file = _files(split)
+    count = meta["counts"][split]
+    images = np.load(cache_dir / image_file, mmap_mode="r" if count else None)
+    attributes = np.load(cache_dir / attr_file)
+    ids = (cache_dir / id_file).read_text().split()
+    if not len(images) == len(attributes) == len(ids) == count:
+        raise DataError(
+            f"{cache_dir} is damaged ({split}: {len(images)} images, "
+            f"{len(attributes)} attribute rows, {len(ids)} ids, meta says {count}): "
+            f"delete it and {_prepare_hint(cache_dir)}."
+        )
+    return images, attributes, ids
+
+
+def _check_existing(cache_dir: Path, wanted: dict) -> dict | None:
+    """Return the meta of a matching finished cache, None for an empty folder."""
+    if not cache_dir.exists():
+        return None
+    if not cache_dir.is_dir():
+        raise DataError(f"--cache {cache_dir} is a file; choose a folder path.")
+    if not (cache_dir / META).exists():
+        if any(cache_dir.iterdir()):
+            raise DataError(
+                f"{cache_dir} is not empty and is not a cache ({META} is missing): "
+                "choose another --cache folder (it is created for you)."
+            )
+        return None
+    meta = cache_info(cache_dir)
+    have = {key: meta.get(key) for key in wanted}
+    if have != wanted:
+        diff = ", ".join(
+            f"{key}={have[key]!r} (you asked for {wanted[key]!r})"
+            for key in wanted
+            if have[key] != wanted[key]
+        )
+        raise DataError(
+            f"{cache_dir} already holds a cache made with different settings: {diff}. "
+            "Use another --cache folder, or delete this one to rebuild it."
+        )
+    return meta
+
+
+def _summary(meta: dict, cache_dir: Path, reused: bool) -> dict:
+    return {
+        "cache_dir": str(cache_dir),
+        "counts": dict(meta["counts"]),
+        "skipped": len(meta["skipped"]),
+        "skipped_files": list(meta["skipped"]),
+        "seconds": meta["seconds"],
+        "bytes_per_image": meta["bytes_per_image"],
+        "reused": reused,
+    }
+
+
+# Writing ---------------------------------------------------------------------------
+def _shrink(path: Path, count: int) -> None:
+    """Keep only the first ``count`` images of an .npy file (after skips)."""
+    old = np.load(path, mmap_mode="r")
+    tmp = path.with_name("shrink_" + path.name)
+    shape = (count, *old.shape[1:])
+    if count == 0:
+        np.save(tmp, np.zeros(shape, np.uint8))
+    else:
+        new = np.lib.format.open_memmap(tmp, "w+", np.uint8, shape)
+        for start in range(0, count, 4096):
+            stop = min(start + 4096, count)
+            new[start:stop] = old[start:stop]
+        new.flush()
+        del new
+    del old
+    os.replace(tmp, path)
+
+
+class _SplitWriter:
+    """Decode splits into a folder, collecting skipped files and progress."""
+
+    def __init__(self, out: Path, run, bar, image_size: int):
+        self.out, self.run, self.bar, self.size = out, run, bar, image_size
+        self.skipped: list[dict] = []
+        self.seen = 0
+
+    def _note(self, split: str, failed: list[tuple[str, str]], count: int) -> None:
+        self.seen += count
+        self.bar.update(count)
+        for image_id, reason in failed:
+            self.skipped.append({"file": image_id, "split": split, "reason": reason})
+            if len(self.skipped) <= MAX_WARNINGS:
+                warnings.warn(f"skipped {image_id}: {reason}", stacklevel=4)
+        if self.seen >= CHUNK and len(self.skipped) == self.seen:
+            first = self.skipped[0]
+            raise DataError(
+                f"the first {self.seen} images all failed to decode, e.g. "
+                f"{first['file']}: {first['reason']}. Check --data and --crop."
+            )
+
+    def write(self, split: str, ids: list[str], attrs: np.ndarray, tasks) -> int:
+        """Decode one split's ``tasks``; return how many images were kept."""
+        image_file, attr_file, id_file = _files(split)
+        path, shape = self.out / image_file, (len(ids), self.size, self.size, 3)
+        if not ids:
+            np.save(path, np.zeros(shape, np.uint8))
+        else:
+            images = np.lib.format.open_memmap(path, "w+", np.uint8, shape)
+        kept: list[int] = []
+        for start, (done, chunk, failed) in zip(
+            range(0, len(ids), CHUNK), self.run(tasks)
+        ):
+            images[len(kept) : len(kept) + len(done)] = chunk
+            kept += [start + i for i in done]
+            self._note(split, failed, len(done) + len(failed))
+        if ids:
+            images.flush()
+            del images
+            if len(kept) < len(ids):
+                _shrink(path, len(kept))
+        np.save(self.out / attr_file, attrs[kept].astype(np.int8))
+        (self.out / id_file).write_text("".join(ids[i] + "\n" for i in kept))
+        return len(kept)
+
+
+def _runner(workers: int):
+    """Return (map function preserving order, pool or None) for ``workers``."""
+    if workers <= 1:
+        return (lambda tasks: map(_decode_chunk, tasks)), None
+    if "fork" in multiprocessing.get_all_start_methods():
+        pool = multiprocessing.get_context("fork").Pool(workers)
+    else:  # spawn would re-run a script's top level: PIL releases the GIL anyway
+        pool = ThreadPool(workers)
+    return (lambda tasks: pool.imap(_decode_chunk, tasks)), pool
+
+
+def prepare_cache(
+    data: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    crop: Sequence[int] = DEFAULT_CROP,
+    progress: bool = True,
+    workers: int | None = None,
+) -> dict:
+    """Decode every CelebA image once into the uint8 cache (atomically).
+
+    A finished cache with the same settings and source is reused (no work).
+    Unreadable images are skipped with a warning, counted and listed in meta.
+
+    Args:
+        data: a CelebA folder (official or Kaggle layout) or a .zip of either.
+        cache_dir: folder to create; must be new, empty, or this very cache.
+        image_size: side of the square images stored.
+        crop: face box (left, top, width, height) in the 178x218 frame.
+        progress: show a tqdm progress bar and print what happens.
+        workers: decoding processes (None: one per CPU, one for small data).
+
+    Returns:
+        {"cache_dir", "counts": {split: n}, "skipped": int, "skipped_files":
+        [{"file", "split", "reason"}], "seconds", "bytes_per_image", "reused"}.
+
+    Raises:
+        DataError: no CelebA at ``data``, or ``cache_dir`` holds something else
+            (another cache's settings, or files that are not a cache).
+    """
+    from tqdm.auto import tqdm
+
+    crop = list(check_crop(crop, celeba.IMAGE_SIZE))
+    if not 1 <= int(image_size) <= 1024:
+        raise ValueError(f"image_size={image_size}: must be between 1 and 1024")
+    image_size = int(image_size)
+    data = Path(data).expanduser().resolve()
+    cache_dir = Path(cache_dir).expanduser().resolve()
+    wanted = {
+        "format_version": FORMAT_VERSION,
+        "image_size": image_size,
+        "crop": crop,
+        "source": str(data),
+    }
+    meta = _check_existing(cache_dir, wanted)
+    if meta is not None:
+        if progress:
+            print(f"{cache_dir} already holds this cache; nothing to do.")
+        return _summary(meta, cache_dir, reused=True)
+
+    partial = cache_dir.with_name(cache_dir.name + ".partial")
+    if partial.exists():
+        if progress:
+            print(f"removing {partial}, left by an interrupted run")
+        shutil.rmtree(partial)
+    start = time.perf_counter()
+    try:
+        partial.mkdir(parents=True)
+        source, files = _locate(data, partial / "lists")
+        all_ids, all_attrs = celeba.read_attributes(files)
+        row = {image_id: i for i, image_id in enumerate(all_ids)}
+        by_split = celeba.split_ids(all_ids, celeba.read_partitions(files))
+        total = sum(map(len, by_split.values()))
+        if workers is None:
+            workers = 1 if total < 2000 else (os.cpu_count() or 1)
+        run, pool = _runner(workers)
+        bar = tqdm(total=total, unit="img", disable=not progress, desc="prepare")
+        writer, counts = _SplitWriter(partial, run, bar, image_size), {}
+        try:
+            for split, ids in by_split.items():
+                tasks = [
+                    (source, ids[i : i + CHUNK], crop, image_size)
+                    for i in range(0, len(ids), CHUNK)
+                ]
+                attrs = all_attrs[[row[i] for i in ids]] if ids else all_attrs[:0]
+                counts[split] = writer.write(split, ids, attrs, tasks)
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+            for archive in _OPEN_ZIPS.values():
+                archive.close()
+            _OPEN_ZIPS.clear()
+        skipped = writer.skipped
+        if len(skipped) > MAX_WARNINGS:
+            warnings.warn(
+                f"skipped {len(skipped)} unreadable images in all (see meta.json)",
+                stacklevel=2,
+            )
+        shutil.rmtree(partial / "lists", ignore_errors=True)
+        kept = sum(counts.values())
+        if kept == 0:
+            first = (
+                skipped[0] if skipped else {"file": "-", "reason": "no images listed"}
+            )
+            raise DataError(
+                f"no image of {data} could be decoded, e.g. {first['file']}: "
+                f"{first['reason']}. Check --data (and --crop); nothing was cached."
+            )
+        size = sum(f.stat().st_size for f in partial.iterdir())
+        meta = {
+            **wanted,
+            "layout": files.layout,
+            "counts": counts,
+            "skipped": skipped,
+            "attribute_names": list(celeba.ATTRIBUTE_NAMES),
+            "seconds": round(time.perf_counter() - start, 3),
+            "bytes_per_image": round(size / max(kept, 1), 1),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        (partial / META).write_text(json.dumps(meta, indent=2) + "\n")
+        if cache_dir.exists():
+            cache_dir.rmdir()  # checked above: an empty folder
+        os.replace(partial, cache_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return _summary(meta, cache_dir, reused=False)
+
+
+# Reading batches -------------------------------------------------------------------
+def _index_dataset(n: int, shuffle: bool, seed: int, repeat: bool, batch_size, drop):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.range(n)
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    # Sorted indices within a batch read the memory map in file order.
+    return ds.batch(batch_size, drop_remainder=drop).map(tf.sort)
+
+
+def make_dataset(
+    cache_dir: str | os.PathLike,
+    split: str,
+    batch_size: int = 128,
+    shuffle: bool | None = None,
+    limit: int | None = None,
+    value_range: Sequence[float] = (0.0, 1.0),
+    seed: int = 0,
+    with_attributes: bool = False,
+    drop_remainder: bool = False,
+    repeat: bool = False,
+):
+    """Stream normalised batches from the uint8 cache.
+
+    Indices are shuffled (a full shuffle, new order every epoch, the same
+    sequence of orders for the same seed), batched, and the batch's images are
+    gathered as uint8 and normalised in one vectorised step. A split up to
+    ``IN_MEMORY_BYTES`` is read into memory; a larger one is gathered from the
+    memory map, so the 2.5 GB of full CelebA never has to fit in RAM.
+
+    Args:
+        cache_dir: folder written by :func:`prepare_cache`.
+        split: "train", "validation" or "test".
+        batch_size: images per batch.
+        shuffle: reshuffle every epoch (None: only for "train").
+        limit: use only the first ``limit`` images of the split.
+        value_range: (0, 1) for a sigmoid decoder, (-1, 1) for tanh.
+        seed: seed of the shuffle order.
+        with_attributes: yield (images, attributes) pairs.
+        drop_remainder: drop the last, smaller batch (static batch shape).
+        repeat: repeat forever (Keras then needs steps_per_epoch).
+
+    Returns:
+        tf.data.Dataset of (B, H, W, 3) float32 in ``value_range``, or of
+        ((B, H, W, 3) float32, (B, 40) int8 of +1 / -1) with_attributes.
+
+    Raises:
+        DataError: no finished cache, or the split (after ``limit``) is empty.
+    """
+    import tensorflow as tf
+
+    images, attributes, _ = load_split(cache_dir, split)
+    n = len(images) if limit is None else min(int(limit), len(images))
+    if n < 1:
+        raise DataError(
+            f"split {split!r} of {cache_dir} has no images (limit={limit}); "
+            "choose another split or a larger slice."
+        )
+    images, attributes = images[:n], attributes[:n]
+    shuffle = split == "train" if shuffle is None else bool(shuffle)
+    ds = _index_dataset(n, shuffle, seed, repeat, batch_size, drop_remainder)
+    shape = (batch_size if drop_remainder else None, *images.shape[1:])
+    if images.nbytes <= IN_MEMORY_BYTES:
+        table = tf.constant(np.asarray(images))
+        gather = lambda idx: tf.gather(table, idx)  # noqa: E731
+    else:
+        gather = lambda idx: tf.ensure_shape(  # noqa: E731
+            tf.numpy_function(lambda i: images[i], [idx], tf.uint8, stateful=False),
+            shape,
+        )
+    attr_table = tf.constant(attributes)
+
+    def to_batch(idx):
+        batch = normalize(gather(idx), value_range)
+        if with_attributes:
+            return batch, tf.gather(attr_table, idx)
+        return batch
+
+    ds = ds.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_jpeg_dataset(
+    data: str | os.PathLike,
+    split: str,
+    batch_size: int = 128,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    crop: Sequence[int] = DEFAULT_CROP,
+    value_range: Sequence[float] = (0.0, 1.0),
+    shuffle: bool | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+):
+    """Decode the JPEGs every epoch (the slow path, for comparison with the cache).
+
+    Same images, order and pixels (to about one grey level) as
+    :func:`make_dataset`, but read, decoded, cropped and resized by tf.data on
+    every pass. A missing or corrupt file stops the iteration with an error.
+
+    Args:
+        data: an extracted CelebA folder (official or Kaggle layout).
+        split: "train", "validation" or "test".
+        batch_size: images per batch.
+        image_size: side of the square output.
+        crop: face box (left, top, width, height) in the 178x218 frame.
+        value_range: (0, 1) or (-1, 1).
+        shuffle: reshuffle every epoch (None: only for "train").
+        limit: use only the first ``limit`` images of the split.
+        seed: seed of the shuffle order.
+
+    Returns:
+        tf.data.Dataset of (B, image_size, image_size, 3) float32 in value_range.
+    """
+    import tensorflow as tf
+
+    if split not in celeba.SPLITS:
+        raise DataError(
+            f"unknown split {split!r}: choose one of {', '.join(celeba.SPLITS)}"
+        )
+    if Path(data).is_file():
+        raise DataError(f"{data} is a file: the JPEG path needs an extracted folder.")
+    crop = check_crop(crop, celeba.IMAGE_SIZE)
+    files = celeba.find_celeba(data)
+    ids, _ = celeba.read_attributes(files)
+    ids = celeba.split_ids(ids, celeba.read_partitions(files))[split][:limit]
+    if not ids:
+        raise DataError(f"split {split!r} of {data} has no images (limit={limit}).")
+    paths = [str(files.image_path(i)) for i in ids]
+    ds = tf.data.Dataset.from_tensor_slices(paths)
+    if split == "train" if shuffle is None else shuffle:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(
+        lambda p: tf_decode_crop_resize(tf.io.read_file(p), crop, image_size),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    ds = ds.batch(batch_size).map(lambda b: normalize(b, value_range))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# Command line ----------------------------------------------------------------------
+def _parse_crop(text: str) -> tuple[int, int, int, int]:
+    try:
+        return check_crop([int(v) for v in text.split(",")], celeba.IMAGE_SIZE)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{error}; write it as LEFT,TOP,WIDTH,HEIGHT, e.g. 19,39,140,140"
+        ) from None
+
+
+def prepare_command(parser: argparse.ArgumentParser):
+    """Add prepare's options to ``parser``; return its handler."""
+    parser.description = (
+        "Decode every CelebA image once (crop the face box, resize, antialiased) "
+        "into a compact uint8 cache that training reads much faster than JPEGs. "
+        "Safe to interrupt and rerun; a finished cache is reused."
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="CelebA folder (official or Kaggle layout) or a .zip of either",
+    )
+    parser.add_argument(
+        "--cache", required=True, type=Path, help="folder to write the cache into"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=DEFAULT_IMAGE_SIZE,
+        help=f"side of the stored square images (default {DEFAULT_IMAGE_SIZE})",
+    )
+    parser.add_argument(
+        "--crop",
+        type=_parse_crop,
+        default=DEFAULT_CROP,
+        metavar="L,T,W,H",
+        help="face box in the 178x218 frame (default %s)"
+        % ",".join(map(str, DEFAULT_CROP)),
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="decoding processes (default: one per CPU core)",
+    )
+
+    def handler(args) -> int:
+        if not 8 <= args.image_size <= 1024:
+            raise DataError(
+                f"--image-size {args.image_size}: use 8 to 1024 (64 is usual)"
+            )
+        summary = prepare_cache(
+            args.data, args.cache, args.image_size, args.crop, True, args.workers
+        )
+        counts = ", ".join(f"{k} {v:,}" for k, v in summary["counts"].items())
+        verb = "reused" if summary["reused"] else "written"
+        print(f"cache {verb}: {summary['cache_dir']}")
+        print(f"  images: {counts} ({sum(summary['counts'].values()):,} in all)")
+        print(f"  skipped (unreadable): {summary['skipped']}")
+        for item in summary["skipped_files"][:10]:
+            print(f"    {item['file']}: {item['reason']}")
+        print(
+            f"  {summary['bytes_per_image']:,.0f} bytes per image; "
+            f"took {summary['seconds']:.1f} s"
+        )
+        print(f"Use it with: make_dataset({str(summary['cache_dir'])!r}, 'train')")
+        return 0
+
+    return handler
