@@ -64,7 +64,7 @@ def _batches(images_or_dataset, batch_size: int):
     """Yield image batches from an array or a dataset of arrays/tuples/dicts."""
     if isinstance(images_or_dataset, np.ndarray):
         for start in range(0, len(images_or_dataset), batch_size):
-            yield images_or_dataset[start:start + batch_size]
+            yield images_or_dataset[start : start + batch_size]
         return
     for element in images_or_dataset:
         if isinstance(element, dict):
@@ -74,8 +74,9 @@ def _batches(images_or_dataset, batch_size: int):
         yield np.asarray(element)
 
 
-def encode_means(vae, images_or_dataset, batch_size: int = 256,
-                 with_log_var: bool = False):
+def encode_means(
+    vae, images_or_dataset, batch_size: int = 256, with_log_var: bool = False
+):
     """Encode images to their posterior means z_mean, batch by batch.
 
     Args:
@@ -103,7 +104,10 @@ def encode_means(vae, images_or_dataset, batch_size: int = 256,
 def decode(vae, z, batch_size: int = 256) -> np.ndarray:
     """Decode (N, D) latents in batches; return (N, H, W, 3) float32 images."""
     z = np.asarray(z, dtype=np.float32)
-    out = [np.asarray(vae.decode(z[i:i + batch_size])) for i in range(0, len(z), batch_size)]
+    out = [
+        np.asarray(vae.decode(z[i : i + batch_size]))
+        for i in range(0, len(z), batch_size)
+    ]
     return np.concatenate(out).astype(np.float32)
 
 
@@ -125,8 +129,14 @@ def sample_prior(vae, n: int, temperature: float = 1.0, seed: int = 0) -> np.nda
     return decode(vae, z * temperature)
 
 
-def fit_latent_gmm(vae, images_or_dataset, n_components: int = 10, seed: int = 0,
-                   reg_covar: float | None = None, z_mean=None):
+def fit_latent_gmm(
+    vae,
+    images_or_dataset,
+    n_components: int = 10,
+    seed: int = 0,
+    reg_covar: float | None = None,
+    z_mean=None,
+):
     """Fit a Gaussian mixture to the encoded training means (after training).
 
     A VAE's aggregate posterior rarely fills N(0, I): prior samples that land in its
@@ -160,8 +170,9 @@ def fit_latent_gmm(vae, images_or_dataset, n_components: int = 10, seed: int = 0
         small = n / k < 10 * dim
         reg_covar = 1e-2 * float(np.mean(np.var(z, axis=0))) if small else 1e-6
         reg_covar = max(reg_covar, 1e-6)
-    gmm = GaussianMixture(k, covariance_type="full", reg_covar=reg_covar,
-                          random_state=seed, max_iter=200)
+    gmm = GaussianMixture(
+        k, covariance_type="full", reg_covar=reg_covar, random_state=seed, max_iter=200
+    )
     return gmm.fit(z)
 
 
@@ -172,7 +183,9 @@ def sample_gmm(vae, gmm, n: int, seed: int = 0) -> np.ndarray:
         (n, H, W, 3) float32 images in the model's value range.
     """
     rng = np.random.default_rng(seed)
-    components = rng.choice(len(gmm.weights_), size=n, p=gmm.weights_ / gmm.weights_.sum())
+    components = rng.choice(
+        len(gmm.weights_), size=n, p=gmm.weights_ / gmm.weights_.sum()
+    )
     chol = np.linalg.cholesky(gmm.covariances_)  # (K, D, D)
     eps = rng.standard_normal((n, gmm.means_.shape[1]))
     z = gmm.means_[components] + np.einsum("nij,nj->ni", chol[components], eps)
@@ -196,7 +209,9 @@ def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return wa[:, None] * a + wb[:, None] * b
 
 
-def interpolate(vae, image_a, image_b, steps: int = 8, mode: str = "linear") -> np.ndarray:
+def interpolate(
+    vae, image_a, image_b, steps: int = 8, mode: str = "linear"
+) -> np.ndarray:
     """Decode a path between the latent means of two faces.
 
     "linear" walks the straight line; "slerp" walks the great circle, which keeps the
@@ -213,14 +228,20 @@ def interpolate(vae, image_a, image_b, steps: int = 8, mode: str = "linear") -> 
         ``image_a`` and ``image_b``.
     """
     if mode not in INTERPOLATION_MODES:
-        raise ValueError(f"mode={mode!r}: choose one of {', '.join(INTERPOLATION_MODES)}")
+        raise ValueError(
+            f"mode={mode!r}: choose one of {', '.join(INTERPOLATION_MODES)}"
+        )
     if steps < 2:
         raise ValueError(f"steps={steps}: need at least 2 (the two endpoints)")
-    z = encode_means(vae, np.concatenate([as_model_images(vae, image_a),
-                                          as_model_images(vae, image_b)]))
+    z = encode_means(
+        vae,
+        np.concatenate([as_model_images(vae, image_a), as_model_images(vae, image_b)]),
+    )
     a, b = z[0].astype(np.float64), z[1].astype(np.float64)
     t = np.linspace(0.0, 1.0, steps)
-    path = (1 - t)[:, None] * a + t[:, None] * b if mode == "linear" else _slerp(a, b, t)
+    path = (
+        (1 - t)[:, None] * a + t[:, None] * b if mode == "linear" else _slerp(a, b, t)
+    )
     path[0], path[-1] = a, b  # exact endpoints, whatever the round-off
     return decode(vae, path)
 
@@ -233,7 +254,9 @@ def _as_z(vae, image_or_z) -> np.ndarray:
     return encode_means(vae, as_model_images(vae, array))[0]
 
 
-def latent_traversal(vae, image_or_z, dims, values=(-3, -2, -1, 0, 1, 2, 3)) -> np.ndarray:
+def latent_traversal(
+    vae, image_or_z, dims, values=(-3, -2, -1, 0, 1, 2, 3)
+) -> np.ndarray:
     """Set one latent coordinate at a time to each of ``values``, the rest fixed.
 
     Args:
@@ -253,7 +276,7 @@ def latent_traversal(vae, image_or_z, dims, values=(-3, -2, -1, 0, 1, 2, 3)) -> 
         raise ValueError(f"dims {bad} out of range: the latent space has {len(z)} dims")
     batch = np.repeat(z[None], len(dims) * len(values), axis=0)
     for row, dim in enumerate(dims):
-        batch[row * len(values):(row + 1) * len(values), dim] = values
+        batch[row * len(values) : (row + 1) * len(values), dim] = values
     images = decode(vae, batch)
     return images.reshape(len(dims), len(values), *images.shape[1:])
 
@@ -285,8 +308,10 @@ def latent_grid_2d(vae, n: int = 15, data=None, quantiles=GRID_QUANTILES):
         center, axes = np.zeros(2), np.eye(2)
     else:
         if data is None:
-            raise ValueError(f"latent_dim={dim} > 2: pass data= images so the grid "
-                             "can follow the two leading principal directions")
+            raise ValueError(
+                f"latent_dim={dim} > 2: pass data= images so the grid "
+                "can follow the two leading principal directions"
+            )
         from sklearn.decomposition import PCA
 
         z = encode_means(vae, data)
@@ -308,7 +333,9 @@ def attribute_index(name: str) -> int:
 
     names = list(ATTRIBUTE_NAMES)
     if name not in names:
-        raise ValueError(f"unknown attribute {name!r}: choose one of {', '.join(names)}")
+        raise ValueError(
+            f"unknown attribute {name!r}: choose one of {', '.join(names)}"
+        )
     return names.index(name)
 
 
@@ -331,8 +358,10 @@ def attribute_vector(vae, images, attrs, name: str, z_mean=None) -> np.ndarray:
     attrs = np.asarray(attrs)
     has = attrs[:, attribute_index(name)] > 0
     if has.all() or not has.any():
-        raise LabError(f"attribute {name!r}: {int(has.sum())} of {len(has)} faces have it; "
-                       "a vector needs faces with and without it (use more images)")
+        raise LabError(
+            f"attribute {name!r}: {int(has.sum())} of {len(has)} faces have it; "
+            "a vector needs faces with and without it (use more images)"
+        )
     z = encode_means(vae, images) if z_mean is None else np.asarray(z_mean)
     if len(z) != len(has):
         raise ValueError(f"{len(z)} images but {len(has)} attribute rows")
@@ -362,8 +391,10 @@ def apply_attribute(vae, images, vector, strengths=(-2, -1, 0, 1, 2)) -> np.ndar
 def _load_split_images(run, split: str, n: int | None):
     """Return (uint8 images (n, H, W, 3), attrs (n, 40)) of a run's cached split."""
     if run.cache_dir is None:
-        raise LabError(f"{run.paths.root}/run.json does not name the cache it trained on: "
-                       "re-run training, or pass a run trained by `python -m helpers train`")
+        raise LabError(
+            f"{run.paths.root}/run.json does not name the cache it trained on: "
+            "re-run training, or pass a run trained by `python -m helpers train`"
+        )
     from helpers.cache import load_split
 
     images, attrs, _ = load_split(run.cache_dir, split)
@@ -372,23 +403,40 @@ def _load_split_images(run, split: str, n: int | None):
     n = len(images) if n is None else min(n, len(images))
     images, attrs = np.asarray(images[:n]), np.asarray(attrs[:n])
     if images.shape[1:] != run.config.image_shape:
-        raise LabError(f"cache {run.cache_dir} holds {images.shape[1:]} images but the run "
-                       f"expects {run.config.image_shape}: prepare a cache at that size")
+        raise LabError(
+            f"cache {run.cache_dir} holds {images.shape[1:]} images but the run "
+            f"expects {run.config.image_shape}: prepare a cache at that size"
+        )
     return images, attrs
 
 
 def sample_command(parser):
     """Add the ``sample`` command's arguments; return its handler."""
-    parser.add_argument("--run-dir", required=True, help="a run directory (config.json, "
-                        "best.keras)")
-    parser.add_argument("--n", type=int, default=64, help="faces to decode (default 64)")
+    parser.add_argument(
+        "--run-dir", required=True, help="a run directory (config.json, " "best.keras)"
+    )
+    parser.add_argument(
+        "--n", type=int, default=64, help="faces to decode (default 64)"
+    )
     parser.add_argument("--out", required=True, help="PNG file to write")
-    parser.add_argument("--temperature", type=float, default=1.0,
-                        help="scale of the prior's standard deviation (default 1)")
-    parser.add_argument("--gmm", action="store_true", help="sample from a 10-component "
-                        "Gaussian mixture fitted to the encoded training faces")
-    parser.add_argument("--fit-n", type=int, default=5000,
-                        help="training images the mixture is fitted to (default 5000)")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="scale of the prior's standard deviation (default 1)",
+    )
+    parser.add_argument(
+        "--gmm",
+        action="store_true",
+        help="sample from a 10-component "
+        "Gaussian mixture fitted to the encoded training faces",
+    )
+    parser.add_argument(
+        "--fit-n",
+        type=int,
+        default=5000,
+        help="training images the mixture is fitted to (default 5000)",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
     def handler(args) -> int:
@@ -413,7 +461,9 @@ def sample_command(parser):
     return handler
 
 
-def write_figures(vae, out_dir, value_range, train, val, val_attrs, seed=0) -> list[Path]:
+def write_figures(
+    vae, out_dir, value_range, train, val, val_attrs, seed=0
+) -> list[Path]:
     """Write every exploration figure of a model into ``out_dir``; return the paths.
 
     Args:
@@ -427,23 +477,43 @@ def write_figures(vae, out_dir, value_range, train, val, val_attrs, seed=0) -> l
     from helpers.plots import save_grid, save_image_rows
 
     out, vr = Path(out_dir), value_range
-    paths = [save_grid(sample_prior(vae, 64, seed=seed), out / "prior_samples.png",
-                       value_range=vr)]
+    paths = [
+        save_grid(
+            sample_prior(vae, 64, seed=seed), out / "prior_samples.png", value_range=vr
+        )
+    ]
     gmm = fit_latent_gmm(vae, train, seed=seed)
-    paths.append(save_grid(sample_gmm(vae, gmm, 64, seed=seed), out / "gmm_samples.png",
-                           value_range=vr))
+    paths.append(
+        save_grid(
+            sample_gmm(vae, gmm, 64, seed=seed), out / "gmm_samples.png", value_range=vr
+        )
+    )
     shown = val[:8]
-    paths.append(save_image_rows([as_model_images(vae, shown), reconstruct(vae, shown)],
-                                 out / "reconstructions.png", value_range=vr))
+    paths.append(
+        save_image_rows(
+            [as_model_images(vae, shown), reconstruct(vae, shown)],
+            out / "reconstructions.png",
+            value_range=vr,
+        )
+    )
     a, b = val[0], val[1]
-    paths.append(save_image_rows([interpolate(vae, a, b, 10, mode) for mode in
-                                  INTERPOLATION_MODES], out / "interpolation.png",
-                                 value_range=vr))
+    paths.append(
+        save_image_rows(
+            [interpolate(vae, a, b, 10, mode) for mode in INTERPOLATION_MODES],
+            out / "interpolation.png",
+            value_range=vr,
+        )
+    )
     dims = list(range(min(8, latent_dim(vae))))
-    paths.append(save_image_rows(list(latent_traversal(vae, a, dims)),
-                                 out / "traversal.png", value_range=vr))
+    paths.append(
+        save_image_rows(
+            list(latent_traversal(vae, a, dims)), out / "traversal.png", value_range=vr
+        )
+    )
     grid = latent_grid_2d(vae, 15, data=train)
-    paths.append(save_image_rows(list(grid), out / "latent_grid_2d.png", value_range=vr))
+    paths.append(
+        save_image_rows(list(grid), out / "latent_grid_2d.png", value_range=vr)
+    )
     z_val = encode_means(vae, val)
     for name in ("Smiling", "Eyeglasses"):
         try:
@@ -452,8 +522,9 @@ def write_figures(vae, out_dir, value_range, train, val, val_attrs, seed=0) -> l
             print(f"skipped the {name} strip: {error}")
             continue
         strips = apply_attribute(vae, val[:6], vector)
-        paths.append(save_image_rows(list(strips), out / f"attribute_{name}.png",
-                                     value_range=vr))
+        paths.append(
+            save_image_rows(list(strips), out / f"attribute_{name}.png", value_range=vr)
+        )
     return paths
 
 
@@ -461,8 +532,13 @@ def explore_command(parser):
     """Add the ``explore`` command's arguments; return its handler."""
     parser.add_argument("--run-dir", required=True, help="a run directory")
     parser.add_argument("--out", required=True, help="folder for the figures")
-    parser.add_argument("--n", type=int, default=2000, help="faces per split to encode "
-                        "for the GMM, PCA and attribute vectors (default 2000)")
+    parser.add_argument(
+        "--n",
+        type=int,
+        default=2000,
+        help="faces per split to encode "
+        "for the GMM, PCA and attribute vectors (default 2000)",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
     def handler(args) -> int:
@@ -473,8 +549,15 @@ def explore_command(parser):
         val, val_attrs = _load_split_images(run, "validation", args.n)
         if len(val) < 2:
             raise LabError("the validation split needs at least 2 faces to interpolate")
-        paths = write_figures(run.vae, args.out, run.config.value_range, train, val,
-                              val_attrs, seed=args.seed)
+        paths = write_figures(
+            run.vae,
+            args.out,
+            run.config.value_range,
+            train,
+            val,
+            val_attrs,
+            seed=args.seed,
+        )
         print(f"wrote {len(paths)} figures:")
         for path in paths:
             print(f"  {path}")

@@ -34,9 +34,12 @@ ACTIVE_UNIT_NATS = 0.01  # a latent dimension is "active" above this mean KL
 INCEPTION_SIZE = 299
 INCEPTION_NAME = "inception_v3_imagenet_avgpool_bilinear299"
 INCEPTION_URL_HOST = "storage.googleapis.com"
-SMALL_N_NOTE = ("FID is biased upwards at small N: compare scores only at the same N "
-                "and protocol (papers use 10k-50k images)")
+SMALL_N_NOTE = (
+    "FID is biased upwards at small N: compare scores only at the same N "
+    "and protocol (papers use 10k-50k images)"
+)
 FULL_KERNEL_ROWS = 4096  # KID: precompute n x n kernels up to this n
+UNAVAILABLE = "unavailable: InceptionV3 weights not downloadable here"
 LAPLACIAN_3X3 = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
 
 
@@ -62,13 +65,20 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     """
     from scipy import linalg
 
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(
+        np.asarray(mu2, np.float64)
+    )
     sigma1 = np.atleast_2d(np.asarray(sigma1, np.float64))
     sigma2 = np.atleast_2d(np.asarray(sigma2, np.float64))
-    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or \
-            sigma1.shape != (mu1.size, mu1.size):
-        raise ValueError(f"shapes disagree: mu {mu1.shape} vs {mu2.shape}, sigma "
-                         f"{sigma1.shape} vs {sigma2.shape}")
+    if (
+        mu1.shape != mu2.shape
+        or sigma1.shape != sigma2.shape
+        or sigma1.shape != (mu1.size, mu1.size)
+    ):
+        raise ValueError(
+            f"shapes disagree: mu {mu1.shape} vs {mu2.shape}, sigma "
+            f"{sigma1.shape} vs {sigma2.shape}"
+        )
     diff = mu1 - mu2
     covmean = linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
@@ -77,10 +87,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             largest = np.max(np.abs(covmean.imag))
-            raise ValueError(f"sqrtm(sigma1 @ sigma2) has imaginary part {largest:.3g}: "
-                             "the covariances are not valid (symmetric PSD) estimates")
+            raise ValueError(
+                f"sqrtm(sigma1 @ sigma2) has imaginary part {largest:.3g}: "
+                "the covariances are not valid (symmetric PSD) estimates"
+            )
         covmean = covmean.real
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+    return float(
+        diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)
+    )
 
 
 def statistics(features) -> tuple[np.ndarray, np.ndarray]:
@@ -95,8 +109,9 @@ def _polynomial_kernel(x, y):
     return (x @ y.T / x.shape[1] + 1.0) ** 3
 
 
-def kernel_inception_distance(features_a, features_b, subsets: int = 100,
-                              subset_size: int = 1000, seed: int = 0):
+def kernel_inception_distance(
+    features_a, features_b, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+):
     """Return KID: the unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3, over subsets.
 
     Unlike FID, KID has an unbiased estimator, so small N does not shift it up
@@ -116,27 +131,41 @@ def kernel_inception_distance(features_a, features_b, subsets: int = 100,
     a = np.asarray(features_a, dtype=np.float64)
     b = np.asarray(features_b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"need (N, F) and (M, F) features, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"need (N, F) and (M, F) features, got {a.shape} and {b.shape}"
+        )
     m = min(int(subset_size), len(a), len(b))
     if m < 2:
-        raise ValueError(f"KID needs at least 2 rows in each set, got {len(a)} and {len(b)}")
+        raise ValueError(
+            f"KID needs at least 2 rows in each set, got {len(a)} and {len(b)}"
+        )
     rng = np.random.default_rng(seed)
     # Up to a few thousand rows, the full kernel matrices fit in memory: compute
     # them once and index the subsets out of them (same numbers, far fewer matmuls).
     full = max(len(a), len(b)) <= FULL_KERNEL_ROWS
     if full:
-        kaa, kbb, kab = _polynomial_kernel(a, a), _polynomial_kernel(b, b), \
-            _polynomial_kernel(a, b)
+        kaa, kbb, kab = (
+            _polynomial_kernel(a, a),
+            _polynomial_kernel(b, b),
+            _polynomial_kernel(a, b),
+        )
     scores = np.empty(subsets)
     for i in range(subsets):
         ia = rng.choice(len(a), m, replace=False)
         ib = rng.choice(len(b), m, replace=False)
         if full:
-            kxx, kyy, kxy = kaa[np.ix_(ia, ia)], kbb[np.ix_(ib, ib)], kab[np.ix_(ia, ib)]
+            kxx, kyy, kxy = (
+                kaa[np.ix_(ia, ia)],
+                kbb[np.ix_(ib, ib)],
+                kab[np.ix_(ia, ib)],
+            )
         else:
             x, y = a[ia], b[ib]
-            kxx, kyy, kxy = _polynomial_kernel(x, x), _polynomial_kernel(y, y), \
-                _polynomial_kernel(x, y)
+            kxx, kyy, kxy = (
+                _polynomial_kernel(x, x),
+                _polynomial_kernel(y, y),
+                _polynomial_kernel(x, y),
+            )
         within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
         scores[i] = within - 2 * kxy.mean()
     return float(scores.mean()), float(scores.std())
@@ -145,8 +174,11 @@ def kernel_inception_distance(features_a, features_b, subsets: int = 100,
 # Feature extractors -------------------------------------------------------------------
 def extractor_name(extractor) -> str:
     """Return a file-name-safe name of an extractor (its ``name`` or ``__name__``)."""
-    name = getattr(extractor, "name", None) or getattr(extractor, "__name__", None) \
+    name = (
+        getattr(extractor, "name", None)
+        or getattr(extractor, "__name__", None)
         or type(extractor).__name__
+    )
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("_") or "extractor"
 
 
@@ -164,8 +196,12 @@ class InceptionExtractor:
         import keras
 
         x = keras.ops.cast(keras.ops.convert_to_tensor(images_uint8), "float32")
-        x = keras.ops.image.resize(x, (INCEPTION_SIZE, INCEPTION_SIZE),
-                                   interpolation="bilinear", antialias=False)
+        x = keras.ops.image.resize(
+            x,
+            (INCEPTION_SIZE, INCEPTION_SIZE),
+            interpolation="bilinear",
+            antialias=False,
+        )
         x = keras.applications.inception_v3.preprocess_input(x)
         return np.asarray(self.model(x, training=False))
 
@@ -179,16 +215,20 @@ def inception_extractor(batch_size: int = 50) -> InceptionExtractor:
     import keras
 
     try:
-        model = keras.applications.InceptionV3(include_top=False, pooling="avg",
-                                               weights="imagenet",
-                                               input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
+        model = keras.applications.InceptionV3(
+            include_top=False,
+            pooling="avg",
+            weights="imagenet",
+            input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
+        )
     except Exception as error:  # Keras raises a bare Exception on a failed fetch
         raise LabError(
-            "FID needs the InceptionV3 ImageNet weights (~90 MB), downloaded on first use "
-            f"into ~/.keras/models; this machine cannot reach {INCEPTION_URL_HOST} "
+            "FID needs the InceptionV3 ImageNet weights (~90 MB), downloaded on first "
+            f"use into ~/.keras/models; this machine cannot reach {INCEPTION_URL_HOST} "
             f"({str(error)[:160]}); use KID/other metrics or run in Colab (or copy "
             "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 into "
-            "~/.keras/models)") from None
+            "~/.keras/models)"
+        ) from None
     return InceptionExtractor(model, batch_size)
 
 
@@ -196,9 +236,13 @@ def compute_features(extractor, images_uint8, batch_size: int = 50) -> np.ndarra
     """Run ``extractor`` over (N, H, W, 3) uint8 images in batches; (N, F) float64."""
     images_uint8 = np.asarray(images_uint8)
     if images_uint8.dtype != np.uint8:
-        raise ValueError(f"feature extractors take uint8 pixels, got {images_uint8.dtype}")
-    out = [np.asarray(extractor(images_uint8[i:i + batch_size]), dtype=np.float64)
-           for i in range(0, len(images_uint8), batch_size)]
+        raise ValueError(
+            f"feature extractors take uint8 pixels, got {images_uint8.dtype}"
+        )
+    out = [
+        np.asarray(extractor(images_uint8[i : i + batch_size]), dtype=np.float64)
+        for i in range(0, len(images_uint8), batch_size)
+    ]
     return np.concatenate(out).reshape(len(images_uint8), -1)
 
 
@@ -239,7 +283,7 @@ def real_statistics(images_uint8, extractor, path=None, need_features: bool = Fa
     stats = {"n": len(features)}
     stats["mu"], stats["sigma"] = statistics(features)
     stats["mu_a"], stats["sigma_a"] = statistics(features[:half])
-    stats["mu_b"], stats["sigma_b"] = statistics(features[half:2 * half])
+    stats["mu_b"], stats["sigma_b"] = statistics(features[half : 2 * half])
     if len(features) <= 10_000:
         stats["features"] = features.astype(np.float32)
     if path is not None:
@@ -302,7 +346,9 @@ def sharpness(images, value_range=(0.0, 1.0)) -> np.ndarray:
     else:
         unit = _to_unit(images, value_range).astype(np.float64)
     grey = 255.0 * unit @ np.array([0.299, 0.587, 0.114])
-    return np.array([ndimage.convolve(g, LAPLACIAN_3X3)[1:-1, 1:-1].var() for g in grey])
+    return np.array(
+        [ndimage.convolve(g, LAPLACIAN_3X3)[1:-1, 1:-1].var() for g in grey]
+    )
 
 
 def latent_usage(z_mean, z_log_var, threshold: float = ACTIVE_UNIT_NATS) -> dict:
@@ -318,10 +364,17 @@ def latent_usage(z_mean, z_log_var, threshold: float = ACTIVE_UNIT_NATS) -> dict
     """
     from helpers.losses import kl_per_dimension
 
-    kl = np.asarray(kl_per_dimension(np.asarray(z_mean, np.float32),
-                                     np.asarray(z_log_var, np.float32))).mean(axis=0)
-    return {"kl_per_dim": [float(v) for v in kl], "kl_total": float(kl.sum()),
-            "active_units": int((kl > threshold).sum()), "latent_dim": int(kl.size)}
+    kl = np.asarray(
+        kl_per_dimension(
+            np.asarray(z_mean, np.float32), np.asarray(z_log_var, np.float32)
+        )
+    ).mean(axis=0)
+    return {
+        "kl_per_dim": [float(v) for v in kl],
+        "kl_total": float(kl.sum()),
+        "active_units": int((kl > threshold).sum()),
+        "latent_dim": int(kl.size),
+    }
 
 
 # The whole evaluation -----------------------------------------------------------------
@@ -334,39 +387,85 @@ def _distance_rows(report, real_u8, fakes, extractor, stats_path, fid, kid, seed
     n = len(real_u8)
     real = real_statistics(real_u8, extractor, stats_path, need_features=kid)
     space = extractor_name(extractor)
-    features = {name: compute_features(extractor, images) for name, images in fakes.items()}
+    features = {
+        name: compute_features(extractor, images) for name, images in fakes.items()
+    }
     half = n // 2
     rows = []
     if fid:
-        scores = {"real_vs_real": frechet_distance(real["mu_a"], real["sigma_a"],
-                                                   real["mu_b"], real["sigma_b"])}
+        scores = {
+            "real_vs_real": frechet_distance(
+                real["mu_a"], real["sigma_a"], real["mu_b"], real["sigma_b"]
+            )
+        }
         for name, feats in features.items():
-            scores[name] = frechet_distance(*statistics(feats), real["mu"], real["sigma"])
-        report["fid"] = {"available": True, "feature_space": space, "scores": scores,
-                         "n": n, "stats_file": str(stats_path), "note": SMALL_N_NOTE}
-        rows.append(_row("fid", "real_vs_real", scores["real_vs_real"], half,
-                         f"two disjoint halves ({half} vs {half}): the floor at this N"))
+            scores[name] = frechet_distance(
+                *statistics(feats), real["mu"], real["sigma"]
+            )
+        report["fid"] = {
+            "available": True,
+            "feature_space": space,
+            "scores": scores,
+            "n": n,
+            "stats_file": str(stats_path),
+            "note": SMALL_N_NOTE,
+        }
+        rows.append(
+            _row(
+                "fid",
+                "real_vs_real",
+                scores["real_vs_real"],
+                half,
+                f"two disjoint halves ({half} vs {half}): the floor at this N",
+            )
+        )
         for name in features:
-            rows.append(_row("fid", name, scores[name], n, f"vs {n} real; {SMALL_N_NOTE}"))
+            rows.append(
+                _row("fid", name, scores[name], n, f"vs {n} real; {SMALL_N_NOTE}")
+            )
     if kid:
         real_features = real["features"]
-        kid_scores = {"real_vs_real": kernel_inception_distance(
-            real_features[:half], real_features[half:2 * half], seed=seed)}
+        kid_scores = {
+            "real_vs_real": kernel_inception_distance(
+                real_features[:half], real_features[half : 2 * half], seed=seed
+            )
+        }
         for name, feats in features.items():
-            kid_scores[name] = kernel_inception_distance(feats, real_features, seed=seed)
-        report["kid"] = {"available": True, "kid_feature_space": space, "n": n,
-                         "scores": {k: {"mean": m, "std": s}
-                                    for k, (m, s) in kid_scores.items()}}
+            kid_scores[name] = kernel_inception_distance(
+                feats, real_features, seed=seed
+            )
+        report["kid"] = {
+            "available": True,
+            "kid_feature_space": space,
+            "n": n,
+            "scores": {k: {"mean": m, "std": s} for k, (m, s) in kid_scores.items()},
+        }
         for name, (mean, std) in kid_scores.items():
             size = half if name == "real_vs_real" else n
-            rows.append(_row("kid", name, mean, size, f"± {std:.3g} over 100 subsets of "
-                             f"{min(1000, size)}"))
+            rows.append(
+                _row(
+                    "kid",
+                    name,
+                    mean,
+                    size,
+                    f"± {std:.3g} over 100 subsets of " f"{min(1000, size)}",
+                )
+            )
     return rows
 
 
-def evaluate(run, split: str = "validation", n: int = 1000, fid: bool = False,
-             kid: bool = False, extractor=None, seed: int = 0, gmm_fit_n: int = 5000,
-             stats_dir=None, write: bool = True) -> dict:
+def evaluate(
+    run,
+    split: str = "validation",
+    n: int = 1000,
+    fid: bool = False,
+    kid: bool = False,
+    extractor=None,
+    seed: int = 0,
+    gmm_fit_n: int = 5000,
+    stats_dir=None,
+    write: bool = True,
+) -> dict:
     """Evaluate a run on ``n`` images of a split; optionally write the report.
 
     Args:
@@ -398,28 +497,55 @@ def evaluate(run, split: str = "validation", n: int = 1000, fid: bool = False,
     recon = generate.decode(vae, z_mean)
     train_u8, _ = generate._load_split_images(run, "train", gmm_fit_n)
     gmm = generate.fit_latent_gmm(vae, train_u8, seed=seed)
-    samples = {"reconstructions": recon,
-               "prior_samples": generate.sample_prior(vae, n, seed=seed),
-               "gmm_samples": generate.sample_gmm(vae, gmm, n, seed=seed)}
-    report = {"run_dir": str(run.paths.root), "split": split, "n": n,
-              "value_range": list(value_range),
-              "gmm": {"components": int(gmm.n_components), "fit_n": len(train_u8)}}
+    samples = {
+        "reconstructions": recon,
+        "prior_samples": generate.sample_prior(vae, n, seed=seed),
+        "gmm_samples": generate.sample_gmm(vae, gmm, n, seed=seed),
+    }
+    report = {
+        "run_dir": str(run.paths.root),
+        "split": split,
+        "n": n,
+        "value_range": list(value_range),
+        "gmm": {"components": int(gmm.n_components), "fit_n": len(train_u8)},
+    }
     rows = []
     report["reconstruction"] = reconstruction_quality(real, recon, value_range)
     for metric, value in report["reconstruction"].items():
         rows.append(_row("reconstruction", metric, value, n, "pixels scaled to [0, 1]"))
     report["latent"] = latent_usage(z_mean, z_log_var)
-    rows.append(_row("latent", "kl_total", report["latent"]["kl_total"], n,
-                     "nats per image, summed over dims"))
-    rows.append(_row("latent", "active_units", report["latent"]["active_units"], n,
-                     f"of {report['latent']['latent_dim']} dims with mean KL > "
-                     f"{ACTIVE_UNIT_NATS} nats"))
+    rows.append(
+        _row(
+            "latent",
+            "kl_total",
+            report["latent"]["kl_total"],
+            n,
+            "nats per image, summed over dims",
+        )
+    )
+    rows.append(
+        _row(
+            "latent",
+            "active_units",
+            report["latent"]["active_units"],
+            n,
+            f"of {report['latent']['latent_dim']} dims with mean KL > "
+            f"{ACTIVE_UNIT_NATS} nats",
+        )
+    )
     report["sharpness"] = {"real": float(sharpness(real, value_range).mean())}
     for name, images in samples.items():
         report["sharpness"][name] = float(sharpness(images, value_range).mean())
     for name, value in report["sharpness"].items():
-        rows.append(_row("sharpness", name, value, n, "variance of the 3x3 Laplacian "
-                         "(grey, 0-255); lower = blurrier"))
+        rows.append(
+            _row(
+                "sharpness",
+                name,
+                value,
+                n,
+                "variance of the 3x3 Laplacian " "(grey, 0-255); lower = blurrier",
+            )
+        )
     wanted = [name for name, on in (("fid", fid), ("kid", kid)) if on]
     if wanted:
         try:
@@ -428,13 +554,18 @@ def evaluate(run, split: str = "validation", n: int = 1000, fid: bool = False,
             for name in wanted:
                 report[name] = {"available": False, "reason": str(error)}
                 for metric in ("real_vs_real", *samples):
-                    rows.append(_row(name, metric, "unavailable: InceptionV3 weights not "
-                                     "downloadable here", n, str(error)))
+                    rows.append(_row(name, metric, UNAVAILABLE, n, str(error)))
         else:
-            fakes = {name: to_uint8(images, value_range) for name, images in samples.items()}
+            fakes = {
+                name: to_uint8(images, value_range) for name, images in samples.items()
+            }
             stats_dir = stats_dir or (Path(run.cache_dir) / "fid_stats")
-            path = real_stats_path(stats_dir, f"{real_u8.shape[1]}px", split, n, extractor)
-            rows += _distance_rows(report, real_u8, fakes, extractor, path, fid, kid, seed)
+            path = real_stats_path(
+                stats_dir, f"{real_u8.shape[1]}px", split, n, extractor
+            )
+            rows += _distance_rows(
+                report, real_u8, fakes, extractor, path, fid, kid, seed
+            )
     report["rows"] = rows
     if write:
         write_report(report, run.paths.root)
@@ -450,7 +581,9 @@ def write_report(report: dict, out_dir) -> tuple[Path, Path]:
     os.replace(tmp, json_path)
     tmp = out / ".evaluation.csv.tmp"
     with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["section", "metric", "value", "n", "note"])
+        writer = csv.DictWriter(
+            handle, fieldnames=["section", "metric", "value", "n", "note"]
+        )
         writer.writeheader()
         writer.writerows(report["rows"])
     os.replace(tmp, csv_path)
@@ -459,16 +592,22 @@ def write_report(report: dict, out_dir) -> tuple[Path, Path]:
 
 def format_table(rows) -> str:
     """Return the report's rows as an aligned text table."""
+
     def show(value):
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
-    cells = [(r["section"], r["metric"], show(r["value"]), str(r["n"]), r["note"])
-             for r in rows]
+    cells, last = [], None
+    for r in rows:  # a note repeated down a section is shown once
+        note = "" if (r["section"], r["note"]) == last else r["note"]
+        last = (r["section"], r["note"])
+        cells.append((r["section"], r["metric"], show(r["value"]), str(r["n"]), note))
     head = ("section", "metric", "value", "n", "note")
     widths = [max(len(c[i]) for c in [head, *cells]) for i in range(4)]
     lines = []
     for cell in [head, *cells]:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(cell[:4], widths)) + "  " + cell[4])
+        lines.append(
+            "  ".join(c.ljust(w) for c, w in zip(cell[:4], widths)) + "  " + cell[4]
+        )
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -476,18 +615,26 @@ def evaluate_command(parser):
     """Add the ``evaluate`` command's arguments; return its handler."""
     parser.add_argument("--run-dir", required=True, help="a run directory")
     parser.add_argument("--split", default="validation", choices=("validation", "test"))
-    parser.add_argument("--n", type=int, default=1000,
-                        help="images (and samples) to evaluate (default 1000)")
-    parser.add_argument("--fid", action="store_true", help="FID with InceptionV3 "
-                        "(downloads ~90 MB of weights on first use)")
+    parser.add_argument(
+        "--n",
+        type=int,
+        default=1000,
+        help="images (and samples) to evaluate (default 1000)",
+    )
+    parser.add_argument(
+        "--fid",
+        action="store_true",
+        help="FID with InceptionV3 " "(downloads ~90 MB of weights on first use)",
+    )
     parser.add_argument("--kid", action="store_true", help="KID with InceptionV3")
     parser.add_argument("--seed", type=int, default=0)
 
     def handler(args) -> int:
         if args.n < 2:
             raise LabError(f"--n {args.n}: evaluate at least 2 images")
-        report = evaluate(args.run_dir, args.split, args.n, fid=args.fid, kid=args.kid,
-                          seed=args.seed)
+        report = evaluate(
+            args.run_dir, args.split, args.n, fid=args.fid, kid=args.kid, seed=args.seed
+        )
         print(format_table(report["rows"]))
         if args.fid or args.kid:
             print(f"\nNote: {SMALL_N_NOTE}.")

@@ -155,8 +155,10 @@ def image_rows(rows, value_range=(0.0, 1.0), pad: int = 2) -> np.ndarray:
         raise ValueError("image_rows needs at least one row of images")
     lengths = {len(row) for row in rows}
     if len(lengths) != 1:
-        raise ValueError(f"every row needs the same number of images, got {sorted(lengths)}")
-    rows = [row if row.dtype == np.uint8 else to_uint8(row, value_range) for row in rows]
+        raise ValueError(
+            f"every row needs the same number of images, got {sorted(lengths)}"
+        )
+    rows = [r if r.dtype == np.uint8 else to_uint8(r, value_range) for r in rows]
     return make_grid(np.concatenate(rows), ncols=len(rows[0]), pad=pad)
 
 

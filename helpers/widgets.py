@@ -55,23 +55,38 @@ class LatentExplorer:
         display_px: width of the displayed face in pixels.
     """
 
-    def __init__(self, vae, directions, labels=None, center=None, value_range=None,
-                 slider_range=(-3.0, 3.0), seed: int = 0, display_px: int = 192):
+    def __init__(
+        self,
+        vae,
+        directions,
+        labels=None,
+        center=None,
+        value_range=None,
+        slider_range=(-3.0, 3.0),
+        seed: int = 0,
+        display_px: int = 192,
+    ):
         from helpers.generate import latent_dim
 
         self.vae = vae
         dim = latent_dim(vae)
         self.directions = np.atleast_2d(np.asarray(directions, dtype=np.float32))
         if self.directions.shape[1] != dim:
-            raise ValueError(f"directions have {self.directions.shape[1]} coordinates, "
-                             f"the latent space has {dim}")
+            raise ValueError(
+                f"directions have {self.directions.shape[1]} coordinates, "
+                f"the latent space has {dim}"
+            )
         k = len(self.directions)
-        self.labels = list(labels) if labels is not None else [f"direction {i}"
-                                                               for i in range(k)]
+        self.labels = (
+            list(labels) if labels is not None else [f"direction {i}" for i in range(k)]
+        )
         if len(self.labels) != k:
             raise ValueError(f"{len(self.labels)} labels for {k} directions")
-        self.center = np.zeros(dim, np.float32) if center is None else \
-            np.asarray(center, np.float32).reshape(dim)
+        self.center = (
+            np.zeros(dim, np.float32)
+            if center is None
+            else np.asarray(center, np.float32).reshape(dim)
+        )
         self.value_range = tuple(value_range or getattr(vae, "value_range", (0.0, 1.0)))
         self.slider_range = tuple(float(v) for v in slider_range)
         self.values = np.zeros(k, np.float32)
@@ -113,7 +128,7 @@ class LatentExplorer:
 
     @classmethod
     def from_dims(cls, vae, dims, center=None, **kwargs):
-        """Sliders over raw latent coordinates ``dims`` (in prior standard deviations)."""
+        """Sliders over raw latent coordinates ``dims``, in prior standard units."""
         from helpers.generate import latent_dim
 
         eye = np.eye(latent_dim(vae), dtype=np.float32)
@@ -167,12 +182,22 @@ class LatentExplorer:
         try:
             import ipywidgets as w
         except ImportError:
-            raise LabError("the explorer needs ipywidgets: pip install ipywidgets "
-                           "(or use .static_figure())") from None
+            raise LabError(
+                "the explorer needs ipywidgets: pip install ipywidgets "
+                "(or use .static_figure())"
+            ) from None
         low, high = self.slider_range
-        self._sliders = [w.FloatSlider(value=float(v), min=low, max=high, step=0.05,
-                                       description=label, continuous_update=True)
-                         for v, label in zip(self.values, self.labels)]
+        self._sliders = [
+            w.FloatSlider(
+                value=float(v),
+                min=low,
+                max=high,
+                step=0.05,
+                description=label,
+                continuous_update=True,
+            )
+            for v, label in zip(self.values, self.labels)
+        ]
         for slider in self._sliders:
             slider.observe(self._on_change, names="value")
         self._image = w.Image(format="png", width=self.display_px)
@@ -189,9 +214,15 @@ class LatentExplorer:
         values = np.asarray(values, np.float32)
         z = self.center + values[None, :, None] * self.directions[:, None, :]
         images = decode(self.vae, z.reshape(-1, z.shape[-1]))
-        rows = list(images.reshape(len(self.directions), len(values), *images.shape[1:]))
-        return show_image_rows(rows, self.labels, self.value_range,
-                               title=f"{title}: values {', '.join(f'{v:g}' for v in values)}")
+        rows = list(
+            images.reshape(len(self.directions), len(values), *images.shape[1:])
+        )
+        return show_image_rows(
+            rows,
+            self.labels,
+            self.value_range,
+            title=f"{title}: values {', '.join(f'{v:g}' for v in values)}",
+        )
 
     def show(self):
         """Display the widget in a notebook; elsewhere return ``static_figure()``."""

@@ -15,12 +15,14 @@ from helpers.errors import LabError
 from test_generate import trained_lab  # noqa: F401  (the shared session fixture)
 
 
-# Fréchet distance ----------------------------------------------------------------------
+# Fréchet distance ---------------------------------------------------------------------
 def test_frechet_distance_is_zero_for_identical_statistics():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((200, 6))
     mu, sigma = metrics.statistics(a)
-    assert metrics.frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-8)
+    assert metrics.frechet_distance(mu, sigma, mu, sigma) == pytest.approx(
+        0.0, abs=1e-8
+    )
 
 
 def test_frechet_distance_matches_the_diagonal_closed_form():
@@ -59,14 +61,15 @@ def test_frechet_distance_rejects_mismatched_shapes():
         metrics.frechet_distance(np.zeros(3), np.eye(3), np.zeros(2), np.eye(2))
 
 
-# KID -----------------------------------------------------------------------------------
+# KID ----------------------------------------------------------------------------------
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_a_shift():
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal((400, 16)), rng.standard_normal((400, 16))
     mean, std = metrics.kernel_inception_distance(a, b, subsets=20, subset_size=200)
     assert abs(mean) < 3 * std + 1e-3
-    shifted, s_std = metrics.kernel_inception_distance(a, b + 1.0, subsets=20,
-                                                       subset_size=200)
+    shifted, s_std = metrics.kernel_inception_distance(
+        a, b + 1.0, subsets=20, subset_size=200
+    )
     assert shifted > 10 * max(s_std, abs(mean)) and shifted > 0.1
 
 
@@ -117,16 +120,24 @@ def test_real_statistics_are_cached_and_reused(tmp_path):
     np.testing.assert_allclose(second["sigma"], first["sigma"])
     assert second["features"].shape == (60, 16)
     fake = np.clip(real.astype(int) + 60, 0, 255).astype(np.uint8)
-    fid_same = metrics.frechet_distance(*metrics.statistics(
-        metrics.compute_features(extractor, real)), second["mu"], second["sigma"])
-    fid_fake = metrics.frechet_distance(*metrics.statistics(
-        metrics.compute_features(extractor, fake)), second["mu"], second["sigma"])
+    fid_same = metrics.frechet_distance(
+        *metrics.statistics(metrics.compute_features(extractor, real)),
+        second["mu"],
+        second["sigma"],
+    )
+    fid_fake = metrics.frechet_distance(
+        *metrics.statistics(metrics.compute_features(extractor, fake)),
+        second["mu"],
+        second["sigma"],
+    )
     assert fid_same == pytest.approx(0.0, abs=1e-8) and fid_fake > 0.1
 
 
 def test_compute_features_wants_uint8():
     with pytest.raises(ValueError, match="uint8"):
-        metrics.compute_features(PixelProjection(), np.zeros((2, 16, 16, 3), np.float32))
+        metrics.compute_features(
+            PixelProjection(), np.zeros((2, 16, 16, 3), np.float32)
+        )
 
 
 def test_inception_extractor_failure_is_a_clear_lab_error(monkeypatch):
@@ -136,12 +147,15 @@ def test_inception_extractor_failure_is_a_clear_lab_error(monkeypatch):
         raise Exception("URL fetch failure: [Errno -2] Name or service not known")
 
     monkeypatch.setattr(keras.applications, "InceptionV3", offline)
-    with pytest.raises(LabError, match=r"FID needs the InceptionV3 ImageNet weights "
-                                       r"\(~90 MB\), downloaded on first use.*Colab"):
+    with pytest.raises(
+        LabError,
+        match=r"FID needs the InceptionV3 ImageNet weights "
+        r"\(~90 MB\), downloaded on first use.*Colab",
+    ):
         metrics.inception_extractor()
 
 
-# Blur and latent usage -----------------------------------------------------------------
+# Blur and latent usage ----------------------------------------------------------------
 def test_sharpness_of_a_blurred_image_is_lower():
     from scipy import ndimage
 
@@ -155,7 +169,8 @@ def test_sharpness_of_a_blurred_image_is_lower():
     # uint8 and [-1, 1] inputs agree with [0, 1] floats.
     u8 = (image * 255).round().astype(np.uint8)
     assert metrics.sharpness(u8)[0] == pytest.approx(
-        metrics.sharpness(u8.astype(np.float32) * 2 / 255 - 1, (-1.0, 1.0))[0], rel=1e-5)
+        metrics.sharpness(u8.astype(np.float32) * 2 / 255 - 1, (-1.0, 1.0))[0], rel=1e-5
+    )
 
 
 def test_latent_usage_counts_dims_above_a_hundredth_of_a_nat():
@@ -174,13 +189,14 @@ def test_reconstruction_quality_of_a_perfect_copy_and_a_known_error():
     same = metrics.reconstruction_quality(x, x)
     assert same["mse"] == 0.0 and same["ssim"] == pytest.approx(1.0, abs=1e-6)
     off = np.clip(x, 0.1, 0.9) + 0.1
-    scaled = metrics.reconstruction_quality(np.clip(x, 0.1, 0.9) * 2 - 1, off * 2 - 1,
-                                            (-1.0, 1.0))
+    scaled = metrics.reconstruction_quality(
+        np.clip(x, 0.1, 0.9) * 2 - 1, off * 2 - 1, (-1.0, 1.0)
+    )
     assert scaled["mse"] == pytest.approx(0.01, rel=1e-4)
     assert scaled["psnr"] == pytest.approx(20.0, abs=1e-3)  # 10 log10(1 / 0.01)
 
 
-# Trained models ------------------------------------------------------------------------
+# Trained models -----------------------------------------------------------------------
 def test_active_units_fall_when_beta_rises(trained_lab):  # noqa: F811
     from helpers.generate import encode_means
 
@@ -194,13 +210,24 @@ def test_active_units_fall_when_beta_rises(trained_lab):  # noqa: F811
     assert usage[20.0]["kl_total"] < usage[0.1]["kl_total"]
 
 
-def test_evaluate_command_writes_json_and_csv(trained_lab, capsys, monkeypatch):  # noqa: F811
+def test_evaluate_command_writes_json_and_csv(
+    trained_lab, capsys, monkeypatch
+):  # noqa: F811
     from helpers.cli import main
 
     # No weights here: FID/KID rows must say so while the rest is computed.
     monkeypatch.setattr(metrics, "inception_extractor", _offline_extractor)
-    code = main(["evaluate", "--run-dir", str(trained_lab.run_dir), "--n", "40", "--fid",
-                 "--kid"])
+    code = main(
+        [
+            "evaluate",
+            "--run-dir",
+            str(trained_lab.run_dir),
+            "--n",
+            "40",
+            "--fid",
+            "--kid",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "unavailable: InceptionV3 weights not downloadable here" in out
@@ -209,8 +236,12 @@ def test_evaluate_command_writes_json_and_csv(trained_lab, capsys, monkeypatch):
     assert report["fid"]["available"] is False and "Colab" in report["fid"]["reason"]
     assert 0 < report["reconstruction"]["mse"] < 0.2
     assert len(report["latent"]["kl_per_dim"]) == trained_lab.config.latent_dim
-    assert set(report["sharpness"]) == {"real", "reconstructions", "prior_samples",
-                                        "gmm_samples"}
+    assert set(report["sharpness"]) == {
+        "real",
+        "reconstructions",
+        "prior_samples",
+        "gmm_samples",
+    }
     assert report["sharpness"]["reconstructions"] < report["sharpness"]["real"]
     with open(trained_lab.run_dir / "evaluation.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -219,23 +250,39 @@ def test_evaluate_command_writes_json_and_csv(trained_lab, capsys, monkeypatch):
 
 
 def _offline_extractor(batch_size=50):
-    raise LabError("FID needs the InceptionV3 ImageNet weights (~90 MB), downloaded on "
-                   "first use; this machine cannot reach storage.googleapis.com; use "
-                   "KID/other metrics or run in Colab")
+    raise LabError(
+        "FID needs the InceptionV3 ImageNet weights (~90 MB), downloaded on "
+        "first use; this machine cannot reach storage.googleapis.com; use "
+        "KID/other metrics or run in Colab"
+    )
 
 
-def test_evaluate_with_an_injected_extractor_reports_every_baseline(trained_lab, tmp_path):  # noqa: F811
+def test_evaluate_with_an_injected_extractor_reports_every_baseline(
+    trained_lab, tmp_path
+):  # noqa: F811
     extractor = PixelProjection()
-    report = metrics.evaluate(trained_lab.run_dir, n=40, fid=True, kid=True,
-                              extractor=extractor, stats_dir=tmp_path, write=False)
+    report = metrics.evaluate(
+        trained_lab.run_dir,
+        n=40,
+        fid=True,
+        kid=True,
+        extractor=extractor,
+        stats_dir=tmp_path,
+        write=False,
+    )
     scores = report["fid"]["scores"]
-    assert set(scores) == {"real_vs_real", "reconstructions", "prior_samples",
-                           "gmm_samples"}
+    assert set(scores) == {
+        "real_vs_real",
+        "reconstructions",
+        "prior_samples",
+        "gmm_samples",
+    }
     assert all(np.isfinite(v) and v >= -1e-6 for v in scores.values())
     assert report["fid"]["feature_space"] == "pixel_projection_8x8"
     assert report["kid"]["kid_feature_space"] == "pixel_projection_8x8"
-    assert list(tmp_path.glob("*.npz")) == [tmp_path / "64px_validation_n40_"
-                                            "pixel_projection_8x8.npz"]
+    assert list(tmp_path.glob("*.npz")) == [
+        tmp_path / "32px_validation_n40_" "pixel_projection_8x8.npz"
+    ]
     fid_rows = [r for r in report["rows"] if r["section"] == "fid"]
     assert fid_rows[0]["n"] == 20 and all(r["n"] == 40 for r in fid_rows[1:])
     assert "biased upwards at small N" in fid_rows[1]["note"]

@@ -32,8 +32,9 @@ def _png(value: bytes) -> np.ndarray:
 
 
 def test_moving_a_slider_redraws_the_image(vae, faces):
-    explorer = widgets.LatentExplorer.from_data(vae, faces, n_components=3,
-                                                attributes={"Smiling": np.ones(6)})
+    explorer = widgets.LatentExplorer.from_data(
+        vae, faces, n_components=3, attributes={"Smiling": np.ones(6)}
+    )
     assert explorer.labels == ["PC 1", "PC 2", "PC 3", "Smiling"]
     ui = explorer.widget()
     image = explorer._image
@@ -42,8 +43,9 @@ def test_moving_a_slider_redraws_the_image(vae, faces):
     np.testing.assert_array_equal(_png(before), explorer.render())
     explorer._sliders[3].value = 3.0  # the observer calls _on_change
     assert image.value != before
-    np.testing.assert_allclose(explorer.latent(), explorer.center + 3.0 * np.ones(6),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        explorer.latent(), explorer.center + 3.0 * np.ones(6), atol=1e-6
+    )
     assert ui.children[0] is image
 
 
@@ -81,8 +83,9 @@ def test_static_figure_and_show_outside_a_notebook(vae, faces):
 
 
 def test_bad_directions_are_explained(vae):
-    with pytest.raises(ValueError, match="directions have 4 coordinates, the latent "
-                                         "space has 6"):
+    with pytest.raises(
+        ValueError, match="directions have 4 coordinates, the latent " "space has 6"
+    ):
         widgets.LatentExplorer(vae, np.eye(4))
     with pytest.raises(ValueError, match="1 labels for 2 directions"):
         widgets.LatentExplorer(vae, np.eye(6)[:2], labels=["a"])
