@@ -1,8 +1,8 @@
 """
 Title: Input pipeline: per-epoch JPEG decoding vs the uint8 cache
 Author: CelebA VAE lab
-Date created: 2025/06/01
-Last modified: 2025/06/01
+Date created: 2026/11/26
+Last modified: 2026/11/26
 Description: Time one epoch of each input path and the one-off cache preparation.
 
 Run::

@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import time
 import warnings
 import zipfile
@@ -86,6 +87,12 @@ _DECODE_ERRORS = (
     Image.DecompressionBombError,
 )
 _OPEN_ZIPS: dict[str, zipfile.ZipFile] = {}  # one handle per process
+
+
+def _close_zips() -> None:
+    for archive in _OPEN_ZIPS.values():
+        archive.close()
+    _OPEN_ZIPS.clear()
 
 
 def _decode(source: _Source, image_id: str, crop, image_size: int) -> np.ndarray:
@@ -335,12 +342,18 @@ class _SplitWriter:
         return len(kept)
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _runner(workers: int):
     """Return (map function preserving order, pool or None) for ``workers``."""
+    _close_zips()  # a forked worker must not share the parent's zip file offset
     if workers <= 1:
         return (lambda tasks: map(_decode_chunk, tasks)), None
     if "fork" in multiprocessing.get_all_start_methods():
-        pool = multiprocessing.get_context("fork").Pool(workers)
+        # Workers ignore Ctrl-C: the parent stops them and removes the .partial.
+        pool = multiprocessing.get_context("fork").Pool(workers, _ignore_sigint)
     else:  # spawn would re-run a script's top level: PIL releases the GIL anyway
         pool = ThreadPool(workers)
     return (lambda tasks: pool.imap(_decode_chunk, tasks)), pool
@@ -426,9 +439,7 @@ def prepare_cache(
             if pool is not None:
                 pool.terminate()
                 pool.join()
-            for archive in _OPEN_ZIPS.values():
-                archive.close()
-            _OPEN_ZIPS.clear()
+            _close_zips()
         skipped = writer.skipped
         if len(skipped) > MAX_WARNINGS:
             warnings.warn(

@@ -80,15 +80,18 @@ def test_meta_records_settings_and_counts(slice_dir, cache_dir):
     assert not Path(str(cache_dir) + ".partial").exists()
 
 
-@pytest.mark.parametrize("kind", ["kaggle", "official zip", "kaggle zip"])
+@pytest.mark.parametrize(
+    "kind, workers",
+    [("kaggle", 1), ("official zip", 1), ("kaggle zip", 1), ("kaggle zip", 2)],
+)
 def test_other_layouts_and_zips_give_the_same_cache(
-    kind, slice_dir, kaggle_slice_dir, cache_dir, tmp_path
+    kind, workers, slice_dir, kaggle_slice_dir, cache_dir, tmp_path
 ):
     folder = kaggle_slice_dir if kind.startswith("kaggle") else slice_dir
     data = folder
     if kind.endswith("zip"):
         data = zip_folder(folder, tmp_path / "celeba.zip", prefix="celeba/")
-    summary = prepare_cache(data, tmp_path / "cache", progress=False)
+    summary = prepare_cache(data, tmp_path / "cache", progress=False, workers=workers)
     assert summary["counts"] == COUNTS and summary["reused"] is False
     assert cache_info(tmp_path / "cache")["layout"] == kind.split()[0]
     np.testing.assert_array_equal(all_images(tmp_path / "cache"), all_images(cache_dir))
