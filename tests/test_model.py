@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import math
 import os
 import subprocess
@@ -226,6 +227,8 @@ def test_loss_is_summed_over_pixels_not_averaged():
     x = np.random.default_rng(1).uniform(0, 1, (16, 32, 32, 3)).astype("float32")
     result = vae.evaluate(x, batch_size=8, verbose=0, return_dict=True)
     assert 150 < result["reconstruction_loss"] < 600, result
+    total = result["reconstruction_loss"] + result["kl_loss"]
+    assert result["loss"] == pytest.approx(total, rel=1e-4)
     assert result["kl_loss"] < result["reconstruction_loss"]
 
 
@@ -259,6 +262,37 @@ def test_save_load_round_trip(trained, colours, tmp_path):
     # The optimizer comes back too, so training can continue without compile().
     assert int(_np(loaded.optimizer.iterations)) == 48
     assert float(_np(loaded.optimizer.learning_rate)) == pytest.approx(5e-3)
+
+
+def test_save_load_keeps_every_constructor_argument(colours, tmp_path):
+    config = tiny(
+        output_activation="tanh", beta=4.0, upsampling="resize", residual_blocks=1
+    )
+    vae = build_vae(config.replace(seed=99))
+    vae.save(tmp_path / "tanh.keras")
+    loaded = keras.saving.load_model(tmp_path / "tanh.keras")
+    assert loaded.value_range == (-1.0, 1.0) and loaded.beta == 4.0
+    assert (loaded.seed, float(_np(loaded.kl_weight))) == (99, 4.0)
+    x = colours[:4] * 2 - 1
+    np.testing.assert_array_equal(_np(loaded.reconstruct(x)), _np(vae.reconstruct(x)))
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("helpers.cache") is None, reason="no helpers.cache yet"
+)
+def test_fits_batches_from_the_cached_slice(cache_dir):
+    from helpers.cache import make_dataset
+
+    keras.utils.set_random_seed(3)
+    config = preset("smoke", latent_dim=8, filters=(8, 16, 32), batch_size=32)
+    ds = make_dataset(cache_dir, "train", batch_size=32, limit=64, seed=0)
+    batch = next(iter(ds))
+    assert tuple(batch.shape) == (32, 64, 64, 3) and batch.dtype == "float32"
+    vae = build_vae(config)
+    logs = vae.fit(ds, epochs=2, shuffle=False, verbose=0).history
+    assert all(np.isfinite(values).all() for values in logs.values()), logs
+    # 64x64x3 = 12,288 face pixels against a grey start: hundreds to thousands.
+    assert 100 < logs["reconstruction_loss"][0] < 4000, logs
 
 
 # ------------------------------------------------------------------ backends
