@@ -85,8 +85,11 @@ class SampleGrid(keras.callbacks.Callback):
         if (done % self.interval and not last) or not _finite_logs(logs):
             return
         images = self.model.decoder(self.fixed_z, training=False)
-        save_grid(keras.ops.convert_to_numpy(images), self.path_for_epoch(done),
-                  value_range=self.value_range)
+        save_grid(
+            keras.ops.convert_to_numpy(images),
+            self.path_for_epoch(done),
+            value_range=self.value_range,
+        )
 
 
 class KLWarmup(keras.callbacks.Callback):
@@ -183,8 +186,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model.save_weights(tmp, overwrite=True)
         _fsync(tmp)
         os.replace(tmp, self.backup_path / name)
-        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                    "weights": name}
+        metadata = {
+            "epoch": self._current_epoch,
+            "batch": self._last_batch_seen,
+            "weights": name,
+        }
         atomic_write_text(self.backup_path / METADATA, json.dumps(metadata) + "\n")
         for old in self.backup_path.glob("*weights-*.weights.h5"):
             if old.name != name:
@@ -211,7 +217,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         super()._save_model(epoch, batch, logs)
         if tmp.exists():
             _fsync(tmp)
-            os.replace(tmp, tmp.with_name(tmp.name[len(".tmp-"):]))
+            os.replace(tmp, tmp.with_name(tmp.name[len(".tmp-") :]))
 
 
 def stopped_by_nan(model, history) -> bool:
@@ -228,16 +234,22 @@ def nan_error(history, epoch: int) -> TrainingError:
         epoch: the 1-based epoch that diverged.
     """
     logs = {k: v[-1] for k, v in history.history.items() if v}
-    bad = tuple(name for name in ("reconstruction_loss", "kl_loss")
-                if name in logs and not math.isfinite(logs[name]))
+    bad = tuple(
+        name
+        for name in ("reconstruction_loss", "kl_loss")
+        if name in logs and not math.isfinite(logs[name])
+    )
     terms = {
         ("reconstruction_loss",): "the reconstruction term diverged",
         ("kl_loss",): "the KL term diverged (z_log_var grew until exp() overflowed)",
         ("reconstruction_loss", "kl_loss"): "both the reconstruction and the KL "
         "term diverged (the weights became NaN)",
     }.get(bad, "the total loss overflowed")
-    values = ", ".join(f"{k}={logs[k]:.4g}" for k in
-                       ("loss", "reconstruction_loss", "kl_loss") if k in logs)
+    values = ", ".join(
+        f"{k}={logs[k]:.4g}"
+        for k in ("loss", "reconstruction_loss", "kl_loss")
+        if k in logs
+    )
     return TrainingError(
         f"training stopped in epoch {epoch}: the loss became NaN/infinite ({values}); "
         f"{terms}. Lower the learning rate (e.g. --learning-rate 1e-4), and check "

@@ -22,8 +22,13 @@ NOT_CELEBA = (
 )
 
 
-def run_demo(out="runs/demo", n: int = DEFAULT_N, epochs: int | None = None,
-             data_dir="data", verbose="auto") -> Path:
+def run_demo(
+    out="runs/demo",
+    n: int = DEFAULT_N,
+    epochs: int | None = None,
+    data_dir="data",
+    verbose="auto",
+) -> Path:
     """Make the generated slice, prepare it, train the cpu preset; return the run dir.
 
     Args:
@@ -51,24 +56,39 @@ def run_demo(out="runs/demo", n: int = DEFAULT_N, epochs: int | None = None,
     print(f"3/3 Training the 'cpu' preset ({config.epochs} epochs) into {out} ...")
     train(config, cache_dir, out, strategy=pick_strategy(), verbose=verbose)
     print_run_summary(out)
-    print(f"\nDemo finished in {time.perf_counter() - start:.0f} s. Look at "
-          f"{Path(out) / 'loss_curves.png'} and {Path(out) / 'samples'}/.")
+    print(
+        f"\nDemo finished in {time.perf_counter() - start:.0f} s. Look at "
+        f"{Path(out) / 'loss_curves.png'} and {Path(out) / 'samples'}/."
+    )
     print("Reminder: these are generated stand-in faces, not CelebA.")
     return Path(out)
 
 
 def demo_command(parser):
     """Add the ``demo`` command's arguments; return its handler."""
-    parser.description = ("Train the cpu preset on a generated stand-in for CelebA "
-                          "(no download) and write loss curves and sample grids.")
-    parser.add_argument("--out", default="runs/demo", help="run directory "
-                        "(default runs/demo; run again to resume)")
-    parser.add_argument("--n", type=int, default=DEFAULT_N,
-                        help=f"generated images (default {DEFAULT_N})")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs (default: the cpu preset's 15)")
-    parser.add_argument("--data-dir", default="data",
-                        help="where the slice and its cache go (default data/)")
+    parser.description = (
+        "Train the cpu preset on a generated stand-in for CelebA "
+        "(no download) and write loss curves and sample grids."
+    )
+    parser.add_argument(
+        "--out",
+        default="runs/demo",
+        help="run directory " "(default runs/demo; run again to resume)",
+    )
+    parser.add_argument(
+        "--n",
+        type=int,
+        default=DEFAULT_N,
+        help=f"generated images (default {DEFAULT_N})",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs (default: the cpu preset's 15)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default="data",
+        help="where the slice and its cache go (default data/)",
+    )
 
     def handler(args) -> int:
         run_demo(args.out, args.n, args.epochs, args.data_dir)

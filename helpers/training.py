@@ -48,7 +48,9 @@ RESUMABLE_FIELDS = ("name", "epochs", "learning_rate", "sample_interval")
 N_FIXED_Z = 64
 
 
-def train(config: VAEConfig, data, run_dir, strategy=None, verbose="auto", callbacks=()):
+def train(
+    config: VAEConfig, data, run_dir, strategy=None, verbose="auto", callbacks=()
+):
     """Train (or resume) a VAE and write everything into ``run_dir``.
 
     Args:
@@ -73,8 +75,14 @@ def train(config: VAEConfig, data, run_dir, strategy=None, verbose="auto", callb
     """
     import keras
 
-    from helpers.callbacks import (AtomicBackupAndRestore, AtomicModelCheckpoint,
-                                   KLWarmup, SampleGrid, nan_error, stopped_by_nan)
+    from helpers.callbacks import (
+        AtomicBackupAndRestore,
+        AtomicModelCheckpoint,
+        KLWarmup,
+        SampleGrid,
+        nan_error,
+        stopped_by_nan,
+    )
     from helpers.model import build_vae
 
     paths = RunPaths(Path(run_dir))
@@ -87,7 +95,8 @@ def train(config: VAEConfig, data, run_dir, strategy=None, verbose="auto", callb
     fixed_z = _fixed_z(config, paths)
     backup = AtomicBackupAndRestore(paths.backup)
     start = backup.completed_epochs()
-    best = _truncate_history(paths.history, start)
+    monitor = "loss" if val_ds is None else "val_loss"
+    best = _truncate_history(paths.history, start, monitor)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         vae = build_vae(config)
         vae(np.zeros((1, *config.image_shape), "float32"))  # BackupAndRestore needs it
@@ -98,37 +107,57 @@ def train(config: VAEConfig, data, run_dir, strategy=None, verbose="auto", callb
     def record_epoch(epoch, logs=None):
         write_info(paths.root, epochs_done=backup.completed_epochs())
 
-    monitor = "loss" if val_ds is None else "val_loss"
     csv_logger = keras.callbacks.CSVLogger(str(paths.history), append=True)
     tensorboard = _tensorboard(paths)
     lab_callbacks = [
-        *([KLWarmup(config.beta, config.kl_warmup_epochs)] if config.kl_warmup_epochs
-          else []),
+        *(
+            [KLWarmup(config.beta, config.kl_warmup_epochs)]
+            if config.kl_warmup_epochs
+            else []
+        ),
         keras.callbacks.TerminateOnNaN(),
         csv_logger,
         *([tensorboard] if tensorboard else []),
-        SampleGrid(fixed_z, paths.sample_grid, config.sample_interval,
-                   config.value_range),
-        AtomicModelCheckpoint(str(paths.best_model), monitor=monitor,
-                              save_best_only=True,
-                              initial_value_threshold=(best if paths.best_model.exists()
-                                                       else None)),
+        SampleGrid(
+            fixed_z, paths.sample_grid, config.sample_interval, config.value_range
+        ),
+        AtomicModelCheckpoint(
+            str(paths.best_model),
+            monitor=monitor,
+            save_best_only=True,
+            initial_value_threshold=(best if paths.best_model.exists() else None),
+        ),
         backup,  # the commit point: after every other file of the epoch
-        keras.callbacks.LambdaCallback(on_train_begin=restore_learning_rate,
-                                       on_epoch_end=record_epoch),
+        keras.callbacks.LambdaCallback(
+            on_train_begin=restore_learning_rate, on_epoch_end=record_epoch
+        ),
     ]
-    write_info(paths.root, cache_dir=str(Path(cache_dir).resolve()) if cache_dir else None,
-               epochs=config.epochs, epochs_done=start, status="running", error=None)
+    write_info(
+        paths.root,
+        cache_dir=str(Path(cache_dir).resolve()) if cache_dir else None,
+        epochs=config.epochs,
+        epochs_done=start,
+        status="running",
+        error=None,
+    )
     _announce(paths, start, config.epochs)
     try:
-        fit_history = vae.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                              initial_epoch=start, verbose=verbose, shuffle=False,
-                              callbacks=lab_callbacks + list(callbacks))
+        fit_history = vae.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=config.epochs,
+            initial_epoch=start,
+            verbose=verbose,
+            shuffle=False,
+            callbacks=lab_callbacks + list(callbacks),
+        )
     except BaseException as error:
         for callback in (csv_logger, tensorboard):  # close their open files
             with contextlib.suppress(Exception):  # (None: no TensorBoard)
                 callback.on_train_end()
-        write_info(paths.root, status="failed", error=f"{type(error).__name__}: {error}")
+        write_info(
+            paths.root, status="failed", error=f"{type(error).__name__}: {error}"
+        )
         raise
     if stopped_by_nan(vae, fit_history):
         done = backup.completed_epochs()
@@ -146,8 +175,10 @@ def _tensorboard(paths: RunPaths):
     import keras
 
     if importlib.util.find_spec("tensorboard") is None:
-        print("Note: the tensorboard package is not installed, so no TensorBoard logs "
-              "are written (`pip install tensorboard` to get them).")
+        print(
+            "Note: the tensorboard package is not installed, so no TensorBoard logs "
+            "are written (`pip install tensorboard` to get them)."
+        )
         return None
     return keras.callbacks.TensorBoard(str(paths.tensorboard), write_graph=False)
 
@@ -162,12 +193,18 @@ def check_run_config(config: VAEConfig, paths: RunPaths) -> None:
         config.save(paths.config)
         return
     old = VAEConfig.load(paths.config)
-    changed = [f.name for f in dataclasses.fields(VAEConfig)
-               if getattr(old, f.name) != getattr(config, f.name)]
+    changed = [
+        f.name
+        for f in dataclasses.fields(VAEConfig)
+        if getattr(old, f.name) != getattr(config, f.name)
+    ]
     refused = [name for name in changed if name not in RESUMABLE_FIELDS]
     if refused:
-        differences = "; ".join(f"{name}: {getattr(old, name)!r} in the run, "
-                                f"{getattr(config, name)!r} now" for name in refused)
+        differences = "; ".join(
+            f"{name}: {getattr(old, name)!r} in the run, "
+            f"{getattr(config, name)!r} now"
+            for name in refused
+        )
         raise TrainingError(
             f"{paths.root} already holds a run with a different setup ({differences}). "
             "A run can only be resumed with the same model and data settings (only "
@@ -196,12 +233,18 @@ def _datasets(config: VAEConfig, data, strategy):
             "(`python -m helpers prepare --image-size ...`) or change --image-size"
         )
     tpu = strategy is not None and "TPU" in type(strategy).__name__
-    common = dict(batch_size=config.batch_size, value_range=config.value_range,
-                  seed=config.seed, drop_remainder=tpu)
-    train_ds = make_dataset(cache_dir, "train", shuffle=True, limit=config.train_limit,
-                            **common)
-    val_ds = make_dataset(cache_dir, "validation", shuffle=False,
-                          limit=config.val_limit, **common)
+    common = dict(
+        batch_size=config.batch_size,
+        value_range=config.value_range,
+        seed=config.seed,
+        drop_remainder=tpu,
+    )
+    train_ds = make_dataset(
+        cache_dir, "train", shuffle=True, limit=config.train_limit, **common
+    )
+    val_ds = make_dataset(
+        cache_dir, "validation", shuffle=False, limit=config.val_limit, **common
+    )
     return train_ds, val_ds, cache_dir
 
 
@@ -210,10 +253,14 @@ def _check_batch(dataset, config: VAEConfig) -> None:
     batch = next(iter(dataset.take(1)))
     images = np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch)
     if images.shape[1:] != config.image_shape:
-        raise DataError(f"the data has images of shape {images.shape[1:]} but the model "
-                        f"expects {config.image_shape} (config.image_size)")
+        raise DataError(
+            f"the data has images of shape {images.shape[1:]} but the model "
+            f"expects {config.image_shape} (config.image_size)"
+        )
     if not np.all(np.isfinite(images)):
-        raise DataError("the data contains NaN or infinite pixels: re-prepare the cache")
+        raise DataError(
+            "the data contains NaN or infinite pixels: re-prepare the cache"
+        )
     low, high = config.value_range
     lo, hi = float(images.min()), float(images.max())
     if lo < low - 1e-3 or hi > high + 1e-3:
@@ -228,7 +275,9 @@ def _fixed_z(config: VAEConfig, paths: RunPaths) -> np.ndarray:
     """Load fixed_z.npy, or make it from ``config.seed`` (once per run)."""
     if paths.fixed_z.exists():
         return np.load(paths.fixed_z)
-    z = np.random.default_rng(config.seed).standard_normal((N_FIXED_Z, config.latent_dim))
+    z = np.random.default_rng(config.seed).standard_normal(
+        (N_FIXED_Z, config.latent_dim)
+    )
     z = z.astype("float32")
     buffer = io.BytesIO()
     np.save(buffer, z)
@@ -238,8 +287,8 @@ def _fixed_z(config: VAEConfig, paths: RunPaths) -> np.ndarray:
     return z
 
 
-def _truncate_history(path: Path, completed: int) -> float | None:
-    """Keep only history.csv rows of epochs < ``completed``; return their best val_loss.
+def _truncate_history(path: Path, completed: int, monitor="val_loss") -> float | None:
+    """Keep only history.csv rows of epochs < ``completed``; return their best monitor.
 
     Rows of epochs the backup does not cover (written just before a crash) and a
     half-written last line are dropped, so the resumed run writes each epoch once.
@@ -269,9 +318,9 @@ def _truncate_history(path: Path, completed: int) -> float | None:
         with open(tmp, "w", newline="") as handle:
             handle.write("".join(kept))
         os.replace(tmp, path)
-    if "val_loss" not in header:
+    if monitor not in header:
         return None
-    column = header.index("val_loss")
+    column = header.index(monitor)
     values = [float(next(csv.reader([rows[e]]))[column]) for e in rows]
     finite = [v for v in values if math.isfinite(v)]
     return min(finite) if finite else None
@@ -279,11 +328,15 @@ def _truncate_history(path: Path, completed: int) -> float | None:
 
 def _announce(paths: RunPaths, start: int, epochs: int) -> None:
     if start >= epochs:
-        print(f"{paths.root}: already trained {start} epochs (config.epochs={epochs}); "
-              "pass a larger --epochs to train longer.")
+        print(
+            f"{paths.root}: already trained {start} epochs (config.epochs={epochs}); "
+            "pass a larger --epochs to train longer."
+        )
     elif start:
-        print(f"Resuming {paths.root} at epoch {start + 1}/{epochs} "
-              "(weights, optimizer, log and fixed z restored).")
+        print(
+            f"Resuming {paths.root} at epoch {start + 1}/{epochs} "
+            "(weights, optimizer, log and fixed z restored)."
+        )
 
 
 def _run_history(vae, paths: RunPaths, fit_history, start: int):
@@ -302,8 +355,10 @@ def _run_history(vae, paths: RunPaths, fit_history, start: int):
     if history.epoch:
         import matplotlib.pyplot as plt
 
-        figure = plot_history({"epoch": history.epoch, **full},
-                              title=f"{paths.root.name}: {len(history.epoch)} epochs")
+        figure = plot_history(
+            {"epoch": history.epoch, **full},
+            title=f"{paths.root.name}: {len(history.epoch)} epochs",
+        )
         tmp = paths.loss_curves.with_name(f".{paths.loss_curves.name}.tmp")
         figure.savefig(tmp, dpi=100, format="png")
         plt.close(figure)
@@ -330,7 +385,8 @@ def pick_strategy(verbose: bool = True):
     if _tpu_present():
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-                tpu=os.environ.get("TPU_NAME", "local" if _tpu_vm() else ""))
+                tpu=os.environ.get("TPU_NAME", "local" if _tpu_vm() else "")
+            )
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
             strategy = tf.distribute.TPUStrategy(resolver)
@@ -379,11 +435,20 @@ _OVERRIDES = {  # flag -> (config field, type, help)
 
 def add_config_arguments(parser) -> None:
     """Add --preset and the config overrides of ``_OVERRIDES`` to ``parser``."""
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
-                        help="starting settings (default: cpu)")
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="cpu",
+        help="starting settings (default: cpu)",
+    )
     for flag, (field, kind, text) in _OVERRIDES.items():
-        parser.add_argument(flag, dest=field, type=kind, default=None,
-                            help=f"{text} (default: the preset's)")
+        parser.add_argument(
+            flag,
+            dest=field,
+            type=kind,
+            default=None,
+            help=f"{text} (default: the preset's)",
+        )
 
 
 def config_from_args(args) -> VAEConfig:
@@ -407,8 +472,10 @@ def resolve_data(data, cache=None, config: VAEConfig | None = None) -> Path:
 
     data = Path(data)
     if not data.exists():
-        raise DataError(f"{data} does not exist: pass a prepared cache or a CelebA "
-                        "folder/zip with --data (or run `python -m helpers demo`)")
+        raise DataError(
+            f"{data} does not exist: pass a prepared cache or a CelebA "
+            "folder/zip with --data (or run `python -m helpers demo`)"
+        )
     with contextlib.suppress(DataError, FileNotFoundError, ValueError):
         cache_info(data)
         return data
@@ -421,14 +488,27 @@ def resolve_data(data, cache=None, config: VAEConfig | None = None) -> Path:
 
 def train_command(parser):
     """Add the ``train`` command's arguments; return its handler."""
-    parser.add_argument("--data", required=True,
-                        help="prepared cache folder, or a CelebA folder/zip to prepare")
-    parser.add_argument("--run-dir", default=None,
-                        help="run directory (default: runs/<preset>); re-run to resume")
-    parser.add_argument("--cache", default=None,
-                        help="where to prepare raw --data (default: DATA/../cache)")
-    parser.add_argument("--verbose", default="auto", choices=["auto", "0", "1", "2"],
-                        help="Keras progress output (default: auto, a progress bar)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="prepared cache folder, or a CelebA folder/zip to prepare",
+    )
+    parser.add_argument(
+        "--run-dir",
+        default=None,
+        help="run directory (default: runs/<preset>); re-run to resume",
+    )
+    parser.add_argument(
+        "--cache",
+        default=None,
+        help="where to prepare raw --data (default: DATA/../cache)",
+    )
+    parser.add_argument(
+        "--verbose",
+        default="auto",
+        choices=["auto", "0", "1", "2"],
+        help="Keras progress output (default: auto, a progress bar)",
+    )
     add_config_arguments(parser)
 
     def handler(args) -> int:
@@ -450,8 +530,10 @@ def print_run_summary(run_dir) -> None:
     grids = sorted(paths.samples.glob("epoch_*.png"))
     print(f"\nRun {paths.root}: {info.get('epochs_done')} epochs, {info.get('status')}")
     print(f"  loss curves   {paths.loss_curves}")
-    print(f"  sample grids  {paths.samples}/ ({len(grids)} PNGs"
-          + (f", latest {grids[-1].name})" if grids else ")"))
+    print(
+        f"  sample grids  {paths.samples}/ ({len(grids)} PNGs"
+        + (f", latest {grids[-1].name})" if grids else ")")
+    )
     print(f"  best model    {paths.best_model}")
     print(f"  history       {paths.history}")
     print(f"  TensorBoard   tensorboard --logdir {paths.tensorboard}")

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -24,16 +23,29 @@ from helpers.runs import RunPaths, read_info
 ROOT = Path(__file__).resolve().parents[1]
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 
-# Toy data shared by the tests and the subprocess scripts: 64 training images (two
-# batches of 32) and 32 validation images, uniform in [0, 1].
-TOY_DATA = """
-import numpy as np, tensorflow as tf
+TESTS = Path(__file__).resolve().parent
+
+
 def toy_data(n_train=64, n_val=32, batch=32):
+    """Return (train_ds, val_ds): two batches of 32 and one, uniform in [0, 1].
+
+    The subprocess scripts import this very function, so both sides see the same
+    images.
+    """
+    import tensorflow as tf
+
     images = np.random.default_rng(0).random((n_train + n_val, 64, 64, 3), "float32")
-    make = lambda x: tf.data.Dataset.from_tensor_slices(x).batch(batch)
+    make = lambda x: tf.data.Dataset.from_tensor_slices(x).batch(batch)  # noqa: E731
     return make(images[:n_train]), make(images[n_train:])
+
+
+# Preamble of the subprocess scripts: TensorFlow first, then toy_data from here.
+SCRIPT_HEAD = f"""
+import sys, time, json
+import tensorflow as tf
+sys.path.insert(0, {str(TESTS)!r})
+from test_training import toy_data
 """
-exec(TOY_DATA)  # defines toy_data()  # noqa: S102
 
 
 def smoke(**changes):
@@ -90,7 +102,9 @@ def test_every_callback_leaves_its_file(cache_dir, tmp_path):
     assert int(history.model.optimizer.iterations.numpy()) == 3 * 2
 
     assert sorted(p.name for p in paths.samples.iterdir()) == [
-        "epoch_002.png", "epoch_003.png"]
+        "epoch_002.png",
+        "epoch_003.png",
+    ]
     from PIL import Image
 
     assert Image.open(paths.sample_grid(3)).size == (8 * 66 + 2, 8 * 66 + 2)
@@ -102,9 +116,14 @@ def test_every_callback_leaves_its_file(cache_dir, tmp_path):
     run = load_run(tmp_path)
     assert run.config == config
     assert run.vae.decode(np.zeros((2, config.latent_dim), "float32")).shape == (
-        2, 64, 64, 3)
-    assert json.loads((paths.backup / "training_metadata.json").read_text())[
-        "epoch"] == 3
+        2,
+        64,
+        64,
+        3,
+    )
+    assert (
+        json.loads((paths.backup / "training_metadata.json").read_text())["epoch"] == 3
+    )
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*tmp-*"))
 
     if HAS_TENSORBOARD:
@@ -140,7 +159,9 @@ def test_resume_after_interruption_continues_where_it_stopped(tmp_path):
     assert paths.fixed_z.read_bytes() == fixed_z
     assert int(history.model.optimizer.iterations.numpy()) == 3 * 2
     assert sorted(p.name for p in paths.samples.iterdir()) == [
-        "epoch_002.png", "epoch_003.png"]
+        "epoch_002.png",
+        "epoch_003.png",
+    ]
 
     # Training longer is allowed and continues from epoch 3.
     longer = train(config.replace(epochs=4), toy_data(), tmp_path, verbose=0)
@@ -149,11 +170,13 @@ def test_resume_after_interruption_continues_where_it_stopped(tmp_path):
     assert read_info(tmp_path)["epochs_done"] == 4
 
 
-KILL_SCRIPT = TOY_DATA + """
-import sys, time, keras
+KILL_SCRIPT = SCRIPT_HEAD + """
+import keras
 from helpers.config import preset
 from helpers.training import train
-slow = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs=None: time.sleep(0.4))
+def slow_down(batch, logs=None):
+    time.sleep(0.4)
+slow = keras.callbacks.LambdaCallback(on_train_batch_end=slow_down)
 config = preset("smoke", epochs=4, sample_interval=2)
 train(config, toy_data(), sys.argv[1], verbose=0, callbacks=[slow])
 """
@@ -168,8 +191,12 @@ def test_resume_after_sigkill_mid_training(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(KILL_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow"}
-    process = subprocess.Popen([sys.executable, str(script), str(run_dir)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(run_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     history_csv = RunPaths(run_dir).history
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
@@ -189,8 +216,9 @@ def test_resume_after_sigkill_mid_training(tmp_path):
     (backup / "tmp-weights-00003.weights.h5").write_bytes(b"\x89HDF\r\n")
     (backup / ".training_metadata.json.tmp").write_text('{"epoch": 3, "we')
 
-    history = train(preset("smoke", epochs=4, sample_interval=2), toy_data(), run_dir,
-                    verbose=0)
+    history = train(
+        preset("smoke", epochs=4, sample_interval=2), toy_data(), run_dir, verbose=0
+    )
     assert history.initial_epoch == done
     assert history.epoch == [0, 1, 2, 3]
     assert [r["epoch"] for r in read_csv(history_csv)] == ["0", "1", "2", "3"]
@@ -198,9 +226,13 @@ def test_resume_after_sigkill_mid_training(tmp_path):
     assert int(history.model.optimizer.iterations.numpy()) == 4 * 2
     assert read_info(run_dir)["status"] == "finished"
     assert sorted(p.name for p in RunPaths(run_dir).samples.iterdir()) == [
-        "epoch_002.png", "epoch_004.png"]
+        "epoch_002.png",
+        "epoch_004.png",
+    ]
     assert sorted(p.name for p in backup.iterdir()) == [
-        "training_metadata.json", "weights-00004.weights.h5"]
+        "training_metadata.json",
+        "weights-00004.weights.h5",
+    ]
 
 
 def test_nan_loss_stops_with_advice_and_keeps_last_good_state(tmp_path):
@@ -231,9 +263,25 @@ def test_train_command_prepares_raw_data_then_trains(slice_dir, tmp_path, capsys
     from helpers.cli import main
 
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
-    argv = ["train", "--preset", "smoke", "--data", str(slice_dir), "--cache",
-            str(cache), "--run-dir", str(run_dir), "--epochs", "1", "--train-limit",
-            "64", "--val-limit", "16", "--verbose", "0"]
+    argv = [
+        "train",
+        "--preset",
+        "smoke",
+        "--data",
+        str(slice_dir),
+        "--cache",
+        str(cache),
+        "--run-dir",
+        str(run_dir),
+        "--epochs",
+        "1",
+        "--train-limit",
+        "64",
+        "--val-limit",
+        "16",
+        "--verbose",
+        "0",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert f"Preparing {slice_dir} into the cache {cache}" in out
@@ -299,14 +347,15 @@ def test_truncate_history_keeps_one_row_per_completed_epoch(tmp_path):
 
     path = tmp_path / "history.csv"
     header = "epoch,loss,val_loss\r\n"
-    path.write_text(header + "0,3,2.5\r\n1,2,1.5\r\n1,2,1.25\r\n2,1,9\r\n3,0", newline="")
+    path.write_text(
+        header + "0,3,2.5\r\n1,2,1.5\r\n1,2,1.25\r\n2,1,9\r\n3,0", newline=""
+    )
     assert _truncate_history(path, 2) == 1.25
     assert path.read_bytes() == (header + "0,3,2.5\r\n1,2,1.25\r\n").encode()
     assert _truncate_history(path, 0) is None and not path.exists()
 
 
-MIRRORED_SCRIPT = TOY_DATA + """
-import json, sys
+MIRRORED_SCRIPT = SCRIPT_HEAD + """
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -324,15 +373,21 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow"}
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "run")],
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "run")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
     for name in ("loss", "reconstruction_loss", "kl_loss", "val_loss"):
         assert np.isfinite(report[name]) and report[name] > 0, name
     assert report["loss"] == pytest.approx(
-        report["reconstruction_loss"] + report["kl_loss"], rel=1e-3)
+        report["reconstruction_loss"] + report["kl_loss"], rel=1e-3
+    )
 
 
 def test_pick_strategy_on_cpu_is_the_default_strategy(capsys):
