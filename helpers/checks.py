@@ -810,7 +810,9 @@ def check_callbacks(callbacks, run_dir) -> None:
     (matched by class name). Subclasses count.
 
     Args:
-        callbacks: the list passed to ``fit(callbacks=...)``.
+        callbacks: the list passed to ``fit(callbacks=...)``, or a function of no
+            arguments that returns it (``lambda: make_callbacks(...)``), so a TODO
+            left as ``raise NotImplementedError()`` gets the friendly message.
         run_dir: the run directory they should write to.
 
     Raises:
@@ -819,6 +821,8 @@ def check_callbacks(callbacks, run_dir) -> None:
     from helpers.runs import RunPaths
 
     paths = RunPaths(Path(run_dir))
+    if callable(callbacks) and not isinstance(callbacks, (list, tuple)):
+        callbacks = _call(callbacks, what="make_callbacks")  # lambda: make_callbacks(...)
     if not isinstance(callbacks, (list, tuple)):
         raise CheckFailed(
             f"expected a list of callbacks, got {type(callbacks).__name__}"

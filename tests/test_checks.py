@@ -362,6 +362,17 @@ def test_callbacks(tmp_path, capsys):
         tmp_path,
         match="missing SampleGrid: SampleGrid",
     )
+    checks.check_callbacks(lambda: lab_callbacks(tmp_path), tmp_path)
+
+    def untouched_todo():
+        raise NotImplementedError()
+
+    fails(
+        checks.check_callbacks,
+        untouched_todo,
+        tmp_path,
+        match="You have not filled in the TODO yet: `make_callbacks`",
+    )
 
 
 # -------------------------------------------------------------------- prior samples
