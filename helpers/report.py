@@ -32,7 +32,8 @@ from helpers.config import VAEConfig
 from helpers.errors import LabError
 from helpers.runs import RunPaths, read_info
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "report_template" / "report.md"
+# A symlink to report_template/report.md, so the template also ships in the wheel.
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "report.md"
 CHECKSUM = re.compile(r"\n<!-- report-sha256: ([0-9a-f]{64}) -->\n?$")
 FIGURES = (  # (file name, heading, caption)
     ("prior_samples.png", "Samples from the prior", "Faces decoded from z ~ N(0, I)."),
@@ -578,7 +579,7 @@ def edited(markdown: str) -> bool:
     match = CHECKSUM.search(markdown)
     if match is None:
         return True
-    body = markdown[: match.start()] + "\n"
+    body = markdown[: match.start()]
     return hashlib.sha256(body.encode("utf-8")).hexdigest() != match.group(1)
 
 

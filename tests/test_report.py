@@ -179,6 +179,7 @@ def test_missing_run_files_and_edit_protection(tmp_path):
     md = md_path.read_text()
     assert f"> **Missing:** {empty / 'config.json'} (the run's settings)" in md
     assert f"> **Missing:** {empty / 'history.csv'} (the per-epoch losses)" in md
+    write_report(empty)  # an untouched report is rebuilt without --force
     md_path.write_text(md.replace("TODO: your analysis.**", "**My analysis:", 1))
     with pytest.raises(LabError, match="was edited by hand: rebuild only the HTML"):
         write_report(empty)
