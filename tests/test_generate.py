@@ -11,12 +11,9 @@ from PIL import Image
 
 from helpers import generate
 from helpers.celeba import ATTRIBUTE_NAMES
-from helpers.config import VAEConfig, preset
+from helpers.config import VAEConfig
 from helpers.errors import LabError
 
-_LAB: dict = {}
-# (left, top, width, height) in the 178x218 frame: nose tip, mouth and chin.
-LOWER_FACE_CROP = (59, 119, 60, 60)
 
 
 # Models ------------------------------------------------------------------------------
@@ -55,75 +52,6 @@ class LinearVAE:
 @pytest.fixture(scope="module")
 def vae8():
     return tiny_vae(latent_dim=8)
-
-
-@pytest.fixture(scope="session")
-def trained_lab(tmp_path_factory):
-    """A 500-face generated slice, its cache, and a smoke VAE trained on it briefly.
-
-    Shared with test_metrics.py (memoised, so it is built once per session).
-    """
-    if "lab" not in _LAB:
-        _LAB["lab"] = _build_lab(tmp_path_factory.mktemp("lab_f"))
-    return _LAB["lab"]
-
-
-def _build_lab(root):
-    import keras
-
-    from helpers.cache import load_split, prepare_cache
-    from helpers.model import build_vae
-    from helpers.synthetic import make_slice
-    from helpers.training import train
-
-    slice_dir = make_slice(root / "slice", n=500, layout="official", seed=0)
-    # A 32-pixel lower-face crop (mouth and chin) and small batches: the mouth covers
-    # a good part of the image and a few hundred steps learn it (~10 s on 2 cores).
-    config = preset(
-        "smoke",
-        crop=LOWER_FACE_CROP,
-        image_size=32,
-        latent_dim=16,
-        epochs=10,
-        batch_size=8,
-        beta=0.5,
-        learning_rate=1e-3,
-        train_limit=None,
-        val_limit=None,
-        sample_interval=10,
-    )
-    cache_dir = root / "cache"
-    prepare_cache(
-        slice_dir,
-        cache_dir,
-        image_size=config.image_size,
-        crop=config.crop,
-        progress=False,
-    )
-    run_dir = root / "run"
-    history = train(config, cache_dir, run_dir, verbose=0)
-    train_u8, train_attrs, _ = load_split(cache_dir, "train")
-    val_u8, val_attrs, _ = load_split(cache_dir, "validation")
-
-    def fit_direct(beta, epochs=1):
-        """Train a fresh VAE on the cached training faces with plain fit()."""
-        keras.utils.set_random_seed(0)
-        vae = build_vae(config.replace(beta=beta, batch_size=32))
-        x = generate.as_model_images(vae, np.asarray(train_u8))
-        vae.fit(x, epochs=epochs, batch_size=32, verbose=0, shuffle=True)
-        return vae
-
-    return types.SimpleNamespace(
-        run_dir=run_dir,
-        cache_dir=cache_dir,
-        config=config,
-        vae=history.model,
-        train=np.asarray(train_u8),
-        train_attrs=np.asarray(train_attrs),
-        val=np.asarray(val_u8),
-        val_attrs=np.asarray(val_attrs),
-        fit_direct=fit_direct,
-    )
 
 
 # Sampling ----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import pytest
 from helpers import metrics
 from helpers.errors import LabError
 
-from test_generate import trained_lab  # noqa: F401  (the shared session fixture)
 
 
 # Fréchet distance ---------------------------------------------------------------------
