@@ -245,3 +245,38 @@ def test_repository_notebooks_carry_no_outputs():
         pytest.skip("no notebooks in solutions/ or notebooks/ yet")
     dirty = {str(p.relative_to(REPO)): find_outputs(p) for p in notebooks}
     assert {p: c for p, c in dirty.items() if c} == {}
+
+
+EXPECTED_NOTEBOOKS = [
+    "01_setup.ipynb",
+    "02_model.ipynb",
+    "03_loss.ipynb",
+    "04_train.ipynb",
+    "05_generate.ipynb",
+    "06_analysis.ipynb",
+]
+
+
+def test_repository_has_the_six_notebooks_in_both_folders():
+    for folder in ("solutions", "notebooks"):
+        names = sorted(p.name for p in (REPO / folder).glob("*.ipynb"))
+        assert names == EXPECTED_NOTEBOOKS, folder
+
+
+def test_every_student_todo_is_followed_by_a_self_check():
+    """Check that each code TODO stub compiles and the next code cell checks it."""
+    import ast
+
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        cells = nbformat.read(str(path), as_version=4).cells
+        code = [c.source for c in cells if c.cell_type == "code"]
+        todos = [i for i, src in enumerate(code) if "raise NotImplementedError()" in src]
+        for index in todos:
+            ast.parse(code[index].replace("%", "#"))  # IPython magics aside
+            if path.name.startswith("06"):
+                continue  # 06's exercise is the written discussion (markdown)
+            following = code[index + 1] if index + 1 < len(code) else ""
+            assert following.lstrip().startswith('"""Check that'), (path.name, index)
+            assert "helpers.checks" in following or "check_" in following
+        if not path.name.startswith("06"):
+            assert todos, f"{path.name} has no TODO for students"
