@@ -285,3 +285,18 @@ def test_evaluate_with_an_injected_extractor_reports_every_baseline(
     fid_rows = [r for r in report["rows"] if r["section"] == "fid"]
     assert fid_rows[0]["n"] == 20 and all(r["n"] == 40 for r in fid_rows[1:])
     assert "biased upwards at small N" in fid_rows[1]["note"]
+
+
+def test_inception_extractor_resizes_preprocesses_and_pools_2048_features():
+    """Check the real FID feature path end to end, minus the ImageNet weights."""
+    import keras
+
+    model = keras.applications.InceptionV3(
+        include_top=False, pooling="avg", weights=None, input_shape=(299, 299, 3)
+    )
+    extractor = metrics.InceptionExtractor(model)
+    images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    features = extractor(images)
+    assert features.shape == (3, 2048) and features.dtype == np.float32
+    assert np.isfinite(features).all() and (features >= 0).all()  # ReLU then avg pool
+    assert metrics.extractor_name(extractor) == metrics.INCEPTION_NAME
