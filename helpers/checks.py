@@ -822,7 +822,9 @@ def check_callbacks(callbacks, run_dir) -> None:
 
     paths = RunPaths(Path(run_dir))
     if callable(callbacks) and not isinstance(callbacks, (list, tuple)):
-        callbacks = _call(callbacks, what="make_callbacks")  # lambda: make_callbacks(...)
+        callbacks = _call(
+            callbacks, what="make_callbacks"
+        )  # lambda: make_callbacks(...)
     if not isinstance(callbacks, (list, tuple)):
         raise CheckFailed(
             f"expected a list of callbacks, got {type(callbacks).__name__}"

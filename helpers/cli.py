@@ -19,15 +19,39 @@ from helpers.errors import LabError
 
 # command -> ("module:function", one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("helpers.demo:demo_command", "make the generated slice, train the cpu preset, plot"),
-    "make-slice": ("helpers.synthetic:make_slice_command", "write a generated CelebA-format slice"),
-    "download": ("helpers.download:download_command", "download CelebA (kaggle, opendatasets, url, local)"),
-    "prepare": ("helpers.cache:prepare_command", "decode CelebA once into a uint8 cache"),
+    "demo": (
+        "helpers.demo:demo_command",
+        "make the generated slice, train the cpu preset, plot",
+    ),
+    "make-slice": (
+        "helpers.synthetic:make_slice_command",
+        "write a generated CelebA-format slice",
+    ),
+    "download": (
+        "helpers.download:download_command",
+        "download CelebA (kaggle, opendatasets, url, local)",
+    ),
+    "prepare": (
+        "helpers.cache:prepare_command",
+        "decode CelebA once into a uint8 cache",
+    ),
     "train": ("helpers.training:train_command", "train (or resume) a VAE run"),
-    "sample": ("helpers.generate:sample_command", "decode a grid of new faces from a run"),
-    "explore": ("helpers.generate:explore_command", "write every exploration figure of a run"),
-    "evaluate": ("helpers.metrics:evaluate_command", "reconstruction, latent usage, blur, FID/KID"),
-    "make-student": ("helpers.notebook_tools:make_student_command", "generate notebooks/ from solutions/"),
+    "sample": (
+        "helpers.generate:sample_command",
+        "decode a grid of new faces from a run",
+    ),
+    "explore": (
+        "helpers.generate:explore_command",
+        "write every exploration figure of a run",
+    ),
+    "evaluate": (
+        "helpers.metrics:evaluate_command",
+        "reconstruction, latent usage, blur, FID/KID",
+    ),
+    "make-student": (
+        "helpers.notebook_tools:make_student_command",
+        "generate notebooks/ from solutions/",
+    ),
     "report": ("helpers.report:report_command", "build the hand-in report from a run"),
 }
 
@@ -52,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     target, description = COMMANDS[name]
     module_name, function_name = target.split(":")
-    parser = argparse.ArgumentParser(prog=f"python -m helpers {name}", description=description)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m helpers {name}", description=description
+    )
     try:
         handler = getattr(importlib.import_module(module_name), function_name)(parser)
         args = parser.parse_args(rest)
@@ -61,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: nothing finished was lost; run the same command again to resume",
-              file=sys.stderr)
+        print(
+            "interrupted: nothing finished was lost; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
         return 130

@@ -30,7 +30,12 @@ _CHOICES = {
     "activation": ("leaky_relu", "relu"),
     "reconstruction_loss": ("mse", "bce"),
     "output_activation": ("sigmoid", "tanh"),
-    "kernel_initializer": ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal"),
+    "kernel_initializer": (
+        "he_normal",
+        "he_uniform",
+        "glorot_uniform",
+        "glorot_normal",
+    ),
 }
 
 
@@ -216,7 +221,11 @@ def _validate(c: VAEConfig) -> None:
     if left < 0 or top < 0 or width < 1 or height < 1:
         _fail("crop", c.crop, "(left, top, width, height) with positive size")
     if left + width > CELEBA_WIDTH or top + height > CELEBA_HEIGHT:
-        _fail("crop", c.crop, f"box must fit inside the {CELEBA_WIDTH}x{CELEBA_HEIGHT} frame")
+        _fail(
+            "crop",
+            c.crop,
+            f"box must fit inside the {CELEBA_WIDTH}x{CELEBA_HEIGHT} frame",
+        )
     if not 1 <= c.kernel_size <= 7:
         _fail("kernel_size", c.kernel_size, "must be between 1 and 7")
     if not 0 <= c.residual_blocks <= 4:

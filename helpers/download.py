@@ -174,7 +174,7 @@ def _html_explanation(path: Path) -> str | None:
         return (
             f"{path} is not a zip but a {size:,}-byte Google Drive web page. Google "
             "Drive shows it instead of the file when a shared file was downloaded too "
-            "often (\"download quota exceeded\"; the quota resets within 24 hours) or "
+            'often ("download quota exceeded"; the quota resets within 24 hours) or '
             "when a large file needs a virus-scan confirmation. Do not wait for it: "
             f"download from Kaggle instead: {_KAGGLE_HINT}"
         )
@@ -389,7 +389,7 @@ def check_kaggle_credentials() -> None:
         found = get_kaggle_credentials()
     except ValueError as error:  # kaggle.json is not JSON or lacks a field
         raise CredentialsError(
-            f"{error}. It must read {{\"username\": \"...\", \"key\": \"...\"}}: "
+            f'{error}. It must read {{"username": "...", "key": "..."}}: '
             "download a fresh one from https://www.kaggle.com/settings (API, Create "
             "New Token)."
         ) from None
@@ -504,8 +504,8 @@ def _from_opendatasets(dest: Path, force: bool) -> Path:
             ok = False
         if not ok:
             raise CredentialsError(
-                f"{local_json.resolve()} must read {{\"username\": \"...\", \"key\": "
-                "\"...\"}}: download a fresh one from https://www.kaggle.com/settings."
+                f'{local_json.resolve()} must read {{"username": "...", "key": '
+                '"..."}}: download a fresh one from https://www.kaggle.com/settings.'
             )
     elif not (sys.stdin.isatty() or _in_notebook()):
         raise CredentialsError(
@@ -681,8 +681,10 @@ def download_celeba(
     if not force:
         files = verified_copy(dest, expected_images)
         if files is not None:
-            print(f"CelebA is already verified in {files.root}: nothing to do "
-                  "(force=True / --force downloads it again).")
+            print(
+                f"CelebA is already verified in {files.root}: nothing to do "
+                "(force=True / --force downloads it again)."
+            )
             return files
     if source == "kaggle":
         root = _from_kaggle(dest, force)
@@ -705,16 +707,31 @@ def download_celeba(
 
 def download_command(parser):
     """Add the download options to ``parser`` and return the handler."""
-    parser.add_argument("--source", choices=SOURCES, default="kaggle",
-                        help="where to get CelebA from (default: kaggle)")
-    parser.add_argument("--from", dest="origin", metavar="URL_OR_PATH",
-                        help="the zip URL (url source) or zip/folder (local source)")
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="kaggle",
+        help="where to get CelebA from (default: kaggle)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="origin",
+        metavar="URL_OR_PATH",
+        help="the zip URL (url source) or zip/folder (local source)",
+    )
     parser.add_argument("--sha256", help="expected SHA-256 of the url source's zip")
     parser.add_argument("--dest", required=True, help="folder that receives the data")
-    parser.add_argument("--expected-images", type=int, default=None,
-                        help="exact image count to require (CelebA: 202599)")
-    parser.add_argument("--force", action="store_true",
-                        help="download again even if a verified copy is present")
+    parser.add_argument(
+        "--expected-images",
+        type=int,
+        default=None,
+        help="exact image count to require (CelebA: 202599)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="download again even if a verified copy is present",
+    )
 
     def handler(args) -> int:
         origin = {"url": {"url": args.origin}, "local": {"path": args.origin}}

@@ -73,8 +73,11 @@ def describe_environment() -> str:
     import keras
     import numpy as np
 
-    lines = [f"Python {platform.python_version()}", f"Keras {keras.__version__} "
-             f"(backend: {keras.backend.backend()})", f"NumPy {np.__version__}"]
+    lines = [
+        f"Python {platform.python_version()}",
+        f"Keras {keras.__version__} " f"(backend: {keras.backend.backend()})",
+        f"NumPy {np.__version__}",
+    ]
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -106,9 +109,15 @@ def choose_preset(smoke: bool | None = None) -> str:
     return "cpu" if accelerator() == "CPU only" else "colab"
 
 
-def setup_lab(source: str = "auto", preset_name: str | None = None,
-              workdir: str | os.PathLike | None = None, use_drive: bool = False,
-              seed: int | None = None, verbose: bool = True, **overrides) -> Lab:
+def setup_lab(
+    source: str = "auto",
+    preset_name: str | None = None,
+    workdir: str | os.PathLike | None = None,
+    use_drive: bool = False,
+    seed: int | None = None,
+    verbose: bool = True,
+    **overrides,
+) -> Lab:
     """Get the data, build the cache and choose the config, printing what it chose.
 
     Args:
@@ -127,7 +136,9 @@ def setup_lab(source: str = "auto", preset_name: str | None = None,
     """
     import keras
 
-    download_options = {k: overrides.pop(k) for k in ("url", "path", "sha256") if k in overrides}
+    download_options = {
+        k: overrides.pop(k) for k in ("url", "path", "sha256") if k in overrides
+    }
     if use_drive and in_colab():
         mount_drive()
     root = Path(workdir) if workdir else default_workdir(use_drive)
@@ -139,29 +150,39 @@ def setup_lab(source: str = "auto", preset_name: str | None = None,
     if verbose:
         print(describe_environment())
         if name == "cpu":
-            print("No GPU found: using the `cpu` preset (a few thousand images, minutes "
-                  "per run). In Colab: Runtime > Change runtime type > GPU.")
+            print(
+                "No GPU found: using the `cpu` preset (a few thousand images, minutes "
+                "per run). In Colab: Runtime > Change runtime type > GPU."
+            )
     if generated:
         from helpers.synthetic import make_slice
 
         data_dir = root / "data" / "generated-slice"
         make_slice(data_dir, n=SMOKE_SLICE_IMAGES, layout="official", seed=0)
         if verbose:
-            print(f"Data: a GENERATED CelebA-format slice of {SMOKE_SLICE_IMAGES} "
-                  f"cartoon faces (a stand-in, not CelebA) in {data_dir}")
+            print(
+                f"Data: a GENERATED CelebA-format slice of {SMOKE_SLICE_IMAGES} "
+                f"cartoon faces (a stand-in, not CelebA) in {data_dir}"
+            )
     else:
         from helpers.download import download_celeba
 
         kind = "kaggle" if source == "auto" else source
-        data_dir = download_celeba(root / "data" / "celeba", source=kind,
-                                   **download_options).root
+        data_dir = download_celeba(
+            root / "data" / "celeba", source=kind, **download_options
+        ).root
         if verbose:
             print(f"Data: CelebA in {data_dir}")
     from helpers.cache import prepare_cache
 
     cache_dir = root / "cache" / f"{data_dir.name}-{config.image_size}px"
-    prepare_cache(data_dir, cache_dir, image_size=config.image_size, crop=config.crop,
-                  progress=verbose)
+    prepare_cache(
+        data_dir,
+        cache_dir,
+        image_size=config.image_size,
+        crop=config.crop,
+        progress=verbose,
+    )
     lab = Lab(root, data_dir, cache_dir, root / "runs", config, generated)
     if verbose:
         print(f"Preset: {config.name}   cache: {cache_dir}   runs: {lab.runs_dir}")

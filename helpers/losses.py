@@ -66,17 +66,32 @@ def reconstruction_loss(images, reconstructions, kind="mse", value_range=(0.0, 1
         outputs = (reconstructions - low) * scale
         per_pixel = ops.binary_crossentropy(targets, outputs, from_logits=False)
     else:
-        raise ValueError(f"reconstruction loss {kind!r}: choose one of {RECONSTRUCTION_LOSSES}")
+        raise ValueError(
+            f"reconstruction loss {kind!r}: choose one of {RECONSTRUCTION_LOSSES}"
+        )
     return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
 
 
-def vae_loss(images, reconstructions, z_mean, z_log_var, beta=1.0, kind="mse",
-             value_range=(0.0, 1.0)):
+def vae_loss(
+    images,
+    reconstructions,
+    z_mean,
+    z_log_var,
+    beta=1.0,
+    kind="mse",
+    value_range=(0.0, 1.0),
+):
     """Return the batch-mean losses as a dict: ``total``, ``reconstruction``, ``kl``.
 
     ``total = reconstruction + beta * kl``, each summed per image and averaged over
     the batch (see the module docstring for why).
     """
-    reconstruction = ops.mean(reconstruction_loss(images, reconstructions, kind, value_range))
+    reconstruction = ops.mean(
+        reconstruction_loss(images, reconstructions, kind, value_range)
+    )
     kl = ops.mean(kl_divergence(z_mean, z_log_var))
-    return {"total": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl}
+    return {
+        "total": reconstruction + beta * kl,
+        "reconstruction": reconstruction,
+        "kl": kl,
+    }

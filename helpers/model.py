@@ -17,8 +17,10 @@ from helpers.losses import kl_divergence, reconstruction_loss
 try:  # Keras' own helper: divides the loss by the replica count under tf.distribute.
     from keras.src.losses.loss import scale_loss_for_distribution
 except ImportError:  # pragma: no cover - older/newer Keras without it: single device
+
     def scale_loss_for_distribution(value):
         return value
+
 
 PACKAGE = "vae_lab"
 
@@ -39,8 +41,9 @@ class Sampling(layers.Layer):
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype,
-                                  seed=self.seed_generator)
+        eps = keras.random.normal(
+            ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator
+        )
         return z_mean + ops.exp(0.5 * z_log_var) * eps
 
     def compute_output_shape(self, input_shape):
@@ -61,13 +64,20 @@ def build_encoder(config: VAEConfig) -> keras.Model:
 
     Returns:
         ``keras.Model`` named "encoder": (B, H, W, 3) images -> [z_mean (B, D),
-        z_log_var (B, D)], with H = W = ``config.image_size``, D = ``config.latent_dim``.
+        z_log_var (B, D)], with H = W = ``config.image_size`` and
+        D = ``config.latent_dim``.
     """
     images = keras.Input(config.image_shape, name="images")
     x = images
     for i, filters in enumerate(config.filters, start=1):
-        x = layers.Conv2D(filters, config.kernel_size, strides=2, padding="same",
-                          kernel_initializer=config.kernel_initializer, name=f"conv{i}")(x)
+        x = layers.Conv2D(
+            filters,
+            config.kernel_size,
+            strides=2,
+            padding="same",
+            kernel_initializer=config.kernel_initializer,
+            name=f"conv{i}",
+        )(x)
         x = _activation(config, f"conv{i}_act")(x)
     x = layers.Flatten(name="flatten")(x)
     z_mean = layers.Dense(config.latent_dim, name="z_mean")(x)
@@ -77,23 +87,41 @@ def build_encoder(config: VAEConfig) -> keras.Model:
 
 def _upsample(x, filters: int, config: VAEConfig, name: str):
     if config.upsampling == "transpose":
-        return layers.Conv2DTranspose(filters, config.kernel_size, strides=2, padding="same",
-                                      kernel_initializer=config.kernel_initializer,
-                                      name=name)(x)
+        return layers.Conv2DTranspose(
+            filters,
+            config.kernel_size,
+            strides=2,
+            padding="same",
+            kernel_initializer=config.kernel_initializer,
+            name=name,
+        )(x)
     x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_up")(x)
-    return layers.Conv2D(filters, config.kernel_size, padding="same",
-                         kernel_initializer=config.kernel_initializer, name=name)(x)
+    return layers.Conv2D(
+        filters,
+        config.kernel_size,
+        padding="same",
+        kernel_initializer=config.kernel_initializer,
+        name=name,
+    )(x)
 
 
 def _residual_block(x, config: VAEConfig, name: str):
     channels = x.shape[-1]
     skip = x
     x = _activation(config, f"{name}_act1")(x)
-    x = layers.Conv2D(channels, 3, padding="same", name=f"{name}_conv1",
-                      kernel_initializer=config.kernel_initializer)(x)
+    x = layers.Conv2D(
+        channels,
+        3,
+        padding="same",
+        name=f"{name}_conv1",
+        kernel_initializer=config.kernel_initializer,
+    )(x)
     x = _activation(config, f"{name}_act2")(x)
-    x = layers.Conv2D(channels, 3, padding="same", name=f"{name}_conv2",
-                      kernel_initializer="zeros")(x)  # starts as the identity
+    x = layers.Conv2D(
+        channels, 3, padding="same", name=f"{name}_conv2", kernel_initializer="zeros"
+    )(
+        x
+    )  # starts as the identity
     return layers.Add(name=f"{name}_add")([skip, x])
 
 
@@ -109,8 +137,9 @@ def build_decoder(config: VAEConfig) -> keras.Model:
     """
     size, top = config.bottleneck_size, config.filters[-1]
     z = keras.Input((config.latent_dim,), name="z")
-    x = layers.Dense(size * size * top, kernel_initializer=config.kernel_initializer,
-                     name="project")(z)
+    x = layers.Dense(
+        size * size * top, kernel_initializer=config.kernel_initializer, name="project"
+    )(z)
     x = _activation(config, "project_act")(x)
     x = layers.Reshape((size, size, top), name="reshape")(x)
     stage_filters = list(reversed(config.filters[:-1])) + [config.filters[0]]
@@ -119,8 +148,9 @@ def build_decoder(config: VAEConfig) -> keras.Model:
         x = _activation(config, f"up{i}_act")(x)
         for r in range(config.residual_blocks):
             x = _residual_block(x, config, name=f"up{i}_res{r + 1}")
-    outputs = layers.Conv2D(3, 3, padding="same", activation=config.output_activation,
-                            name="reconstruction")(x)
+    outputs = layers.Conv2D(
+        3, 3, padding="same", activation=config.output_activation, name="reconstruction"
+    )(x)
     return keras.Model(z, outputs, name="decoder")
 
 
@@ -153,8 +183,16 @@ class VAE(keras.Model):
         seed: seed of the sampling noise.
     """
 
-    def __init__(self, encoder, decoder, beta=1.0, reconstruction="mse",
-                 value_range=(0.0, 1.0), seed=None, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        beta=1.0,
+        reconstruction="mse",
+        value_range=(0.0, 1.0),
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
@@ -165,28 +203,45 @@ class VAE(keras.Model):
         self.sampling = Sampling(seed=seed, name="sampling")
         # The KL weight is a variable so a warm-up callback can ramp it and a resumed
         # run restores it with the other weights.
-        self.kl_weight = self.add_weight(name="kl_weight", shape=(), trainable=False,
-                                         initializer=keras.initializers.Constant(beta))
+        self.kl_weight = self.add_weight(
+            name="kl_weight",
+            shape=(),
+            trainable=False,
+            initializer=keras.initializers.Constant(beta),
+        )
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
 
     @classmethod
     def from_vae_config(cls, config: VAEConfig) -> "VAE":
         """Build encoder, decoder and VAE from a ``VAEConfig``."""
-        return cls(build_encoder(config), build_decoder(config), beta=config.beta,
-                   reconstruction=config.reconstruction_loss,
-                   value_range=config.value_range, seed=config.seed, name="vae")
+        return cls(
+            build_encoder(config),
+            build_decoder(config),
+            beta=config.beta,
+            reconstruction=config.reconstruction_loss,
+            value_range=config.value_range,
+            seed=config.seed,
+            name="vae",
+        )
 
     def call(self, images, training=False):
         z_mean, z_log_var = self.encoder(images, training=training)
         z = self.sampling([z_mean, z_log_var])
         reconstruction = self.decoder(z, training=training)
-        return {"reconstruction": reconstruction, "z_mean": z_mean, "z_log_var": z_log_var}
+        return {
+            "reconstruction": reconstruction,
+            "z_mean": z_mean,
+            "z_log_var": z_log_var,
+        }
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
         targets = x if y is None else y
-        reconstruction = reconstruction_loss(targets, y_pred["reconstruction"],
-                                             self.reconstruction, self.value_range)
+        reconstruction = reconstruction_loss(
+            targets, y_pred["reconstruction"], self.reconstruction, self.value_range
+        )
         kl = kl_divergence(y_pred["z_mean"], y_pred["z_log_var"])
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)

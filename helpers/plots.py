@@ -29,8 +29,13 @@ def to_uint8(images, value_range=(0.0, 1.0)) -> np.ndarray:
     return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
 
 
-def make_grid(images, ncols: int | None = None, value_range=(0.0, 1.0), pad: int = 2,
-              pad_value: int = 255) -> np.ndarray:
+def make_grid(
+    images,
+    ncols: int | None = None,
+    value_range=(0.0, 1.0),
+    pad: int = 2,
+    pad_value: int = 255,
+) -> np.ndarray:
     """Tile a batch of images into one image, row by row.
 
     Args:
@@ -51,12 +56,13 @@ def make_grid(images, ncols: int | None = None, value_range=(0.0, 1.0), pad: int
     n, h, w, c = images.shape
     ncols = ncols or int(np.ceil(np.sqrt(n)))
     nrows = int(np.ceil(n / ncols))
-    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value,
-                   dtype=np.uint8)
+    grid = np.full(
+        (nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value, dtype=np.uint8
+    )
     for index, image in enumerate(images):
         row, col = divmod(index, ncols)
         top, left = pad + row * (h + pad), pad + col * (w + pad)
-        grid[top:top + h, left:left + w] = image
+        grid[top : top + h, left : left + w] = image
     return grid
 
 
@@ -114,15 +120,25 @@ def plot_history(history, path=None, title="Training"):
     """
     import matplotlib.pyplot as plt
 
-    keys = [("loss", "total"), ("reconstruction_loss", "reconstruction"), ("kl_loss", "KL")]
+    keys = [
+        ("loss", "total"),
+        ("reconstruction_loss", "reconstruction"),
+        ("kl_loss", "KL"),
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     n = len(next(iter(history.values()), []))
     epochs = [int(e) + 1 for e in history.get("epoch", range(n))]
     for ax, (key, label) in zip(axes, keys):
         for prefix, style in (("", "-"), ("val_", "--")):
             if prefix + key in history:
-                ax.plot(epochs, history[prefix + key], style, marker="o", markersize=3,
-                        label="validation" if prefix else "train")
+                ax.plot(
+                    epochs,
+                    history[prefix + key],
+                    style,
+                    marker="o",
+                    markersize=3,
+                    label="validation" if prefix else "train",
+                )
         ax.set_title(f"{label} loss")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -173,8 +189,9 @@ def show_image_rows(rows, labels=None, value_range=(0.0, 1.0), title=None, scale
 
     grid = image_rows(rows, value_range)
     height, width = grid.shape[:2]
-    fig, ax = plt.subplots(figsize=(scale * width / 64 + (1.2 if labels else 0),
-                                    scale * height / 64))
+    fig, ax = plt.subplots(
+        figsize=(scale * width / 64 + (1.2 if labels else 0), scale * height / 64)
+    )
     ax.imshow(grid)
     ax.set_xticks([])
     if labels:

@@ -460,9 +460,9 @@ def _analysis_table(runs: list[_Run], key: str) -> str:
 
 def _analysis_sections(run: _Run, analysis: Path | None) -> dict[str, str]:
     sweep = (
-        f"Train runs that differ only in {{what}} (e.g. `python -m helpers train "
-        f"--data DATA --run-dir runs/sweeps/{{name}} {{flag}}`), evaluate them, "
-        f"and rebuild with `--analysis runs/sweeps` to get the comparison table."
+        "Train runs that differ only in {what} (e.g. `python -m helpers train "
+        "--data DATA --run-dir runs/sweeps/{name} {flag}`), evaluate them, "
+        "and rebuild with `--analysis runs/sweeps` to get the comparison table."
     )
     latent_todo = (
         f"{TODO} How do reconstructions, samples and the KL change with the "

@@ -108,11 +108,15 @@ def load_run(run_dir) -> Run:
     """
     paths = RunPaths(Path(run_dir))
     if not paths.config.exists():
-        raise LabError(f"{paths.root} is not a run directory (no config.json): train one "
-                       "with `python -m helpers train --run-dir DIR ...`")
+        raise LabError(
+            f"{paths.root} is not a run directory (no config.json): train one "
+            "with `python -m helpers train --run-dir DIR ...`"
+        )
     if not paths.best_model.exists():
-        raise LabError(f"{paths.root} has no best.keras yet: let training finish at least "
-                       "one epoch (re-run the same train command to resume)")
+        raise LabError(
+            f"{paths.root} has no best.keras yet: let training finish at least "
+            "one epoch (re-run the same train command to resume)"
+        )
     import keras
 
     import helpers.model  # noqa: F401  registers the custom classes for loading

@@ -22,13 +22,13 @@ import csv
 import json
 import os
 import textwrap
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from helpers.celeba import ATTRIBUTE_NAMES, IMAGE_SIZE, LAYOUTS, SPLITS
+from helpers.celeba import ATTRIBUTE_NAMES, IMAGE_SIZE, LAYOUTS
 from helpers.errors import DataError
 
 WIDTH, HEIGHT = IMAGE_SIZE

@@ -18,7 +18,9 @@ def slice_dir(tmp_path_factory):
     """A 200-image generated slice in CelebA's official layout."""
     from helpers.synthetic import make_slice
 
-    return make_slice(tmp_path_factory.mktemp("official"), n=200, layout="official", seed=0)
+    return make_slice(
+        tmp_path_factory.mktemp("official"), n=200, layout="official", seed=0
+    )
 
 
 @pytest.fixture(scope="session")

@@ -170,4 +170,3 @@ def test_smoke_mode_reads_the_environment(monkeypatch, value, expected):
     else:
         monkeypatch.setenv("SMOKE", value)
     assert smoke_mode() is expected
-

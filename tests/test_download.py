@@ -13,7 +13,6 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -49,8 +48,13 @@ def no_kaggle_credentials(monkeypatch, tmp_path):
     """An environment where kagglehub finds no credentials at all."""
     from kagglehub import config
 
-    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN",
-                 "TBE_RUNTIME_ADDR", "KAGGLE_KERNEL_RUN_TYPE"):
+    for name in (
+        "KAGGLE_USERNAME",
+        "KAGGLE_KEY",
+        "KAGGLE_API_TOKEN",
+        "TBE_RUNTIME_ADDR",
+        "KAGGLE_KERNEL_RUN_TYPE",
+    ):
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
     home.mkdir()
@@ -135,9 +139,16 @@ def test_missing_credentials_name_every_way_and_hide_the_key(
     with pytest.raises(CredentialsError) as caught:
         download_celeba(tmp_path / "data")
     message = str(caught.value)
-    for way in ("KAGGLE_USERNAME and KAGGLE_KEY", "KAGGLE_API_TOKEN", "kaggle.json",
-                "KAGGLE_CONFIG_DIR", "chmod 600", "Colab", "kagglehub.login()",
-                "--source local"):
+    for way in (
+        "KAGGLE_USERNAME and KAGGLE_KEY",
+        "KAGGLE_API_TOKEN",
+        "kaggle.json",
+        "KAGGLE_CONFIG_DIR",
+        "chmod 600",
+        "Colab",
+        "kagglehub.login()",
+        "--source local",
+    ):
         assert way in message
     assert "KAGGLE_KEY is set but KAGGLE_USERNAME is not" in message
     out = capsys.readouterr()
@@ -169,8 +180,12 @@ def test_kaggle_source_links_the_cache_and_is_idempotent(fake_kaggle, tmp_path):
     assert (dest / "celeba").resolve() == cache.resolve()
     assert find_celeba(dest).layout == "kaggle"  # usable through the link
     record = json.loads((dest / ".celeba-verified.json").read_text())
-    assert record == {**record, "source": "kaggle", "images": 5,
-                      "root": str(cache.resolve())}
+    assert record == {
+        **record,
+        "source": "kaggle",
+        "images": 5,
+        "root": str(cache.resolve()),
+    }
     assert SECRET not in (dest / ".celeba-verified.json").read_text()
     again = download_celeba(dest, expected_images=5)
     assert again.root == cache and fake_kaggle.calls == [download.KAGGLE_HANDLE]
@@ -199,9 +214,7 @@ def test_kaggle_without_network_says_so(fake_kaggle, tmp_path):
         download_celeba(tmp_path / "data")
 
 
-def test_opendatasets_without_terminal_or_kaggle_json_explains(
-    monkeypatch, tmp_path
-):
+def test_opendatasets_without_terminal_or_kaggle_json_explains(monkeypatch, tmp_path):
     import opendatasets
 
     monkeypatch.chdir(tmp_path)
@@ -301,11 +314,19 @@ def test_truncated_zip_is_explained(tmp_path, tiny_zip):
     assert tiny_zip.exists()  # a local file is never deleted
 
 
-@pytest.mark.parametrize("page, expected", [
-    (DRIVE_PAGE,
-     ["Google Drive web page", "resets within 24 hours", "--source kaggle"]),
-    ("\n<html><body>Please log in</body></html>", ["HTML web page", "--source kaggle"]),
-])
+@pytest.mark.parametrize(
+    "page, expected",
+    [
+        (
+            DRIVE_PAGE,
+            ["Google Drive web page", "resets within 24 hours", "--source kaggle"],
+        ),
+        (
+            "\n<html><body>Please log in</body></html>",
+            ["HTML web page", "--source kaggle"],
+        ),
+    ],
+)
 def test_html_saved_as_zip_is_recognised(tmp_path, page, expected):
     fake = tmp_path / "img_align_celeba.zip"
     fake.write_text(page)
@@ -349,12 +370,15 @@ def test_local_zip_is_idempotent(tmp_path, tiny_zip, monkeypatch):
     assert first.root == dest / "celeba" and first.layout == "kaggle"
     stamp = (first.attr_file.stat().st_mtime_ns, first.image_dir.stat().st_mtime_ns)
 
-    monkeypatch.setattr(download, "safe_extract_zip",
-                        lambda *a, **k: pytest.fail("extracted again"))
+    monkeypatch.setattr(
+        download, "safe_extract_zip", lambda *a, **k: pytest.fail("extracted again")
+    )
     second = download_celeba(dest, "local", path=tiny_zip, expected_images=5)
     assert second == first
-    assert (first.attr_file.stat().st_mtime_ns,
-            first.image_dir.stat().st_mtime_ns) == stamp
+    assert (
+        first.attr_file.stat().st_mtime_ns,
+        first.image_dir.stat().st_mtime_ns,
+    ) == stamp
 
 
 def test_force_extracts_again(tmp_path, tiny_zip):
@@ -367,8 +391,9 @@ def test_force_extracts_again(tmp_path, tiny_zip):
 
 
 # Local folders and verification ---------------------------------------------------
-@pytest.mark.parametrize("fixture, layout", [("slice_dir", "official"),
-                                             ("kaggle_slice_dir", "kaggle")])
+@pytest.mark.parametrize(
+    "fixture, layout", [("slice_dir", "official"), ("kaggle_slice_dir", "kaggle")]
+)
 def test_local_folder_of_either_layout_verifies(request, tmp_path, fixture, layout):
     folder = request.getfixturevalue(fixture)
     dest = tmp_path / "dest"
@@ -411,8 +436,9 @@ def test_missing_local_path_and_misused_arguments(tmp_path):
 def test_url_source_downloads_checks_and_cleans_up(tmp_path, tiny_zip):
     digest = hashlib.sha256(tiny_zip.read_bytes()).hexdigest()
     dest = tmp_path / "dest"
-    files = download_celeba(dest, "url", url=tiny_zip.as_uri(), sha256=digest.upper(),
-                            expected_images=5)
+    files = download_celeba(
+        dest, "url", url=tiny_zip.as_uri(), sha256=digest.upper(), expected_images=5
+    )
     assert files.root == dest / "celeba"
     assert not (dest / "downloads").exists()  # the zip is gone once verified
 
@@ -434,8 +460,9 @@ def test_drive_quota_page_from_a_url_is_explained_and_deleted(tmp_path, with_has
     page.write_text(DRIVE_PAGE)
     dest = tmp_path / "dest"
     with pytest.raises(DownloadError) as caught:
-        download_celeba(dest, "url", url=page.as_uri(),
-                        sha256="1" * 64 if with_hash else None)
+        download_celeba(
+            dest, "url", url=page.as_uri(), sha256="1" * 64 if with_hash else None
+        )
     assert "Google Drive web page" in str(caught.value)
     assert "resets within 24 hours" in str(caught.value)
     assert not (dest / "downloads" / "celeba.zip").exists()
@@ -469,14 +496,30 @@ def test_a_server_that_never_answers_times_out(tmp_path, monkeypatch):
 
 # The command line ------------------------------------------------------------------
 def test_cli_exits_2_with_the_message_and_no_secret(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("KAGGLE", "TBE_RUNTIME"))}
-    env.update(HOME=str(tmp_path), KAGGLE_KEY=SECRET,
-               KAGGLE_CONFIG_DIR=str(tmp_path / "cfg"))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KAGGLE", "TBE_RUNTIME"))
+    }
+    env.update(
+        HOME=str(tmp_path), KAGGLE_KEY=SECRET, KAGGLE_CONFIG_DIR=str(tmp_path / "cfg")
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "helpers", "download", "--source", "kaggle",
-         "--dest", str(tmp_path / "data")],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "helpers",
+            "download",
+            "--source",
+            "kaggle",
+            "--dest",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: no Kaggle credentials found")
@@ -485,9 +528,20 @@ def test_cli_exits_2_with_the_message_and_no_secret(tmp_path):
 
 
 def test_cli_local_zip_then_nothing_to_do(tmp_path, tiny_zip):
-    command = [sys.executable, "-m", "helpers", "download", "--source", "local",
-               "--from", str(tiny_zip), "--dest", str(tmp_path / "data"),
-               "--expected-images", "5"]
+    command = [
+        sys.executable,
+        "-m",
+        "helpers",
+        "download",
+        "--source",
+        "local",
+        "--from",
+        str(tiny_zip),
+        "--dest",
+        str(tmp_path / "data"),
+        "--expected-images",
+        "5",
+    ]
     first = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert first.returncode == 0, first.stderr
     assert "CelebA verified: 5 images" in first.stdout

@@ -15,7 +15,6 @@ from helpers.config import VAEConfig
 from helpers.errors import LabError
 
 
-
 # Models ------------------------------------------------------------------------------
 def tiny_vae(latent_dim=8, image_size=16, seed=0):
     """An untrained VAE with random weights (enough to test the plumbing)."""

@@ -13,7 +13,6 @@ from helpers import metrics
 from helpers.errors import LabError
 
 
-
 # Fréchet distance ---------------------------------------------------------------------
 def test_frechet_distance_is_zero_for_identical_statistics():
     rng = np.random.default_rng(0)

@@ -270,7 +270,9 @@ def test_every_student_todo_is_followed_by_a_self_check():
     for path in sorted((REPO / "notebooks").glob("*.ipynb")):
         cells = nbformat.read(str(path), as_version=4).cells
         code = [c.source for c in cells if c.cell_type == "code"]
-        todos = [i for i, src in enumerate(code) if "raise NotImplementedError()" in src]
+        todos = [
+            i for i, src in enumerate(code) if "raise NotImplementedError()" in src
+        ]
         for index in todos:
             ast.parse(code[index].replace("%", "#"))  # IPython magics aside
             if path.name.startswith("06"):

@@ -14,7 +14,6 @@ from helpers.synthetic import (
     FaceParams,
     attributes,
     draw_face,
-    face,
     make_slice,
     sample_params,
     split_counts,
