@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from helpers.errors import LabError
@@ -67,6 +68,8 @@ def _overview() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # TensorFlow's C++ info/warning lines drown the command's own output; errors stay.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(_overview())
         return 0
