@@ -68,7 +68,8 @@ def _overview() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    # TensorFlow's C++ info/warning lines drown the command's own output; errors stay.
+    # Hide TensorFlow's C++ info/warning lines where it honours this (TF 2.21 prints
+    # its start-up lines regardless); errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(_overview())
