@@ -195,6 +195,21 @@ def architecture_rows(config: VAEConfig) -> list[tuple[str, str, str, int]]:
     return rows
 
 
+def _data_facts(run: _Run) -> tuple[bool, dict]:
+    """Return (is the data the generated stand-in?, split counts of the cache)."""
+    from helpers.cache import cache_info
+    from helpers.errors import DataError
+    from helpers.synthetic import is_generated_slice
+
+    cache = run.info.get("cache_dir")
+    try:
+        meta = cache_info(cache) if cache else {}
+    except DataError:
+        meta = {}
+    source = meta.get("source")
+    return bool(source) and is_generated_slice(source), meta.get("counts", {})
+
+
 def _setup_sections(run: _Run) -> dict[str, str]:
     train = f"python -m helpers train --data DATA --run-dir {run.root}"
     if run.config is None:
@@ -211,8 +226,10 @@ def _setup_sections(run: _Run) -> dict[str, str]:
     decoder = sum(r[3] for r in rows if r[0] == "decoder")
     best = _best(history)
     done = len(history)
+    generated, counts = _data_facts(run)
+    data_name = "a generated CelebA-format slice" if generated else "CelebA faces"
     summary = (
-        f"A convolutional variational autoencoder (VAE) trained on CelebA faces "
+        f"A convolutional variational autoencoder (VAE) trained on {data_name} "
         f"at {c.image_size}x{c.image_size}: latent size {c.latent_dim}, "
         f"beta = {c.beta:g}, {c.reconstruction_loss.upper()} reconstruction loss, "
         f"{encoder + decoder:,} parameters. Run directory: `{run.root}` "
@@ -222,22 +239,31 @@ def _setup_sections(run: _Run) -> dict[str, str]:
         key = "val_loss" if "val_loss" in best else "loss"
         summary += f"; best {key} {best[key]:.4g} at epoch {int(best['epoch']) + 1}"
     summary += "."
+    n_train = counts.get("train", 162_770)
+    n_val = counts.get("validation", 19_867)
     limit = (
-        f"the first {c.train_limit:,} training images"
-        if c.train_limit
-        else "all 162,770 training images"
+        f"the first {min(c.train_limit, n_train):,} training images"
+        if c.train_limit and c.train_limit < n_train
+        else f"all {n_train:,} training images"
     )
     val = (
-        f"the first {c.val_limit:,} validation images"
-        if c.val_limit
-        else "all 19,867 validation images"
+        f"the first {min(c.val_limit, n_val):,} validation images"
+        if c.val_limit and c.val_limit < n_val
+        else f"all {n_val:,} validation images"
+    )
+    data_line = (
+        "- **Data:** a procedurally GENERATED stand-in in CelebA's file layout "
+        "(cartoon faces drawn by `helpers.synthetic`), NOT CelebA: the numbers "
+        "below say nothing about real faces. Split: " + f"{limit}, {val}."
+        if generated
+        else "- **Data:** CelebA, aligned and cropped faces (202,599 images of "
+        "10,177 celebrities, 178x218 JPEG), official split: " + f"{limit}, {val}."
     )
     left, top, width, height = c.crop
     low, high = c.value_range
     dataset = "\n".join(
         [
-            "- **Data:** CelebA, aligned and cropped faces (202,599 images of 10,177 "
-            "celebrities, 178x218 JPEG), official split: " + f"{limit}, {val}.",
+            data_line,
             f"- **Crop:** the central face box (left {left}, top {top}, "
             f"{width}x{height} pixels), so faces are not stretched.",
             f"- **Resize:** to {c.image_size}x{c.image_size} with an antialiased "

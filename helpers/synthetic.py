@@ -608,6 +608,11 @@ def _check_out_dir(out: Path, spec: dict) -> bool:
     return bool(found.get("complete"))
 
 
+def is_generated_slice(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a folder written by :func:`make_slice` (not real CelebA)."""
+    return (Path(path) / MARKER).is_file()
+
+
 def make_slice(
     out_dir: str | os.PathLike,
     n: int,

@@ -206,3 +206,21 @@ def test_markdown_subset():
         "<td>3</td></tr></tbody></table>\n<pre><code>x &lt; y</code></pre>"
     )
     assert "[image not found: missing.png]" in markdown_to_html("![a](missing.png)")
+
+
+def test_dataset_section_says_when_the_data_is_the_generated_stand_in(
+    tmp_path, cache_dir
+):
+    """Check a run on the generated slice is never reported as CelebA."""
+    from helpers.runs import write_info
+
+    run = make_run(tmp_path / "run", preset("smoke", epochs=3, train_limit=10_000))
+    md_path, _ = write_report(run)
+    assert "- **Data:** CelebA, aligned and cropped" in md_path.read_text()
+    write_info(run, cache_dir=str(cache_dir))
+    md = write_report(run, force=True)[0].read_text()
+    assert "GENERATED stand-in in CelebA's file layout" in md
+    assert "- **Data:** CelebA, aligned" not in md
+    assert "trained on a generated CelebA-format slice" in md
+    assert "all 160 training images, the first 128 validation" not in md
+    assert "all 160 training images, all 20 validation images" in md
