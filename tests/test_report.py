@@ -224,3 +224,45 @@ def test_dataset_section_says_when_the_data_is_the_generated_stand_in(
     assert "trained on a generated CelebA-format slice" in md
     assert "all 160 training images, the first 128 validation" not in md
     assert "all 160 training images, all 20 validation images" in md
+
+
+def test_report_from_a_real_smoke_run(trained_lab, tmp_path, capsys):
+    """Check the report of a trained run: every section and every figure, embedded."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_lab.run_dir, run)
+    assert (
+        main(
+            [
+                "explore",
+                "--run-dir",
+                str(run),
+                "--out",
+                str(run / "figures"),
+                "--n",
+                "200",
+            ]
+        )
+        == 0
+    )
+    assert main(["evaluate", "--run-dir", str(run), "--n", "40"]) == 0
+    assert main(["report", "--run-dir", str(run)]) == 0
+    md = (run / "report" / "report.md").read_text()
+    html = (run / "report" / "report.html").read_text()
+    for heading in HEADINGS:
+        assert heading in md
+    figures = sorted(p.name for p in (run / "figures").glob("*.png"))
+    samples = sorted(p.name for p in (run / "samples").glob("*.png"))
+    assert len(figures) >= 8 and samples
+    for name in figures + samples + ["loss_curves.png"]:
+        assert f"/{name})" in md, name
+    sources = image_sources(html)
+    assert len(sources) == md.count("![") and all(
+        s.startswith("data:image/png;base64,") for s in sources
+    )
+    # Only FID/KID may be missing (no InceptionV3 weights offline).
+    missing = [line for line in md.splitlines() if "**Missing:**" in line]
+    assert len(missing) == 1 and "FID/KID" in missing[0]
+    assert "| reconstruction | psnr |" in md and "| latent | active_units |" in md
+    assert "GENERATED stand-in" in md
