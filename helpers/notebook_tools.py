@@ -6,7 +6,7 @@ lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become, at the mar
 indentation::
 
     # YOUR CODE HERE
-    # TODO: <hint>              (only when the marker carries one)
+    # TODO: <hint>              (a default line when the marker carries none)
     raise NotImplementedError()
 
 so the student notebook still parses, and fails loudly where work is left. The
@@ -35,6 +35,7 @@ END_SOLUTION = "### END SOLUTION"
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 CODE_STUB = "# YOUR CODE HERE"
+DEFAULT_TODO = "write what the docstring above describes, then run the check below"
 ANSWER_STUB = "YOUR ANSWER HERE"
 NOTICE_ID = "generated-notice"
 
@@ -145,10 +146,12 @@ def _parse_hint(rest: str, marker: str, where: str, number: int) -> str | None:
 def _stub(indent: str, hint: str | None, cell_type: str) -> list[str]:
     if cell_type == "markdown":
         return [indent + ANSWER_STUB] + ([indent + f"*Hint: {hint}*"] if hint else [])
-    lines = [indent + CODE_STUB]
-    if hint:
-        lines.append(indent + f"# TODO: {hint}")
-    return lines + [indent + "raise NotImplementedError()"]
+    todo = hint or DEFAULT_TODO
+    return [
+        indent + CODE_STUB,
+        indent + f"# TODO: {todo}",
+        indent + "raise NotImplementedError()",
+    ]
 
 
 # ----------------------------------------------------------------------- notebooks

@@ -90,7 +90,10 @@ def test_stub_keeps_indentation_signature_docstring_and_raises():
     assert '        """Draw z = z_mean + exp(0.5 * z_log_var) * eps."""' in lines
     assert "def kl(mean):" in lines and '    """Return the KL."""' in lines
     assert "eps = 1.0" not in student and "return mean" not in student
-    assert "    # YOUR CODE HERE\n    raise NotImplementedError()" in student
+    assert (
+        "    # YOUR CODE HERE\n    # TODO: write what the docstring above describes, "
+        "then run the check below\n    raise NotImplementedError()"
+    ) in student
     namespace: dict = {}
     exec(compile(student, "<student>", "exec"), namespace)
     with pytest.raises(NotImplementedError):
