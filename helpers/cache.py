@@ -478,9 +478,25 @@ def prepare_cache(
 
 
 # Reading batches -------------------------------------------------------------------
-def _index_dataset(n: int, shuffle: bool, seed: int, repeat: bool, batch_size, drop):
+def _index_dataset(
+    n: int, shuffle: bool, seed: int, repeat: bool, batch_size, drop, start_epoch=0
+):
     import tensorflow as tf
 
+    if shuffle and repeat:
+        # One explicit order per epoch, a pure function of (seed, epoch): a run
+        # resumed at epoch E (start_epoch=E) sees exactly the orders that an
+        # uninterrupted run would have seen from epoch E on.
+        def epoch_batches(epoch):
+            key = tf.stack([tf.constant(seed, tf.int64), epoch])
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), seed=key
+            )
+            batches = tf.data.Dataset.from_tensor_slices(order)
+            return batches.batch(batch_size, drop_remainder=drop)
+
+        ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
+        return ds.map(tf.sort)
     ds = tf.data.Dataset.range(n)
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
@@ -501,6 +517,7 @@ def make_dataset(
     with_attributes: bool = False,
     drop_remainder: bool = False,
     repeat: bool = False,
+    start_epoch: int = 0,
 ):
     """Stream normalised batches from the uint8 cache.
 
@@ -520,7 +537,10 @@ def make_dataset(
         seed: seed of the shuffle order.
         with_attributes: yield (images, attributes) pairs.
         drop_remainder: drop the last, smaller batch (static batch shape).
-        repeat: repeat forever (Keras then needs steps_per_epoch).
+        repeat: repeat forever (Keras then needs steps_per_epoch). A shuffled,
+            repeated dataset draws epoch e's order from (seed, e) alone, so
+            ``start_epoch`` can resume the exact sequence of orders.
+        start_epoch: the 0-based epoch a repeated, shuffled stream starts at.
 
     Returns:
         tf.data.Dataset of (B, H, W, 3) float32 in ``value_range``, or of
@@ -540,7 +560,9 @@ def make_dataset(
         )
     images, attributes = images[:n], attributes[:n]
     shuffle = split == "train" if shuffle is None else bool(shuffle)
-    ds = _index_dataset(n, shuffle, seed, repeat, batch_size, drop_remainder)
+    ds = _index_dataset(
+        n, shuffle, seed, repeat, batch_size, drop_remainder, start_epoch
+    )
     shape = (batch_size if drop_remainder else None, *images.shape[1:])
     if images.nbytes <= IN_MEMORY_BYTES:
         table = tf.constant(np.asarray(images))

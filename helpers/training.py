@@ -88,13 +88,13 @@ def train(
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
     check_run_config(config, paths)
-    train_ds, val_ds, cache_dir = _datasets(config, data, strategy)
+    backup = AtomicBackupAndRestore(paths.backup)
+    start = backup.completed_epochs()
+    train_ds, val_ds, cache_dir, steps = _datasets(config, data, strategy, start)
     _check_batch(val_ds if val_ds is not None else train_ds, config)
 
     keras.utils.set_random_seed(config.seed)
     fixed_z = _fixed_z(config, paths)
-    backup = AtomicBackupAndRestore(paths.backup)
-    start = backup.completed_epochs()
     monitor = "loss" if val_ds is None else "val_loss"
     best = _truncate_history(paths.history, start, monitor)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
@@ -147,6 +147,7 @@ def train(
             validation_data=val_ds,
             epochs=config.epochs,
             initial_epoch=start,
+            steps_per_epoch=steps,
             verbose=verbose,
             shuffle=False,
             callbacks=lab_callbacks + list(callbacks),
@@ -215,12 +216,17 @@ def check_run_config(config: VAEConfig, paths: RunPaths) -> None:
         config.save(paths.config)
 
 
-def _datasets(config: VAEConfig, data, strategy):
-    """Return (train_ds, val_ds, cache_dir or None) for ``data``."""
+def _datasets(config: VAEConfig, data, strategy, start_epoch: int = 0):
+    """Return (train_ds, val_ds, cache_dir or None, steps per epoch or None).
+
+    From a cache, the training stream repeats with one order per epoch drawn from
+    (seed, epoch), starting at ``start_epoch``: a resumed run sees the same data
+    order as an uninterrupted one.
+    """
     if isinstance(data, (tuple, list)):
         if len(data) != 2:
             raise DataError("data must be a cache folder or a (train_ds, val_ds) tuple")
-        return data[0], data[1], None
+        return data[0], data[1], None, None
     from helpers.cache import cache_info, make_dataset
 
     cache_dir = Path(data)
@@ -240,12 +246,27 @@ def _datasets(config: VAEConfig, data, strategy):
         drop_remainder=tpu,
     )
     train_ds = make_dataset(
-        cache_dir, "train", shuffle=True, limit=config.train_limit, **common
+        cache_dir,
+        "train",
+        shuffle=True,
+        limit=config.train_limit,
+        repeat=True,
+        start_epoch=start_epoch,
+        **common,
     )
     val_ds = make_dataset(
         cache_dir, "validation", shuffle=False, limit=config.val_limit, **common
     )
-    return train_ds, val_ds, cache_dir
+    n_train = min(
+        info["counts"]["train"], config.train_limit or info["counts"]["train"]
+    )
+    if tpu and n_train < config.batch_size:
+        raise DataError(
+            f"{n_train} training images make no full batch of {config.batch_size} "
+            "(a TPU needs full batches): lower --batch-size"
+        )
+    steps = n_train // config.batch_size if tpu else -(-n_train // config.batch_size)
+    return train_ds, val_ds, cache_dir, steps
 
 
 def _check_batch(dataset, config: VAEConfig) -> None:

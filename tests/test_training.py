@@ -397,3 +397,28 @@ def test_pick_strategy_on_cpu_is_the_default_strategy(capsys):
 
     assert pick_strategy() is tf.distribute.get_strategy()
     assert capsys.readouterr().out == "Training with the default strategy on the CPU.\n"
+
+
+def test_a_resumed_run_streams_the_epochs_it_has_not_seen(cache_dir):
+    """Check train's data for a run resumed at epoch E starts with epoch E's order."""
+    from helpers.cache import make_dataset
+    from helpers.training import _datasets
+
+    config = preset("smoke", batch_size=32, train_limit=None, seed=5)
+    first = lambda ds: next(iter(ds)).numpy()  # noqa: E731
+    train_ds, _, _, steps = _datasets(config, cache_dir, None, start_epoch=3)
+    assert steps == 5  # 160 training images in batches of 32
+    epoch3 = make_dataset(
+        cache_dir,
+        "train",
+        batch_size=32,
+        shuffle=True,
+        seed=5,
+        repeat=True,
+        start_epoch=3,
+    )
+    epoch0 = make_dataset(
+        cache_dir, "train", batch_size=32, shuffle=True, seed=5, repeat=True
+    )
+    np.testing.assert_array_equal(first(train_ds), first(epoch3))
+    assert not np.array_equal(first(train_ds), first(epoch0))
