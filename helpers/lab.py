@@ -175,7 +175,9 @@ def setup_lab(
             print(f"Data: CelebA in {data_dir}")
     from helpers.cache import prepare_cache
 
-    cache_dir = root / "cache" / f"{data_dir.name}-{config.image_size}px"
+    # Kaggle's copy lives in kagglehub's cache (e.g. .../versions/2): name by source.
+    name = "generated-slice" if generated else "celeba"
+    cache_dir = root / "cache" / f"{name}-{config.image_size}px"
     prepare_cache(
         data_dir,
         cache_dir,
