@@ -30,20 +30,10 @@ import keras
 import numpy as np
 
 from helpers.errors import TrainingError
+from helpers.files import atomic_write_text
 from helpers.plots import save_grid
 
 METADATA = "training_metadata.json"
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _fsync(path) -> None:

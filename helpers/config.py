@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.files import atomic_write_text
+
 # CelebA's aligned images are 178 pixels wide and 218 high.
 CELEBA_WIDTH, CELEBA_HEIGHT = 178, 218
 
@@ -147,10 +149,7 @@ class VAEConfig:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the config as JSON (atomically, so a crash leaves the old file)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "VAEConfig":

@@ -60,6 +60,7 @@ from helpers.celeba import (
     read_partitions,
 )
 from helpers.errors import CredentialsError, DataError, DownloadError
+from helpers.files import atomic_write_text
 
 SOURCES = ("kaggle", "opendatasets", "url", "local")
 KAGGLE_HANDLE = "jessicali9530/celeba-dataset"
@@ -155,9 +156,7 @@ def _write_marker(dest: Path, files: CelebAFiles, source: str, images: int) -> N
         "images": images,
         "verified_at": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    tmp = dest / (MARKER + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, dest / MARKER)
+    atomic_write_text(dest / MARKER, json.dumps(record, indent=2) + "\n")
 
 
 # Recognising what was saved where a zip was expected ------------------------------

@@ -21,6 +21,7 @@ real-vs-real floor at that size. The feature extractor is any callable
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.errors import LabError
+from helpers.files import atomic_write_text
 
 ACTIVE_UNIT_NATS = 0.01  # a latent dimension is "active" above this mean KL
 INCEPTION_SIZE = 299
@@ -576,17 +578,14 @@ def write_report(report: dict, out_dir) -> tuple[Path, Path]:
     """Write ``evaluation.json`` and ``evaluation.csv`` (the rows) into ``out_dir``."""
     out = Path(out_dir)
     json_path, csv_path = out / "evaluation.json", out / "evaluation.csv"
-    tmp = out / ".evaluation.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, json_path)
-    tmp = out / ".evaluation.csv.tmp"
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(
-            handle, fieldnames=["section", "metric", "value", "n", "note"]
-        )
-        writer.writeheader()
-        writer.writerows(report["rows"])
-    os.replace(tmp, csv_path)
+    atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+    rows = io.StringIO(newline="")
+    writer = csv.DictWriter(
+        rows, fieldnames=["section", "metric", "value", "n", "note"]
+    )
+    writer.writeheader()
+    writer.writerows(report["rows"])
+    atomic_write_text(csv_path, rows.getvalue())
     return json_path, csv_path
 
 

@@ -7,10 +7,13 @@ write a PNG; none of them touches global state or the working directory.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
 import numpy as np
+
+from helpers.files import atomic_write_bytes
 
 
 def to_uint8(images, value_range=(0.0, 1.0)) -> np.ndarray:
@@ -72,10 +75,9 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(image).save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def save_grid(images, path, ncols=None, value_range=(0.0, 1.0)) -> Path:

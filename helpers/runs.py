@@ -18,12 +18,12 @@ A run directory is self-describing, so a student can evaluate yesterday's model:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.config import VAEConfig
 from helpers.errors import LabError
+from helpers.files import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,7 @@ def write_info(run_dir, **fields) -> dict:
     """Merge ``fields`` into run.json atomically and return the result."""
     paths = RunPaths(Path(run_dir))
     info = {**read_info(run_dir), **fields}
-    tmp = paths.info.with_name(".run.json.tmp")
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(tmp, paths.info)
+    atomic_write_text(paths.info, json.dumps(info, indent=2) + "\n")
     return info
 
 

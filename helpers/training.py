@@ -40,6 +40,7 @@ import numpy as np
 
 from helpers.config import PRESETS, VAEConfig, preset
 from helpers.errors import DataError, TrainingError
+from helpers.files import atomic_write_bytes, atomic_write_text
 from helpers.runs import RunPaths, read_info, write_info
 
 # Fields that may change when a run is resumed; any other change is a new experiment.
@@ -302,9 +303,7 @@ def _fixed_z(config: VAEConfig, paths: RunPaths) -> np.ndarray:
     z = z.astype("float32")
     buffer = io.BytesIO()
     np.save(buffer, z)
-    tmp = paths.fixed_z.with_name(f".{paths.fixed_z.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, paths.fixed_z)
+    atomic_write_bytes(paths.fixed_z, buffer.getvalue())
     return z
 
 
@@ -335,10 +334,7 @@ def _truncate_history(path: Path, completed: int, monitor="val_loss") -> float |
     if len(kept) == 1:
         path.unlink()
     elif "".join(kept) != text:
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", newline="") as handle:
-            handle.write("".join(kept))
-        os.replace(tmp, path)
+        atomic_write_text(path, "".join(kept))  # kept as read: \r\n line ends
     if monitor not in header:
         return None
     column = header.index(monitor)

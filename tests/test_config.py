@@ -128,7 +128,7 @@ def test_save_load_round_trip(tmp_path):
     config.save(path)
     assert VAEConfig.load(path) == config
     assert json.loads(path.read_text())["beta"] == 0.25
-    assert not (tmp_path / "config.json.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temp left
     config.replace(beta=3.0).save(path)  # overwrite in place
     assert VAEConfig.load(path).beta == 3.0
 
