@@ -281,7 +281,7 @@ def latent_traversal(
     return images.reshape(len(dims), len(values), *images.shape[1:])
 
 
-def latent_grid_2d(vae, n: int = 15, data=None, quantiles=GRID_QUANTILES):
+def latent_grid_2d(vae, n: int = 15, data=None, quantiles=GRID_QUANTILES, z_mean=None):
     """Decode an n x n grid over a 2-D slice of the latent space.
 
     With ``latent_dim == 2`` the grid is exact: z1 and z2 run over the prior's
@@ -295,6 +295,7 @@ def latent_grid_2d(vae, n: int = 15, data=None, quantiles=GRID_QUANTILES):
         n: grid side.
         data: images (see ``encode_means``); required when latent_dim > 2.
         quantiles: (low, high) prior quantiles at the grid's edges.
+        z_mean: their encoded means, if already computed (then ``data`` is unused).
 
     Returns:
         (n, n, H, W, 3) float32; row 0 is the largest second coordinate (top of the
@@ -307,14 +308,14 @@ def latent_grid_2d(vae, n: int = 15, data=None, quantiles=GRID_QUANTILES):
     if dim == 2:
         center, axes = np.zeros(2), np.eye(2)
     else:
-        if data is None:
+        if data is None and z_mean is None:
             raise ValueError(
                 f"latent_dim={dim} > 2: pass data= images so the grid "
                 "can follow the two leading principal directions"
             )
         from sklearn.decomposition import PCA
 
-        z = encode_means(vae, data)
+        z = encode_means(vae, data) if z_mean is None else np.asarray(z_mean)
         if len(z) < 3:
             raise ValueError("latent_grid_2d needs at least 3 images for the PCA")
         pca = PCA(n_components=2).fit(z)
@@ -482,7 +483,8 @@ def write_figures(
             sample_prior(vae, 64, seed=seed), out / "prior_samples.png", value_range=vr
         )
     ]
-    gmm = fit_latent_gmm(vae, train, seed=seed)
+    z_train = encode_means(vae, train)  # once, for the GMM and the 2-D grid's PCA
+    gmm = fit_latent_gmm(vae, train, seed=seed, z_mean=z_train)
     paths.append(
         save_grid(
             sample_gmm(vae, gmm, 64, seed=seed), out / "gmm_samples.png", value_range=vr
@@ -510,7 +512,7 @@ def write_figures(
             list(latent_traversal(vae, a, dims)), out / "traversal.png", value_range=vr
         )
     )
-    grid = latent_grid_2d(vae, 15, data=train)
+    grid = latent_grid_2d(vae, 15, data=train, z_mean=z_train)
     paths.append(
         save_image_rows(list(grid), out / "latent_grid_2d.png", value_range=vr)
     )

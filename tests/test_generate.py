@@ -159,6 +159,8 @@ def test_latent_grid_2d_follows_principal_directions_above_two_dims(vae8):
     assert grid.shape == (3, 3, 16, 16, 3)
     center = generate.decode(vae8, generate.encode_means(vae8, data).mean(0)[None])[0]
     np.testing.assert_allclose(grid[1, 1], center, atol=1e-5)  # the data mean
+    z = generate.encode_means(vae8, data)
+    np.testing.assert_allclose(generate.latent_grid_2d(vae8, n=3, z_mean=z), grid)
     with pytest.raises(ValueError, match="pass data="):
         generate.latent_grid_2d(vae8, n=3)
 
