@@ -142,6 +142,10 @@ def setup_lab(
     if use_drive and in_colab():
         mount_drive()
     root = Path(workdir) if workdir else default_workdir(use_drive)
+    from helpers.student import register_magic, set_workdir
+
+    set_workdir(root)  # where `%%export` cells save the student's parts
+    register_magic()
     smoke = smoke_mode()
     generated = source == "generated" or (source == "auto" and smoke)
     name = preset_name or choose_preset(smoke)
