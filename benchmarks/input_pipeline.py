@@ -37,7 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from helpers.cache import make_dataset, make_jpeg_dataset, prepare_cache  # noqa: E402
+from helpers.cache import prepare_cache  # noqa: E402
+from helpers.datasets import make_dataset, make_jpeg_dataset  # noqa: E402
 from helpers.celeba import CELEBA_TOTAL  # noqa: E402
 from helpers.synthetic import make_slice  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""``python -m helpers <command>``: see helpers/cli.py."""
+"""``python -m helpers <command>``: see helpers/cli/__init__.py."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Decode CelebA once into a compact uint8 cache, and stream batches from it.
+"""Decode CelebA once into a compact uint8 cache, and read it back.
 
 Decoding 202,599 JPEGs every epoch is slower than a GPU trains, so ``prepare``
 decodes each image once (face crop, antialiased resize) into one memory-mapped
@@ -17,14 +17,14 @@ never leaves a cache that looks finished.
 Typical use::
 
     python -m helpers prepare --data data/celeba --cache data/cache64
-    ds = make_dataset("data/cache64", "train", batch_size=128)  # (B, 64, 64, 3)
+    images, attributes, ids = load_split("data/cache64", "train")  # memory maps
 
-TensorFlow is imported only by the dataset functions.
+``helpers.datasets`` streams a split as ``tf.data`` batches. Nothing here imports
+TensorFlow.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -48,15 +48,12 @@ from helpers.preprocess import (
     DEFAULT_IMAGE_SIZE,
     check_crop,
     load_image,
-    normalize,
-    tf_decode_crop_resize,
 )
 
 FORMAT_VERSION = 1
 META = "meta.json"
 CHUNK = 256  # images per task sent to a worker
 MAX_WARNINGS = 20  # skipped files warned about one by one; the rest are summed up
-IN_MEMORY_BYTES = 1 << 30  # splits up to this size are read into RAM by make_dataset
 
 
 def _files(split: str) -> tuple[str, str, str]:
@@ -475,239 +472,3 @@ def prepare_cache(
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return _summary(meta, cache_dir, reused=False)
-
-
-# Reading batches -------------------------------------------------------------------
-def _index_dataset(
-    n: int, shuffle: bool, seed: int, repeat: bool, batch_size, drop, start_epoch=0
-):
-    import tensorflow as tf
-
-    if shuffle and repeat:
-        # One explicit order per epoch, a pure function of (seed, epoch): a run
-        # resumed at epoch E (start_epoch=E) sees exactly the orders that an
-        # uninterrupted run would have seen from epoch E on.
-        def epoch_batches(epoch):
-            key = tf.stack([tf.constant(seed, tf.int64), epoch])
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(n, dtype=tf.int64), seed=key
-            )
-            batches = tf.data.Dataset.from_tensor_slices(order)
-            return batches.batch(batch_size, drop_remainder=drop)
-
-        ds = tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches)
-        return ds.map(tf.sort)
-    ds = tf.data.Dataset.range(n)
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    # Sorted indices within a batch read the memory map in file order.
-    return ds.batch(batch_size, drop_remainder=drop).map(tf.sort)
-
-
-def make_dataset(
-    cache_dir: str | os.PathLike,
-    split: str,
-    batch_size: int = 128,
-    shuffle: bool | None = None,
-    limit: int | None = None,
-    value_range: Sequence[float] = (0.0, 1.0),
-    seed: int = 0,
-    with_attributes: bool = False,
-    drop_remainder: bool = False,
-    repeat: bool = False,
-    start_epoch: int = 0,
-):
-    """Stream normalised batches from the uint8 cache.
-
-    Indices are shuffled (a full shuffle, new order every epoch, the same
-    sequence of orders for the same seed), batched, and the batch's images are
-    gathered as uint8 and normalised in one vectorised step. A split up to
-    ``IN_MEMORY_BYTES`` is read into memory; a larger one is gathered from the
-    memory map, so the 2.5 GB of full CelebA never has to fit in RAM.
-
-    Args:
-        cache_dir: folder written by :func:`prepare_cache`.
-        split: "train", "validation" or "test".
-        batch_size: images per batch.
-        shuffle: reshuffle every epoch (None: only for "train").
-        limit: use only the first ``limit`` images of the split.
-        value_range: (0, 1) for a sigmoid decoder, (-1, 1) for tanh.
-        seed: seed of the shuffle order.
-        with_attributes: yield (images, attributes) pairs.
-        drop_remainder: drop the last, smaller batch (static batch shape).
-        repeat: repeat forever (Keras then needs steps_per_epoch). A shuffled,
-            repeated dataset draws epoch e's order from (seed, e) alone, so
-            ``start_epoch`` can resume the exact sequence of orders.
-        start_epoch: the 0-based epoch a repeated, shuffled stream starts at.
-
-    Returns:
-        tf.data.Dataset of (B, H, W, 3) float32 in ``value_range``, or of
-        ((B, H, W, 3) float32, (B, 40) int8 of +1 / -1) with_attributes.
-
-    Raises:
-        DataError: no finished cache, or the split (after ``limit``) is empty.
-    """
-    import tensorflow as tf
-
-    images, attributes, _ = load_split(cache_dir, split)
-    n = len(images) if limit is None else min(int(limit), len(images))
-    if n < 1:
-        raise DataError(
-            f"split {split!r} of {cache_dir} has no images (limit={limit}); "
-            "choose another split or a larger slice."
-        )
-    images, attributes = images[:n], attributes[:n]
-    shuffle = split == "train" if shuffle is None else bool(shuffle)
-    ds = _index_dataset(
-        n, shuffle, seed, repeat, batch_size, drop_remainder, start_epoch
-    )
-    shape = (batch_size if drop_remainder else None, *images.shape[1:])
-    if images.nbytes <= IN_MEMORY_BYTES:
-        table = tf.constant(np.asarray(images))
-        gather = lambda idx: tf.gather(table, idx)  # noqa: E731
-    else:
-        gather = lambda idx: tf.ensure_shape(  # noqa: E731
-            tf.numpy_function(lambda i: images[i], [idx], tf.uint8, stateful=False),
-            shape,
-        )
-    attr_table = tf.constant(attributes)
-
-    def to_batch(idx):
-        batch = normalize(gather(idx), value_range)
-        if with_attributes:
-            return batch, tf.gather(attr_table, idx)
-        return batch
-
-    ds = ds.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def make_jpeg_dataset(
-    data: str | os.PathLike,
-    split: str,
-    batch_size: int = 128,
-    image_size: int = DEFAULT_IMAGE_SIZE,
-    crop: Sequence[int] = DEFAULT_CROP,
-    value_range: Sequence[float] = (0.0, 1.0),
-    shuffle: bool | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-):
-    """Decode the JPEGs every epoch (the slow path, for comparison with the cache).
-
-    Same images, order and pixels (to about one grey level) as
-    :func:`make_dataset`, but read, decoded, cropped and resized by tf.data on
-    every pass. A missing or corrupt file stops the iteration with an error.
-
-    Args:
-        data: an extracted CelebA folder (official or Kaggle layout).
-        split: "train", "validation" or "test".
-        batch_size: images per batch.
-        image_size: side of the square output.
-        crop: face box (left, top, width, height) in the 178x218 frame.
-        value_range: (0, 1) or (-1, 1).
-        shuffle: reshuffle every epoch (None: only for "train").
-        limit: use only the first ``limit`` images of the split.
-        seed: seed of the shuffle order.
-
-    Returns:
-        tf.data.Dataset of (B, image_size, image_size, 3) float32 in value_range.
-    """
-    import tensorflow as tf
-
-    if split not in celeba.SPLITS:
-        raise DataError(
-            f"unknown split {split!r}: choose one of {', '.join(celeba.SPLITS)}"
-        )
-    if Path(data).is_file():
-        raise DataError(f"{data} is a file: the JPEG path needs an extracted folder.")
-    crop = check_crop(crop, celeba.IMAGE_SIZE)
-    files = celeba.find_celeba(data)
-    ids, _ = celeba.read_attributes(files)
-    ids = celeba.split_ids(ids, celeba.read_partitions(files))[split][:limit]
-    if not ids:
-        raise DataError(f"split {split!r} of {data} has no images (limit={limit}).")
-    paths = [str(files.image_path(i)) for i in ids]
-    ds = tf.data.Dataset.from_tensor_slices(paths)
-    if split == "train" if shuffle is None else shuffle:
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(
-        lambda p: tf_decode_crop_resize(tf.io.read_file(p), crop, image_size),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    ds = ds.batch(batch_size).map(lambda b: normalize(b, value_range))
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-# Command line ----------------------------------------------------------------------
-def _parse_crop(text: str) -> tuple[int, int, int, int]:
-    try:
-        return check_crop([int(v) for v in text.split(",")], celeba.IMAGE_SIZE)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(
-            f"{error}; write it as LEFT,TOP,WIDTH,HEIGHT, e.g. 19,39,140,140"
-        ) from None
-
-
-def prepare_command(parser: argparse.ArgumentParser):
-    """Add prepare's options to ``parser``; return its handler."""
-    parser.description = (
-        "Decode every CelebA image once (crop the face box, resize, antialiased) "
-        "into a compact uint8 cache that training reads much faster than JPEGs. "
-        "Safe to interrupt and rerun; a finished cache is reused."
-    )
-    parser.add_argument(
-        "--data",
-        required=True,
-        type=Path,
-        help="CelebA folder (official or Kaggle layout) or a .zip of either",
-    )
-    parser.add_argument(
-        "--cache", required=True, type=Path, help="folder to write the cache into"
-    )
-    parser.add_argument(
-        "--image-size",
-        type=int,
-        default=DEFAULT_IMAGE_SIZE,
-        help=f"side of the stored square images (default {DEFAULT_IMAGE_SIZE})",
-    )
-    parser.add_argument(
-        "--crop",
-        type=_parse_crop,
-        default=DEFAULT_CROP,
-        metavar="L,T,W,H",
-        help="face box in the 178x218 frame (default %s)"
-        % ",".join(map(str, DEFAULT_CROP)),
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="decoding processes (default: one per CPU core)",
-    )
-
-    def handler(args) -> int:
-        if not 8 <= args.image_size <= 1024:
-            raise DataError(
-                f"--image-size {args.image_size}: use 8 to 1024 (64 is usual)"
-            )
-        summary = prepare_cache(
-            args.data, args.cache, args.image_size, args.crop, True, args.workers
-        )
-        counts = ", ".join(f"{k} {v:,}" for k, v in summary["counts"].items())
-        verb = "reused" if summary["reused"] else "written"
-        print(f"cache {verb}: {summary['cache_dir']}")
-        print(f"  images: {counts} ({sum(summary['counts'].values()):,} in all)")
-        print(f"  skipped (unreadable): {summary['skipped']}")
-        for item in summary["skipped_files"][:10]:
-            print(f"    {item['file']}: {item['reason']}")
-        print(
-            f"  {summary['bytes_per_image']:,.0f} bytes per image; "
-            f"took {summary['seconds']:.1f} s"
-        )
-        print(f"Use it with: make_dataset({str(summary['cache_dir'])!r}, 'train')")
-        return 0
-
-    return handler

@@ -40,8 +40,9 @@ def run_demo(
     """
     from helpers.cache import prepare_cache
     from helpers.config import preset
+    from helpers.runs import print_run_summary
     from helpers.synthetic import make_slice
-    from helpers.training import pick_strategy, print_run_summary, train
+    from helpers.training import pick_strategy, train
 
     start = time.perf_counter()
     print(NOT_CELEBA + "\n")
@@ -62,36 +63,3 @@ def run_demo(
     )
     print("Reminder: these are generated stand-in faces, not CelebA.")
     return Path(out)
-
-
-def demo_command(parser):
-    """Add the ``demo`` command's arguments; return its handler."""
-    parser.description = (
-        "Train the cpu preset on a generated stand-in for CelebA "
-        "(no download) and write loss curves and sample grids."
-    )
-    parser.add_argument(
-        "--out",
-        default="runs/demo",
-        help="run directory " "(default runs/demo; run again to resume)",
-    )
-    parser.add_argument(
-        "--n",
-        type=int,
-        default=DEFAULT_N,
-        help=f"generated images (default {DEFAULT_N})",
-    )
-    parser.add_argument(
-        "--epochs", type=int, default=None, help="epochs (default: the cpu preset's 15)"
-    )
-    parser.add_argument(
-        "--data-dir",
-        default="data",
-        help="where the slice and its cache go (default data/)",
-    )
-
-    def handler(args) -> int:
-        run_demo(args.out, args.n, args.epochs, args.data_dir)
-        return 0
-
-    return handler

@@ -388,7 +388,7 @@ def apply_attribute(vae, images, vector, strengths=(-2, -1, 0, 1, 2)) -> np.ndar
     return images.reshape(len(z), len(strengths), *images.shape[1:])
 
 
-# Command line -------------------------------------------------------------------------
+# A run's cached faces, and every exploration figure ----------------------------
 def _load_split_images(run, split: str, n: int | None):
     """Return (uint8 images (n, H, W, 3), attrs (n, 40)) of a run's cached split."""
     if run.cache_dir is None:
@@ -409,57 +409,6 @@ def _load_split_images(run, split: str, n: int | None):
             f"expects {run.config.image_shape}: prepare a cache at that size"
         )
     return images, attrs
-
-
-def sample_command(parser):
-    """Add the ``sample`` command's arguments; return its handler."""
-    parser.add_argument(
-        "--run-dir", required=True, help="a run directory (config.json, " "best.keras)"
-    )
-    parser.add_argument(
-        "--n", type=int, default=64, help="faces to decode (default 64)"
-    )
-    parser.add_argument("--out", required=True, help="PNG file to write")
-    parser.add_argument(
-        "--temperature",
-        type=float,
-        default=1.0,
-        help="scale of the prior's standard deviation (default 1)",
-    )
-    parser.add_argument(
-        "--gmm",
-        action="store_true",
-        help="sample from a 10-component "
-        "Gaussian mixture fitted to the encoded training faces",
-    )
-    parser.add_argument(
-        "--fit-n",
-        type=int,
-        default=5000,
-        help="training images the mixture is fitted to (default 5000)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-
-    def handler(args) -> int:
-        from helpers.plots import save_grid
-        from helpers.runs import load_run
-
-        if args.n < 1:
-            raise LabError(f"--n {args.n}: ask for at least one face")
-        run = load_run(args.run_dir)
-        if args.gmm:
-            train, _ = _load_split_images(run, "train", args.fit_n)
-            gmm = fit_latent_gmm(run.vae, train, seed=args.seed)
-            images = sample_gmm(run.vae, gmm, args.n, seed=args.seed)
-            how = f"a {gmm.n_components}-component GMM fitted to {len(train)} faces"
-        else:
-            images = sample_prior(run.vae, args.n, args.temperature, seed=args.seed)
-            how = f"N(0, I) at temperature {args.temperature:g}"
-        path = save_grid(images, args.out, value_range=run.config.value_range)
-        print(f"wrote {path}: {args.n} faces sampled from {how}")
-        return 0
-
-    return handler
 
 
 def write_figures(
@@ -528,41 +477,3 @@ def write_figures(
             save_image_rows(list(strips), out / f"attribute_{name}.png", value_range=vr)
         )
     return paths
-
-
-def explore_command(parser):
-    """Add the ``explore`` command's arguments; return its handler."""
-    parser.add_argument("--run-dir", required=True, help="a run directory")
-    parser.add_argument("--out", required=True, help="folder for the figures")
-    parser.add_argument(
-        "--n",
-        type=int,
-        default=2000,
-        help="faces per split to encode "
-        "for the GMM, PCA and attribute vectors (default 2000)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-
-    def handler(args) -> int:
-        from helpers.runs import load_run
-
-        run = load_run(args.run_dir)
-        train, _ = _load_split_images(run, "train", args.n)
-        val, val_attrs = _load_split_images(run, "validation", args.n)
-        if len(val) < 2:
-            raise LabError("the validation split needs at least 2 faces to interpolate")
-        paths = write_figures(
-            run.vae,
-            args.out,
-            run.config.value_range,
-            train,
-            val,
-            val_attrs,
-            seed=args.seed,
-        )
-        print(f"wrote {len(paths)} figures:")
-        for path in paths:
-            print(f"  {path}")
-        return 0
-
-    return handler

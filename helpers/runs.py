@@ -124,3 +124,19 @@ def load_run(run_dir) -> Run:
     info = read_info(run_dir)
     cache = info.get("cache_dir")
     return Run(paths, config, vae, Path(cache) if cache else None, info)
+
+
+def print_run_summary(run_dir) -> None:
+    """Print where a run's results are."""
+    paths = RunPaths(Path(run_dir))
+    info = read_info(run_dir)
+    grids = sorted(paths.samples.glob("epoch_*.png"))
+    print(f"\nRun {paths.root}: {info.get('epochs_done')} epochs, {info.get('status')}")
+    print(f"  loss curves   {paths.loss_curves}")
+    print(
+        f"  sample grids  {paths.samples}/ ({len(grids)} PNGs"
+        + (f", latest {grids[-1].name})" if grids else ")")
+    )
+    print(f"  best model    {paths.best_model}")
+    print(f"  history       {paths.history}")
+    print(f"  TensorBoard   tensorboard --logdir {paths.tensorboard}")

@@ -17,7 +17,6 @@ Image k depends only on (seed, k), so a larger slice starts with the same faces.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -669,31 +668,3 @@ def make_slice(
     )
     (out / MARKER).write_text(json.dumps({**spec, "complete": True}) + "\n")
     return out
-
-
-def make_slice_command(parser: argparse.ArgumentParser):
-    """Add make-slice's options to ``parser``; return its handler."""
-    parser.description = (
-        "Write a generated stand-in for CelebA: N cartoon faces (178x218 JPEGs) "
-        "with truthful attribute and partition files, in CelebA's official or "
-        "Kaggle layout. Not real data: use it to try the lab without a download."
-    )
-    parser.add_argument("--out", required=True, type=Path, help="folder to write")
-    parser.add_argument("--n", type=int, default=1000, help="images (default 1000)")
-    parser.add_argument(
-        "--layout",
-        choices=sorted(LAYOUTS),
-        default="official",
-        help="file layout to imitate (default official)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-
-    def handler(args) -> int:
-        out = make_slice(args.out, args.n, args.layout, args.seed, progress=True)
-        print(
-            f"{args.n} generated faces in the {args.layout} layout to {out}\n"
-            "This is a procedurally generated stand-in, NOT CelebA (see README.txt)."
-        )
-        return 0
-
-    return handler

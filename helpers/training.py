@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.config import PRESETS, VAEConfig, preset
+from helpers.config import VAEConfig
 from helpers.errors import DataError, TrainingError
 from helpers.files import atomic_write_bytes, atomic_write_text
-from helpers.runs import RunPaths, read_info, write_info
+from helpers.runs import RunPaths, write_info
 
 # Fields that may change when a run is resumed; any other change is a new experiment.
 RESUMABLE_FIELDS = ("name", "epochs", "learning_rate", "sample_interval")
@@ -228,7 +228,8 @@ def _datasets(config: VAEConfig, data, strategy, start_epoch: int = 0):
         if len(data) != 2:
             raise DataError("data must be a cache folder or a (train_ds, val_ds) tuple")
         return data[0], data[1], None, None
-    from helpers.cache import cache_info, make_dataset
+    from helpers.cache import cache_info
+    from helpers.datasets import make_dataset  # imports TensorFlow
 
     cache_dir = Path(data)
     info = cache_info(cache_dir)
@@ -430,127 +431,3 @@ def _tpu_vm() -> bool:
 def _tpu_present() -> bool:
     env = ("COLAB_TPU_ADDR", "TPU_NAME", "TPU_ACCELERATOR_TYPE")
     return any(os.environ.get(name) for name in env) or _tpu_vm()
-
-
-# Command line ----------------------------------------------------------------------
-
-_OVERRIDES = {  # flag -> (config field, type, help)
-    "--epochs": ("epochs", int, "passes over the training split"),
-    "--latent-dim": ("latent_dim", int, "size of z"),
-    "--beta": ("beta", float, "weight of the KL term"),
-    "--learning-rate": ("learning_rate", float, "Adam's step size"),
-    "--batch-size": ("batch_size", int, "images per step"),
-    "--reconstruction-loss": ("reconstruction_loss", str, "mse or bce"),
-    "--kl-warmup-epochs": ("kl_warmup_epochs", int, "epochs to ramp the KL weight"),
-    "--upsampling": ("upsampling", str, "transpose or resize"),
-    "--train-limit": ("train_limit", int, "use the first N training images"),
-    "--val-limit": ("val_limit", int, "use the first N validation images"),
-    "--sample-interval": ("sample_interval", int, "epochs between sample grids"),
-    "--seed": ("seed", int, "seed of weights, noise and data order"),
-}
-
-
-def add_config_arguments(parser) -> None:
-    """Add --preset and the config overrides of ``_OVERRIDES`` to ``parser``."""
-    parser.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        default="cpu",
-        help="starting settings (default: cpu)",
-    )
-    for flag, (field, kind, text) in _OVERRIDES.items():
-        parser.add_argument(
-            flag,
-            dest=field,
-            type=kind,
-            default=None,
-            help=f"{text} (default: the preset's)",
-        )
-
-
-def config_from_args(args) -> VAEConfig:
-    """Return the preset of ``args`` with the given overrides (bad values: LabError)."""
-    overrides = {field: getattr(args, field) for field, *_ in _OVERRIDES.values()}
-    try:
-        return preset(args.preset, **overrides)
-    except ValueError as error:
-        raise TrainingError(str(error)) from None
-
-
-def resolve_data(data, cache=None, config: VAEConfig | None = None) -> Path:
-    """Return a cache folder for ``data``, preparing one if ``data`` is raw CelebA.
-
-    Args:
-        data: a prepared cache, or a CelebA folder / zip (official or Kaggle layout).
-        cache: where to prepare the cache (default: a folder "cache" beside ``data``).
-        config: gives image_size and crop for preparing.
-    """
-    from helpers.cache import cache_info, prepare_cache
-
-    data = Path(data)
-    if not data.exists():
-        raise DataError(
-            f"{data} does not exist: pass a prepared cache or a CelebA "
-            "folder/zip with --data (or run `python -m helpers demo`)"
-        )
-    with contextlib.suppress(DataError, FileNotFoundError, ValueError):
-        cache_info(data)
-        return data
-    config = config or VAEConfig()
-    target = Path(cache) if cache else data.parent / "cache"
-    print(f"Preparing {data} into the cache {target} (once) ...")
-    prepare_cache(data, target, image_size=config.image_size, crop=config.crop)
-    return target
-
-
-def train_command(parser):
-    """Add the ``train`` command's arguments; return its handler."""
-    parser.add_argument(
-        "--data",
-        required=True,
-        help="prepared cache folder, or a CelebA folder/zip to prepare",
-    )
-    parser.add_argument(
-        "--run-dir",
-        default=None,
-        help="run directory (default: runs/<preset>); re-run to resume",
-    )
-    parser.add_argument(
-        "--cache",
-        default=None,
-        help="where to prepare raw --data (default: DATA/../cache)",
-    )
-    parser.add_argument(
-        "--verbose",
-        default="auto",
-        choices=["auto", "0", "1", "2"],
-        help="Keras progress output (default: auto, a progress bar)",
-    )
-    add_config_arguments(parser)
-
-    def handler(args) -> int:
-        config = config_from_args(args)
-        run_dir = Path(args.run_dir or Path("runs") / args.preset)
-        cache_dir = resolve_data(args.data, args.cache, config)
-        verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
-        train(config, cache_dir, run_dir, strategy=pick_strategy(), verbose=verbose)
-        print_run_summary(run_dir)
-        return 0
-
-    return handler
-
-
-def print_run_summary(run_dir) -> None:
-    """Print where a run's results are."""
-    paths = RunPaths(Path(run_dir))
-    info = read_info(run_dir)
-    grids = sorted(paths.samples.glob("epoch_*.png"))
-    print(f"\nRun {paths.root}: {info.get('epochs_done')} epochs, {info.get('status')}")
-    print(f"  loss curves   {paths.loss_curves}")
-    print(
-        f"  sample grids  {paths.samples}/ ({len(grids)} PNGs"
-        + (f", latest {grids[-1].name})" if grids else ")")
-    )
-    print(f"  best model    {paths.best_model}")
-    print(f"  history       {paths.history}")
-    print(f"  TensorBoard   tensorboard --logdir {paths.tensorboard}")

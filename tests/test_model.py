@@ -278,10 +278,10 @@ def test_save_load_keeps_every_constructor_argument(colours, tmp_path):
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("helpers.cache") is None, reason="no helpers.cache yet"
+    importlib.util.find_spec("helpers.datasets") is None, reason="no helpers.datasets"
 )
 def test_fits_batches_from_the_cached_slice(cache_dir):
-    from helpers.cache import make_dataset
+    from helpers.datasets import make_dataset
 
     keras.utils.set_random_seed(3)
     config = preset("smoke", latent_dim=8, filters=(8, 16, 32), batch_size=32)

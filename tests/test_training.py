@@ -401,7 +401,7 @@ def test_pick_strategy_on_cpu_is_the_default_strategy(capsys):
 
 def test_a_resumed_run_streams_the_epochs_it_has_not_seen(cache_dir):
     """Check train's data for a run resumed at epoch E starts with epoch E's order."""
-    from helpers.cache import make_dataset
+    from helpers.datasets import make_dataset
     from helpers.training import _datasets
 
     config = preset("smoke", batch_size=32, train_limit=None, seed=5)

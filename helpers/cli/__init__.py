@@ -1,9 +1,12 @@
 """The lab's one command line: ``python -m helpers <command> [--help]``.
 
-Each command lives beside the code it drives, as a function
-``<name>_command(parser) -> handler``: it adds its arguments to ``parser`` and returns
-the function that runs them. Modules are imported only for the command asked for, so
-``--help`` is instant and data commands do not load TensorFlow.
+Each command group is a module of this package (``train``, ``generate``, ``evaluate``,
+``report``, ``data``, ``slice``, ``course``, ``demo``) holding functions
+``<name>_command(parser) -> handler``: one adds its arguments to ``parser`` and
+returns the function that runs them. The ML modules (``helpers.model``,
+``helpers.training``, ...) hold no argparse code. A command's module is imported only
+when that command is asked for, so ``--help`` is instant and data commands do not
+load TensorFlow.
 
 A :class:`helpers.errors.LabError` is printed as one clear message with exit code 2,
 never as a traceback.
@@ -21,39 +24,42 @@ from helpers.errors import LabError
 # command -> ("module:function", one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
-        "helpers.demo:demo_command",
+        "helpers.cli.demo:demo_command",
         "make the generated slice, train the cpu preset, plot",
     ),
     "make-slice": (
-        "helpers.synthetic:make_slice_command",
+        "helpers.cli.slice:make_slice_command",
         "write a generated CelebA-format slice",
     ),
     "download": (
-        "helpers.download:download_command",
+        "helpers.cli.data:download_command",
         "download CelebA (kaggle, opendatasets, url, local)",
     ),
     "prepare": (
-        "helpers.cache:prepare_command",
+        "helpers.cli.data:prepare_command",
         "decode CelebA once into a uint8 cache",
     ),
-    "train": ("helpers.training:train_command", "train (or resume) a VAE run"),
+    "train": ("helpers.cli.train:train_command", "train (or resume) a VAE run"),
     "sample": (
-        "helpers.generate:sample_command",
+        "helpers.cli.generate:sample_command",
         "decode a grid of new faces from a run",
     ),
     "explore": (
-        "helpers.generate:explore_command",
+        "helpers.cli.generate:explore_command",
         "write every exploration figure of a run",
     ),
     "evaluate": (
-        "helpers.metrics:evaluate_command",
+        "helpers.cli.evaluate:evaluate_command",
         "reconstruction, latent usage, blur, FID/KID",
     ),
     "make-student": (
-        "helpers.notebook_tools:make_student_command",
+        "helpers.cli.course:make_student_command",
         "generate notebooks/ from solutions/",
     ),
-    "report": ("helpers.report:report_command", "build the hand-in report from a run"),
+    "report": (
+        "helpers.cli.report:report_command",
+        "build the hand-in report from a run",
+    ),
 }
 
 
