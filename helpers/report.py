@@ -6,7 +6,8 @@ Typical use::
 
 fills ``report_template/report.md`` (``string.Template`` placeholders, one per
 section) from the run's files (see ``helpers.runs``) and writes ``report.md`` and a
-self-contained ``report.html`` whose figures are embedded as base64 ``data:`` URIs.
+self-contained ``report.html`` (converted by Python-Markdown) whose figures are
+embedded as base64 ``data:`` URIs.
 A missing file never stops the build: its section says what is missing and which
 command makes it. The analysis sections hold "TODO: your analysis" prompts for the
 student; write into report.md and rebuild the HTML with ``--html-only``.
@@ -28,9 +29,15 @@ import re
 from pathlib import Path
 from string import Template
 
+import markdown
+from markdown.treeprocessors import Treeprocessor
+
+from helpers.cache import cache_info
 from helpers.config import VAEConfig
-from helpers.errors import LabError
+from helpers.errors import DataError, LabError
+from helpers.plots import plot_history
 from helpers.runs import RunPaths, read_info
+from helpers.synthetic import is_generated_slice
 
 # A symlink to report_template/report.md, so the template also ships in the wheel.
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "report.md"
@@ -197,10 +204,6 @@ def architecture_rows(config: VAEConfig) -> list[tuple[str, str, str, int]]:
 
 def _data_facts(run: _Run) -> tuple[bool, dict]:
     """Return (is the data the generated stand-in?, split counts of the cache)."""
-    from helpers.cache import cache_info
-    from helpers.errors import DataError
-    from helpers.synthetic import is_generated_slice
-
     cache = run.info.get("cache_dir")
     try:
         meta = cache_info(cache) if cache else {}
@@ -210,35 +213,50 @@ def _data_facts(run: _Run) -> tuple[bool, dict]:
     return bool(source) and is_generated_slice(source), meta.get("counts", {})
 
 
-def _setup_sections(run: _Run) -> dict[str, str]:
+def _no_config(run: _Run) -> str | None:
+    """The "missing config.json" note, or None when the run has its settings."""
+    if run.config is not None:
+        return None
     train = f"python -m helpers train --data DATA --run-dir {run.root}"
-    if run.config is None:
-        text = _missing(f"{run.paths.config} (the run's settings)", train)
-        return {
-            "summary": text,
-            "dataset": text,
-            "architecture": text,
-            "training": text,
-        }
-    c, history = run.config, run.history
-    rows = architecture_rows(c)
+    return _missing(f"{run.paths.config} (the run's settings)", train)
+
+
+def _parameters(config: VAEConfig) -> tuple[int, int]:
+    """Return the (encoder, decoder) parameter counts."""
+    rows = architecture_rows(config)
     encoder = sum(r[3] for r in rows if r[0] == "encoder")
     decoder = sum(r[3] for r in rows if r[0] == "decoder")
-    best = _best(history)
-    done = len(history)
-    generated, counts = _data_facts(run)
+    return encoder, decoder
+
+
+def _summary_section(run: _Run) -> str:
+    """One paragraph: the model, the data, the run and its best epoch."""
+    if missing := _no_config(run):
+        return missing
+    c = run.config
+    encoder, decoder = _parameters(c)
+    generated, _ = _data_facts(run)
     data_name = "a generated CelebA-format slice" if generated else "CelebA faces"
     summary = (
         f"A convolutional variational autoencoder (VAE) trained on {data_name} "
         f"at {c.image_size}x{c.image_size}: latent size {c.latent_dim}, "
         f"beta = {c.beta:g}, {c.reconstruction_loss.upper()} reconstruction loss, "
         f"{encoder + decoder:,} parameters. Run directory: `{run.root}` "
-        f"(preset `{c.name}`), {done} of {c.epochs} epochs in history.csv"
+        f"(preset `{c.name}`), {len(run.history)} of {c.epochs} epochs in history.csv"
     )
+    best = _best(run.history)
     if best is not None:
         key = "val_loss" if "val_loss" in best else "loss"
         summary += f"; best {key} {best[key]:.4g} at epoch {int(best['epoch']) + 1}"
-    summary += "."
+    return summary + "."
+
+
+def _dataset_section(run: _Run) -> str:
+    """Which faces, which split, and how they were cropped, resized and scaled."""
+    if missing := _no_config(run):
+        return missing
+    c = run.config
+    generated, counts = _data_facts(run)
     n_train = counts.get("train", 162_770)
     n_val = counts.get("validation", 19_867)
     limit = (
@@ -261,7 +279,7 @@ def _setup_sections(run: _Run) -> dict[str, str]:
     )
     left, top, width, height = c.crop
     low, high = c.value_range
-    dataset = "\n".join(
+    return "\n".join(
         [
             data_line,
             f"- **Crop:** the central face box (left {left}, top {top}, "
@@ -276,15 +294,32 @@ def _setup_sections(run: _Run) -> dict[str, str]:
             "the model inherits that bias.",
         ]
     )
+
+
+def _architecture_section(run: _Run) -> str:
+    """Every weighted layer with its output shape and parameter count."""
+    if missing := _no_config(run):
+        return missing
+    encoder, decoder = _parameters(run.config)
     architecture = _table(
         ("part", "layer", "output", "parameters"),
-        [(p, layer, shape, f"{n:,}") for p, layer, shape, n in rows],
+        [
+            (p, layer, shape, f"{n:,}")
+            for p, layer, shape, n in architecture_rows(run.config)
+        ],
     )
-    architecture += (
+    return architecture + (
         f"\n\nEncoder {encoder:,} parameters, decoder {decoder:,}, total "
         f"{encoder + decoder:,}. Sampling: z = z_mean + "
         f"exp(0.5 * z_log_var) * eps, eps ~ N(0, I)."
     )
+
+
+def _training_section(run: _Run) -> str:
+    """The settings of the run, as a table."""
+    if missing := _no_config(run):
+        return missing
+    c = run.config
     settings = [
         ("latent size", c.latent_dim),
         ("beta (KL weight)", f"{c.beta:g}"),
@@ -292,18 +327,12 @@ def _setup_sections(run: _Run) -> dict[str, str]:
         ("reconstruction loss", f"{c.reconstruction_loss}, summed over pixels"),
         ("optimizer", f"Adam, learning rate {c.learning_rate:g}"),
         ("batch size", c.batch_size),
-        ("epochs", f"{done} done of {c.epochs}"),
+        ("epochs", f"{len(run.history)} done of {c.epochs}"),
         ("sample grid every", f"{c.sample_interval} epoch(s)"),
         ("seed", c.seed),
         ("status", run.info.get("status", "unknown (no run.json)")),
     ]
-    training = _table(("setting", "value"), settings)
-    return {
-        "summary": summary,
-        "dataset": dataset,
-        "architecture": architecture,
-        "training": training,
-    }
+    return _table(("setting", "value"), settings)
 
 
 def _loss_section(run: _Run, out: Path) -> str:
@@ -312,9 +341,7 @@ def _loss_section(run: _Run, out: Path) -> str:
         return _missing(f"{run.paths.history} (the per-epoch losses)", command)
     figure = run.paths.loss_curves
     if not figure.exists():
-        from helpers.plots import plot_history
-
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # only when the run has no loss_curves.png
 
         columns = {
             k: [r.get(k, float("nan")) for r in run.history] for k in run.history[0]
@@ -484,42 +511,51 @@ def _analysis_table(runs: list[_Run], key: str) -> str:
     return _table(header, rows)
 
 
-def _analysis_sections(run: _Run, analysis: Path | None) -> dict[str, str]:
-    sweep = (
-        "Train runs that differ only in {what} (e.g. `python -m helpers train "
-        "--data DATA --run-dir runs/sweeps/{name} {flag}`), evaluate them, "
-        "and rebuild with `--analysis runs/sweeps` to get the comparison table."
-    )
-    latent_todo = (
-        f"{TODO} How do reconstructions, samples and the KL change with the "
-        f"latent size? How many latent units are active?"
-    )
-    beta_todo = (
-        f"{TODO} What happens to reconstructions, samples and the latent "
-        f"space as beta grows or shrinks? Where does the posterior collapse?"
-    )
-    runs = [r for r in _analysis_runs(analysis) if r.config] if analysis else []
-    if analysis and not runs:
+def _sweep_runs(analysis: Path | None) -> list[_Run]:
+    """Return the runs (with a config.json) below ``analysis``; [] without one."""
+    if analysis is None:
+        return []
+    runs = [r for r in _analysis_runs(analysis) if r.config]
+    if not runs:
         raise LabError(
             f"--analysis {analysis} has no run directories (folders with "
             f"config.json) below it"
         )
-    if runs:
-        latent = _analysis_table(runs, "latent_dim") + "\n\n" + latent_todo
-        beta = _analysis_table(runs, "beta") + "\n\n" + beta_todo
-    else:
-        latent = (
-            latent_todo
-            + "\n>\n> "
-            + sweep.format(
-                what="the latent size", name="latent16", flag="--latent-dim 16"
-            )
-        )
-        beta = (
-            beta_todo
-            + "\n>\n> "
-            + sweep.format(what="beta", name="beta4", flag="--beta 4")
-        )
+    return runs
+
+
+_SWEEP = (
+    "Train runs that differ only in {what} (e.g. `python -m helpers train "
+    "--data DATA --run-dir runs/sweeps/{name} {flag}`), evaluate them, "
+    "and rebuild with `--analysis runs/sweeps` to get the comparison table."
+)
+
+
+def _latent_section(sweeps: list[_Run]) -> str:
+    """The latent-size comparison table (or how to make it), then the question."""
+    todo = (
+        f"{TODO} How do reconstructions, samples and the KL change with the "
+        f"latent size? How many latent units are active?"
+    )
+    if sweeps:
+        return _analysis_table(sweeps, "latent_dim") + "\n\n" + todo
+    how = _SWEEP.format(what="the latent size", name="latent16", flag="--latent-dim 16")
+    return todo + "\n>\n> " + how
+
+
+def _beta_section(sweeps: list[_Run]) -> str:
+    """The beta comparison table (or how to make it), then the question."""
+    todo = (
+        f"{TODO} What happens to reconstructions, samples and the latent "
+        f"space as beta grows or shrinks? Where does the posterior collapse?"
+    )
+    if sweeps:
+        return _analysis_table(sweeps, "beta") + "\n\n" + todo
+    return todo + "\n>\n> " + _SWEEP.format(what="beta", name="beta4", flag="--beta 4")
+
+
+def _blur_section(run: _Run) -> str:
+    """The blur question, with the sharpness figures of evaluation.json if any."""
     blur = [
         f"{TODO} Why are VAE samples blurrier than the training faces? Consider "
         f"the Gaussian (MSE) likelihood, which averages over plausible details, and "
@@ -534,7 +570,12 @@ def _analysis_sections(run: _Run, analysis: Path | None) -> dict[str, str]:
             "",
             _table(("images", "sharpness"), sharp.items()),
         ]
-    improvements = "\n".join(
+    return "\n".join(blur)
+
+
+def _improvements_section() -> str:
+    """The closing question, with a few ideas."""
+    return "\n".join(
         [
             f"{TODO} Which changes would you try next, and what do you expect from "
             f"each?",
@@ -545,12 +586,6 @@ def _analysis_sections(run: _Run, analysis: Path | None) -> dict[str, str]:
             "full dataset.",
         ]
     )
-    return {
-        "analysis_latent": latent,
-        "analysis_beta": beta,
-        "analysis_blur": "\n".join(blur),
-        "improvements": improvements,
-    }
 
 
 def build_markdown(
@@ -581,171 +616,79 @@ def build_markdown(
         raise LabError(f"report template {template} not found: pass --template")
     out.mkdir(parents=True, exist_ok=True)
     run = _Run(root)
-    sections = {
+    sweeps = _sweep_runs(Path(analysis) if analysis else None)
+    sections = {  # template placeholder -> its Markdown
         "title": f"Generating faces with a VAE: run `{root.name}`",
         "subtitle": "Built by `python -m helpers report` from the run "
         "directory; sections marked TODO are yours to write.",
+        "summary": _summary_section(run),
+        "dataset": _dataset_section(run),
+        "architecture": _architecture_section(run),
+        "training": _training_section(run),
+        "losses": _loss_section(run, out),
+        "epochs": _epochs_section(run, out),
+        "generation": _generation_section(run, out, Path(figures) if figures else None),
+        "evaluation": _evaluation_section(run),
+        "analysis_latent": _latent_section(sweeps),
+        "analysis_beta": _beta_section(sweeps),
+        "analysis_blur": _blur_section(run),
+        "improvements": _improvements_section(),
     }
-    sections.update(_setup_sections(run))
-    sections["losses"] = _loss_section(run, out)
-    sections["epochs"] = _epochs_section(run, out)
-    sections["generation"] = _generation_section(
-        run, out, Path(figures) if figures else None
-    )
-    sections["evaluation"] = _evaluation_section(run)
-    sections.update(_analysis_sections(run, Path(analysis) if analysis else None))
     body = Template(template.read_text(encoding="utf-8")).safe_substitute(sections)
     body = body.rstrip() + "\n"
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
     return body + f"\n<!-- report-sha256: {digest} -->\n"
 
 
-def edited(markdown: str) -> bool:
+def edited(text: str) -> bool:
     """True if report.md text no longer matches the checksum it was written with."""
-    match = CHECKSUM.search(markdown)
+    match = CHECKSUM.search(text)
     if match is None:
         return True
-    body = markdown[: match.start()]
+    body = text[: match.start()]
     return hashlib.sha256(body.encode("utf-8")).hexdigest() != match.group(1)
 
 
 # ------------------------------------------------------------------------ html
-_INLINE = [
-    (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
-    (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"), r"<em>\1</em>"),
-    (re.compile(r"(?<!\w)_(?!\s)(.+?)(?<!\s)_(?!\w)"), r"<em>\1</em>"),
-]
-_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
-_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
-
-
 def data_uri(path: Path) -> str:
     """Return the file as a ``data:`` URI (base64)."""
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return f"data:{kind};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _inline(text: str, base: Path) -> str:
-    pieces = re.split(r"(`[^`]*`)", text)
-    out = []
-    for piece in pieces:
-        if piece.startswith("`") and piece.endswith("`") and len(piece) >= 2:
-            out.append(f"<code>{html.escape(piece[1:-1])}</code>")
-            continue
-        images = []
+class _EmbedImages(Treeprocessor):
+    """Replace each local image's ``src`` by a ``data:`` URI of the file's bytes."""
 
-        def keep_image(match):
-            images.append(match)
-            return f"\x00{len(images) - 1}\x00"
+    def __init__(self, md, base: Path):
+        super().__init__(md)
+        self.base = base
 
-        piece = html.escape(_IMAGE.sub(keep_image, piece), quote=False)
-        piece = _LINK.sub(r'<a href="\2">\1</a>', piece)
-        for pattern, replacement in _INLINE:
-            piece = pattern.sub(replacement, piece)
-        piece = re.sub(
-            r"\x00(\d+)\x00", lambda m: _img_tag(images[int(m.group(1))], base), piece
-        )
-        out.append(piece)
-    return "".join(out)
-
-
-def _img_tag(match, base: Path) -> str:
-    alt, src = match.group(1), match.group(2)
-    path = (base / src) if not Path(src).is_absolute() else Path(src)
-    if src.startswith(("http://", "https://", "data:")) or not path.is_file():
-        return f"<em>[image not found: {html.escape(src)}]</em>"
-    alt = html.escape(alt)
-    return f'<img src="{data_uri(path)}" alt="{alt}" title="{alt}">'
-
-
-def _cells(line: str) -> list[str]:
-    line = line.strip().strip("|")
-    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)]
+    def run(self, root):
+        for img in root.iter("img"):
+            src, alt = img.get("src", ""), img.get("alt", "")
+            path = Path(src) if Path(src).is_absolute() else self.base / src
+            img.attrib.clear()
+            if src.startswith(("http://", "https://", "data:")) or not path.is_file():
+                img.tag, img.text = "em", f"[image not found: {src}]"
+            else:
+                img.attrib.update(src=data_uri(path), alt=alt, title=alt)
 
 
 def markdown_to_html(
-    markdown: str, base: str | os.PathLike = ".", title="Report"
+    text: str, base: str | os.PathLike = ".", title: str | None = "Report"
 ) -> str:
-    """Convert the Markdown subset the report uses into one self-contained page.
+    """Convert report Markdown into one self-contained HTML page.
 
-    Handles headings, paragraphs, ``-``/``1.`` lists, ``>`` block quotes, pipe
-    tables, fenced code, images (embedded from files relative to ``base`` as
-    ``data:`` URIs), ``code``, **bold**, *italics*, http(s) links and HTML comments
-    (dropped).
+    Python-Markdown does the conversion (with its ``tables`` and ``fenced_code``
+    extensions); images are embedded from files relative to ``base`` as ``data:``
+    URIs, and HTML comments (the checksum) are dropped. ``title=None`` returns the
+    body alone.
     """
-    base = Path(base)
-    lines = re.sub(r"<!--.*?-->", "", markdown, flags=re.S).split("\n")
-    body, i = [], 0
-    while i < len(lines):
-        line = lines[i]
-        stripped = line.strip()
-        if not stripped:
-            i += 1
-        elif stripped.startswith("```"):
-            end = i + 1
-            while end < len(lines) and not lines[end].strip().startswith("```"):
-                end += 1
-            code = html.escape("\n".join(lines[i + 1 : end]))
-            body.append(f"<pre><code>{code}</code></pre>")
-            i = end + 1
-        elif re.match(r"#{1,6} ", stripped):
-            level = len(stripped) - len(stripped.lstrip("#"))
-            body.append(
-                f"<h{level}>{_inline(stripped[level:].strip(), base)}</h{level}>"
-            )
-            i += 1
-        elif (
-            stripped.startswith("|")
-            and i + 1 < len(lines)
-            and re.match(r"^\|?\s*:?-{3,}", lines[i + 1].strip())
-        ):
-            head = "".join(f"<th>{_inline(c, base)}</th>" for c in _cells(stripped))
-            rows, i = [], i + 2
-            while i < len(lines) and lines[i].strip().startswith("|"):
-                cells = "".join(
-                    f"<td>{_inline(c, base)}</td>" for c in _cells(lines[i])
-                )
-                rows.append(f"<tr>{cells}</tr>")
-                i += 1
-            body.append(
-                f"<table><thead><tr>{head}</tr></thead><tbody>"
-                + "".join(rows)
-                + "</tbody></table>"
-            )
-        elif stripped.startswith(">"):
-            quoted = []
-            while i < len(lines) and lines[i].strip().startswith(">"):
-                quoted.append(lines[i].strip()[1:].removeprefix(" "))
-                i += 1
-            inner = markdown_to_html("\n".join(quoted), base, title=None)
-            body.append(f"<blockquote>{inner}</blockquote>")
-        elif re.match(r"([-*]|\d+\.) ", stripped):
-            tag = "ol" if stripped[0].isdigit() else "ul"
-            items = []
-            while i < len(lines) and re.match(r"([-*]|\d+\.) ", lines[i].strip()):
-                items.append(re.sub(r"^([-*]|\d+\.) ", "", lines[i].strip()))
-                i += 1
-                while i < len(lines) and lines[i].startswith("  ") and lines[i].strip():
-                    items[-1] += " " + lines[i].strip()
-                    i += 1
-            body.append(
-                f"<{tag}>"
-                + "".join(f"<li>{_inline(t, base)}</li>" for t in items)
-                + f"</{tag}>"
-            )
-        else:
-            para = []
-            while (
-                i < len(lines)
-                and lines[i].strip()
-                and not re.match(r"(#{1,6} |```|>|\||([-*]|\d+\.) )", lines[i].strip())
-            ):
-                para.append(lines[i].strip())
-                i += 1
-            text = _inline(" ".join(para), base)
-            tag = "figure" if re.fullmatch(r"<img [^>]*>", text) else "p"
-            body.append(f"<{tag}>{text}</{tag}>")
-    inner = "\n".join(body)
+    converter = markdown.Markdown(
+        extensions=["tables", "fenced_code"], output_format="html"
+    )
+    converter.treeprocessors.register(_EmbedImages(converter, Path(base)), "embed", 0)
+    inner = converter.convert(re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL))
     if title is None:
         return inner
     return (
@@ -790,7 +733,7 @@ def write_report(
             raise LabError(
                 f"{md_path} does not exist yet: build it first without " f"--html-only"
             )
-        markdown = md_path.read_text(encoding="utf-8")
+        text = md_path.read_text(encoding="utf-8")
     else:
         if (
             md_path.exists()
@@ -801,8 +744,8 @@ def write_report(
                 f"{md_path} was edited by hand: rebuild only the HTML with "
                 f"--html-only, or pass --force to overwrite your edits"
             )
-        markdown = build_markdown(run_dir, out, analysis, figures, template)
-        md_path.write_text(markdown, encoding="utf-8")
+        text = build_markdown(run_dir, out, analysis, figures, template)
+        md_path.write_text(text, encoding="utf-8")
     title = f"VAE report: {Path(run_dir).name}"
-    html_path.write_text(markdown_to_html(markdown, out, title), encoding="utf-8")
+    html_path.write_text(markdown_to_html(text, out, title), encoding="utf-8")
     return md_path, html_path

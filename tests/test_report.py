@@ -59,7 +59,7 @@ def make_run(root, config=None, evaluation=None, loss_curves=True):
 
 
 def image_sources(html_text):
-    return re.findall(r'<img src="([^"]*)"', html_text)
+    return re.findall(r'<img [^>]*\bsrc="([^"]*)"', html_text)
 
 
 def test_report_sections_figures_and_missing_evaluation(tmp_path, capsys):
@@ -102,7 +102,7 @@ def test_report_sections_figures_and_missing_evaluation(tmp_path, capsys):
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     first = base64.b64decode(sources[0].split(",", 1)[1])
     assert first == (run / "loss_curves.png").read_bytes()
-    assert "href=" not in html and 'src="' not in html.replace('<img src="data:', "")
+    assert "href=" not in html and not re.search(r'src="(?!data:)', html)
     assert "<strong>Missing:</strong>" in html and "<table>" in html
 
 
@@ -190,22 +190,40 @@ def test_missing_run_files_and_edit_protection(tmp_path):
     assert main(["report", "--run-dir", str(tmp_path / "nope")]) == 2
 
 
-def test_markdown_subset():
-    html = markdown_to_html(
-        "# T\n\nA *b* **c** `<x>` [k](https://x.org) 2*3*4\n\n- one\n- two\n\n"
-        "1. first\n\n> quote\n\n| a | b |\n|---|---|\n| 1 \\| 2 | 3 |\n\n"
-        "```\nx < y\n```\n<!-- gone -->\n",
-        title="t",
+def test_markdown_to_html_embeds_images_and_drops_comments(tmp_path):
+    """Check the page: Markdown converted, local images embedded, comments gone."""
+    _png(tmp_path / "figs" / "face.png", 77)
+    page = markdown_to_html(
+        "# T\n\nA *b* **c** `<x>` [k](https://x.org)\n\n- one\n- two\n\n"
+        "> quote\n\n| a | b |\n|---|---|\n| 1 \\| 2 | 3 |\n\n"
+        "```\nx < y\n```\n\n![a face](figs/face.png)\n\n"
+        "![gone](missing.png) ![web](https://x.org/a.png)\n<!-- sha: 123 -->\n",
+        base=tmp_path,
+        title="t & u",
     )
-    body = html.split("<body>\n")[1].split("\n</body>")[0]
-    assert body == (
-        "<h1>T</h1>\n<p>A <em>b</em> <strong>c</strong> <code>&lt;x&gt;</code> "
-        '<a href="https://x.org">k</a> 2*3*4</p>\n<ul><li>one</li><li>two</li></ul>\n'
-        "<ol><li>first</li></ol>\n<blockquote><p>quote</p></blockquote>\n"
-        "<table><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1 | 2</td>"
-        "<td>3</td></tr></tbody></table>\n<pre><code>x &lt; y</code></pre>"
-    )
-    assert "[image not found: missing.png]" in markdown_to_html("![a](missing.png)")
+    assert page.startswith("<!DOCTYPE html>") and "<title>t &amp; u</title>" in page
+    body = page.split("<body>\n")[1].split("\n</body>")[0]
+    for piece in (
+        "<h1>T</h1>",
+        "<em>b</em>",
+        "<strong>c</strong>",
+        "<code>&lt;x&gt;</code>",
+        '<a href="https://x.org">k</a>',
+        "<li>one</li>",
+        "<blockquote>",
+        "<th>a</th>",
+        "<td>1 | 2</td>",
+        "x &lt; y",
+    ):
+        assert piece in body, piece
+    (source,) = image_sources(body)
+    data = base64.b64decode(source.removeprefix("data:image/png;base64,"))
+    assert data == (tmp_path / "figs" / "face.png").read_bytes()
+    assert 'alt="a face"' in body
+    assert "[image not found: missing.png]" in body
+    assert "[image not found: https://x.org/a.png]" in body  # nothing external
+    assert "sha: 123" not in body and "<!--" not in body
+    assert "<h1>T</h1>" == markdown_to_html("# T", title=None).strip()
 
 
 def test_dataset_section_says_when_the_data_is_the_generated_stand_in(
