@@ -314,7 +314,7 @@ def test_total_loss(capsys):
         parts = vae_loss(x, r, m, v, beta)
         return parts["reconstruction"] - beta * parts["kl"]
 
-    fails(checks.check_total_loss, minus_kl, match="KL is added with the wrong sign")
+    fails(checks.check_total_loss, minus_kl, match="the KL enters with the wrong sign")
 
 
 # ----------------------------------------------------------------------- callbacks

@@ -1,18 +1,109 @@
-"""What every self-check shares: the failure type and how to call student code."""
+"""What every self-check shares: the failure type and how to call student code.
+
+A failing check raises :class:`CheckFailed`. In a notebook it shows as a few lines,
+not as a traceback through ``helpers``: IPython asks the exception for its own
+traceback (``_render_traceback_``), and ``CheckFailed`` answers with the check's
+name, the student's function and the hint, plus, when the student's own code
+raised, only the lines of that code.
+"""
 
 from __future__ import annotations
+
+import functools
+import os
+import traceback
 
 import numpy as np
 
 PIXELS_64 = 64 * 64 * 3  # 12,288 values in one 64x64 RGB image
+_HELPERS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class CheckFailed(AssertionError):
-    """A self-check found a mistake; the message says which and how to fix it."""
+    """A self-check found a mistake; the message says which and how to fix it.
+
+    Attributes:
+        message: the hint alone.
+        check: the check that failed (``"check_kl"``), once known.
+        target: the student's function, class or model it checked.
+        student_error: the exception the student's code raised, if that is why.
+    """
+
+    def __init__(self, message, *, check=None, target=None, student_error=None):
+        super().__init__(message)
+        self.message = str(message)
+        self.check = check
+        self.target = target
+        self.student_error = student_error
+
+    def __str__(self) -> str:
+        if self.check is None:
+            return self.message
+        target = f" for `{self.target}`" if self.target else ""
+        return f"{self.check} failed{target}: {self.message}"
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook: a short red message instead of a traceback."""
+        red, reset = "\x1b[31m", "\x1b[0m"
+        lines = [f"{red}❌ {self}{reset}"]
+        if self.student_error is not None:
+            frames = _student_frames(self.student_error)
+            if frames:
+                lines.append("Where your code raised it:")
+                lines += [line.rstrip("\n") for line in traceback.format_list(frames)]
+        return lines
+
+
+def _student_frames(error: BaseException) -> list:
+    """The traceback frames of ``error`` outside the ``helpers`` package (last 6)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    mine = [
+        f for f in frames if not os.path.abspath(f.filename).startswith(_HELPERS_DIR)
+    ]
+    return mine[-6:]
+
+
+def self_check(default_target: str):
+    """Decorate a public check: its failures name the check and the student's code.
+
+    Args:
+        default_target: what to call the student's object when it has no useful
+            name of its own (a lambda), e.g. ``"kl_divergence"``.
+    """
+
+    def decorate(check):
+        @functools.wraps(check)
+        def wrapper(obj, *args, **kwargs):
+            try:
+                return check(obj, *args, **kwargs)
+            except CheckFailed as error:
+                if error.check is not None:  # already named by an inner check
+                    raise
+                name = _target_name(obj, default_target)
+                raise CheckFailed(
+                    error.message,
+                    check=check.__name__,
+                    target=name,
+                    student_error=error.student_error,
+                ) from None
+
+        return wrapper
+
+    return decorate
 
 
 # ------------------------------------------------------------------------- helpers
+def _target_name(obj, default: str) -> str:
+    """The student's object's own name, or ``default`` for a lambda."""
+    name = _name(obj)
+    if not name or name.startswith("<") or name == "function":
+        return default
+    return name
+
+
 def _name(obj) -> str:
+    if isinstance(obj, functools.partial):
+        obj = obj.func
     return (
         getattr(obj, "__name__", None)
         or getattr(obj, "name", None)
@@ -34,10 +125,14 @@ def _call(fn, *args, what: str | None = None, **kwargs):
     except CheckFailed:
         raise
     except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        if len(first) > 300:
+            first = first[:300] + " ..."
         raise CheckFailed(
-            f"`{what}` raised {type(error).__name__}: {error} (the traceback above "
-            f"shows the line in your code)"
-        ) from error
+            f"`{what}` raised {type(error).__name__}: {first} (the lines below "
+            f"show where, in your code)",
+            student_error=error,
+        ) from None
 
 
 def _numpy(value) -> np.ndarray:

@@ -1,7 +1,15 @@
-"""Self-check for 01_setup: the crop-resize-normalise function."""
+"""Self-checks for 01_setup: crop-resize-normalise and the tf.data pipeline.
+
+Neither check imports the lab's reference code: the preprocessing check compares
+with ``fixtures/preprocess.npz`` (the reference's output on the synthetic test
+frame, written by ``tests/make_check_fixtures.py``); the pipeline check tests
+properties (dtype, range, batch size, every image once per epoch, shuffling).
+"""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 
 import numpy as np
 
@@ -10,96 +18,148 @@ from helpers.checks._common import (
     _call,
     _numpy,
     _passed,
+    _target_name,
+    self_check,
 )
+
+FIXTURES = Path(__file__).with_name("fixtures")
+DEFAULT_CROP = (19, 39, 140, 140)
+# A 1-pixel checkerboard in these frame rows and columns: any antialiased resize
+# averages it to flat grey, a nearest-neighbour (or non-antialiased) one aliases it
+# into stripes.
+CHECKER_ROWS, CHECKER_COLS = (120, 170), (40, 140)
+ALIASING_STD = 10.0  # grey levels; antialiased resizes give < 2, aliased ones > 30
 
 
 # ---------------------------------------------------------------------- preprocess
 def _test_frame(invert: bool = False) -> np.ndarray:
-    """A smooth synthetic 218x178 frame: every crop or stretch looks different."""
+    """A synthetic 218x178 frame: smooth gradients (every crop or stretch looks
+    different) and a fine checkerboard patch (aliasing shows)."""
     rows, cols = np.mgrid[0:218, 0:178].astype(np.float64)
     red = 255 * rows / 217
     green = 255 * cols / 177
     blue = 127.5 + 100 * np.sin(2 * np.pi * rows / 70) * np.cos(2 * np.pi * cols / 55)
-    frame = np.clip(np.rint(np.stack([red, green, blue], axis=-1)), 0, 255)
-    frame = frame.astype(np.uint8)
+    frame = np.stack([red, green, blue], axis=-1)
+    patch = (slice(*CHECKER_ROWS), slice(*CHECKER_COLS))
+    frame[patch] = (40 + 175 * ((rows + cols) % 2)[patch])[..., None]
+    frame = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
     return 255 - frame if invert else frame
 
 
-def _resize(pixels: np.ndarray, size: int) -> np.ndarray:
+def _resize(pixels: np.ndarray, size: int, method=None) -> np.ndarray:
+    """Antialiased (bilinear) resize with PIL, or another PIL ``method``."""
     from PIL import Image
 
-    from helpers.preprocess import PIL_RESAMPLE
-
+    method = Image.Resampling.BILINEAR if method is None else method
     image = Image.fromarray(np.ascontiguousarray(pixels))
-    return np.asarray(image.resize((size, size), PIL_RESAMPLE), dtype=np.uint8)
+    return np.asarray(image.resize((size, size), method), dtype=np.uint8)
 
 
+def _expected_uint8(frame: np.ndarray, crop, size: int, invert: bool) -> np.ndarray:
+    """The reference's (size, size, 3) uint8 face for the test frame.
+
+    The default box and size come from the committed fixture; any other box is
+    computed the same way (an antialiased bilinear resize of the box).
+    """
+    if tuple(crop) == DEFAULT_CROP and size == 64:
+        with np.load(FIXTURES / "preprocess.npz") as data:
+            return data["inverted" if invert else "face"]
+    left, top, width, height = crop
+    return _resize(frame[top : top + height, left : left + width], size)
+
+
+def _scale(pixels: np.ndarray, value_range) -> np.ndarray:
+    low, high = (float(v) for v in value_range)
+    return pixels.astype(np.float32) * np.float32((high - low) / 255.0) + np.float32(
+        low
+    )
+
+
+def _checker_box(crop, size: int, margin: int = -2):
+    """Output rows/columns of the checkerboard patch, grown by ``margin`` pixels
+    (shrunk when negative), or None when less than 3x3 of it is left."""
+    left, top, width, height = crop
+
+    def span(lo, hi, start, length):
+        a = math.ceil((lo - start) * size / length) - margin
+        b = math.floor((hi - start) * size / length) + margin
+        return max(a, 0), min(b, size)
+
+    r0, r1 = span(*CHECKER_ROWS, top, height)
+    c0, c1 = span(*CHECKER_COLS, left, width)
+    if r1 - r0 < 3 or c1 - c0 < 3:
+        return None
+    return slice(r0, r1), slice(c0, c1)
+
+
+@self_check("crop_resize_normalize")
 def check_preprocess(
     fn,
     value_range=(0.0, 1.0),
-    crop=(19, 39, 140, 140),
+    crop=DEFAULT_CROP,
     image_size: int = 64,
     batch: bool = False,
+    config=None,
 ) -> None:
-    """Check a crop-resize-normalise function against ``helpers.preprocess``.
+    """Check a crop-resize-normalise function on a synthetic CelebA-sized frame.
 
     Args:
-        fn: the student's function: (218, 178, 3) uint8 frame -> (image_size,
-            image_size, 3) float32 in ``value_range``; with ``batch=True`` it must
-            also map (N, 218, 178, 3) -> (N, image_size, image_size, 3).
+        fn: the student's function. With ``config``, called as ``fn(frame,
+            config)``; without, as ``fn(frame)``. A (218, 178, 3) uint8 frame ->
+            (image_size, image_size, 3) float32 in ``value_range``; with
+            ``batch=True`` it must also map (N, 218, 178, 3) -> (N, size, size, 3).
         value_range: (0, 1) for a sigmoid decoder, (-1, 1) for tanh.
         crop: the face box (left, top, width, height) the notebook asked for.
         image_size: side of the output.
         batch: also check a batch of two frames.
+        config: a ``VAEConfig``; when given, its ``crop``, ``image_size`` and
+            ``value_range`` replace the three arguments above.
 
     Raises:
-        CheckFailed: wrong shape, dtype, range, crop, or pixel values.
+        CheckFailed: wrong shape, dtype, range, crop, resampling or pixel values.
     """
-    from PIL import Image
-
-    from helpers.preprocess import crop_resize, normalize
-
+    if config is not None:
+        crop, image_size = tuple(config.crop), int(config.image_size)
+        value_range = config.value_range
+        call = lambda frames: fn(frames, config)  # noqa: E731 (fn needs config)
+    else:
+        call = fn
+    crop = tuple(int(v) for v in crop)
+    what = _target_name(fn, "crop_resize_normalize")
     frame = _test_frame()
     low, high = (float(v) for v in value_range)
-    reference = normalize(
-        crop_resize(Image.fromarray(frame), crop, image_size), value_range
-    )
-    out = _numpy(_call(fn, frame.copy()))
+    reference = _scale(_expected_uint8(frame, crop, image_size, False), value_range)
+    out = _numpy(_call(call, frame.copy(), what=what))
     _check_one_preprocessed(out, reference, frame, value_range, crop, image_size)
     if batch:
         frames = np.stack([frame, _test_frame(invert=True)])
         try:
-            out = _numpy(_call(fn, frames.copy()))
+            out = _numpy(_call(call, frames.copy(), what=what))
         except CheckFailed as error:
-            if str(error).startswith("You have not"):
+            if error.message.startswith("You have not"):
                 raise
             raise CheckFailed(
                 f"a batch of frames {frames.shape} failed: handle a "
-                f"leading batch axis. {error}"
-            ) from error.__cause__
+                f"leading batch axis. {error.message}",
+                student_error=error.student_error,
+            ) from None
         want = (2, image_size, image_size, 3)
         if out.shape != want:
             raise CheckFailed(
                 f"a batch of frames {frames.shape} gave shape {out.shape}, "
                 f"expected {want}: handle a leading batch axis"
             )
-        second = normalize(
-            crop_resize(Image.fromarray(frames[1]), crop, image_size), value_range
-        )
-        for image, ref in zip(out, (reference, second)):
-            _check_one_preprocessed(
-                image, ref, frames[0], value_range, crop, image_size
-            )
+        second = _scale(_expected_uint8(frames[1], crop, image_size, True), value_range)
+        for image, ref, source in zip(out, (reference, second), frames):
+            _check_one_preprocessed(image, ref, source, value_range, crop, image_size)
     _passed(
         f"check_preprocess passed: (218, 178, 3) uint8 -> {out.shape} float32 in "
         f"[{low:g}, {high:g}], the face box {tuple(crop)} resized to "
-        f"{image_size}x{image_size}"
+        f"{image_size}x{image_size} with antialiasing"
     )
 
 
 def _check_one_preprocessed(out, reference, frame, value_range, crop, size) -> None:
-    from helpers.preprocess import normalize
-
     low, high = (float(v) for v in value_range)
     left, top, width, height = crop
     want = (size, size, 3)
@@ -151,7 +211,23 @@ def _check_one_preprocessed(out, reference, frame, value_range, crop, size) -> N
             f"values are in [{out.min():.2f}, {out.max():.2f}], expected "
             f"[{low:g}, {high:g}] ({scale_hint})"
         )
-    error = float(np.mean(np.abs(out - reference))) / span
+    grey = np.abs(out - reference) * (255.0 / span)  # error in grey levels
+    checker = _checker_box(crop, size)
+    if checker is not None:
+        outside = np.ones(grey.shape[:2], bool)
+        outside[_checker_box(crop, size, margin=2)] = False
+        striped = float(np.std(out[checker]) * 255.0 / span)
+        if striped > ALIASING_STD and float(grey[outside].mean()) <= 3.0:
+            raise CheckFailed(
+                f"the right box, but resized without antialiasing: a fine pattern "
+                f"in the test frame comes out as stripes (spread {striped:.0f} grey "
+                f"levels where an antialiased resize gives a flat grey). Shrinking "
+                f"{width} to {size} pixels by picking pixels (nearest neighbour, or "
+                f"bilinear without antialias) aliases hair and texture into noise: "
+                f"use an antialiased resize (PIL's BILINEAR, BICUBIC or LANCZOS, "
+                f"or tf.image.resize(..., antialias=True))"
+            )
+    error = float(grey.mean()) / 255.0
     if error <= 0.02:  # ~5 grey levels: any antialiased resize of the right box
         return
     box = frame[top : top + height, left : left + width]
@@ -170,15 +246,208 @@ def _check_one_preprocessed(out, reference, frame, value_range, crop, size) -> N
         "upside down: do not flip the image": _resize(box, size)[::-1],
     }
     for hint, pixels in alternatives.items():
-        candidate = normalize(pixels, value_range)
+        candidate = _scale(pixels, value_range)
         if float(np.mean(np.abs(out - candidate))) / span <= 0.03:
             raise CheckFailed(
                 f"{hint} (box (left, top, width, height) = {tuple(crop)})"
             )
     raise CheckFailed(
-        f"pixels differ from the reference by {error * 255:.1f} grey "
+        f"pixels differ from the expected face by {error * 255:.1f} grey "
         f"levels on average: cut the box (left={left}, top={top}, "
         f"width={width}, height={height}), i.e. "
         f"image[{top}:{top + height}, {left}:{left + width}], then resize "
         f"it to {size}x{size} with antialiasing"
+    )
+
+
+# ------------------------------------------------------------------------ pipeline
+def _numbered_images(n: int, shape) -> np.ndarray:
+    """``n`` uint8 images whose first two values spell their index (i % 256,
+    i // 256); each holds a 0 and a 255, so the range of every batch is known."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 255, (n, *shape), dtype=np.uint8)
+    index = np.arange(n)
+    images[:, 0, 0, 0] = index % 256
+    images[:, 0, 0, 1] = index // 256
+    images[:, -1, -1, 0] = 0
+    images[:, -1, -1, 1] = 255
+    return images
+
+
+def _transformations(dataset) -> list[str]:
+    """Class names of a tf.data pipeline, last transformation first."""
+    names, todo, seen = [], [dataset], set()
+    while todo:
+        ds = todo.pop()
+        if id(ds) in seen:
+            continue
+        seen.add(id(ds))
+        names.append(type(ds).__name__.lstrip("_"))
+        try:
+            todo.extend(ds._inputs())
+        except Exception:  # pragma: no cover - private API changed
+            pass
+    return names
+
+
+def _epoch(dataset, n: int, batch_size: int, value_range):
+    """Read one epoch: the list of batches (as arrays) and the image order."""
+    limit = math.ceil(n / batch_size) + 2
+    batches = [np.asarray(b) for b in dataset.take(limit)]
+    if len(batches) >= limit or sum(len(b) for b in batches) > n:
+        raise CheckFailed(
+            f"one pass gave more than the {n} images of the array: do not "
+            f".repeat() the dataset (fit() starts a new pass every epoch)"
+        )
+    low, high = value_range
+    order = []
+    for batch in batches:
+        pixels = np.rint((batch[:, 0, 0, :2] - low) * 255.0 / (high - low))
+        order.extend((pixels[:, 0] + 256 * pixels[:, 1]).astype(int).tolist())
+    return batches, np.array(order)
+
+
+@self_check("make_pipeline")
+def check_pipeline(fn, config) -> None:
+    """Check a tf.data pipeline from uint8 images to shuffled float32 batches.
+
+    Args:
+        fn: the student's ``make_pipeline(images, config, training)``: a uint8
+            (N, H, W, 3) array -> ``tf.data.Dataset`` of float32 (B, H, W, 3)
+            batches in ``config.value_range``, shuffled when ``training``,
+            ``config.batch_size`` images a batch, prefetched.
+        config: the ``VAEConfig``.
+
+    Raises:
+        CheckFailed: not a dataset, labels, dtype, range, batch size, missing or
+            repeated images, shuffling (missing, after batching, on validation data,
+            a small buffer, the same order every epoch), no prefetch.
+    """
+    import tensorflow as tf
+
+    what = _target_name(fn, "make_pipeline")
+    size = int(config.batch_size)
+    n = 4 * size + size // 2 + 3  # four full batches and a smaller last one
+    images = _numbered_images(n, config.image_shape)
+    low, high = (float(v) for v in config.value_range)
+    ds = _call(fn, images.copy(), config, True, what=what)
+    if not isinstance(ds, tf.data.Dataset):
+        raise CheckFailed(
+            f"returned {type(ds).__name__}, not a tf.data.Dataset: start from "
+            f"tf.data.Dataset.from_tensor_slices(images)"
+        )
+    spec = ds.element_spec
+    if isinstance(spec, (tuple, list, dict)):
+        raise CheckFailed(
+            "each element is a tuple or dict: yield the image batch alone; a VAE's "
+            "target is its own input, so fit() needs no labels"
+        )
+    if spec.dtype == tf.uint8:
+        raise CheckFailed(
+            "the batches are still uint8 (0..255): map a function that converts "
+            f"to float32 and scales to [{low:g}, {high:g}]"
+        )
+    if spec.dtype != tf.float32:
+        raise CheckFailed(
+            f"the batches are {spec.dtype.name}: the model wants float32 "
+            f"(tf.cast(x, tf.float32))"
+        )
+    if spec.shape.rank == 3:
+        raise CheckFailed(
+            "the elements are single images (H, W, 3): group them into batches "
+            "with .batch(config.batch_size)"
+        )
+    if spec.shape.rank != 4 or tuple(spec.shape[1:]) != tuple(config.image_shape):
+        raise CheckFailed(
+            f"element shape {tuple(spec.shape)}, expected (batch, "
+            f"{', '.join(map(str, config.image_shape))})"
+        )
+    batches, order = _epoch(ds, n, size, (low, high))
+    sizes = [len(b) for b in batches]
+    if batches and max(sizes) != size:
+        raise CheckFailed(
+            f"the batches hold up to {max(sizes)} images: batch "
+            f"config.batch_size = {size} images (a hard-coded size breaks when the "
+            f"preset changes)"
+        )
+    values = np.concatenate(batches) if batches else np.zeros((0,))
+    if values.size and values.max() > high + 0.5 and values.max() > 2:
+        raise CheckFailed(
+            f"values go up to {values.max():.0f}: scale the 0..255 pixels to "
+            f"[{low:g}, {high:g}] in the map"
+        )
+    if values.size and (values.min() < low - 1e-3 or values.max() > high + 1e-3):
+        raise CheckFailed(
+            f"values are in [{values.min():.2f}, {values.max():.2f}], expected "
+            f"[{low:g}, {high:g}]"
+        )
+    if (low, high) == (-1.0, 1.0) and values.size and values.min() > -0.5:
+        raise CheckFailed(
+            "values are in [0, 1] but this configuration wants [-1, 1] (tanh "
+            "decoder): x / 127.5 - 1"
+        )
+    count = len(order)
+    if count not in (n, n - n % size):
+        raise CheckFailed(
+            f"one pass gave {count} images, expected all {n}: every image once "
+            f"per epoch (do not .take() or .skip() part of it)"
+        )
+    if len(set(order.tolist())) != count or order.min() < 0 or order.max() >= n:
+        raise CheckFailed(
+            "some images came twice in one pass and others not at all: shuffle "
+            "the images once, before batching"
+        )
+    want = _scale(images[order], (low, high))
+    if not np.allclose(values, want, atol=2e-3 * (high - low)):
+        raise CheckFailed(
+            "the pixel values do not match the images scaled linearly from "
+            f"0..255 to [{low:g}, {high:g}]: x * (high - low) / 255 + low"
+        )
+    if np.array_equal(order, np.arange(count)):
+        raise CheckFailed(
+            "the training batches come in the array's order: shuffle when "
+            "training is True (.shuffle(buffer_size) before .batch)"
+        )
+    split = np.split(order, np.cumsum(sizes)[:-1])
+    if all(np.all(np.diff(np.sort(b)) == 1) for b in split):
+        raise CheckFailed(
+            "each batch holds neighbouring images (only the order of the batches "
+            "changes): you shuffled after batching; shuffle the images, then batch"
+        )
+    first = np.sort(split[0])
+    if len(first) == size and first.max() < 0.6 * n:
+        raise CheckFailed(
+            f"the first batch only holds images from the start of the array (the "
+            f"largest index is {first.max()} of {n}): the shuffle buffer is too "
+            f"small to mix the data; use a buffer of (nearly) the whole array, "
+            f"e.g. .shuffle(len(images))"
+        )
+    _, again = _epoch(ds, n, size, (low, high))
+    if np.array_equal(order, again):
+        raise CheckFailed(
+            "two epochs came in the same order: let the shuffle draw a new order "
+            "every pass (reshuffle_each_iteration=True, the default)"
+        )
+    names = _transformations(ds)
+    if not any("Prefetch" in name for name in names):
+        raise CheckFailed(
+            "no prefetch: end the pipeline with .prefetch(tf.data.AUTOTUNE), so "
+            "the next batch is prepared while the model trains on this one"
+        )
+    val = _call(fn, images.copy(), config, False, what=what)
+    _, val_order = _epoch(val, n, size, (low, high))
+    if len(val_order) != n:
+        raise CheckFailed(
+            f"with training=False one pass gave {len(val_order)} of {n} images: "
+            f"keep every validation image (no drop_remainder)"
+        )
+    if not np.array_equal(val_order, np.arange(n)):
+        raise CheckFailed(
+            "with training=False the images come shuffled: shuffle only when "
+            "training, so validation losses and pictures are comparable run to run"
+        )
+    _passed(
+        f"check_pipeline passed: uint8 {images.shape[1:]} -> float32 batches of "
+        f"{size} in [{low:g}, {high:g}], every image once per epoch, a fresh "
+        f"shuffle each epoch when training, the array's order otherwise, prefetched"
     )

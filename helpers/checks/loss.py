@@ -1,23 +1,31 @@
-"""Self-checks for 03_loss: the KL term and the beta-weighted total."""
+"""Self-checks for 03_loss: reconstruction, KL, the beta-weighted total, the VAE.
+
+Expected values are computed here by hand (NumPy on fixed inputs), never with the
+lab's reference ``helpers.losses``, which the student release does not ship. Each
+check also names the upstream function when a mistake comes from there: a flipped
+KL sign found by ``check_total_loss`` or ``check_vae_model`` says "kl_divergence",
+not only "the total is wrong".
+"""
 
 from __future__ import annotations
-
 
 import numpy as np
 
 from helpers.checks._common import (
-    CheckFailed,
     PIXELS_64,
+    CheckFailed,
     _call,
+    _name,
     _numpy,
     _passed,
+    self_check,
 )
 
-# -------------------------------------------------------------------------- losses
 # Hand-checkable inputs: row 0 is N(0, I) (KL 0), row 1 only moves the mean
 # (KL = 0.5 * (1 + 4) = 2.5), rows 2-3 change the variance too.
 KL_Z_MEAN = np.array([[0, 0, 0], [1, 2, 0], [0, 0, 0], [0.5, -1, 1]], np.float32)
 KL_Z_LOG_VAR = np.array([[0, 0, 0], [0, 0, 0], [1, -1, 2], [0.5, -0.5, 0]], np.float32)
+EPSILON = 1e-7  # Keras' clip for probabilities in binary cross-entropy
 
 
 def _kl_numpy(mean, log_var, variance=None, square=True):
@@ -26,6 +34,213 @@ def _kl_numpy(mean, log_var, variance=None, square=True):
     return -0.5 * (1 + log_var - term - variance)
 
 
+def _kl_each(mean, log_var) -> np.ndarray:
+    """(B,) KL per example, summed over the latent axis, in float64."""
+    return _kl_numpy(mean.astype(np.float64), log_var.astype(np.float64)).sum(-1)
+
+
+def _to_unit(x, value_range) -> np.ndarray:
+    low, high = (float(v) for v in value_range)
+    return (np.asarray(x, np.float64) - low) / (high - low)
+
+
+def _rec_each(images, recons, kind="mse", value_range=(0.0, 1.0)) -> np.ndarray:
+    """(B,) reconstruction loss summed over pixels, on the [0, 1] scale."""
+    x, p = _to_unit(images, value_range), _to_unit(recons, value_range)
+    if kind == "mse":
+        per_pixel = (x - p) ** 2
+    else:
+        p = np.clip(p, EPSILON, 1 - EPSILON)
+        per_pixel = -(x * np.log(p) + (1 - x) * np.log(1 - p))
+    return per_pixel.reshape(len(x), -1).sum(-1)
+
+
+# ---------------------------------------------------------------- reconstruction
+def _reconstruction_inputs(value_range, seed=0):
+    """Two 64x64 RGB images and noisy reconstructions in ``value_range``; each has
+    a pixel that is exactly 0 and one exactly 1 (on the [0, 1] scale) in both."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.05, 0.95, (2, 64, 64, 3))
+    p = np.clip(x + rng.normal(0, 0.1, x.shape), 0.02, 0.98)
+    x[:, 0, 0, :], p[:, 0, 0, :] = 1.0, 1.0
+    x[:, 0, 1, :], p[:, 0, 1, :] = 0.0, 0.0
+    low, high = (float(v) for v in value_range)
+    scale = lambda v: (v * (high - low) + low).astype(np.float32)  # noqa: E731
+    return scale(x), scale(p)
+
+
+def _diagnose_reconstruction(out, images, recons, kind, value_range) -> str | None:
+    """A hint for a wrong per-image reconstruction ``out`` (None: no idea)."""
+    expected = _rec_each(images, recons, kind, value_range)
+    batch = len(expected)
+    candidates = {
+        f"you averaged over the pixels instead of summing: that divides the "
+        f"likelihood by {PIXELS_64:,} (64*64*3) and acts like beta = {PIXELS_64:,} "
+        f"(posterior collapse: every face the same blur). Sum over "
+        f"height, width and channels": expected / PIXELS_64,
+        "you averaged over the colour channels: Keras' mean_squared_error and "
+        "binary_crossentropy average the LAST axis (the 3 channels), so summing "
+        "their result gives a third of the loss. Sum the per-pixel errors over "
+        "all three axes yourself": expected / 3,
+    }
+    if kind == "mse":
+        candidates[
+            "you did not square the error: the Gaussian likelihood's term is "
+            "(x - x_hat)**2"
+        ] = (
+            np.abs(_to_unit(images, value_range) - _to_unit(recons, value_range))
+            .reshape(batch, -1)
+            .sum(-1)
+        )
+        candidates[
+            "take the square root away: the Gaussian likelihood is a sum of "
+            "squared errors, not their root"
+        ] = np.sqrt(expected)
+    else:
+        x, p = _to_unit(images, value_range), _to_unit(recons, value_range)
+        x_clip = np.clip(x, EPSILON, 1 - EPSILON)
+        swapped = -(p * np.log(x_clip) + (1 - p) * np.log(1 - x_clip))
+        candidates[
+            "target and prediction are swapped: binary_crossentropy(images, "
+            "reconstructions), the images are the targets"
+        ] = swapped.reshape(batch, -1).sum(-1)
+        logit_bce = np.maximum(p, 0) - p * x + np.log1p(np.exp(-np.abs(p)))
+        candidates[
+            "from_logits=True treats the decoder's sigmoid outputs as logits: they "
+            "are probabilities already (from_logits=False)"
+        ] = logit_bce.reshape(batch, -1).sum(-1)
+    if kind == "mse" and tuple(value_range) == (-1.0, 1.0):
+        candidates[
+            "the error is measured on the [-1, 1] scale, where every difference is "
+            "twice as big and its square 4 times: map images and reconstructions "
+            "to [0, 1] first ((x - low) / (high - low)), so beta means the same "
+            "for a tanh and a sigmoid decoder"
+        ] = (4 * expected)
+    for hint, values in candidates.items():
+        if np.allclose(out, values, rtol=1e-3, atol=1e-3):
+            return hint
+    return None
+
+
+@self_check("reconstruction_loss")
+def check_reconstruction_loss(fn, kinds=("mse", "bce")) -> None:
+    """Check ``reconstruction_loss(images, reconstructions, kind, value_range)``.
+
+    Args:
+        fn: the student's function: (B, H, W, 3) images and reconstructions in
+            ``value_range`` -> (B,) losses summed over the pixels, measured on the
+            [0, 1] scale; ``kind`` is "mse" or "bce".
+        kinds: which kinds to check.
+
+    Raises:
+        CheckFailed: shape (one number, per pixel, per channel), averaging instead
+            of summing (by hand or through Keras' ``mean_squared_error``), no
+            square, BCE's arguments swapped or from_logits, NaN at pixels of
+            exactly 0 or 1, the [-1, 1] scale.
+    """
+    from keras import ops
+
+    for kind in kinds:
+        for value_range in ((0.0, 1.0), (-1.0, 1.0)):
+            images, recons = _reconstruction_inputs(value_range)
+            expected = _rec_each(images, recons, kind, value_range)
+            out = _numpy(
+                _call(
+                    fn,
+                    ops.convert_to_tensor(images),
+                    ops.convert_to_tensor(recons),
+                    kind,
+                    value_range,
+                    what="reconstruction_loss",
+                )
+            ).astype(np.float64)
+            where = f"kind={kind!r}, value_range={value_range}"
+            if not np.all(np.isfinite(out)):
+                if kind == "bce" and value_range == (-1.0, 1.0):
+                    hint = (
+                        "BCE is only defined for values in [0, 1]: map images and "
+                        "reconstructions from value_range to [0, 1] first"
+                    )
+                elif kind == "bce":
+                    hint = (
+                        "a pixel that is exactly 0 or 1 gives log(0): clip the "
+                        "predictions to [eps, 1 - eps] (ops.binary_crossentropy "
+                        "does this for you)"
+                    )
+                else:
+                    hint = "check for divisions or logs"
+                raise CheckFailed(f"({where}) the loss has NaN or inf: {hint}")
+            if out.size == 1:
+                value = float(out.reshape(()))
+                for hint, number in (
+                    ("summed over the batch too", expected.sum()),
+                    ("averaged over the batch", expected.mean()),
+                    ("averaged over every pixel", expected.mean() / PIXELS_64),
+                ):
+                    if np.isclose(value, number, rtol=1e-3):
+                        raise CheckFailed(
+                            f"({where}) you returned one number, the loss {hint}: "
+                            f"return one loss per image, shape (B,); the batch "
+                            f"mean comes later, in vae_loss"
+                        )
+                raise CheckFailed(
+                    f"({where}) you returned one number ({value:.4g}): return one "
+                    f"loss per image, shape (B,) = ({len(expected)},)"
+                )
+            if out.shape != expected.shape:
+                if out.shape == (2, 64, 64):
+                    hint = (
+                        "Keras' mean_squared_error / binary_crossentropy average "
+                        "the last axis (the colour channels) and keep the others"
+                    )
+                else:
+                    hint = "you did not reduce over every pixel axis"
+                raise CheckFailed(
+                    f"({where}) shape {out.shape}, expected (B,) = "
+                    f"({len(expected)},): {hint}. Sum the per-pixel error over "
+                    f"height, width and channels"
+                )
+            if np.allclose(out, expected, rtol=1e-3, atol=1e-2):
+                continue
+            hint = _diagnose_reconstruction(out, images, recons, kind, value_range)
+            if hint is None and value_range != (0.0, 1.0):
+                hint = (
+                    "it is right on [0, 1] data but not here: map images and "
+                    "reconstructions to [0, 1] first, (x - low) / (high - low)"
+                )
+            raise CheckFailed(
+                f"({where}) expected {np.round(expected, 2).tolist()}, got "
+                f"{np.round(out, 2).tolist()}: "
+                + (hint or "sum the per-pixel error over each image")
+            )
+    _passed(
+        f"check_reconstruction_loss passed: {' and '.join(kinds)}, one value per "
+        f"image summed over its {PIXELS_64:,} pixel values, on the [0, 1] scale "
+        f"for (0, 1) and (-1, 1) data, finite at pixels of exactly 0 and 1"
+    )
+
+
+# ------------------------------------------------------------------------------ KL
+def _kl_variants(mean, log_var) -> dict:
+    expected = _kl_each(mean, log_var)
+    dims = mean.shape[-1]
+    mean, log_var = mean.astype(np.float64), log_var.astype(np.float64)
+    return {
+        "the sign is flipped (a negative KL): the KL is >= 0, "
+        "-0.5 * sum(1 + z_log_var - z_mean**2 - exp(z_log_var))": -expected,
+        "your KL is twice the right value: you forgot the 0.5": 2 * expected,
+        "you averaged over the latent dimensions: sum them (axis=-1)": expected / dims,
+        "you used exp(0.5 * z_log_var), the standard deviation, where the formula "
+        "needs the variance exp(z_log_var)": _kl_numpy(
+            mean, log_var, np.exp(0.5 * log_var)
+        ).sum(-1),
+        "square z_mean: the term is z_mean**2": _kl_numpy(
+            mean, log_var, square=False
+        ).sum(-1),
+    }
+
+
+@self_check("kl_divergence")
 def check_kl(fn) -> None:
     """Check a per-example KL(N(z_mean, exp(z_log_var)) || N(0, I)).
 
@@ -38,15 +253,16 @@ def check_kl(fn) -> None:
     """
     from keras import ops
 
-    from helpers.losses import kl_divergence
-
     mean, log_var = KL_Z_MEAN.astype(np.float64), KL_Z_LOG_VAR.astype(np.float64)
     per_dim = _kl_numpy(mean, log_var)
     expected = per_dim.sum(-1)
-    reference = _numpy(kl_divergence(KL_Z_MEAN, KL_Z_LOG_VAR))
-    assert np.allclose(reference, expected, rtol=1e-5), "helpers.losses disagrees"
     out = _numpy(
-        _call(fn, ops.convert_to_tensor(KL_Z_MEAN), ops.convert_to_tensor(KL_Z_LOG_VAR))
+        _call(
+            fn,
+            ops.convert_to_tensor(KL_Z_MEAN),
+            ops.convert_to_tensor(KL_Z_LOG_VAR),
+            what="kl_divergence",
+        )
     ).astype(np.float64)
     batch, dims = mean.shape
     if not np.all(np.isfinite(out)):
@@ -85,20 +301,7 @@ def check_kl(fn) -> None:
             f"examples, 0 at N(0, I), never negative"
         )
         return
-    variants = {
-        "the sign is flipped (a negative KL): the KL is >= 0, "
-        "-0.5 * sum(1 + z_log_var - z_mean**2 - exp(z_log_var))": -expected,
-        "your KL is twice the right value: you forgot the 0.5": 2 * expected,
-        "you averaged over the latent dimensions: sum them (axis=-1)": expected / dims,
-        "you used exp(0.5 * z_log_var), the standard deviation, where the formula "
-        "needs the variance exp(z_log_var)": _kl_numpy(
-            mean, log_var, np.exp(0.5 * log_var)
-        ).sum(-1),
-        "square z_mean: the term is z_mean**2": _kl_numpy(
-            mean, log_var, square=False
-        ).sum(-1),
-    }
-    for hint, values in variants.items():
+    for hint, values in _kl_variants(KL_Z_MEAN, KL_Z_LOG_VAR).items():
         if np.allclose(out, values, rtol=1e-4, atol=1e-5):
             raise CheckFailed(
                 f"{hint} (expected {np.round(expected, 4).tolist()}, got "
@@ -112,36 +315,72 @@ def check_kl(fn) -> None:
     )
 
 
-def _scalar_total(result) -> np.ndarray:
-    if isinstance(result, dict):
-        for key in ("total", "loss", "total_loss"):
-            if key in result:
-                return _numpy(result[key]).astype(np.float64)
+# --------------------------------------------------------------------- total loss
+def _scalar(value, what: str) -> float:
+    array = _numpy(value).astype(np.float64)
+    if array.size != 1:
         raise CheckFailed(
-            f"the returned dict has keys {sorted(result)}: put the total "
-            f"loss under 'total'"
+            f"{what} has shape {array.shape}: return one number, the batch mean"
         )
-    if isinstance(result, (tuple, list)):
-        result = result[0]
-    return _numpy(result).astype(np.float64)
+    return float(array.reshape(()))
 
 
+def _upstream_kl_hint(kl_value: float, mean, log_var) -> str | None:
+    """If a batch-mean KL matches a known kl_divergence mistake, say which."""
+    for hint, values in _kl_variants(mean, log_var).items():
+        if np.isclose(kl_value, float(np.mean(values)), rtol=1e-3):
+            return (
+                f"the KL term comes out wrong because of kl_divergence: {hint}. "
+                f"Fix kl_divergence (its check_kl above fails too), then run this "
+                f"check again"
+            )
+    return None
+
+
+def _upstream_rec_hint(rec_value: float, images, recons, kind) -> str | None:
+    """If a batch-mean reconstruction matches a known mistake, say which."""
+    per_image = _rec_each(images, recons, kind)
+    for text, factor in (
+        (
+            f"it is averaged over the pixels: that divides it by {PIXELS_64:,} "
+            f"(an effective beta of {PIXELS_64:,}: posterior collapse, every "
+            f"sample the same blurry face)",
+            1 / PIXELS_64,
+        ),
+        (
+            "it is averaged over the colour channels (Keras' mean_squared_error "
+            "averages the last axis)",
+            1 / 3,
+        ),
+        ("it is summed over the batch instead of averaged", len(per_image)),
+    ):
+        if np.isclose(rec_value, per_image.mean() * factor, rtol=1e-3):
+            return (
+                f"the reconstruction term is off: {text}. It comes from "
+                f"reconstruction_loss (see check_reconstruction_loss) or from "
+                f"how vae_loss reduces it: sum per image, then average the batch"
+            )
+    return None
+
+
+@self_check("vae_loss")
 def check_total_loss(fn, kind: str = "mse") -> None:
     """Check ``total = reconstruction + beta * kl``, each summed per image, batch mean.
 
     Args:
         fn: the student's ``vae_loss(images, reconstructions, z_mean, z_log_var,
-            beta)`` (positional); images (B, 64, 64, 3) float32 in [0, 1], latents
-            (B, D). Returns the scalar total, a dict with a "total" key (like
-            ``helpers.losses.vae_loss``) or a tuple whose first item is the total.
+            beta, kind, value_range)``, called with the first five positionally
+            (and ``kind`` when it is not "mse"); images (B, 64, 64, 3) float32 in
+            [0, 1], latents (B, D). Returns the scalar total, a dict with a "total"
+            key (and ideally "reconstruction" and "kl", which are then checked
+            too) or a tuple whose first item is the total.
         kind: the reconstruction loss the notebook uses, "mse" or "bce".
 
     Raises:
-        CheckFailed: beta ignored, pixel-averaged reconstruction, KL sign, reduction.
+        CheckFailed: beta ignored, pixel-averaged reconstruction, KL sign (in
+            kl_divergence or in the sum), reduction, a missing term.
     """
     from keras import ops
-
-    from helpers.losses import kl_divergence, reconstruction_loss
 
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 1, (2, 64, 64, 3)).astype(np.float32)
@@ -149,19 +388,44 @@ def check_total_loss(fn, kind: str = "mse") -> None:
     recons = noisy.astype(np.float32)
     z_mean = rng.normal(0, 1, (2, 8)).astype(np.float32)
     z_log_var = rng.normal(0, 0.5, (2, 8)).astype(np.float32)
-    rec_each = _numpy(reconstruction_loss(images, recons, kind)).astype(np.float64)
-    kl_each = _numpy(kl_divergence(z_mean, z_log_var)).astype(np.float64)
-    rec, kl = rec_each.mean(), kl_each.mean()
+    rec = _rec_each(images, recons, kind).mean()
+    kl = _kl_each(z_mean, z_log_var).mean()
     args = [ops.convert_to_tensor(v) for v in (images, recons, z_mean, z_log_var)]
+    extra = () if kind == "mse" else (kind,)
     results = {}
     for beta in (1.0, 4.0):
-        total = _scalar_total(_call(fn, *args, beta))
-        if total.size != 1:
-            raise CheckFailed(
-                f"the total has shape {total.shape}: return one number, "
-                f"the batch mean of reconstruction + beta * kl"
-            )
-        results[beta] = float(total.reshape(()))
+        result = _call(fn, *args, beta, *extra, what="vae_loss")
+        if isinstance(result, dict):
+            total = None
+            for key in ("total", "loss", "total_loss"):
+                if key in result:
+                    total = _scalar(result[key], f"result[{key!r}]")
+            if total is None:
+                raise CheckFailed(
+                    f"the returned dict has keys {sorted(result)}: put the total "
+                    f"loss under 'total'"
+                )
+            if "kl" in result:
+                got = _scalar(result["kl"], "result['kl']")
+                if not np.isclose(got, kl, rtol=1e-3):
+                    raise CheckFailed(
+                        _upstream_kl_hint(got, z_mean, z_log_var)
+                        or f"result['kl'] is {got:.4g}, expected the batch mean "
+                        f"of kl_divergence, {kl:.4g}"
+                    )
+            if "reconstruction" in result:
+                got = _scalar(result["reconstruction"], "result['reconstruction']")
+                if not np.isclose(got, rec, rtol=1e-3):
+                    raise CheckFailed(
+                        _upstream_rec_hint(got, images, recons, kind)
+                        or f"result['reconstruction'] is {got:.4g}, expected the "
+                        f"batch mean of the per-image {kind}, {rec:.4g}"
+                    )
+        else:
+            if isinstance(result, (tuple, list)):
+                result = result[0]
+            total = _scalar(result, "the total")
+        results[beta] = total
     variants = {
         None: lambda b: rec + b * kl,
         "beta is ignored: total = reconstruction + beta * kl": lambda b: rec + kl,
@@ -174,8 +438,12 @@ def check_total_loss(fn, kind: str = "mse") -> None:
         f"dimensions: the reconstruction shrinks {PIXELS_64:,}-fold and the posterior "
         f"collapses (all samples one blurry face). Sum both per image, then average "
         f"over the batch": lambda b: rec / PIXELS_64 + b * kl / 8,
-        "the KL is added with the wrong sign: total = reconstruction + beta * kl "
-        "(minus the ELBO)": lambda b: rec - b * kl,
+        "the reconstruction is averaged over the colour channels (Keras' "
+        "mean_squared_error averages the last axis): a third of the real term. "
+        "Sum the squared error over every pixel value": lambda b: rec / 3 + b * kl,
+        "the KL enters with the wrong sign: either kl_divergence returns -KL (its "
+        "check_kl above fails too) or vae_loss subtracts it. total = "
+        "reconstruction + beta * kl (minus the ELBO)": lambda b: rec - b * kl,
         "beta multiplies the KL, not the reconstruction": lambda b: b * rec + kl,
         "you summed over the batch: average it, so the loss does not depend on the "
         "batch size": lambda b: 2 * (rec + b * kl),
@@ -198,4 +466,220 @@ def check_total_loss(fn, kind: str = "mse") -> None:
         f"(beta=4), expected {rec + kl:.4g} and {rec + 4 * kl:.4g}: "
         f"reconstruction summed per image + beta * KL per image, "
         f"averaged over the batch"
+    )
+
+
+# ---------------------------------------------------------------------- the model
+def _tiny_parts(latent: int = 2):
+    """A small encoder and decoder for 8x8 RGB images with fixed, seeded weights;
+    z_log_var is the bias of a zero-kernel Dense, so the check can set it."""
+    import keras
+    from keras import layers
+
+    images = keras.Input((8, 8, 3))
+    x = layers.Flatten()(images)
+    z_mean = layers.Dense(
+        latent,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.3, seed=1),
+        name="z_mean",
+    )(x)
+    z_log_var = layers.Dense(latent, kernel_initializer="zeros", name="z_log_var")(x)
+    encoder = keras.Model(images, [z_mean, z_log_var], name="encoder")
+    z = keras.Input((latent,))
+    pixels = layers.Dense(
+        8 * 8 * 3,
+        activation="sigmoid",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=2),
+        name="pixels",
+    )(z)
+    decoder = keras.Model(z, layers.Reshape((8, 8, 3))(pixels), name="decoder")
+    return encoder, decoder
+
+
+def _set_log_var(encoder, value: float) -> None:
+    bias = encoder.get_layer("z_log_var").bias
+    bias.assign(np.full(bias.shape, value, np.float32))
+
+
+@self_check("VAE")
+def check_vae_model(vae_class, beta: float = 3.0) -> None:
+    """Check the VAE model: its call, its loss inside ``fit``, trackers and saving.
+
+    Builds the student's class around a tiny encoder and decoder (8x8 images, a
+    2-d latent), then checks that ``call`` returns the dict and samples z, that one
+    ``fit`` step reports ``loss = reconstruction + kl_weight * kl`` with the two
+    trackers ``reconstruction_loss`` and ``kl_loss``, that the gradient reaches
+    both networks, and that a ``.keras`` file reloads.
+
+    Args:
+        vae_class: the student's ``VAE`` class, ``VAE(encoder, decoder, beta,
+            reconstruction, value_range, seed)``.
+        beta: the beta it is built with.
+
+    Raises:
+        CheckFailed: naming the first problem; a KL or reconstruction term that is
+            wrong because of ``kl_divergence`` or ``reconstruction_loss`` says so.
+    """
+    import os
+    import tempfile
+
+    import keras
+
+    name = _name(vae_class)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0.05, 0.95, (4, 8, 8, 3)).astype(np.float32)
+    encoder, decoder = _tiny_parts()
+    vae = _call(
+        vae_class,
+        encoder,
+        decoder,
+        beta=beta,
+        reconstruction="mse",
+        value_range=(0.0, 1.0),
+        seed=0,
+        what=f"{name}(...)",
+    )
+    if not isinstance(vae, keras.Model):
+        raise CheckFailed(f"{name}(...) is a {type(vae).__name__}, not a keras.Model")
+    _set_log_var(encoder, 0.0)
+    out = _call(vae, images, what=f"{name}.call")
+    keys = ("reconstruction", "z_mean", "z_log_var")
+    if not isinstance(out, dict) or any(k not in out for k in keys):
+        got = sorted(out) if isinstance(out, dict) else type(out).__name__
+        raise CheckFailed(
+            f"call() returned {got}: return a dict with the keys "
+            f"{', '.join(repr(k) for k in keys)}, which compute_loss reads"
+        )
+    if tuple(out["reconstruction"].shape) != images.shape:
+        raise CheckFailed(
+            f"call()['reconstruction'] has shape {tuple(out['reconstruction'].shape)}"
+            f", expected the images' {images.shape}: decode z"
+        )
+    again = _numpy(_call(vae, images, what=f"{name}.call")["reconstruction"])
+    if np.allclose(_numpy(out["reconstruction"]), again, atol=1e-6):
+        raise CheckFailed(
+            "two calls gave the same reconstruction although sigma = 1: call() "
+            "decodes z_mean, not a sample. Draw z with the Sampling layer, "
+            "z = self.sampling([z_mean, z_log_var]), then decode z"
+        )
+    # Now make sigma tiny, so z = z_mean and the loss can be computed by hand.
+    _set_log_var(encoder, -12.0)
+    z_mean, z_log_var = (_numpy(v) for v in encoder(images))
+    rec = float(
+        ((images - _numpy(decoder(z_mean))) ** 2)
+        .reshape(len(images), -1)
+        .sum(-1)
+        .mean()
+    )
+    kl = float(_kl_each(z_mean, z_log_var).mean())
+    weight = beta
+    if hasattr(vae, "kl_weight"):
+        weight = beta / 2
+        vae.kl_weight.assign(weight)
+    vae.compile(optimizer=keras.optimizers.SGD(learning_rate=1e-3))
+    watched = {
+        "encoder": encoder.get_layer("z_mean").kernel,
+        "decoder": decoder.get_layer("pixels").kernel,
+    }
+    before = {k: _numpy(v).copy() for k, v in watched.items()}
+    history = _call(
+        vae.fit,
+        images,
+        epochs=1,
+        batch_size=len(images),
+        verbose=0,
+        shuffle=False,
+        what=f"{name}.fit (your compute_loss or train_step)",
+    )
+    logs = {k: float(np.ravel(v)[-1]) for k, v in history.history.items()}
+    missing = [k for k in ("loss", "reconstruction_loss", "kl_loss") if k not in logs]
+    if missing:
+        raise CheckFailed(
+            f"fit() reported {sorted(logs)} but not {missing}: keep two "
+            f"keras.metrics.Mean trackers, named 'reconstruction_loss' and "
+            f"'kl_loss', update them in the loss computation, and (with your own "
+            f"train_step) return the loss and both trackers' results"
+        )
+    got_kl = logs["kl_loss"]
+    if not np.isclose(got_kl, kl, rtol=1e-3, atol=1e-4):
+        raise CheckFailed(
+            _upstream_kl_hint(got_kl, z_mean, z_log_var)
+            or f"the kl_loss tracker reads {got_kl:.4g}, expected the batch mean "
+            f"of the KL, {kl:.4g}: update it with vae_loss's 'kl'"
+        )
+    got_rec = logs["reconstruction_loss"]
+    if not np.isclose(got_rec, rec, rtol=1e-2):
+        raise CheckFailed(
+            f"the reconstruction_loss tracker reads {got_rec:.4g}, expected "
+            f"{rec:.4g} (the squared error summed per image, averaged over the "
+            f"batch): "
+            + (
+                "it is averaged over the pixels (an effective beta of the pixel "
+                "count)"
+                if np.isclose(got_rec, rec / images[0].size, rtol=1e-2)
+                else "compare the images with call()'s reconstruction, using the "
+                "model's reconstruction kind and value_range"
+            )
+        )
+    loss = logs["loss"]
+    variants = {
+        None: rec + weight * kl,
+        "the loss forgets the KL: training then only reconstructs, and the codes "
+        "drift away from N(0, I) (samples from the prior become noise). Return "
+        "reconstruction + kl_weight * kl (vae_loss's 'total')": rec,
+        "the KL enters the loss with the wrong sign: the optimiser then pushes the "
+        "codes AWAY from the prior. total = reconstruction + kl_weight * kl": rec
+        - weight * kl,
+        "the loss ignores beta: weight the KL by self.kl_weight": rec + kl,
+        "the loss is averaged over the pixels: the reconstruction shrinks by the "
+        "pixel count and the KL wins": rec / images[0].size + weight * kl,
+    }
+    if weight != beta:
+        variants[
+            "the loss weights the KL by the fixed self.beta: use the variable "
+            "self.kl_weight, which a KL warm-up callback ramps from 0 to beta"
+        ] = (rec + beta * kl)
+    for hint, value in variants.items():
+        if np.isclose(loss, value, rtol=1e-2):
+            if hint is None:
+                break
+            raise CheckFailed(f"{hint} (fit() reported loss {loss:.4g})")
+    else:
+        raise CheckFailed(
+            f"fit() reported loss {loss:.4g}, expected reconstruction {rec:.4g} + "
+            f"kl_weight {weight:g} * KL {kl:.4g} = {rec + weight * kl:.4g}"
+        )
+    for part, variable in watched.items():
+        if np.allclose(before[part], _numpy(variable)):
+            raise CheckFailed(
+                f"one training step left the {part}'s weights unchanged: the loss "
+                f"does not reach them. Compute it from call()'s outputs inside "
+                f"compute_loss (or inside the GradientTape of your train_step)"
+            )
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "vae.keras")
+        try:
+            vae.save(path)
+            loaded = keras.saving.load_model(path)
+            same = np.allclose(
+                _numpy(loaded.encoder(images)[0]), _numpy(encoder(images)[0])
+            )
+        except Exception as error:
+            first = (str(error).strip().splitlines() or [""])[0][:200]
+            raise CheckFailed(
+                f"saving and reloading the model failed ({type(error).__name__}: "
+                f"{first}): keep the @keras.saving.register_keras_serializable "
+                f"decorator and the get_config / from_config methods",
+                student_error=error,
+            ) from None
+        if not same:
+            raise CheckFailed(
+                "the reloaded model's encoder gives different codes: get_config "
+                "must save the encoder and decoder, from_config rebuild them"
+            )
+    _passed(
+        f"check_vae_model passed: call() samples z and returns the dict; one fit() "
+        f"step reports loss = reconstruction ({rec:.2f}) + kl_weight ({weight:g}) * "
+        f"KL ({kl:.2f}) with both trackers; gradients reach encoder and decoder; "
+        f"the .keras file reloads"
     )

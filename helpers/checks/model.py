@@ -1,19 +1,25 @@
-"""Self-checks for 02_model: the sampling layer, encoder heads, decoder output."""
+"""Self-checks for 02_model: the sampling layer, the encoder and the decoder.
+
+No reference code is imported: the architecture checks compare the student's model
+with the design the notebook describes, computed from the config (layer types,
+output shapes, parameter counts by formula); the sampling check measures the mean
+and spread of many draws.
+"""
 
 from __future__ import annotations
-
 
 import numpy as np
 
 from helpers.checks._common import (
     CheckFailed,
-    _name,
+    _activation_name,
+    _build,
     _call,
+    _name,
     _numpy,
     _passed,
-    _build,
     _producer,
-    _activation_name,
+    self_check,
 )
 
 
@@ -46,6 +52,7 @@ def _sampling_caller(sampling):
     return sampling, lambda mean, log_var: sampling([mean, log_var])
 
 
+@self_check("Sampling")
 def check_sampling(sampling, draws: int = 4000) -> None:
     """Check the reparameterisation ``z = z_mean + exp(0.5 * z_log_var) * eps``.
 
@@ -161,12 +168,14 @@ def _check_symbolic(layer) -> None:
         model = keras.Model([mean, log_var], layer([mean, log_var]))
         z = model.predict([np.zeros((3, 4), np.float32)] * 2, verbose=0)
     except Exception as error:
+        first = (str(error).strip().splitlines() or [""])[0][:200]
         raise CheckFailed(
             f"works on arrays but not inside a Keras model "
-            f"({type(error).__name__}: {error}): use keras.ops and "
+            f"({type(error).__name__}: {first}): use keras.ops and "
             f"keras.random.normal(ops.shape(z_mean), "
-            f"seed=self.seed_generator), not NumPy"
-        ) from error
+            f"seed=self.seed_generator), not NumPy",
+            student_error=error,
+        ) from None
     if np.shape(z) != (3, 4):
         raise CheckFailed(
             f"inside a model the layer returned {np.shape(z)}, expected " f"(3, 4)"
@@ -174,6 +183,7 @@ def _check_symbolic(layer) -> None:
 
 
 # ---------------------------------------------------------------- encoder, decoder
+@self_check("build_encoder")
 def check_encoder_heads(encoder, config) -> None:
     """Check the encoder ends in two separate linear Dense heads of size latent_dim.
 
@@ -185,9 +195,19 @@ def check_encoder_heads(encoder, config) -> None:
     Raises:
         CheckFailed: wrong inputs, outputs, head layers, names or values.
     """
+    model = _build(encoder, config, "encoder")
+    in_shape = _check_heads(model, config)
+    dim = config.latent_dim
+    _passed(
+        f"check_encoder_heads passed: (B, {', '.join(map(str, in_shape))}) -> "
+        f"z_mean (B, {dim}) and z_log_var (B, {dim}) from two linear Dense heads"
+    )
+
+
+def _check_heads(model, config) -> tuple:
+    """The heads part of the encoder checks; returns the input shape."""
     import keras
 
-    model = _build(encoder, config, "encoder")
     dim = config.latent_dim
     outputs = model.outputs
     if len(outputs) == 1 and outputs[0].shape[-1] == 2 * dim:
@@ -258,12 +278,10 @@ def check_encoder_heads(encoder, config) -> None:
         )
     if np.allclose(z_mean, z_log_var):
         raise CheckFailed("z_mean and z_log_var are identical: two separate heads")
-    _passed(
-        f"check_encoder_heads passed: (B, {', '.join(map(str, in_shape))}) -> "
-        f"z_mean (B, {dim}) and z_log_var (B, {dim}) from two linear Dense heads"
-    )
+    return in_shape
 
 
+@self_check("build_decoder")
 def check_decoder_output(decoder, config) -> None:
     """Check the decoder maps (B, latent_dim) to images of the input's shape and range.
 
@@ -276,6 +294,18 @@ def check_decoder_output(decoder, config) -> None:
         CheckFailed: wrong input/output shape, channels, final activation or range.
     """
     model = _build(decoder, config, "decoder")
+    _check_decoder_output(model, config)
+    dim, shape = config.latent_dim, tuple(config.image_shape)
+    want = config.output_activation
+    low, high = config.value_range
+    _passed(
+        f"check_decoder_output passed: (B, {dim}) -> (B, {', '.join(map(str, shape))})"
+        f", ending in {want} so pixels stay in [{low:g}, {high:g}]"
+    )
+
+
+def _check_decoder_output(model, config) -> None:
+    """The output part of the decoder checks."""
     dim, shape = config.latent_dim, tuple(config.image_shape)
     in_shape = tuple(model.inputs[0].shape[1:])
     if in_shape != (dim,):
@@ -327,7 +357,303 @@ def check_decoder_output(decoder, config) -> None:
             f"values in [{images.min():.2f}, {images.max():.2f}], outside "
             f"[{low:g}, {high:g}]: end the decoder in {want}"
         )
+
+
+# ------------------------------------------------------- the whole encoder, decoder
+_NONLINEAR = ("LeakyReLU", "ReLU", "ELU", "PReLU", "Activation")
+
+
+def _layers(model) -> list:
+    """The model's layers in order, without the input layer."""
+    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+
+
+def _nonlinear_after(layers_, index: int) -> bool:
+    """Is layers_[index] nonlinear itself, or followed by an activation layer?"""
+    layer = layers_[index]
+    if _activation_name(layer) not in (None, "linear"):
+        return True
+    if index + 1 < len(layers_):
+        after = layers_[index + 1]
+        if type(after).__name__ in _NONLINEAR and _activation_name(after) != "linear":
+            return True
+    return False
+
+
+def _pair(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _check_conv(layer, label: str, filters: int, config, kind: str) -> None:
+    """One strided (transposed) convolution of the encoder or decoder."""
+    k = int(config.kernel_size)
+    if layer.filters != filters:
+        source = "config.filters" if kind == "encoder" else "the mirrored filters"
+        raise CheckFailed(
+            f"{label} ({layer.name}) has {layer.filters} filters, expected "
+            f"{filters} ({source}; see the table above the exercise): take the "
+            f"channel counts from the config, not hard-coded numbers"
+        )
+    if _pair(layer.kernel_size) != (k, k):
+        raise CheckFailed(
+            f"{label} ({layer.name}) has a {_pair(layer.kernel_size)} kernel, "
+            f"expected ({k}, {k}): kernel_size=config.kernel_size"
+        )
+
+
+def _analytic_count(layers_) -> int:
+    """Parameters of Dense / (transposed) conv layers, by formula from their shapes."""
+    total = 0
+    for layer in layers_:
+        name = type(layer).__name__
+        if name == "Dense":
+            fan_in = int(layer.input.shape[-1])
+            total += fan_in * layer.units + (layer.units if layer.use_bias else 0)
+        elif name in ("Conv2D", "Conv2DTranspose"):
+            kh, kw = _pair(layer.kernel_size)
+            fan_in = int(layer.input.shape[-1])
+            total += kh * kw * fan_in * layer.filters
+            total += layer.filters if layer.use_bias else 0
+    return total
+
+
+def _check_extras(layers_, allowed: tuple, kind: str) -> None:
+    extra = sorted({type(x).__name__ for x in layers_} - set(allowed))
+    if extra:
+        raise CheckFailed(
+            f"the {kind} has layer types the design does not use: "
+            f"{', '.join(extra)}. Build exactly the layers in the table above "
+            f"(your numbers, and the lab's guide, then stay comparable)"
+        )
+
+
+@self_check("build_encoder")
+def check_encoder(encoder, config) -> None:
+    """Check the whole encoder: strided Conv2D + LeakyReLU per config.filters,
+    Flatten, then two linear Dense heads z_mean and z_log_var.
+
+    Args:
+        encoder: the student's encoder ``keras.Model``, or ``build_encoder``
+            (called with ``config``).
+        config: the ``VAEConfig`` (filters, kernel_size, latent_dim, image_size).
+
+    Raises:
+        CheckFailed: naming the first layer that differs from the design (type,
+            filters, kernel, stride, padding, missing nonlinearity, pooling) or
+            the heads' mistake.
+    """
+    model = _build(encoder, config, "encoder")
+    layers_ = _layers(model)
+    if model.name != "encoder":
+        raise CheckFailed(
+            f"the model is named {model.name!r}: name it 'encoder' "
+            f"(keras.Model(inputs, outputs, name='encoder')); the VAE and the "
+            f"saved files refer to it by name"
+        )
+    in_shape = tuple(model.inputs[0].shape[1:])
+    if in_shape != tuple(config.image_shape):
+        raise CheckFailed(
+            f"input shape {in_shape}, expected {config.image_shape}: "
+            f"keras.Input(config.image_shape)"
+        )
+    kinds = [type(x).__name__ for x in layers_]
+    if any("Pooling" in k for k in kinds):
+        raise CheckFailed(
+            "the encoder uses pooling: shrink the image with strides=2 in each "
+            "Conv2D instead (the network learns how to down-sample)"
+        )
+    convs = [x for x in layers_ if type(x).__name__ == "Conv2D"]
+    want = len(config.filters)
+    if len(convs) != want:
+        raise CheckFailed(
+            f"{len(convs)} Conv2D layer(s), expected {want}: one per entry of "
+            f"config.filters = {tuple(config.filters)} (loop over it)"
+        )
+    size = config.image_size
+    for i, (conv, filters) in enumerate(zip(convs, config.filters), start=1):
+        label = f"convolution {i}"
+        _check_conv(conv, label, filters, config, "encoder")
+        got = tuple(conv.output.shape[1:3])
+        if _pair(conv.strides) != (2, 2):
+            raise CheckFailed(
+                f"{label} ({conv.name}) has strides {_pair(conv.strides)}: each "
+                f"Conv2D halves the image with strides=2 ({size} -> {size // 2})"
+            )
+        if got != (size // 2, size // 2):
+            raise CheckFailed(
+                f"{label} ({conv.name}) gives {got[0]}x{got[1]} feature maps, "
+                f"expected {size // 2}x{size // 2}: padding='same', so stride 2 "
+                f"halves the size exactly"
+            )
+        size //= 2
+        if not _nonlinear_after(layers_, layers_.index(conv)):
+            raise CheckFailed(
+                f"{label} ({conv.name}) is not followed by a nonlinearity: put a "
+                f"LeakyReLU after every Conv2D (stacked linear layers collapse "
+                f"into one linear map)"
+            )
+    if "Flatten" not in kinds:
+        raise CheckFailed(
+            "no Flatten layer: flatten the last feature map into one vector per "
+            "image before the Dense heads"
+        )
+    _check_heads(model, config)
+    _check_extras(layers_, ("Conv2D", "Flatten", "Dense") + _NONLINEAR, "encoder")
+    expected = _analytic_count(layers_)
+    count = model.count_params()
+    if count != expected:  # pragma: no cover - a layer type the formula misses
+        raise CheckFailed(
+            f"{count:,} parameters, but its layers account for {expected:,}"
+        )
+    dim, b, top = config.latent_dim, config.bottleneck_size, config.filters[-1]
     _passed(
-        f"check_decoder_output passed: (B, {dim}) -> (B, {', '.join(map(str, shape))})"
-        f", ending in {want} so pixels stay in [{low:g}, {high:g}]"
+        f"check_encoder passed: {want} strided Conv2D + LeakyReLU "
+        f"({' -> '.join(str(config.image_size >> i) for i in range(want + 1))} "
+        f"pixels), Flatten ({b}*{b}*{top} = {b * b * top:,} features), linear "
+        f"heads z_mean and z_log_var of size {dim}; {count:,} parameters"
     )
+
+
+def _stage_filters(config) -> list[int]:
+    """Channels after each decoder up-sampling stage: the encoder's, mirrored."""
+    return list(reversed(config.filters[:-1])) + [config.filters[0]]
+
+
+@self_check("build_decoder")
+def check_decoder(decoder, config) -> None:
+    """Check the whole decoder: Dense + Reshape to the bottleneck, one stride-2
+    Conv2DTranspose + LeakyReLU per encoder stage, then an output layer with 3
+    channels whose activation matches ``config.value_range``.
+
+    Args:
+        decoder: the student's decoder ``keras.Model``, or ``build_decoder``
+            (called with ``config``).
+        config: the ``VAEConfig``.
+
+    Raises:
+        CheckFailed: naming the first layer that differs from the design, or an
+            output layer without the right activation.
+    """
+    model = _build(decoder, config, "decoder")
+    layers_ = _layers(model)
+    if model.name != "decoder":
+        raise CheckFailed(
+            f"the model is named {model.name!r}: name it 'decoder' "
+            f"(keras.Model(inputs, outputs, name='decoder'))"
+        )
+    dim, b, top = config.latent_dim, config.bottleneck_size, config.filters[-1]
+    in_shape = tuple(model.inputs[0].shape[1:])
+    if in_shape != (dim,):
+        raise CheckFailed(
+            f"input shape {in_shape}, expected ({dim},): "
+            f"keras.Input((config.latent_dim,))"
+        )
+    kinds = [type(x).__name__ for x in layers_]
+    if not kinds or kinds[0] != "Dense":
+        raise CheckFailed(
+            f"the first layer is {kinds[0] if kinds else 'missing'}: start with a "
+            f"Dense layer of {b}*{b}*{top} = {b * b * top:,} units (the bottleneck's "
+            f"size times config.filters[-1])"
+        )
+    dense = layers_[0]
+    if dense.units != b * b * top:
+        raise CheckFailed(
+            f"the first Dense layer has {dense.units} units, expected "
+            f"{b}*{b}*{top} = {b * b * top:,}: enough to reshape into the "
+            f"{b}x{b}x{top} bottleneck (config.bottleneck_size, config.filters[-1])"
+        )
+    if not _nonlinear_after(layers_, 0):
+        raise CheckFailed(
+            "the Dense layer is not followed by a nonlinearity: add a LeakyReLU "
+            "after it, as after every up-sampling stage"
+        )
+    reshapes = [x for x in layers_ if type(x).__name__ == "Reshape"]
+    if not reshapes or tuple(reshapes[0].output.shape[1:]) != (b, b, top):
+        got = tuple(reshapes[0].output.shape[1:]) if reshapes else None
+        raise CheckFailed(
+            f"reshape the Dense output to the bottleneck ({b}, {b}, {top}) "
+            f"(got {got}): layers.Reshape((config.bottleneck_size, "
+            f"config.bottleneck_size, config.filters[-1]))"
+        )
+    ups = [
+        x
+        for x in layers_
+        if type(x).__name__ == "Conv2DTranspose" or type(x).__name__ == "UpSampling2D"
+    ]
+    stages = _stage_filters(config)
+    transposes = [x for x in layers_ if type(x).__name__ == "Conv2DTranspose"]
+    if len(ups) != len(stages):
+        raise CheckFailed(
+            f"{len(ups)} up-sampling layer(s), expected {len(stages)}: one "
+            f"stride-2 Conv2DTranspose per encoder Conv2D, doubling {b} back to "
+            f"{config.image_size}"
+        )
+    size = b
+    if len(transposes) == len(stages):
+        for i, (layer, filters) in enumerate(zip(transposes, stages), start=1):
+            label = f"up-sampling layer {i}"
+            _check_conv(layer, label, filters, config, "decoder")
+            if _pair(layer.strides) != (2, 2):
+                raise CheckFailed(
+                    f"{label} ({layer.name}) has strides {_pair(layer.strides)}: "
+                    f"strides=2 doubles the size ({size} -> {2 * size})"
+                )
+            got = tuple(layer.output.shape[1:3])
+            if got != (2 * size, 2 * size):
+                raise CheckFailed(
+                    f"{label} ({layer.name}) gives {got[0]}x{got[1]}, expected "
+                    f"{2 * size}x{2 * size}: padding='same'"
+                )
+            size *= 2
+            if not _nonlinear_after(layers_, layers_.index(layer)):
+                raise CheckFailed(
+                    f"{label} ({layer.name}) is not followed by a nonlinearity: "
+                    f"a LeakyReLU after every Conv2DTranspose"
+                )
+    _check_decoder_output(model, config)
+    last = _producer(model.outputs[0])
+    if type(last).__name__ == "Activation":  # Conv2D, then a separate activation
+        index = layers_.index(last) - 1
+        last = layers_[index] if index >= 0 else last
+    if type(last).__name__ not in ("Conv2D", "Conv2DTranspose"):
+        raise CheckFailed(
+            f"the output comes from a {type(last).__name__} layer: end with a "
+            f"convolution to 3 channels that keeps the {config.image_size}x"
+            f"{config.image_size} size"
+        )
+    _check_extras(
+        layers_,
+        ("Dense", "Reshape", "Conv2DTranspose", "UpSampling2D", "Conv2D") + _NONLINEAR,
+        "decoder",
+    )
+    count = model.count_params()
+    low, high = config.value_range
+    _passed(
+        f"check_decoder passed: Dense + Reshape to {b}x{b}x{top}, {len(stages)} "
+        f"up-sampling stages to {config.image_size}x{config.image_size}, a "
+        f"3-channel {config.output_activation} output in [{low:g}, {high:g}]; "
+        f"{count:,} parameters"
+    )
+
+
+def decoder_parameter_count(config, output_kernel: int = 3) -> int:
+    """The decoder design's parameter count, by formula (no model is built).
+
+    Dense (D -> b*b*f[-1]), one k x k Conv2DTranspose per stage, and an
+    ``output_kernel`` x ``output_kernel`` convolution to 3 channels.
+    """
+    dim, b, k = config.latent_dim, config.bottleneck_size, config.kernel_size
+    channels = [config.filters[-1]] + _stage_filters(config)
+    total = dim * b * b * channels[0] + b * b * channels[0]
+    for cin, cout in zip(channels[:-1], channels[1:]):
+        total += k * k * cin * cout + cout
+    return total + output_kernel**2 * channels[-1] * 3 + 3
+
+
+def encoder_parameter_count(config) -> int:
+    """The encoder design's parameter count, by formula (no model is built)."""
+    k, dim = config.kernel_size, config.latent_dim
+    channels = [3] + list(config.filters)
+    total = sum(k * k * a * c + c for a, c in zip(channels[:-1], channels[1:]))
+    features = config.bottleneck_size**2 * config.filters[-1]
+    return total + 2 * (features * dim + dim)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from helpers.checks._common import (
     CheckFailed,
     _call,
