@@ -292,13 +292,15 @@ def _transformations(dataset) -> list[str]:
 
 def _epoch(dataset, n: int, batch_size: int, value_range):
     """Read one epoch: the list of batches (as arrays) and the image order."""
-    limit = math.ceil(n / batch_size) + 2
-    batches = [np.asarray(b) for b in dataset.take(limit)]
-    if len(batches) >= limit or sum(len(b) for b in batches) > n:
-        raise CheckFailed(
-            f"one pass gave more than the {n} images of the array: do not "
-            f".repeat() the dataset (fit() starts a new pass every epoch)"
-        )
+    batches, count = [], 0
+    for batch in dataset:
+        batches.append(np.asarray(batch))
+        count += len(batches[-1])
+        if count > n:
+            raise CheckFailed(
+                f"one pass gave more than the {n} images of the array: do not "
+                f".repeat() the dataset (fit() starts a new pass every epoch)"
+            )
     low, high = value_range
     order = []
     for batch in batches:

@@ -18,6 +18,7 @@ from helpers.checks._common import (
     _name,
     _numpy,
     _passed,
+    _target_name,
     self_check,
 )
 
@@ -151,7 +152,7 @@ def check_reconstruction_loss(fn, kinds=("mse", "bce")) -> None:
                     ops.convert_to_tensor(recons),
                     kind,
                     value_range,
-                    what="reconstruction_loss",
+                    what=_target_name(fn, "reconstruction_loss"),
                 )
             ).astype(np.float64)
             where = f"kind={kind!r}, value_range={value_range}"
@@ -261,7 +262,7 @@ def check_kl(fn) -> None:
             fn,
             ops.convert_to_tensor(KL_Z_MEAN),
             ops.convert_to_tensor(KL_Z_LOG_VAR),
-            what="kl_divergence",
+            what=_target_name(fn, "kl_divergence"),
         )
     ).astype(np.float64)
     batch, dims = mean.shape
@@ -394,7 +395,7 @@ def check_total_loss(fn, kind: str = "mse") -> None:
     extra = () if kind == "mse" else (kind,)
     results = {}
     for beta in (1.0, 4.0):
-        result = _call(fn, *args, beta, *extra, what="vae_loss")
+        result = _call(fn, *args, beta, *extra, what=_target_name(fn, "vae_loss"))
         if isinstance(result, dict):
             total = None
             for key in ("total", "loss", "total_loss"):
