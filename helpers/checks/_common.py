@@ -55,12 +55,21 @@ class CheckFailed(AssertionError):
 
 
 def _student_frames(error: BaseException) -> list:
-    """The traceback frames of ``error`` outside the ``helpers`` package (last 6)."""
+    """The frames of ``error``'s traceback in the student's code (last 6).
+
+    Frames inside ``helpers`` and inside installed libraries (``site-packages``)
+    are left out; if nothing is left, the last three library frames are shown.
+    """
     frames = traceback.extract_tb(error.__traceback__)
-    mine = [
+    outside = [
         f for f in frames if not os.path.abspath(f.filename).startswith(_HELPERS_DIR)
     ]
-    return mine[-6:]
+    mine = [
+        f
+        for f in outside
+        if "site-packages" not in f.filename and "dist-packages" not in f.filename
+    ]
+    return mine[-6:] if mine else outside[-3:]
 
 
 def self_check(default_target: str):
