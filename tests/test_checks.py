@@ -885,6 +885,16 @@ class Unregistered(VAE):  # not registered: a .keras file cannot rebuild it
     pass
 
 
+class StubCall(VAE):
+    def call(self, images, training=False):
+        raise NotImplementedError()
+
+
+class StubLoss(VAE):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, **kw):
+        raise NotImplementedError()
+
+
 def test_vae_model(capsys):
     checks.check_vae_model(VAE)
     assert capsys.readouterr().out.startswith("✅ check_vae_model passed")
@@ -896,5 +906,7 @@ def test_vae_model(capsys):
         (DecodesMean, "decodes z_mean, not a sample"),
         (NoTrackers, "keep two keras.metrics.Mean trackers"),
         (Unregistered, "saving and reloading the model failed"),
+        (StubCall, TODO + ": `StubCall.call`"),
+        (StubLoss, TODO + ": `StubLoss.fit \\(your compute_loss or train_step\\)`"),
     ):
         fails(checks.check_vae_model, cls, match=hint)

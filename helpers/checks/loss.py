@@ -574,7 +574,7 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
     )
     kl = float(_kl_each(z_mean, z_log_var).mean())
     weight = beta
-    if hasattr(vae, "kl_weight"):
+    if hasattr(getattr(vae, "kl_weight", None), "assign"):
         weight = beta / 2
         vae.kl_weight.assign(weight)
     vae.compile(optimizer=keras.optimizers.SGD(learning_rate=1e-3))
