@@ -910,3 +910,24 @@ def test_vae_model(capsys):
         (StubLoss, TODO + ": `StubLoss.fit \\(your compute_loss or train_step\\)`"),
     ):
         fails(checks.check_vae_model, cls, match=hint)
+
+
+def test_decoder_output_layer_may_be_a_transpose_or_a_separate_activation():
+    def build(config, separate=False):
+        b, top = config.bottleneck_size, config.filters[-1]
+        z = keras.Input((config.latent_dim,))
+        x = layers.LeakyReLU(negative_slope=0.2)(layers.Dense(b * b * top)(z))
+        x = layers.Reshape((b, b, top))(x)
+        for f in list(reversed(config.filters[:-1])) + [config.filters[0]]:
+            x = layers.Conv2DTranspose(
+                f, config.kernel_size, strides=2, padding="same"
+            )(x)
+            x = layers.LeakyReLU(negative_slope=0.2)(x)
+        if separate:
+            x = layers.Conv2D(3, 3, padding="same")(x)
+            return keras.Model(z, layers.Activation("sigmoid")(x), name="decoder")
+        x = layers.Conv2DTranspose(3, 3, padding="same", activation="sigmoid")(x)
+        return keras.Model(z, x, name="decoder")
+
+    checks.check_decoder(build, TINY)
+    checks.check_decoder(lambda c: build(c, separate=True), TINY)

@@ -575,13 +575,14 @@ def check_decoder(decoder, config) -> None:
             f"(got {got}): layers.Reshape((config.bottleneck_size, "
             f"config.bottleneck_size, config.filters[-1]))"
         )
-    ups = [
-        x
-        for x in layers_
-        if type(x).__name__ == "Conv2DTranspose" or type(x).__name__ == "UpSampling2D"
-    ]
+    last = _producer(model.outputs[0])
+    if type(last).__name__ == "Activation" and last in layers_:
+        index = layers_.index(last) - 1  # Conv2D, then a separate activation
+        last = layers_[index] if index >= 0 else last
+    kinds_up = ("Conv2DTranspose", "UpSampling2D")
+    ups = [x for x in layers_ if type(x).__name__ in kinds_up and x is not last]
     stages = _stage_filters(config)
-    transposes = [x for x in layers_ if type(x).__name__ == "Conv2DTranspose"]
+    transposes = [x for x in ups if type(x).__name__ == "Conv2DTranspose"]
     if len(ups) != len(stages):
         raise CheckFailed(
             f"{len(ups)} up-sampling layer(s), expected {len(stages)}: one "
@@ -611,10 +612,6 @@ def check_decoder(decoder, config) -> None:
                     f"a LeakyReLU after every Conv2DTranspose"
                 )
     _check_decoder_output(model, config)
-    last = _producer(model.outputs[0])
-    if type(last).__name__ == "Activation":  # Conv2D, then a separate activation
-        index = layers_.index(last) - 1
-        last = layers_[index] if index >= 0 else last
     if type(last).__name__ not in ("Conv2D", "Conv2DTranspose"):
         raise CheckFailed(
             f"the output comes from a {type(last).__name__} layer: end with a "
