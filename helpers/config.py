@@ -61,7 +61,10 @@ class VAEConfig:
         kernel_initializer: Keras initializer name for every conv and dense kernel.
         reconstruction_loss: "mse" (Gaussian likelihood) or "bce" (Bernoulli).
         beta: weight of the KL term; 1 is the plain VAE, larger trades detail for
-            a smoother latent space.
+            a smoother latent space. The reconstruction it is weighed against is
+            summed over pixels measured on the [0, 1] scale whatever
+            ``output_activation`` is, so a beta means the same for sigmoid and
+            tanh decoders (on [-1, 1] pixels a squared error is 4 times larger).
         kl_warmup_epochs: epochs over which the KL weight ramps from 0 to beta.
         output_activation: "sigmoid" for images in [0, 1], "tanh" for [-1, 1].
         learning_rate: Adam's step size.

@@ -111,7 +111,7 @@ def test_bce_rescales_minus_one_to_one_data():
     )
 
 
-def test_bce_stays_finite_at_saturated_outputs():
+def test_bce_from_probabilities_stays_finite_at_saturated_outputs():
     images = np.array([[[[1.0, 0.0]]]], dtype="float32")
     recon = np.array([[[[0.0, 1.0]]]], dtype="float32")
     loss = _np(reconstruction_loss(images, recon, "bce"))
@@ -158,3 +158,87 @@ def test_vae_loss_bce_kind_and_range_are_passed_through():
         images * 2 - 1, recon * 2 - 1, zeros, zeros, kind="bce", value_range=(-1, 1)
     )
     assert float(_np(out["total"])) == pytest.approx(12 * math.log(2.0), 1e-5)
+
+
+# The [0, 1] scale, BCE from logits, float32 ------------------------------------------
+def test_mse_is_measured_on_the_unit_scale_whatever_the_value_range():
+    # The same faces and errors on [-1, 1] pixels: a plain squared error would be
+    # 4 times the [0, 1] one, and beta would mean 4 times less for a tanh decoder.
+    rng = np.random.default_rng(3)
+    images01 = rng.uniform(0, 1, (3, 4, 4, 3)).astype("float32")
+    recon01 = rng.uniform(0, 1, (3, 4, 4, 3)).astype("float32")
+    unit = _np(reconstruction_loss(images01, recon01, "mse"))
+    wide = _np(
+        reconstruction_loss(images01 * 2 - 1, recon01 * 2 - 1, "mse", (-1.0, 1.0))
+    )
+    np.testing.assert_allclose(wide, unit, rtol=1e-5)
+    expected = ((images01 - recon01) ** 2).reshape(3, -1).sum(axis=1)
+    np.testing.assert_allclose(unit, expected, rtol=1e-5)
+    zeros = np.zeros((3, 2), "float32")
+    for beta in (1.0, 4.0):  # so the totals agree at every beta
+        a = vae_loss(images01, recon01, zeros, zeros + 0.5, beta)
+        b = vae_loss(
+            images01 * 2 - 1, recon01 * 2 - 1, zeros, zeros + 0.5, beta, "mse", (-1, 1)
+        )
+        assert float(_np(a["total"])) == pytest.approx(float(_np(b["total"])), 1e-5)
+
+
+def test_bce_from_logits_gives_a_saturated_wrong_pixel_its_loss_and_a_gradient():
+    import tensorflow as tf
+
+    images = np.zeros((1, 1, 1, 2), "float32")  # both pixels are black
+    logits = tf.Variable(np.array([[[[30.0, -3.0]]]], "float32"))  # 1st: sure white
+    with tf.GradientTape() as tape:
+        probabilities = tf.sigmoid(logits)  # saturates to exactly 1.0 in float32
+        loss = reconstruction_loss(images, probabilities, "bce", logits=logits)
+    gradient = tape.gradient(loss, logits).numpy().ravel()
+    # -log(1 - sigmoid(30)) = 30 + log(1 + e^-30); -log(1 - sigmoid(-3)) = log(1 + e^-3)
+    expected = 30.0 + math.log1p(math.exp(-30.0)) + math.log1p(math.exp(-3.0))
+    assert float(_np(loss)[0]) == pytest.approx(expected, rel=1e-5)
+    # d/dlogit = sigmoid(logit) - target: 1 for the wrong pixel, not 0.
+    np.testing.assert_allclose(gradient, [1.0, 1 / (1 + math.exp(3.0))], rtol=1e-5)
+    # Through the probabilities the wrong pixel is clipped near 16 nats, flat.
+    with tf.GradientTape() as tape:
+        clipped = reconstruction_loss(images, tf.sigmoid(logits), "bce")
+    assert float(_np(clipped)[0]) < 17.0
+    assert tape.gradient(clipped, logits).numpy().ravel()[0] == 0.0
+
+
+def test_bce_from_logits_agrees_with_probabilities_away_from_saturation():
+    rng = np.random.default_rng(4)
+    images = rng.uniform(0, 1, (3, 4, 4, 3)).astype("float32")
+    logits = rng.normal(0, 2, (3, 4, 4, 3)).astype("float32")
+    probabilities = 1 / (1 + np.exp(-logits))
+    with_logits = _np(reconstruction_loss(images, probabilities, "bce", logits=logits))
+    np.testing.assert_allclose(
+        with_logits, _bce_numpy(images, probabilities), rtol=1e-4
+    )
+    # [-1, 1] data: the logits are those of the [0, 1]-scaled image.
+    out = vae_loss(
+        images * 2 - 1,
+        probabilities * 2 - 1,
+        np.zeros((3, 2), "float32"),
+        np.zeros((3, 2), "float32"),
+        kind="bce",
+        value_range=(-1.0, 1.0),
+        logits=logits,
+    )
+    expected = _bce_numpy(images, probabilities).mean()
+    assert float(_np(out["reconstruction"])) == pytest.approx(expected, rel=1e-4)
+
+
+def test_losses_are_float32_for_float16_inputs():
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 1, (2, 8, 8, 3)).astype("float16")
+    recon = rng.uniform(0, 1, (2, 8, 8, 3)).astype("float16")
+    z_mean = rng.normal(0, 1, (2, 4)).astype("float16")
+    z_log_var = rng.normal(0, 1, (2, 4)).astype("float16")
+    for kind in ("mse", "bce"):
+        out = vae_loss(images, recon, z_mean, z_log_var, 2.0, kind, logits=recon)
+        for name, value in out.items():
+            assert str(ops.convert_to_numpy(value).dtype) == "float32", (kind, name)
+    # 8*8*3 pixels of squared error in float16 would lose digits; float32 keeps them.
+    expected = ((images.astype(np.float64) - recon) ** 2).reshape(2, -1).sum(1)
+    np.testing.assert_allclose(
+        _np(reconstruction_loss(images, recon)), expected, rtol=1e-5
+    )
