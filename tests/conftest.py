@@ -107,3 +107,24 @@ def _build_lab(root):
         val_attrs=np.asarray(val_attrs),
         fit_direct=fit_direct,
     )
+
+
+def pytest_configure(config):
+    """Split the CPU into two logical devices before TensorFlow starts.
+
+    Lets a test build a two-replica ``MirroredStrategy`` in this process (no
+    subprocess); everything else keeps running on the first device.
+    """
+    import os
+
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+    except RuntimeError:  # TensorFlow already initialised: tests needing it fail
+        pass

@@ -126,7 +126,11 @@ def test_layer_names():
     expected = {"images", "conv1", "conv2", "conv3", "conv4", "z_mean", "z_log_var"}
     assert expected <= names
     assert "conv5" not in names
+    # The output activation is a layer of its own (the checks find it by name),
+    # after a linear conv whose output is the logits.
     assert decoder.layers[-1].name == "reconstruction"
+    assert isinstance(decoder.layers[-1], keras.layers.Activation)
+    assert decoder.get_layer("logits").activation.__name__ == "linear"
     assert decoder.inputs[0].shape[1:] == (8,)
     vae = VAE.from_vae_config(config)
     assert vae.name == "vae" and vae.sampling.name == "sampling"
@@ -152,7 +156,10 @@ def test_call_encode_decode_reconstruct(colours):
     vae = VAE.from_vae_config(tiny(beta=2.0))
     x = colours[:4]
     out = vae(x)
-    assert set(out) == {"reconstruction", "z_mean", "z_log_var"}
+    assert set(out) == {"reconstruction", "z_mean", "z_log_var", "logits"}
+    np.testing.assert_allclose(
+        _np(ops.sigmoid(out["logits"])), _np(out["reconstruction"]), atol=1e-6
+    )
     assert tuple(out["reconstruction"].shape) == x.shape
     assert tuple(out["z_mean"].shape) == (4, 8)
     assert float(_np(vae.kl_weight)) == 2.0 and vae.beta == 2.0
@@ -262,6 +269,14 @@ def test_save_load_round_trip(trained, colours, tmp_path):
     # The optimizer comes back too, so training can continue without compile().
     assert int(_np(loaded.optimizer.iterations)) == 48
     assert float(_np(loaded.optimizer.learning_rate)) == pytest.approx(5e-3)
+    # The noise state too: the loaded model draws what the trained one would draw.
+    state = _np(vae.sampling.seed_generator.state)
+    assert state[1] > 48  # advanced by every training and validation step
+    np.testing.assert_array_equal(_np(loaded.sampling.seed_generator.state), state)
+    np.testing.assert_array_equal(
+        _np(loaded(colours[:8])["reconstruction"]),
+        _np(vae(colours[:8])["reconstruction"]),
+    )
 
 
 def test_save_load_keeps_every_constructor_argument(colours, tmp_path):
@@ -275,6 +290,131 @@ def test_save_load_keeps_every_constructor_argument(colours, tmp_path):
     assert (loaded.seed, float(_np(loaded.kl_weight))) == (99, 4.0)
     x = colours[:4] * 2 - 1
     np.testing.assert_array_equal(_np(loaded.reconstruct(x)), _np(vae.reconstruct(x)))
+
+
+def test_compute_loss_is_losses_vae_loss(colours, monkeypatch):
+    """Check the model trains on helpers.losses.vae_loss, the formula of 03_loss."""
+    import helpers.losses
+    import helpers.model
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return helpers.losses.vae_loss(*args, **kwargs)
+
+    monkeypatch.setattr(helpers.model, "vae_loss", spy)
+    vae = VAE.from_vae_config(tiny(beta=3.0, reconstruction_loss="bce"))
+    vae.kl_weight.assign(0.5)  # as a warm-up would
+    x = colours[:4]
+    y_pred = vae(x)
+    total = float(_np(vae.compute_loss(x=x, y_pred=y_pred)))
+    assert len(seen) == 1
+    assert float(_np(seen[0]["beta"])) == 0.5 and seen[0]["kind"] == "bce"
+    assert seen[0]["logits"] is y_pred["logits"]
+    expected = helpers.losses.vae_loss(
+        x,
+        y_pred["reconstruction"],
+        y_pred["z_mean"],
+        y_pred["z_log_var"],
+        0.5,
+        "bce",
+        logits=y_pred["logits"],
+    )
+    assert total == pytest.approx(float(_np(expected["total"])), rel=1e-6)
+    assert float(_np(vae.kl_tracker.result())) == pytest.approx(
+        float(_np(expected["kl"])), rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_bce_reaches_a_saturated_wrong_pixel_through_the_logits(activation):
+    import tensorflow as tf
+
+    config = tiny(output_activation=activation)  # (configs pair BCE with sigmoid)
+    low, high = config.value_range
+    vae = VAE(
+        build_encoder(config),
+        build_decoder(config),
+        reconstruction="bce",
+        value_range=config.value_range,
+    )
+    images = np.full((2, 16, 16, 3), low, "float32")  # black faces
+    bias = vae.decoder.get_layer("logits").bias
+    bias.assign(np.full(3, 20.0, "float32"))  # every pixel saturates to white
+    with tf.GradientTape() as tape:
+        y_pred = vae(images)
+        loss = vae.compute_loss(x=images, y_pred=y_pred)
+    assert _np(y_pred["reconstruction"]).min() == high  # saturated exactly
+    per_pixel = float(_np(vae.reconstruction_tracker.result())) / (16 * 16 * 3)
+    # The true cost of a sure-white pixel that is black: 20 nats (40 for tanh,
+    # whose [0, 1] logits are twice the activation's input), not the 16 of a clip.
+    assert per_pixel == pytest.approx(20.0 * (2 if activation == "tanh" else 1), 1e-2)
+    gradient = _np(tape.gradient(loss, bias))
+    assert np.all(gradient > 1.0), gradient  # pushes the bias down
+
+
+def test_each_replica_draws_its_own_noise():
+    """Check a MirroredStrategy's two replicas get different eps (two logical CPUs)."""
+    import tensorflow as tf
+
+    assert (
+        len(tf.config.list_logical_devices("CPU")) >= 2
+    ), "tests/conftest.py splits the CPU into two logical devices at start-up"
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        layer = Sampling(seed=3)
+    zeros = tf.zeros((256, 4))
+
+    @tf.function
+    def draw():
+        return strategy.run(lambda: layer([zeros, zeros]))
+
+    first = [_np(r) for r in strategy.experimental_local_results(draw())]
+    second = [_np(r) for r in strategy.experimental_local_results(draw())]
+    assert not np.array_equal(first[0], first[1])  # replicas differ
+    assert not np.array_equal(first[0], second[0])  # and each call is fresh
+    both = np.concatenate(first)
+    assert abs(both.mean()) < 0.05 and abs(both.std() - 1) < 0.05
+    assert abs(np.corrcoef(first[0].ravel(), first[1].ravel())[0, 1]) < 0.1
+
+
+@pytest.fixture
+def restore_policy():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains_in_float32_losses_and_checkpoints_cross_over(
+    policy, colours, tmp_path, restore_policy
+):
+    keras.utils.set_random_seed(4)
+    x = colours[:16]
+    keras.mixed_precision.set_global_policy(policy)
+    vae = build_vae(tiny(reconstruction_loss="bce"))
+    assert vae.decoder.get_layer("logits").compute_dtype == policy.split("_")[1]
+    out = vae(x)
+    for name in ("reconstruction", "z_mean", "z_log_var", "logits"):
+        assert str(_np(out[name]).dtype) == "float32", name
+    assert str(_np(vae.compute_loss(x=x, y_pred=out)).dtype) == "float32"
+    logs = vae.fit(x, epochs=1, batch_size=16, verbose=0).history
+    assert all(np.isfinite(v).all() for v in logs.values()), logs
+    assert 200 < logs["reconstruction_loss"][0] < 800  # ~ln 2 per pixel, as float32
+    vae.save(tmp_path / "mixed.keras")
+    keras.mixed_precision.set_global_policy("float32")
+    loaded = keras.saving.load_model(tmp_path / "mixed.keras")
+    np.testing.assert_allclose(
+        _np(loaded.reconstruct(x)), _np(vae.reconstruct(x)), atol=1e-6
+    )
+    float32 = build_vae(tiny())
+    float32(x)
+    float32.save(tmp_path / "float32.keras")
+    keras.mixed_precision.set_global_policy(policy)
+    back = keras.saving.load_model(tmp_path / "float32.keras")
+    np.testing.assert_allclose(
+        _np(back.reconstruct(x)), _np(float32.reconstruct(x)), atol=1e-6
+    )
 
 
 @pytest.mark.skipif(
@@ -311,8 +451,14 @@ def _tensorflow_uses(path: Path) -> list[str]:
 
 
 def test_static_no_tensorflow_in_model_and_losses(tmp_path):
-    for name in ("model.py", "losses.py"):
-        assert _tensorflow_uses(ROOT / "helpers" / name) == [], name
+    assert _tensorflow_uses(ROOT / "helpers" / "losses.py") == []
+    # model.py asks tf.distribute which replica it is, in _replica() only.
+    tree = ast.parse((ROOT / "helpers" / "model.py").read_text())
+    for node in tree.body:
+        if not (isinstance(node, ast.FunctionDef) and node.name == "_replica"):
+            probe = tmp_path / "node.py"
+            probe.write_text(ast.unparse(node))
+            assert _tensorflow_uses(probe) == [], ast.unparse(node)[:80]
     # The check itself finds all three spellings (comments and docstrings may say tf).
     probe = tmp_path / "probe.py"
     probe.write_text(
