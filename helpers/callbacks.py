@@ -3,6 +3,9 @@
 - ``SampleGrid`` decodes the same latent vectors every few epochs, so students watch
   faces emerge from noise.
 - ``KLWarmup`` ramps the KL weight from 0 to beta over the first epochs.
+- ``TargetBetaLoss`` logs ``loss_at_target_beta`` and ``val_loss_at_target_beta``
+  (reconstruction + target beta * KL): the score the best model is chosen by,
+  which a warm-up cannot game.
 - ``AtomicBackupAndRestore`` and ``AtomicModelCheckpoint`` are Keras' own callbacks
   whose files are written to a temporary name and renamed into place, so a run
   killed at any moment (``kill -9``, a Colab disconnect) never leaves a half-written
@@ -112,6 +115,48 @@ class KLWarmup(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["kl_weight"] = float(keras.ops.convert_to_numpy(self.model.kl_weight))
+
+
+class TargetBetaLoss(keras.callbacks.Callback):
+    """Log the epoch's loss at the target beta: ``reconstruction + beta * kl``.
+
+    During a KL warm-up, Keras' ``loss`` and ``val_loss`` use the ramped weight:
+    0 in the first epoch, so that epoch's ``val_loss`` is the reconstruction alone
+    and a checkpoint watching ``val_loss`` keeps a model trained without its KL
+    term. ``val_loss_at_target_beta = val_reconstruction_loss + beta *
+    val_kl_loss`` scores every epoch by the same objective, the one the run aims at,
+    so choose the best model by it. It is added to the epoch logs (and so to
+    history.csv, TensorBoard and the progress bar) for the training data
+    (``loss_at_target_beta``) and, when validation ran, the validation data.
+
+    Put it before the callbacks that read it (``CSVLogger``, ``ModelCheckpoint``).
+
+    Args:
+        beta: the target KL weight (``config.beta``).
+    """
+
+    def __init__(self, beta):
+        super().__init__()
+        self.beta = float(beta)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for prefix in ("", "val_"):
+            score = target_beta_loss(logs, self.beta, prefix)
+            if score is not None:
+                logs[f"{prefix}loss_at_target_beta"] = score
+
+
+def target_beta_loss(logs, beta: float, prefix: str = "") -> float | None:
+    """Return ``logs[prefix + "reconstruction_loss"] + beta * logs[prefix +
+    "kl_loss"]``, or None when either is missing."""
+    try:
+        reconstruction = float(logs[f"{prefix}reconstruction_loss"])
+        kl = float(logs[f"{prefix}kl_loss"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return reconstruction + float(beta) * kl
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):

@@ -5,7 +5,7 @@ A run directory is self-describing, so a student can evaluate yesterday's model:
     run_dir/
       config.json          the VAEConfig (VAEConfig.save)
       run.json             the cache it trained on, epochs done, status
-      best.keras           best model so far by validation loss (ModelCheckpoint)
+      best.keras           best model so far by val_loss_at_target_beta (ModelCheckpoint)
       backup/              resume state for an interrupted run (BackupAndRestore)
       history.csv          one row per epoch (CSVLogger): loss, reconstruction_loss,
                            kl_loss and their val_ versions

@@ -16,13 +16,22 @@ How resume works
 ----------------
 At the end of every epoch the callbacks run in this order: history.csv gets the
 epoch's row, TensorBoard its scalars, samples/ its grid, best.keras the model if
-val_loss improved, and last the backup (weights, optimizer state, epoch number),
-which is the commit point. Every file is written to a temporary name and renamed
+val_loss_at_target_beta improved, and last the backup (weights, optimizer state,
+epoch number, the sampling noise's state), which is the commit point. Every file is written to a temporary name and renamed
 into place, so a kill at any moment leaves each file either old or new, never
 half-written. Re-running the same command reads the backup's epoch count E,
 truncates history.csv to epochs 0..E-1 (dropping a row written after the last backup
-and any half-written line), tells ModelCheckpoint the best val_loss so far, and
-``fit()`` continues at epoch E with the optimizer's step counter intact. fixed_z.npy
+and any half-written line), tells ModelCheckpoint the best score so far (read from
+history.csv), and ``fit()`` continues at epoch E with the optimizer's step counter
+and the noise intact: the resumed epochs are the ones an uninterrupted run trains.
+
+Which model is best
+-------------------
+best.keras is the epoch with the lowest ``val_loss_at_target_beta`` =
+val reconstruction + ``config.beta`` * val KL (``helpers.callbacks.TargetBetaLoss``;
+``loss_at_target_beta`` without validation data). Keras' ``val_loss`` uses the KL
+weight of the epoch, which a warm-up ramps up from 0: it would crown an epoch
+trained and scored without its KL term. fixed_z.npy
 is made once and never regenerated.
 """
 
@@ -47,6 +56,8 @@ from helpers.runs import RunPaths, write_info
 RESUMABLE_FIELDS = ("name", "epochs", "learning_rate", "sample_interval")
 # Latent vectors decoded into every sample grid (an 8 x 8 grid).
 N_FIXED_Z = 64
+# best.keras minimises this (with "val_" when there is validation data).
+BEST_MODEL_SCORE = "loss_at_target_beta"
 
 
 def train(
@@ -81,6 +92,7 @@ def train(
         AtomicModelCheckpoint,
         KLWarmup,
         SampleGrid,
+        TargetBetaLoss,
         nan_error,
         stopped_by_nan,
     )
@@ -96,8 +108,8 @@ def train(
 
     keras.utils.set_random_seed(config.seed)
     fixed_z = _fixed_z(config, paths)
-    monitor = "loss" if val_ds is None else "val_loss"
-    best = _truncate_history(paths.history, start, monitor)
+    monitor = ("" if val_ds is None else "val_") + BEST_MODEL_SCORE
+    best = _truncate_history(paths.history, start, monitor, beta=config.beta)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         vae = build_vae(config)
         vae(np.zeros((1, *config.image_shape), "float32"))  # BackupAndRestore needs it
@@ -116,6 +128,7 @@ def train(
             if config.kl_warmup_epochs
             else []
         ),
+        TargetBetaLoss(config.beta),  # before the log and the checkpoint read it
         keras.callbacks.TerminateOnNaN(),
         csv_logger,
         *([tensorboard] if tensorboard else []),
@@ -125,6 +138,7 @@ def train(
         AtomicModelCheckpoint(
             str(paths.best_model),
             monitor=monitor,
+            mode="min",
             save_best_only=True,
             initial_value_threshold=(best if paths.best_model.exists() else None),
         ),
@@ -308,11 +322,15 @@ def _fixed_z(config: VAEConfig, paths: RunPaths) -> np.ndarray:
     return z
 
 
-def _truncate_history(path: Path, completed: int, monitor="val_loss") -> float | None:
+def _truncate_history(
+    path: Path, completed: int, monitor="val_loss", beta: float | None = None
+) -> float | None:
     """Keep only history.csv rows of epochs < ``completed``; return their best monitor.
 
     Rows of epochs the backup does not cover (written just before a crash) and a
     half-written last line are dropped, so the resumed run writes each epoch once.
+    A ``*loss_at_target_beta`` monitor missing from an older history.csv is
+    recomputed from its reconstruction and KL columns with ``beta``.
     """
     if not path.exists():
         return None
@@ -336,10 +354,18 @@ def _truncate_history(path: Path, completed: int, monitor="val_loss") -> float |
         path.unlink()
     elif "".join(kept) != text:
         atomic_write_text(path, "".join(kept))  # kept as read: \r\n line ends
-    if monitor not in header:
+    records = [dict(zip(header, next(csv.reader([rows[e]])))) for e in rows]
+    if monitor in header:
+        values = [float(record[monitor]) for record in records]
+    elif monitor.endswith(BEST_MODEL_SCORE) and beta is not None:
+        from helpers.callbacks import target_beta_loss
+
+        prefix = monitor[: -len(BEST_MODEL_SCORE)]
+        values = [target_beta_loss(record, beta, prefix) for record in records]
+        if None in values:
+            return None
+    else:
         return None
-    column = header.index(monitor)
-    values = [float(next(csv.reader([rows[e]]))[column]) for e in rows]
     finite = [v for v in values if math.isfinite(v)]
     return min(finite) if finite else None
 

@@ -97,6 +97,13 @@ def test_every_callback_leaves_its_file(cache_dir, tmp_path):
         assert name in rows[0] and f"val_{name}" in rows[0]
     # KL warm-up: beta * min(1, epoch / 2) at each epoch's start.
     assert [float(r["kl_weight"]) for r in rows] == [0.0, 0.5, 1.0]
+    # The score best.keras is chosen by: reconstruction + target beta * KL.
+    for prefix in ("", "val_"):
+        for r in rows:
+            expected = float(r[f"{prefix}reconstruction_loss"]) + 1.0 * float(
+                r[f"{prefix}kl_loss"]
+            )
+            assert float(r[f"{prefix}loss_at_target_beta"]) == pytest.approx(expected)
     assert float(history.model.kl_weight.numpy()) == 1.0
     assert history.epoch == [0, 1, 2] and history.initial_epoch == 0
     assert int(history.model.optimizer.iterations.numpy()) == 3 * 2
@@ -168,6 +175,71 @@ def test_resume_after_interruption_continues_where_it_stopped(tmp_path):
     assert longer.initial_epoch == 3 and longer.epoch == [0, 1, 2, 3]
     assert int(longer.model.optimizer.iterations.numpy()) == 4 * 2
     assert read_info(tmp_path)["epochs_done"] == 4
+
+
+def _decoder_weights(model):
+    return [np.array(w) for w in model.decoder.get_weights()]
+
+
+def test_resume_reproduces_the_uninterrupted_run_and_best_is_by_target_beta(tmp_path):
+    """Check a run stopped after epoch 2 and resumed logs the same losses as one
+    that never stopped (same data order, optimizer, KL weight and noise), and that
+    best.keras is the epoch with the lowest val_loss_at_target_beta, not the
+    warm-up epoch whose val_loss leaves out the KL."""
+    import keras
+
+    from helpers.runs import load_run
+    from helpers.training import train
+
+    config = smoke(epochs=4, kl_warmup_epochs=2, beta=20.0)
+    weights = {}
+    keep = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs=None: weights.update(
+            {e: _decoder_weights(keep.model)}
+        )
+    )
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(config, toy_data(), straight, verbose=0, callbacks=[keep])
+    with pytest.raises(Interrupt):
+        train(config, toy_data(), resumed, verbose=0, callbacks=[interrupt_at(2)])
+    train(config, toy_data(), resumed, verbose=0)
+
+    rows, again = read_csv(straight / "history.csv"), read_csv(resumed / "history.csv")
+    assert [r["epoch"] for r in again] == ["0", "1", "2", "3"]
+    for row, other in zip(rows, again):
+        for key, value in row.items():
+            assert float(other[key]) == pytest.approx(float(value), rel=1e-6), (
+                row["epoch"],
+                key,
+            )
+    scores = [float(r["val_loss_at_target_beta"]) for r in rows]
+    val_loss = [float(r["val_loss"]) for r in rows]
+    print("val_loss", val_loss, "at target beta", scores)
+    best = int(np.argmin(scores))
+    assert int(np.argmin(val_loss)) == 0 != best  # warm-up epoch 0 wins val_loss
+    for got, want in zip(_decoder_weights(load_run(straight).vae), weights[best]):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(
+        _decoder_weights(load_run(resumed).vae),
+        _decoder_weights(load_run(straight).vae),
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+def test_resume_restores_the_best_score_from_history(tmp_path):
+    """Check the checkpoint's best-so-far comes back, also from an older history.csv
+    without the score column (recomputed from its reconstruction and KL)."""
+    from helpers.training import _truncate_history
+
+    path = tmp_path / "history.csv"
+    header = "epoch,kl_loss,loss,reconstruction_loss,val_kl_loss,val_loss,val_reconstruction_loss\r\n"
+    rows = "0,9,100,100,9,90,90\r\n1,2,120,110,2,110,100\r\n2,1,99,98,1,99,98\r\n"
+    path.write_text(header + rows, newline="")
+    # Scores at beta 10: 180, 120, 108 (val_loss would pick epoch 0's 90).
+    assert _truncate_history(path, 2, "val_loss_at_target_beta", beta=10) == 120
+    assert _truncate_history(path, 2, "val_loss") == 90
+    path.write_text("epoch,val_loss_at_target_beta\r\n0,7\r\n1,5\r\n", newline="")
+    assert _truncate_history(path, 2, "val_loss_at_target_beta", beta=10) == 5
 
 
 KILL_SCRIPT = SCRIPT_HEAD + """
@@ -243,7 +315,7 @@ def test_nan_loss_stops_with_advice_and_keeps_last_good_state(tmp_path):
 
     def poison(epoch, logs=None):  # the reconstruction blows up in epoch 2
         if epoch == 1:
-            kernel = poisoner.model.decoder.get_layer("reconstruction").kernel
+            kernel = poisoner.model.decoder.get_layer("logits").kernel
             kernel.assign(np.full(kernel.shape, np.nan, "float32"))
 
     poisoner = keras.callbacks.LambdaCallback(on_epoch_begin=poison)
