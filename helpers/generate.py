@@ -199,7 +199,11 @@ def reconstruct(vae, images, batch_size: int = 256) -> np.ndarray:
 
 # Paths through the latent space -------------------------------------------------------
 def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spherical interpolation between vectors a and b at fractions t, (T, D)."""
+    """Spherical interpolation between vectors a and b at fractions t, (T, D).
+
+    ``sin((1 - t) w) / sin(w) * a + sin(t w) / sin(w) * b`` with w the angle
+    between a and b: for |a| = |b| every point has that same norm.
+    """
     cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
     omega = np.arccos(np.clip(cos, -1.0, 1.0))
     if np.sin(omega) < 1e-6:  # (anti)parallel: the great circle is undefined
@@ -214,9 +218,12 @@ def interpolate(
 ) -> np.ndarray:
     """Decode a path between the latent means of two faces.
 
-    "linear" walks the straight line; "slerp" walks the great circle, which keeps the
-    latent norm near that of typical prior samples (a straight line through N(0, I)
-    passes close to the origin, where few real faces are encoded).
+    "linear" walks the straight line; "slerp" walks the arc of the great circle
+    through the two codes, which keeps the endpoints' norm (exactly when the two
+    have the same norm, in between when they differ). It does not move the
+    path to the norm of a typical prior sample (about sqrt(D)): it only avoids the
+    dip in norm of the straight line between two far-apart codes, which passes
+    closer to the origin than either endpoint.
 
     Args:
         image_a, image_b: (H, W, 3) or (1, H, W, 3) faces (uint8 or model range).

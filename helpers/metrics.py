@@ -14,8 +14,18 @@ with bilinear interpolation (``keras.ops.image.resize``, no antialiasing) from u
 pixels and scaled by ``keras.applications.inception_v3.preprocess_input``; reference
 statistics from the first N images of the split. FID is biased upwards at small N
 (papers use 10,000 or 50,000 images), so every score carries its N, beside the
-real-vs-real floor at that size. The feature extractor is any callable
-``uint8 (B, H, W, 3) -> (B, F)``, so tests and offline machines can inject one.
+real-vs-real floor at that size: the FID between those N real images and N other
+real images of the split (images N+1 to 2N), the score of a generator as good as
+the data itself, compared like the generated sets are (N against the same N
+reference images). When the split has fewer than 2N images the floor is measured
+between the two halves of the N (N/2 against N/2) and labelled as the floor at N/2:
+FID's small-sample bias makes that about twice the floor at N. The feature
+extractor is any callable ``uint8 (B, H, W, 3) -> (B, F)``, so tests and offline
+machines can inject one.
+
+Which split: ``best.keras`` is chosen on the validation split, so its validation
+scores are optimistic; ``evaluate`` uses the test split when the cache has one and
+says which split it used.
 """
 
 from __future__ import annotations
@@ -32,7 +42,8 @@ import numpy as np
 from helpers.errors import LabError
 from helpers.files import atomic_write_text
 
-ACTIVE_UNIT_NATS = 0.01  # a latent dimension is "active" above this mean KL
+# A latent dimension is "active" when Var_x(E[z|x]) exceeds this (Burda et al. 2016).
+ACTIVE_UNIT_VARIANCE = 0.01
 INCEPTION_SIZE = 299
 INCEPTION_NAME = "inception_v3_imagenet_avgpool_bilinear299"
 INCEPTION_URL_HOST = "storage.googleapis.com"
@@ -254,40 +265,57 @@ def real_stats_path(stats_dir, dataset: str, split: str, n: int, extractor) -> P
     return Path(stats_dir) / f"{safe}_{split}_n{n}_{extractor_name(extractor)}.npz"
 
 
-def real_statistics(images_uint8, extractor, path=None, need_features: bool = False):
+def real_statistics(
+    images_uint8, extractor, path=None, need_features: bool = False, floor_images=None
+):
     """Return real-image statistics, read from or written to a .npz cache.
 
-    The statistics cover all N images and their two disjoint halves (the
-    real-vs-real floor at that size).
+    Besides the statistics of the N reference images (what generated images are
+    compared with), it holds a real-vs-real pair for the floor: the N images
+    (``mu_a``, ``sigma_a``) against ``floor_images``, N other real images
+    (``mu_b``, ``sigma_b``), so the floor is measured at the same N as the scores
+    beside it; without ``floor_images``, the two halves of the N images, which
+    gives the floor at N/2 (about twice the floor at N). ``floor_n`` says which.
 
     Args:
         images_uint8: (N, H, W, 3) uint8 real images, or a zero-argument callable
             returning them (called only on a cache miss).
         extractor: the feature extractor.
         path: the .npz file (None: no cache).
-        need_features: also return the (N, F) features (KID needs them); they are
-            stored in the cache when N <= 10,000.
+        need_features: also return the (N, F) features and the floor set's
+            features (KID needs them); they are stored in the cache when
+            N <= 10,000.
+        floor_images: (N, H, W, 3) uint8 real images disjoint from
+            ``images_uint8``, or None.
 
     Returns:
-        dict with mu, sigma, mu_a, sigma_a, mu_b, sigma_b, n, cached (bool) and,
-        when needed, features.
+        dict with mu, sigma, mu_a, sigma_a, mu_b, sigma_b, n, floor_n (the size of
+        each set of the floor pair), cached (bool) and, when needed, features and
+        floor_features.
     """
     path = None if path is None else Path(path)
     if path is not None and path.exists():
         with np.load(path) as data:
             stats = {key: data[key] for key in data.files}
-        if not need_features or "features" in stats:
-            stats["n"], stats["cached"] = int(stats["n"]), True
+        has_features = "features" in stats and "floor_features" in stats
+        if "floor_n" in stats and (not need_features or has_features):
+            stats["n"], stats["floor_n"] = int(stats["n"]), int(stats["floor_n"])
+            stats["cached"] = True
             return stats
     images = images_uint8() if callable(images_uint8) else images_uint8
     features = compute_features(extractor, images)
-    half = len(features) // 2
-    stats = {"n": len(features)}
+    if floor_images is not None and len(floor_images) == len(features):
+        first, second = features, compute_features(extractor, floor_images)
+    else:
+        half = len(features) // 2
+        first, second = features[:half], features[half : 2 * half]
+    stats = {"n": len(features), "floor_n": len(first)}
     stats["mu"], stats["sigma"] = statistics(features)
-    stats["mu_a"], stats["sigma_a"] = statistics(features[:half])
-    stats["mu_b"], stats["sigma_b"] = statistics(features[half : 2 * half])
+    stats["mu_a"], stats["sigma_a"] = statistics(first)
+    stats["mu_b"], stats["sigma_b"] = statistics(second)
     if len(features) <= 10_000:
         stats["features"] = features.astype(np.float32)
+        stats["floor_features"] = second.astype(np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp.npz")
@@ -295,8 +323,22 @@ def real_statistics(images_uint8, extractor, path=None, need_features: bool = Fa
         os.replace(tmp, path)
     stats["cached"] = False
     if need_features:
-        stats["features"] = features
+        stats["features"], stats["floor_features"] = features, second
     return stats
+
+
+def floor_note(n: int, floor_n: int) -> str:
+    """Say what the real-vs-real floor of a report is, for its table row."""
+    if floor_n == n:
+        return (
+            f"{n} real vs {n} other real images: the floor at this N, what a "
+            "generator as good as the data would score"
+        )
+    return (
+        f"two halves of the {n} real images ({floor_n} vs {floor_n}): the floor "
+        f"at N={floor_n}, about twice the floor at N={n} (FID grows as N shrinks); "
+        f"the split has fewer than {2 * n} images for two sets of {n}"
+    )
 
 
 # Image quality ------------------------------------------------------------------------
@@ -353,29 +395,42 @@ def sharpness(images, value_range=(0.0, 1.0)) -> np.ndarray:
     )
 
 
-def latent_usage(z_mean, z_log_var, threshold: float = ACTIVE_UNIT_NATS) -> dict:
-    """Return KL per latent dimension averaged over data, and the active units.
+def latent_usage(z_mean, z_log_var, threshold: float = ACTIVE_UNIT_VARIANCE) -> dict:
+    """Return the active units (Burda et al. 2016) and the KL per latent dimension.
+
+    A dimension is active when its posterior mean moves with the input: when
+    ``Var_x(E[z|x])``, the variance of ``z_mean`` over the data, exceeds
+    ``threshold`` (0.01, as in Burda, Grosse and Salakhutdinov 2016). An inactive
+    dimension says the same thing about every image, so the decoder can read
+    nothing from it. The mean KL of a dimension is a different figure: a constant
+    offset (the same ``z_mean`` for every image) costs KL without carrying any
+    information, so KL > 0 does not make a dimension active.
 
     Args:
-        z_mean, z_log_var: (N, D) encoder outputs.
-        threshold: a dimension is active when its mean KL exceeds this (nats).
+        z_mean, z_log_var: (N, D) encoder outputs, N >= 2.
+        threshold: variance above which a dimension counts as active.
 
     Returns:
-        {"kl_per_dim": (D,) list, "kl_total": float, "active_units": int,
-         "latent_dim": int}.
+        {"active_units": int (Burda's count), "latent_dim": int,
+         "z_mean_variance": (D,) list of Var_x(E[z|x]),
+         "kl_per_dim": (D,) list of the mean KL per dimension (nats),
+         "kl_total": float (their sum, nats per image)}.
     """
     from helpers.losses import kl_per_dimension
 
-    kl = np.asarray(
-        kl_per_dimension(
-            np.asarray(z_mean, np.float32), np.asarray(z_log_var, np.float32)
-        )
-    ).mean(axis=0)
+    z_mean = np.asarray(z_mean, np.float32)
+    if z_mean.ndim != 2 or len(z_mean) < 2:
+        raise ValueError(f"need (N >= 2, D) posterior means, got {z_mean.shape}")
+    variance = z_mean.astype(np.float64).var(axis=0)
+    kl = np.asarray(kl_per_dimension(z_mean, np.asarray(z_log_var, np.float32))).mean(
+        axis=0
+    )
     return {
+        "active_units": int((variance > threshold).sum()),
+        "latent_dim": int(variance.size),
+        "z_mean_variance": [float(v) for v in variance],
         "kl_per_dim": [float(v) for v in kl],
         "kl_total": float(kl.sum()),
-        "active_units": int((kl > threshold).sum()),
-        "latent_dim": int(kl.size),
     }
 
 
@@ -384,15 +439,24 @@ def _row(section, metric, value, n, note=""):
     return {"section": section, "metric": metric, "value": value, "n": n, "note": note}
 
 
-def _distance_rows(report, real_u8, fakes, extractor, stats_path, fid, kid, seed):
-    """Add FID and KID rows for the real-vs-real floor and each set of fakes."""
+def _distance_rows(
+    report, real_u8, fakes, extractor, stats_path, fid, kid, seed, floor_u8=None
+):
+    """Add FID and KID rows for the real-vs-real floor and each set of fakes.
+
+    Each set of fakes (N images) is compared with the N real images; the floor
+    compares those N with ``floor_u8`` (N more real images) when given, else
+    their two halves (see ``floor_note``).
+    """
     n = len(real_u8)
-    real = real_statistics(real_u8, extractor, stats_path, need_features=kid)
+    real = real_statistics(
+        real_u8, extractor, stats_path, need_features=kid, floor_images=floor_u8
+    )
+    floor_n, note = real["floor_n"], floor_note(n, real["floor_n"])
     space = extractor_name(extractor)
     features = {
         name: compute_features(extractor, images) for name, images in fakes.items()
     }
-    half = n // 2
     rows = []
     if fid:
         scores = {
@@ -409,18 +473,12 @@ def _distance_rows(report, real_u8, fakes, extractor, stats_path, fid, kid, seed
             "feature_space": space,
             "scores": scores,
             "n": n,
+            "floor_n": floor_n,
+            "floor": note,
             "stats_file": str(stats_path),
             "note": SMALL_N_NOTE,
         }
-        rows.append(
-            _row(
-                "fid",
-                "real_vs_real",
-                scores["real_vs_real"],
-                half,
-                f"two disjoint halves ({half} vs {half}): the floor at this N",
-            )
-        )
+        rows.append(_row("fid", "real_vs_real", scores["real_vs_real"], floor_n, note))
         for name in features:
             rows.append(
                 _row("fid", name, scores[name], n, f"vs {n} real; {SMALL_N_NOTE}")
@@ -429,7 +487,7 @@ def _distance_rows(report, real_u8, fakes, extractor, stats_path, fid, kid, seed
         real_features = real["features"]
         kid_scores = {
             "real_vs_real": kernel_inception_distance(
-                real_features[:half], real_features[half : 2 * half], seed=seed
+                real_features[:floor_n], real["floor_features"], seed=seed
             )
         }
         for name, feats in features.items():
@@ -440,10 +498,11 @@ def _distance_rows(report, real_u8, fakes, extractor, stats_path, fid, kid, seed
             "available": True,
             "kid_feature_space": space,
             "n": n,
+            "floor_n": floor_n,
             "scores": {k: {"mean": m, "std": s} for k, (m, s) in kid_scores.items()},
         }
         for name, (mean, std) in kid_scores.items():
-            size = half if name == "real_vs_real" else n
+            size = floor_n if name == "real_vs_real" else n
             rows.append(
                 _row(
                     "kid",
@@ -456,9 +515,27 @@ def _distance_rows(report, real_u8, fakes, extractor, stats_path, fid, kid, seed
     return rows
 
 
+def default_split(run) -> str:
+    """Return "test" when the run's cache has test images, else "validation".
+
+    ``best.keras`` is the epoch that scored best on the validation split, so
+    scores on that split flatter it; the test split played no part in training.
+    """
+    if run.cache_dir is not None:
+        from helpers.cache import cache_info
+
+        try:
+            counts = cache_info(run.cache_dir).get("counts", {})
+        except (LabError, OSError, ValueError):
+            return "validation"
+        if counts.get("test"):
+            return "test"
+    return "validation"
+
+
 def evaluate(
     run,
-    split: str = "validation",
+    split: str | None = None,
     n: int = 1000,
     fid: bool = False,
     kid: bool = False,
@@ -472,9 +549,12 @@ def evaluate(
 
     Args:
         run: a run directory or a ``helpers.runs.Run``.
-        split: "validation" or "test".
+        split: "test", "validation", or None: the test split when the cache has
+            one (it did not choose ``best.keras``; the validation split did), else
+            validation. The report's "split" and "split_note" say which was used.
         n: images to evaluate (clipped to the split's size); also the number of prior
-            and GMM samples.
+            and GMM samples. The next n images of the split, when it has them, are
+            the second real set of the FID/KID floor.
         fid, kid: also compute FID / KID against the split's images.
         extractor: feature extractor ``uint8 (B, H, W, 3) -> (B, F)`` for FID/KID
             (default: InceptionV3, which needs its downloadable weights).
@@ -492,8 +572,11 @@ def evaluate(
 
     run = run if isinstance(run, Run) else load_run(run)
     vae, value_range = run.vae, run.config.value_range
-    real_u8, _ = generate._load_split_images(run, split, n)
+    split = split or default_split(run)
+    pool_u8, _ = generate._load_split_images(run, split, 2 * n)
+    real_u8 = pool_u8[:n]
     n = len(real_u8)
+    floor_u8 = pool_u8[n : 2 * n] if len(pool_u8) >= 2 * n else None
     real = generate.as_model_images(vae, real_u8)
     z_mean, z_log_var = generate.encode_means(vae, real, with_log_var=True)
     recon = generate.decode(vae, z_mean)
@@ -507,6 +590,11 @@ def evaluate(
     report = {
         "run_dir": str(run.paths.root),
         "split": split,
+        "split_note": (
+            "held out: best.keras was chosen on the validation split"
+            if split == "test"
+            else "the split that chose best.keras: optimistic for this model"
+        ),
         "n": n,
         "value_range": list(value_range),
         "gmm": {"components": int(gmm.n_components), "fit_n": len(train_u8)},
@@ -514,7 +602,15 @@ def evaluate(
     rows = []
     report["reconstruction"] = reconstruction_quality(real, recon, value_range)
     for metric, value in report["reconstruction"].items():
-        rows.append(_row("reconstruction", metric, value, n, "pixels scaled to [0, 1]"))
+        rows.append(
+            _row(
+                "reconstruction",
+                metric,
+                value,
+                n,
+                f"{split} split ({report['split_note']}); pixels scaled to [0, 1]",
+            )
+        )
     report["latent"] = latent_usage(z_mean, z_log_var)
     rows.append(
         _row(
@@ -531,8 +627,8 @@ def evaluate(
             "active_units",
             report["latent"]["active_units"],
             n,
-            f"of {report['latent']['latent_dim']} dims with mean KL > "
-            f"{ACTIVE_UNIT_NATS} nats",
+            f"of {report['latent']['latent_dim']} dims whose z_mean varies over the "
+            f"data: Var(E[z|x]) > {ACTIVE_UNIT_VARIANCE} (Burda et al. 2016)",
         )
     )
     report["sharpness"] = {"real": float(sharpness(real, value_range).mean())}
@@ -566,7 +662,7 @@ def evaluate(
                 stats_dir, f"{real_u8.shape[1]}px", split, n, extractor
             )
             rows += _distance_rows(
-                report, real_u8, fakes, extractor, path, fid, kid, seed
+                report, real_u8, fakes, extractor, path, fid, kid, seed, floor_u8
             )
     report["rows"] = rows
     if write:
