@@ -125,9 +125,19 @@ def _read_history(path: Path) -> list[dict]:
     return out
 
 
+def _best_key(row: dict) -> str:
+    """The column best.keras was chosen by (older runs: val_loss or loss)."""
+    for key in ("val_loss_at_target_beta", "loss_at_target_beta", "val_loss"):
+        if key in row:
+            return key
+    return "loss"
+
+
 def _best(history: list[dict]) -> dict | None:
-    key = "val_loss" if history and "val_loss" in history[0] else "loss"
-    return min(history, key=lambda r: r.get(key, float("inf"))) if history else None
+    if not history:
+        return None
+    key = _best_key(history[0])
+    return min(history, key=lambda r: r.get(key, float("inf")))
 
 
 # ------------------------------------------------------------------ sections
@@ -246,7 +256,7 @@ def _summary_section(run: _Run) -> str:
     )
     best = _best(run.history)
     if best is not None:
-        key = "val_loss" if "val_loss" in best else "loss"
+        key = _best_key(best)
         summary += f"; best {key} {best[key]:.4g} at epoch {int(best['epoch']) + 1}"
     return summary + "."
 

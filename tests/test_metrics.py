@@ -131,6 +131,51 @@ def test_real_statistics_are_cached_and_reused(tmp_path):
     assert fid_same == pytest.approx(0.0, abs=1e-8) and fid_fake > 0.1
 
 
+class FirstPixels:
+    """Features = the first 8 pixel values: iid uniform for noise images."""
+
+    name = "first_pixels"
+
+    def __call__(self, images_uint8):
+        return np.asarray(images_uint8, np.float64).reshape(len(images_uint8), -1)[
+            :, :8
+        ]
+
+
+def test_fid_floor_compares_n_with_n_like_the_scores_beside_it():
+    """Check the real-vs-real floor is measured at the N of the generated scores."""
+    rng = np.random.default_rng(7)
+    pool = rng.integers(0, 256, (4 * 300, 4, 4, 3), dtype=np.uint8)
+    real, floor = pool[:300], pool[300:600]
+    extractor = FirstPixels()
+    stats = metrics.real_statistics(real, extractor, floor_images=floor)
+    assert stats["floor_n"] == 300
+    floor_fid = metrics.frechet_distance(
+        stats["mu_a"], stats["sigma_a"], stats["mu_b"], stats["sigma_b"]
+    )
+    # What a perfect generator scores: N more images of the data against the N.
+    perfect = [
+        metrics.frechet_distance(
+            *metrics.statistics(extractor(pool[600 + i * 300 : 900 + i * 300])),
+            stats["mu"],
+            stats["sigma"],
+        )
+        for i in range(2)
+    ]
+    halves = metrics.real_statistics(real, extractor)
+    assert halves["floor_n"] == 150
+    half_fid = metrics.frechet_distance(
+        halves["mu_a"], halves["sigma_a"], halves["mu_b"], halves["sigma_b"]
+    )
+    print(f"floor {floor_fid:.1f}, perfect {perfect}, halves {half_fid:.1f}")
+    assert 0.6 < floor_fid / np.mean(perfect) < 1.6
+    assert half_fid > 1.5 * floor_fid  # the N/2 floor is about twice the N one
+    assert "floor at this N" in metrics.floor_note(300, 300)
+    assert "floor at N=150, about twice the floor at N=300" in metrics.floor_note(
+        300, 150
+    )
+
+
 def test_compute_features_wants_uint8():
     with pytest.raises(ValueError, match="uint8"):
         metrics.compute_features(
@@ -171,14 +216,26 @@ def test_sharpness_of_a_blurred_image_is_lower():
     )
 
 
-def test_latent_usage_counts_dims_above_a_hundredth_of_a_nat():
-    z_mean = np.zeros((4, 3), np.float32)
-    z_mean[:, 0] = 1.0  # KL 0.5 nats in dim 0
-    z_mean[:, 1] = 0.1  # KL 0.005 nats: below the threshold
-    usage = metrics.latent_usage(z_mean, np.zeros((4, 3), np.float32))
-    assert usage["active_units"] == 1 and usage["latent_dim"] == 3
-    np.testing.assert_allclose(usage["kl_per_dim"], [0.5, 0.005, 0.0], atol=1e-7)
-    assert usage["kl_total"] == pytest.approx(0.505, abs=1e-6)
+def test_active_units_follow_burda_the_variance_of_the_posterior_mean():
+    # dim 0: the same offset 1.0 for every image: KL 0.5 nats but no information.
+    # dim 1: +-0.2 with the image: variance 0.04 > 0.01, active (KL only 0.02).
+    # dim 2: +-0.05: variance 0.0025, inactive. dim 3: the prior, inactive.
+    z_mean = np.zeros((4, 4), np.float32)
+    z_mean[:, 0] = 1.0
+    z_mean[:, 1] = [0.2, -0.2, 0.2, -0.2]
+    z_mean[:, 2] = [0.05, -0.05, 0.05, -0.05]
+    usage = metrics.latent_usage(z_mean, np.zeros((4, 4), np.float32))
+    assert usage["active_units"] == 1 and usage["latent_dim"] == 4
+    np.testing.assert_allclose(
+        usage["z_mean_variance"], [0.0, 0.04, 0.0025, 0.0], atol=1e-7
+    )
+    # The KL per dimension stays its own figure (it would count dims 0 and 1).
+    np.testing.assert_allclose(
+        usage["kl_per_dim"], [0.5, 0.02, 0.00125, 0.0], atol=1e-7
+    )
+    assert usage["kl_total"] == pytest.approx(0.52125, abs=1e-6)
+    with pytest.raises(ValueError, match="N >= 2"):
+        metrics.latent_usage(z_mean[:1], z_mean[:1])
 
 
 def test_reconstruction_quality_of_a_perfect_copy_and_a_known_error():
@@ -230,7 +287,9 @@ def test_evaluate_command_writes_json_and_csv(
     assert code == 0, out
     assert "unavailable: InceptionV3 weights not downloadable here" in out
     report = json.loads((trained_lab.run_dir / "evaluation.json").read_text())
-    assert report["n"] == 40 and report["split"] == "validation"
+    # The test split: the validation split chose best.keras.
+    assert report["n"] == 40 and report["split"] == "test"
+    assert "test split: held out" in out
     assert report["fid"]["available"] is False and "Colab" in report["fid"]["reason"]
     assert 0 < report["reconstruction"]["mse"] < 0.2
     assert len(report["latent"]["kl_per_dim"]) == trained_lab.config.latent_dim
@@ -278,12 +337,29 @@ def test_evaluate_with_an_injected_extractor_reports_every_baseline(
     assert all(np.isfinite(v) and v >= -1e-6 for v in scores.values())
     assert report["fid"]["feature_space"] == "pixel_projection_8x8"
     assert report["kid"]["kid_feature_space"] == "pixel_projection_8x8"
+    assert report["split"] == "test"  # the split that did not choose best.keras
     assert list(tmp_path.glob("*.npz")) == [
-        tmp_path / "32px_validation_n40_" "pixel_projection_8x8.npz"
+        tmp_path / "32px_test_n40_" "pixel_projection_8x8.npz"
     ]
+    # 50 test faces hold no two sets of 40: the floor is two halves, labelled so.
     fid_rows = [r for r in report["rows"] if r["section"] == "fid"]
     assert fid_rows[0]["n"] == 20 and all(r["n"] == 40 for r in fid_rows[1:])
+    assert "floor at N=20, about twice the floor at N=40" in fid_rows[0]["note"]
     assert "biased upwards at small N" in fid_rows[1]["note"]
+    # 25 faces: the next 25 are the floor's second set, at the scores' N.
+    small = metrics.evaluate(
+        trained_lab.run_dir,
+        split="validation",
+        n=25,
+        fid=True,
+        extractor=extractor,
+        stats_dir=tmp_path,
+        write=False,
+    )
+    assert small["split"] == "validation" and "optimistic" in small["split_note"]
+    fid_rows = [r for r in small["rows"] if r["section"] == "fid"]
+    assert [r["n"] for r in fid_rows] == [25] * 4 and small["fid"]["floor_n"] == 25
+    assert "25 real vs 25 other real images" in fid_rows[0]["note"]
 
 
 def test_inception_extractor_resizes_preprocesses_and_pools_2048_features():

@@ -11,7 +11,12 @@ from helpers.metrics import SMALL_N_NOTE, evaluate, format_table
 def evaluate_command(parser):
     """Add the ``evaluate`` command's arguments; return its handler."""
     parser.add_argument("--run-dir", required=True, help="a run directory")
-    parser.add_argument("--split", default="validation", choices=("validation", "test"))
+    parser.add_argument(
+        "--split",
+        default=None,
+        choices=("validation", "test"),
+        help="default: test when the cache has it (validation chose best.keras)",
+    )
     parser.add_argument(
         "--n",
         type=int,
@@ -32,6 +37,7 @@ def evaluate_command(parser):
         report = evaluate(
             args.run_dir, args.split, args.n, fid=args.fid, kid=args.kid, seed=args.seed
         )
+        print(f"{report['split']} split: {report['split_note']}\n")
         print(format_table(report["rows"]))
         if args.fid or args.kid:
             print(f"\nNote: {SMALL_N_NOTE}.")
