@@ -2,8 +2,11 @@
 
 ``build_encoder`` and ``build_decoder`` return named functional models that students
 can ``summary()``; ``VAE`` wraps them and trains with plain ``fit()``. Everything inside
-the model uses ``keras.ops`` / ``keras.random`` only, so it runs under TensorFlow and
-JAX alike, and it saves to and loads from the ``.keras`` format.
+the model uses ``keras.ops`` / ``keras.random`` only (plus, under TensorFlow, the
+``tf.distribute`` replica number in ``_replica``), so it runs under TensorFlow and JAX
+alike, and it saves to and loads from the ``.keras`` format. It also runs under a
+mixed-precision policy: the posterior heads, the sampling, the output activation and
+the loss stay in float32.
 """
 
 from __future__ import annotations
@@ -202,10 +205,17 @@ def build_decoder(config: VAEConfig) -> keras.Model:
 
 
 def _output_activation(decoder) -> str | None:
-    """Return "sigmoid"/"tanh" if the decoder ends in that ``Activation`` layer."""
-    last = decoder.layers[-1]
-    name = getattr(getattr(last, "activation", None), "__name__", None)
-    return name if isinstance(last, layers.Activation) else None
+    """Return the activation's name if a functional decoder's output is made by a
+    separate ``Activation`` layer (as ``build_decoder``'s is), else None."""
+    try:
+        last = decoder.layers[-1]
+        if not isinstance(last, layers.Activation) or decoder.outputs[0] is not (
+            last.output
+        ):
+            return None
+    except (AttributeError, IndexError, ValueError, TypeError):
+        return None  # a subclassed or unbuilt decoder: no graph to read
+    return getattr(last.activation, "__name__", None)
 
 
 # BEGIN REFERENCE (vae_model)
