@@ -23,3 +23,11 @@ class CredentialsError(DownloadError):
 
 class TrainingError(LabError):
     """Training stopped: a NaN loss, or a run directory that does not match."""
+
+
+class DamagedFileError(LabError):
+    """A file the lab wrote earlier cannot be read; the message names it and the fix."""
+
+    def __init__(self, path, problem: str, fix: str):
+        self.path = path
+        super().__init__(f"{path} is damaged ({problem}): {fix}")

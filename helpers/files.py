@@ -7,22 +7,57 @@ disk, and replace the target in one ``os.replace``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+from helpers.errors import DamagedFileError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; return the path."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or a kill: leave no half-written temp file
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
     return path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8, line ends kept as given) to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike, fix: str) -> dict:
+    """Read a JSON object the lab wrote; a damaged file names itself and ``fix``.
+
+    Args:
+        path: the file (it must exist).
+        fix: what the user should do if it is damaged, e.g. "delete it and ...".
+
+    Raises:
+        DamagedFileError: not UTF-8, not JSON (truncated, garbled), or not an object.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise DamagedFileError(path, f"not UTF-8 text: {error.reason}", fix) from None
+    except json.JSONDecodeError as error:
+        problem = "empty" if not error.doc.strip() else f"not valid JSON: {error}"
+        raise DamagedFileError(path, problem, fix) from None
+    if not isinstance(data, dict):
+        raise DamagedFileError(
+            path, f"a JSON {type(data).__name__}, not an object", fix
+        )
+    return data
