@@ -474,7 +474,7 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
     """prepare_cache while holding the cache's lock."""
     from tqdm.auto import tqdm
 
-    from helpers.fingerprint import describe_change, source_fingerprint
+    from helpers.fingerprint import describe_change
 
     crop = list(check_crop(crop, celeba.IMAGE_SIZE))
     if not 1 <= int(image_size) <= 1024:

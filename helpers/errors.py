@@ -29,5 +29,5 @@ class DamagedFileError(LabError):
     """A file the lab wrote earlier cannot be read; the message names it and the fix."""
 
     def __init__(self, path, problem: str, fix: str):
-        self.path = path
+        self.path, self.problem, self.fix = path, problem, fix
         super().__init__(f"{path} is damaged ({problem}): {fix}")
