@@ -61,3 +61,34 @@ def read_json(path: str | os.PathLike, fix: str) -> dict:
             path, f"a JSON {type(data).__name__}, not an object", fix
         )
     return data
+
+
+def write_text_or_fallback(path: str | os.PathLike, text: str) -> Path | None:
+    """Write ``text`` to ``path``; if the disk refuses, save it elsewhere and say so.
+
+    For results that took long to compute (metrics): a full disk or a read-only
+    folder must not lose them. The fallback is the system's temporary folder; the
+    message printed names both places. Returns where the text is, or None when it
+    could be written nowhere (the caller then prints it).
+    """
+    import sys
+    import tempfile
+
+    from helpers.errors import os_error_message
+
+    path = Path(path)
+    try:
+        return atomic_write_text(path, text)
+    except OSError as error:
+        why = os_error_message(error) or f"{type(error).__name__}: {error}"
+    fallback = Path(tempfile.gettempdir()) / f"helpers-{path.parent.name}-{path.name}"
+    try:
+        atomic_write_text(fallback, text)
+    except OSError:
+        print(f"warning: could not save {path} ({why}), nor a copy", file=sys.stderr)
+        return None
+    print(
+        f"warning: could not save {path} ({why}); saved it to {fallback}",
+        file=sys.stderr,
+    )
+    return fallback
