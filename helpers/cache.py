@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image
 
 from helpers import celeba
-from helpers.errors import DataError
+from helpers.errors import DamagedFileError, DataError
 from helpers.files import read_json
 from helpers.preprocess import (
     DEFAULT_CROP,
@@ -202,7 +202,10 @@ def cache_info(cache_dir: str | os.PathLike) -> dict:
             f"No finished cache at {cache_dir}: {why}{_prepare_hint(cache_dir)}."
         )
     fix = f"delete {cache_dir} and {_prepare_hint(cache_dir)}"
-    meta = read_json(meta_path, fix)
+    try:
+        meta = read_json(meta_path, fix)
+    except DamagedFileError as error:
+        raise DataError(str(error)) from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise DataError(
             f"{cache_dir} was written by another version of this lab (format "
@@ -282,7 +285,7 @@ def load_split(cache_dir: str | os.PathLike, split: str):
         raise DataError(
             f"{cache_dir} is damaged ({split}: {len(images)} images, "
             f"{len(attributes)} attribute rows, {len(ids)} ids, meta says {count}): "
-            f"delete it and {_prepare_hint(cache_dir)}."
+            f"{fix}."
         )
     return images, attributes, ids
 
