@@ -24,7 +24,7 @@ from helpers.cache import load_split, prepare_cache, report_lines
 from helpers.config import preset
 from helpers.errors import DamagedFileError, DataError, LabError, TrainingError
 from helpers.locks import BusyError, cache_lock, run_lock
-from helpers.runs import RunPaths, load_run, read_info
+from helpers.runs import load_run, read_info
 from helpers.synthetic import make_slice
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -472,15 +472,20 @@ def test_argument_types_refuse_bad_numbers_and_paths(tmp_path):
     assert output_dir(str(tmp_path / "new" / "deeper")) == tmp_path / "new" / "deeper"
 
 
-def test_a_bad_seed_is_refused_before_config_json_is_written(small, tmp_path):
+def test_a_bad_seed_is_refused_before_config_json_is_written(small, tmp_path, capsys):
     from helpers.cli import main
 
     with pytest.raises(ValueError, match="seed"):
         preset("smoke", seed=-1)
     run_dir = tmp_path / "run"
     args = ["train", "--data", str(small[0][0]), "--run-dir", str(run_dir)]
-    assert main(args + ["--seed", "-1"]) == 2
+    with pytest.raises(SystemExit) as caught:  # argparse: exit 2, one line
+        main(args + ["--seed", "-1"])
+    assert caught.value.code == 2
+    assert "argument --seed: -1 is out of range" in capsys.readouterr().err
     assert not run_dir.exists()
+    assert main(args + ["--seed", "1", "--reconstruction-loss", "l1"]) == 2  # VAEConfig
+    assert "reconstruction_loss" in capsys.readouterr().err and not run_dir.exists()
 
 
 # 6. No tracebacks ---------------------------------------------------------------------
@@ -528,3 +533,104 @@ def test_metrics_survive_a_full_disk(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert f"could not save {tmp_path / 'evaluation.json'} (no space left" in err
     assert f"saved it to {json_path}" in err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--n", "1000000"],
+            "argument --n: 1,000,000 is out of range: use from 1 to 1,024",
+        ),
+        (["--temperature", "nan"], "argument --temperature: nan is out of range"),
+        (["--gmm", "--fit-n", "3"], "argument --fit-n: 3 is out of range"),
+        (["--seed", "-5"], "argument --seed: -5 is out of range"),
+    ],
+)
+def test_sample_refuses_bad_numbers_while_parsing(tmp_path, capsys, extra, message):
+    from helpers.cli import main
+
+    out = tmp_path / "faces.png"
+    with pytest.raises(SystemExit) as caught:
+        main(["sample", "--run-dir", str(tmp_path), "--out", str(out), *extra])
+    assert caught.value.code == 2 and message in capsys.readouterr().err
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_output_paths_of_the_wrong_kind_are_refused(tmp_path, capsys):
+    from helpers.cli import main
+
+    (tmp_path / "file").write_text("")
+    for args, message in [
+        (
+            ["sample", "--run-dir", "r", "--out", str(tmp_path)],
+            "is a folder: give a file",
+        ),
+        (["explore", "--run-dir", "r", "--out", str(tmp_path / "file")], "is a file:"),
+        (
+            ["make-slice", "--out", str(tmp_path / "file" / "x")],
+            "is a file, so nothing",
+        ),
+    ]:
+        with pytest.raises(SystemExit):
+            main(args)
+        assert message in capsys.readouterr().err
+
+
+def test_a_bug_in_a_command_is_one_line_and_a_log(small, tmp_path, capsys, monkeypatch):
+    from helpers.cli import generate, main
+
+    def broken(run_dir):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(generate, "load_run", broken)
+    run = copy_run(small, tmp_path)
+    assert (
+        main(["sample", "--run-dir", str(run), "--out", str(tmp_path / "x.png")]) == 1
+    )
+    err = capsys.readouterr().err
+    (log,) = run.glob("helpers-error-*.log")
+    assert err == (
+        f"error: unexpected RuntimeError: simulated bug (the full traceback is in "
+        f"{log}; please include it when you report this problem)\n"
+    )
+
+
+def test_a_full_disk_while_sampling_is_one_clear_line(
+    small, tmp_path, capsys, monkeypatch
+):
+    from helpers.cli import generate, main
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.png"))
+
+    monkeypatch.setattr(generate, "save_grid", full)
+    args = ["sample", "--run-dir", str(small[1]), "--out", str(tmp_path / "x.png")]
+    assert main(args + ["--n", "4"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: no space left on the disk while writing {tmp_path}")
+    assert err.count("\n") == 1
+
+
+def test_evaluate_prints_its_metrics_even_when_the_run_is_read_only(
+    small, tmp_path, capsys, monkeypatch
+):
+    from helpers import files
+    from helpers.cli import main
+
+    run = copy_run(small, tmp_path)
+    real_write = files.atomic_write_text
+
+    def read_only(path, text):
+        if Path(path).parent == run:
+            raise PermissionError(errno.EROFS, "Read-only file system", str(path))
+        return real_write(path, text)
+
+    monkeypatch.setattr(files, "atomic_write_text", read_only)
+    assert main(["evaluate", "--run-dir", str(run), "--n", "8"]) == 0
+    captured = capsys.readouterr()
+    assert "kl_total" in captured.out  # the table
+    assert f"could not save {run / 'evaluation.json'} (cannot write" in captured.err
+    saved = captured.err.split("saved it to ")[1].split("\n")[0]
+    assert json.loads(Path(saved).read_text())["rows"]
+    assert f"wrote {saved}" in captured.out

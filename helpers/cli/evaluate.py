@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.errors import LabError
-from helpers.metrics import SMALL_N_NOTE, evaluate, format_table
+from helpers.metrics import SMALL_N_NOTE, evaluate, format_table, write_report
+from helpers.validate import SEED, whole
 
 
 def evaluate_command(parser):
@@ -14,9 +14,9 @@ def evaluate_command(parser):
     parser.add_argument("--split", default="validation", choices=("validation", "test"))
     parser.add_argument(
         "--n",
-        type=int,
+        type=whole(2, 202_599),
         default=1000,
-        help="images (and samples) to evaluate (default 1000)",
+        help="images (and samples) to evaluate, >= 2 (default 1000)",
     )
     parser.add_argument(
         "--fid",
@@ -24,19 +24,25 @@ def evaluate_command(parser):
         help="FID with InceptionV3 " "(downloads ~90 MB of weights on first use)",
     )
     parser.add_argument("--kid", action="store_true", help="KID with InceptionV3")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=SEED, default=0)
 
     def handler(args) -> int:
-        if args.n < 2:
-            raise LabError(f"--n {args.n}: evaluate at least 2 images")
         report = evaluate(
-            args.run_dir, args.split, args.n, fid=args.fid, kid=args.kid, seed=args.seed
+            args.run_dir,
+            args.split,
+            args.n,
+            fid=args.fid,
+            kid=args.kid,
+            seed=args.seed,
+            write=False,
         )
+        # The table first: a full or read-only disk cannot lose the numbers.
         print(format_table(report["rows"]))
         if args.fid or args.kid:
             print(f"\nNote: {SMALL_N_NOTE}.")
-        root = Path(args.run_dir)
-        print(f"\nwrote {root / 'evaluation.json'} and {root / 'evaluation.csv'}")
+        written = [p for p in write_report(report, Path(args.run_dir)) if p]
+        if written:
+            print(f"\nwrote {' and '.join(map(str, written))}")
         return 0
 
     return handler
