@@ -634,3 +634,22 @@ def test_evaluate_prints_its_metrics_even_when_the_run_is_read_only(
     saved = captured.err.split("saved it to ")[1].split("\n")[0]
     assert json.loads(Path(saved).read_text())["rows"]
     assert f"wrote {saved}" in captured.out
+
+
+def test_damaged_files_reach_the_command_line_as_one_line(small, tmp_path, capsys):
+    from helpers.cli import main
+
+    cache = Path(shutil.copytree(small[0][0], tmp_path / "cache"))
+    (cache / "meta.json").write_text("{")
+    args = ["train", "--data", str(cache), "--run-dir", str(tmp_path / "run")]
+    assert main(args + ["--preset", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {cache / 'meta.json'} is damaged (not valid JSON")
+    assert f"delete {cache} and run `python -m helpers prepare" in err
+    run = copy_run(small, tmp_path)
+    (run / "best.keras").write_bytes(b"PK")
+    out = tmp_path / "x.png"
+    assert main(["sample", "--run-dir", str(run), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run / 'best.keras'} is damaged (")
+    assert "resume from the backup" in err and err.count("\n") == 1

@@ -79,6 +79,9 @@ def resolve_data(data, cache=None, config: VAEConfig | None = None) -> Path:
             f"{data} does not exist: pass a prepared cache or a CelebA "
             "folder/zip with --data (or run `python -m helpers demo`)"
         )
+    if (data / "meta.json").exists():  # a cache: a damaged one says so, not "no CelebA"
+        cache_info(data)
+        return data
     with contextlib.suppress(DataError, FileNotFoundError, ValueError):
         cache_info(data)
         return data
