@@ -17,7 +17,9 @@ from helpers.errors import DamagedFileError
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; return the path."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    # The temporary name is per process: two processes writing the same file
+    # (two `evaluate`s of one run) each rename a whole file, the last one wins.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)

@@ -366,9 +366,20 @@ def _check_batch(dataset, config: VAEConfig) -> None:
 
 
 def _fixed_z(config: VAEConfig, paths: RunPaths) -> np.ndarray:
-    """Load fixed_z.npy, or make it from ``config.seed`` (once per run)."""
+    """Load fixed_z.npy, or make it from ``config.seed`` (once per run).
+
+    A damaged fixed_z.npy is made again: it is a pure function of the seed.
+    """
+    shape = (N_FIXED_Z, config.latent_dim)
     if paths.fixed_z.exists():
-        return np.load(paths.fixed_z)
+        try:
+            z = np.load(paths.fixed_z, allow_pickle=False)
+            if z.shape == shape and z.dtype == np.float32:
+                return z
+            problem = f"holds {z.dtype} {z.shape}, not float32 {shape}"
+        except (ValueError, OSError, EOFError) as error:
+            problem = str(error)
+        print(f"{paths.fixed_z} is damaged ({problem}): made again from the seed.")
     z = np.random.default_rng(config.seed).standard_normal(
         (N_FIXED_Z, config.latent_dim)
     )

@@ -24,7 +24,7 @@ from helpers.cache import load_split, prepare_cache, report_lines
 from helpers.config import preset
 from helpers.errors import DamagedFileError, DataError, LabError, TrainingError
 from helpers.locks import BusyError, cache_lock, run_lock
-from helpers.runs import load_run, read_info
+from helpers.runs import RunPaths, load_run, read_info
 from helpers.synthetic import make_slice
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -653,3 +653,15 @@ def test_damaged_files_reach_the_command_line_as_one_line(small, tmp_path, capsy
     err = capsys.readouterr().err
     assert err.startswith(f"error: {run / 'best.keras'} is damaged (")
     assert "resume from the backup" in err and err.count("\n") == 1
+
+
+def test_a_damaged_fixed_z_is_made_again_from_the_seed(small, tmp_path, capsys):
+    from helpers.training import _fixed_z
+
+    run = copy_run(small, tmp_path)
+    path = run / "fixed_z.npy"
+    good = path.read_bytes()
+    path.write_bytes(good[:100])
+    z = _fixed_z(tiny(), RunPaths(run))
+    assert f"{path} is damaged" in capsys.readouterr().out
+    assert path.read_bytes() == good and z.shape == (64, 8)
