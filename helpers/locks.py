@@ -12,7 +12,9 @@ The lock is ``filelock``'s ``FileLock`` (``fcntl.flock`` on Linux and macOS,
 ``msvcrt.locking`` on Windows): the operating system drops it when the process
 ends in any way, ``kill -9`` included, so a lock left by a dead process never
 blocks. The owner file left behind by such a process is only read to word the
-refusal; it is not what locks.
+refusal; it is not what locks. On a file system without ``flock`` filelock falls
+back to a lock file; when that file names another machine (a Colab session that
+ended, say), the refusal says which file to delete once that process is gone.
 
 Commands that only read a run (``sample``, ``evaluate``, ``explore``) do not take
 the lock: everything ``train`` writes is replaced atomically (``helpers.files``),
@@ -62,6 +64,13 @@ def describe_owner(lock_path: str | os.PathLike) -> str:
     return text + (f" ({', '.join(details)})" if details else "")
 
 
+def _owner_host(lock_path: Path) -> str | None:
+    try:
+        return str(json.loads(owner_path(lock_path).read_text())["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 @contextlib.contextmanager
 def hold(lock_path: str | os.PathLike, folder: str | os.PathLike, command: str):
     """Hold the lock at ``lock_path`` for writing into ``folder``; refuse if taken.
@@ -79,10 +88,18 @@ def hold(lock_path: str | os.PathLike, folder: str | os.PathLike, command: str):
     try:
         lock.acquire()
     except Timeout:
+        hint = ""
+        if _owner_host(lock_path) != socket.gethostname():
+            # A lock on a network or cloud drive held by another machine (or by a
+            # Colab session that has since ended) cannot be checked from here.
+            hint = (
+                " If that process no longer runs (e.g. a Colab session that ended), "
+                f"delete {lock_path} and run this command again."
+            )
         raise BusyError(
             f"{folder} is in use by {describe_owner(lock_path)}: wait until it "
             f"finishes (or stop it), then run this command again. Two processes "
-            "writing into one folder would corrupt it."
+            f"writing into one folder would corrupt it.{hint}"
         ) from None
     try:
         owner = {

@@ -665,3 +665,20 @@ def test_a_damaged_fixed_z_is_made_again_from_the_seed(small, tmp_path, capsys):
     z = _fixed_z(tiny(), RunPaths(run))
     assert f"{path} is damaged" in capsys.readouterr().out
     assert path.read_bytes() == good and z.shape == (64, 8)
+
+
+def test_a_lock_held_on_another_machine_says_which_file_to_delete(tmp_path):
+    from helpers.locks import owner_path
+
+    with cache_lock(tmp_path / "c") as lock_path:
+        owner = {"pid": 7, "host": "old-colab-vm", "started": "2026-11-27 09:00:00 UTC"}
+        owner_path(lock_path).write_text(json.dumps(owner))
+        with pytest.raises(BusyError) as caught:
+            with cache_lock(tmp_path / "c"):
+                pass
+    message = str(caught.value)
+    assert (
+        "in use by pid 7 on host old-colab-vm (since 2026-11-27 09:00:00 UTC)"
+        in message
+    )
+    assert f"(e.g. a Colab session that ended), delete {lock_path} and run" in message
