@@ -8,7 +8,9 @@ uint8 array per split::
     CACHE/train_attributes.npy    (N, 40) int8 of +1 / -1
     CACHE/train_ids.txt           N lines like 000001.jpg
     ... the same for validation and test, and
-    CACHE/meta.json               settings, counts, skipped files
+    CACHE/meta.json               settings, counts, the source's fingerprint, and
+                                  the images skipped or reframed by a policy
+    .CACHE.lock                   beside it: one prepare at a time (helpers.locks)
 
 At 64x64 that is 2.5 GB for all of CelebA (float32 would be 10 GB). The cache is
 written into ``CACHE.partial`` and renamed at the end, so an interrupted run

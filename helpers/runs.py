@@ -13,6 +13,9 @@ A run directory is self-describing, so a student can evaluate yesterday's model:
       samples/epoch_005.png  faces decoded from fixed_z, every sample_interval epochs
       tensorboard/         TensorBoard event files
       loss_curves.png      total, reconstruction and KL loss over the epochs
+      .lock                train's lock (helpers.locks); .lock.owner.json names the
+                           process holding it, while it does
+      helpers-error-*.log  the traceback of an unexpected error, if one happened
 """
 
 from __future__ import annotations

@@ -347,7 +347,7 @@ def test_an_unreadable_new_backup_stops_training_and_keeps_the_old(small, tmp_pa
 def test_a_kaggle_file_name_with_a_space_prepares_and_trains(tmp_path):
     from helpers.training import train
 
-    data = make_slice(tmp_path / "kaggle", n=40, layout="kaggle")
+    data = make_slice(tmp_path / "kaggle", n=24, layout="kaggle")
     files = celeba.find_celeba(data)
     (files.image_dir / "000003.jpg").rename(files.image_dir / "000003 copy.jpg")
     for path in (files.attr_file, files.partition_file):
