@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from helpers.cache import cache_info, prepare_cache
+from helpers.cache import cache_info, prepare_cache, report_lines
 from helpers.config import PRESETS, VAEConfig, preset
 from helpers.errors import DataError, TrainingError
 from helpers.runs import print_run_summary
@@ -88,7 +88,11 @@ def resolve_data(data, cache=None, config: VAEConfig | None = None) -> Path:
     config = config or VAEConfig()
     target = Path(cache) if cache else data.parent / "cache"
     print(f"Preparing {data} into the cache {target} (once) ...")
-    prepare_cache(data, target, image_size=config.image_size, crop=config.crop)
+    summary = prepare_cache(
+        data, target, image_size=config.image_size, crop=config.crop
+    )
+    for line in report_lines(summary):
+        print(line)
     return target
 
 
