@@ -21,6 +21,9 @@ from pathlib import Path
 SEED_MAX = 2**32 - 1
 # Faces one `sample` grid holds: 32 x 32 (a million would exhaust memory first).
 MAX_GRID_FACES = 1024
+# Images `evaluate`, `explore` and the mixture fit hold in memory as float32 at once:
+# 20,000 at 64 px is about 1 GB per copy (a whole validation or test split fits).
+MAX_EVAL_IMAGES = 20_000
 
 
 def whole(low: int, high: int | None = None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers.metrics import SMALL_N_NOTE, evaluate, format_table, write_report
-from helpers.validate import SEED, whole
+from helpers.validate import MAX_EVAL_IMAGES, SEED, whole
 
 
 def evaluate_command(parser):
@@ -14,9 +14,10 @@ def evaluate_command(parser):
     parser.add_argument("--split", default="validation", choices=("validation", "test"))
     parser.add_argument(
         "--n",
-        type=whole(2, 202_599),
+        type=whole(2, MAX_EVAL_IMAGES),
         default=1000,
-        help="images (and samples) to evaluate, >= 2 (default 1000)",
+        help=f"images (and samples) to evaluate, 2 to {MAX_EVAL_IMAGES:,} "
+        "(default 1000)",
     )
     parser.add_argument(
         "--fid",

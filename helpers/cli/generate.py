@@ -12,10 +12,15 @@ from helpers.generate import (
 )
 from helpers.plots import save_grid
 from helpers.runs import load_run
-from helpers.validate import MAX_GRID_FACES, SEED, output_dir, output_file, real, whole
-
-# Faces a split can hold at most (all of CelebA).
-MAX_IMAGES = 202_599
+from helpers.validate import (
+    MAX_EVAL_IMAGES,
+    MAX_GRID_FACES,
+    SEED,
+    output_dir,
+    output_file,
+    real,
+    whole,
+)
 
 
 def sample_command(parser):
@@ -46,9 +51,10 @@ def sample_command(parser):
     )
     parser.add_argument(
         "--fit-n",
-        type=whole(10, MAX_IMAGES),
+        type=whole(10, MAX_EVAL_IMAGES),
         default=5000,
-        help="training images the mixture is fitted to, >= 10 (default 5000)",
+        help=f"training images the mixture is fitted to, 10 to {MAX_EVAL_IMAGES:,} "
+        "(default 5000)",
     )
     parser.add_argument("--seed", type=SEED, default=0)
 
@@ -77,7 +83,7 @@ def explore_command(parser):
     )
     parser.add_argument(
         "--n",
-        type=whole(2, MAX_IMAGES),
+        type=whole(2, MAX_EVAL_IMAGES),
         default=2000,
         help="faces per split to encode "
         "for the GMM, PCA and attribute vectors (default 2000)",
