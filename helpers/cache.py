@@ -368,7 +368,7 @@ class _SplitWriter:
         for image_id, reason in failed:
             self.skipped.append({"file": image_id, "split": split, "reason": reason})
             if len(self.skipped) <= MAX_WARNINGS:
-                warnings.warn(f"skipped {image_id}: {reason}", stacklevel=4)
+                warnings.warn(f"skipped {image_id}: {reason}", stacklevel=5)
         if self.seen >= CHUNK and len(self.skipped) == self.seen:
             first = self.skipped[0]
             raise DataError(
@@ -543,7 +543,7 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
         if len(skipped) > MAX_WARNINGS:
             warnings.warn(
                 f"skipped {len(skipped)} unreadable images in all (see meta.json)",
-                stacklevel=2,
+                stacklevel=3,
             )
         shutil.rmtree(partial / "lists", ignore_errors=True)
         kept = sum(counts.values())
