@@ -8,7 +8,9 @@ uint8 array per split::
     CACHE/train_attributes.npy    (N, 40) int8 of +1 / -1
     CACHE/train_ids.txt           N lines like 000001.jpg
     ... the same for validation and test, and
-    CACHE/meta.json               settings, counts, skipped files
+    CACHE/meta.json               settings, counts, the source's fingerprint, and
+                                  the images skipped or reframed by a policy
+    .CACHE.lock                   beside it: one prepare at a time (helpers.locks)
 
 At 64x64 that is 2.5 GB for all of CelebA (float32 would be 10 GB). The cache is
 written into ``CACHE.partial`` and renamed at the end, so an interrupted run
@@ -42,7 +44,8 @@ import numpy as np
 from PIL import Image
 
 from helpers import celeba
-from helpers.errors import DataError
+from helpers.errors import DamagedFileError, DataError
+from helpers.files import read_json
 from helpers.preprocess import (
     DEFAULT_CROP,
     DEFAULT_IMAGE_SIZE,
@@ -92,28 +95,36 @@ def _close_zips() -> None:
     _OPEN_ZIPS.clear()
 
 
-def _decode(source: _Source, image_id: str, crop, image_size: int) -> np.ndarray:
+def _decode(
+    source: _Source, image_id: str, crop, image_size: int, notes=None
+) -> np.ndarray:
     """Decode one image of ``source``; raises on a missing or broken file."""
     if source.zip_path is None:
-        return load_image(os.path.join(source.folder, image_id), crop, image_size)
+        path = os.path.join(source.folder, image_id)
+        return load_image(path, crop, image_size, notes=notes)
     archive = _OPEN_ZIPS.get(source.zip_path)
     if archive is None:
         archive = _OPEN_ZIPS[source.zip_path] = zipfile.ZipFile(source.zip_path)
-    return load_image(archive.read(source.prefix + image_id), crop, image_size)
+    data = archive.read(source.prefix + image_id)
+    return load_image(data, crop, image_size, notes=notes)
 
 
-def _decode_chunk(task) -> tuple[list[int], np.ndarray, list[tuple[str, str]]]:
-    """Decode a chunk; return (positions decoded, (k, H, W, 3) uint8, failures)."""
+def _decode_chunk(task):
+    """Decode a chunk; return (positions decoded, (k, H, W, 3) uint8, failures,
+    notes), failures and notes as (image id, text) pairs."""
     source, ids, crop, image_size = task
-    done, images, failed = [], [], []
+    done, images, failed, notes = [], [], [], []
     for position, image_id in enumerate(ids):
+        noted: list[str] = []
         try:
-            images.append(_decode(source, image_id, crop, image_size))
+            images.append(_decode(source, image_id, crop, image_size, noted))
             done.append(position)
         except _DECODE_ERRORS as error:
             failed.append((image_id, f"{type(error).__name__}: {error}"))
+        notes += [(image_id, text) for text in noted]
     shape = (len(done), image_size, image_size, 3)
-    return done, np.stack(images) if images else np.zeros(shape, np.uint8), failed
+    stacked = np.stack(images) if images else np.zeros(shape, np.uint8)
+    return done, stacked, failed, notes
 
 
 def _is_unsafe(name: str) -> bool:
@@ -177,6 +188,10 @@ def cache_info(cache_dir: str | os.PathLike) -> dict:
     """
     cache_dir = Path(cache_dir).expanduser()
     meta_path = cache_dir / META
+    if meta_path.is_dir():
+        raise DataError(
+            f"{meta_path} is a folder: delete {cache_dir} and {_prepare_hint(cache_dir)}."
+        )
     if not meta_path.is_file():
         partial = cache_dir.with_name(cache_dir.name + ".partial")
         if partial.exists():
@@ -188,14 +203,42 @@ def cache_info(cache_dir: str | os.PathLike) -> dict:
         raise DataError(
             f"No finished cache at {cache_dir}: {why}{_prepare_hint(cache_dir)}."
         )
-    meta = json.loads(meta_path.read_text())
+    fix = f"delete {cache_dir} and {_prepare_hint(cache_dir)}"
+    try:
+        meta = read_json(meta_path, fix)
+    except DamagedFileError as error:
+        raise DataError(str(error)) from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise DataError(
             f"{cache_dir} was written by another version of this lab (format "
             f"{meta.get('format_version')}, need {FORMAT_VERSION}): delete it and "
             f"{_prepare_hint(cache_dir)}."
         )
+    counts = meta.get("counts")
+    if (
+        not isinstance(counts, dict)
+        or set(counts) != set(celeba.SPLITS)
+        or not all(isinstance(v, int) and v >= 0 for v in counts.values())
+        or not isinstance(meta.get("image_size"), int)
+    ):
+        raise DataError(
+            f"{meta_path} is damaged (its counts or image_size are missing or "
+            f"wrong): {fix}."
+        )
     return meta
+
+
+def _load_array(path: Path, cache_dir: Path, mmap: bool) -> np.ndarray:
+    """np.load one cache array; a missing, truncated or garbled file is a DataError."""
+    fix = f"delete {cache_dir} and {_prepare_hint(cache_dir)}"
+    if not path.is_file():
+        raise DataError(f"{path} is missing from the cache: {fix}.")
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        # e.g. "mmap length is greater than file size", "cannot reshape array",
+        # "Failed to interpret file ... as a pickle", a garbled header
+        raise DataError(f"{path} is damaged ({error}): {fix}.") from None
 
 
 def load_split(cache_dir: str | os.PathLike, split: str):
@@ -221,14 +264,30 @@ def load_split(cache_dir: str | os.PathLike, split: str):
     cache_dir = Path(cache_dir).expanduser()
     image_file, attr_file, id_file = _files(split)
     count = meta["counts"][split]
-    images = np.load(cache_dir / image_file, mmap_mode="r" if count else None)
-    attributes = np.load(cache_dir / attr_file)
-    ids = (cache_dir / id_file).read_text().split()
+    images = _load_array(cache_dir / image_file, cache_dir, mmap=bool(count))
+    attributes = _load_array(cache_dir / attr_file, cache_dir, mmap=False)
+    fix = f"delete {cache_dir} and {_prepare_hint(cache_dir)}"
+    size = meta["image_size"]
+    if images.dtype != np.uint8 or images.shape[1:] != (size, size, 3):
+        raise DataError(
+            f"{cache_dir / image_file} is damaged (holds {images.dtype} "
+            f"{images.shape}, meta.json says uint8 (N, {size}, {size}, 3)): {fix}."
+        )
+    if attributes.ndim != 2 or attributes.shape[1:] != (len(celeba.ATTRIBUTE_NAMES),):
+        raise DataError(
+            f"{cache_dir / attr_file} is damaged (shape {attributes.shape}): {fix}."
+        )
+    id_path = cache_dir / id_file
+    try:
+        # One name per line: a name may contain spaces (seen in Kaggle copies).
+        ids = id_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{id_path} is missing or damaged ({error}): {fix}.") from None
     if not len(images) == len(attributes) == len(ids) == count:
         raise DataError(
             f"{cache_dir} is damaged ({split}: {len(images)} images, "
             f"{len(attributes)} attribute rows, {len(ids)} ids, meta says {count}): "
-            f"delete it and {_prepare_hint(cache_dir)}."
+            f"{fix}."
         )
     return images, attributes, ids
 
@@ -267,6 +326,8 @@ def _summary(meta: dict, cache_dir: Path, reused: bool) -> dict:
         "counts": dict(meta["counts"]),
         "skipped": len(meta["skipped"]),
         "skipped_files": list(meta["skipped"]),
+        "reframed": len(meta.get("reframed", [])),
+        "reframed_files": list(meta.get("reframed", [])),
         "seconds": meta["seconds"],
         "bytes_per_image": meta["bytes_per_image"],
         "reused": reused,
@@ -298,6 +359,7 @@ class _SplitWriter:
     def __init__(self, out: Path, run, bar, image_size: int):
         self.out, self.run, self.bar, self.size = out, run, bar, image_size
         self.skipped: list[dict] = []
+        self.reframed: list[dict] = []
         self.seen = 0
 
     def _note(self, split: str, failed: list[tuple[str, str]], count: int) -> None:
@@ -306,7 +368,7 @@ class _SplitWriter:
         for image_id, reason in failed:
             self.skipped.append({"file": image_id, "split": split, "reason": reason})
             if len(self.skipped) <= MAX_WARNINGS:
-                warnings.warn(f"skipped {image_id}: {reason}", stacklevel=4)
+                warnings.warn(f"skipped {image_id}: {reason}", stacklevel=5)
         if self.seen >= CHUNK and len(self.skipped) == self.seen:
             first = self.skipped[0]
             raise DataError(
@@ -323,12 +385,16 @@ class _SplitWriter:
         else:
             images = np.lib.format.open_memmap(path, "w+", np.uint8, shape)
         kept: list[int] = []
-        for start, (done, chunk, failed) in zip(
+        for start, (done, chunk, failed, notes) in zip(
             range(0, len(ids), CHUNK), self.run(tasks)
         ):
             images[len(kept) : len(kept) + len(done)] = chunk
             kept += [start + i for i in done]
             self._note(split, failed, len(done) + len(failed))
+            self.reframed += [
+                {"file": image_id, "split": split, "note": note}
+                for image_id, note in notes
+            ]
         if ids:
             images.flush()
             del images
@@ -366,8 +432,24 @@ def prepare_cache(
 ) -> dict:
     """Decode every CelebA image once into the uint8 cache (atomically).
 
-    A finished cache with the same settings and source is reused (no work).
-    Unreadable images are skipped with a warning, counted and listed in meta.
+    A finished cache with the same settings and source is reused (no work). The
+    cache remembers a fingerprint of its source (``helpers.fingerprint``): when the
+    source at the same path has changed since (regenerated, re-downloaded,
+    edited), the cache is rebuilt, and the old one is replaced only once the new
+    one is complete.
+
+    Only one process prepares a cache at a time: a second one is refused at once
+    (``helpers.locks``), so it never removes the first one's working folder.
+
+    Policies for real-world files (each reported in meta.json, and printed by the
+    ``prepare`` command with the first few names):
+
+    * unreadable images (missing, not an image, truncated: no JPEG end marker, or
+      PIL finds data missing) are skipped: meta "skipped";
+    * an image that is not a 178x218 frame is kept, its face box scaled to it
+      (``preprocess.frame_box``): meta "reframed";
+    * an image listed twice in the attribute or partition file keeps its first
+      row (a warning gives the count).
 
     Args:
         data: a CelebA folder (official or Kaggle layout) or a .zip of either.
@@ -384,15 +466,26 @@ def prepare_cache(
     Raises:
         DataError: no CelebA at ``data``, or ``cache_dir`` holds something else
             (another cache's settings, or files that are not a cache).
+        BusyError: another process is preparing this cache.
     """
+    from helpers.locks import cache_lock
+
+    cache_path = Path(cache_dir).expanduser().resolve()
+    with cache_lock(cache_path, "prepare"):
+        return _prepare_locked(data, cache_path, image_size, crop, progress, workers)
+
+
+def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dict:
+    """prepare_cache while holding the cache's lock."""
     from tqdm.auto import tqdm
+
+    from helpers.fingerprint import describe_change
 
     crop = list(check_crop(crop, celeba.IMAGE_SIZE))
     if not 1 <= int(image_size) <= 1024:
         raise ValueError(f"image_size={image_size}: must be between 1 and 1024")
     image_size = int(image_size)
     data = Path(data).expanduser().resolve()
-    cache_dir = Path(cache_dir).expanduser().resolve()
     wanted = {
         "format_version": FORMAT_VERSION,
         "image_size": image_size,
@@ -400,10 +493,19 @@ def prepare_cache(
         "source": str(data),
     }
     meta = _check_existing(cache_dir, wanted)
+    fingerprint = _source_fingerprint(data)
+    stale = None
     if meta is not None:
-        if progress:
-            print(f"{cache_dir} already holds this cache; nothing to do.")
-        return _summary(meta, cache_dir, reused=True)
+        old = meta.get("source_fingerprint")
+        if old is None or old.get("digest") == fingerprint["digest"]:
+            if progress:
+                print(f"{cache_dir} already holds this cache; nothing to do.")
+            return _summary(meta, cache_dir, reused=True)
+        stale = describe_change(old, fingerprint)
+        print(
+            f"{data} has changed since the cache {cache_dir} was made ({stale}): "
+            "rebuilding the cache (the old one is kept until the new one is done)."
+        )
 
     partial = cache_dir.with_name(cache_dir.name + ".partial")
     if partial.exists():
@@ -441,7 +543,7 @@ def prepare_cache(
         if len(skipped) > MAX_WARNINGS:
             warnings.warn(
                 f"skipped {len(skipped)} unreadable images in all (see meta.json)",
-                stacklevel=2,
+                stacklevel=3,
             )
         shutil.rmtree(partial / "lists", ignore_errors=True)
         kept = sum(counts.values())
@@ -456,19 +558,66 @@ def prepare_cache(
         size = sum(f.stat().st_size for f in partial.iterdir())
         meta = {
             **wanted,
+            "source_fingerprint": fingerprint,
             "layout": files.layout,
             "counts": counts,
             "skipped": skipped,
+            "reframed": writer.reframed,
             "attribute_names": list(celeba.ATTRIBUTE_NAMES),
             "seconds": round(time.perf_counter() - start, 3),
             "bytes_per_image": round(size / max(kept, 1), 1),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         (partial / META).write_text(json.dumps(meta, indent=2) + "\n")
-        if cache_dir.exists():
+        old = cache_dir.with_name(cache_dir.name + ".old")
+        if stale is not None:  # a finished cache of the old source: swap it out
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(cache_dir, old)
+        elif cache_dir.exists():
             cache_dir.rmdir()  # checked above: an empty folder
         os.replace(partial, cache_dir)
+        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return _summary(meta, cache_dir, reused=False)
+
+
+def _source_fingerprint(data: Path) -> dict:
+    """The source's fingerprint, or the usual clear error when it is not CelebA."""
+    from helpers.fingerprint import source_fingerprint
+
+    if data.is_file() and data.suffix.lower() == ".zip":
+        try:
+            return source_fingerprint(data)
+        except zipfile.BadZipFile as error:
+            raise DataError(
+                f"{data} is not a readable zip ({error}); download it again (a "
+                "Google Drive quota page saved as .zip looks like this)."
+            ) from None
+    celeba.find_celeba(data)  # its clear DataError when there is no CelebA
+    return source_fingerprint(data)
+
+
+def report_lines(summary: dict, first: int = 5) -> list[str]:
+    """Say which images a policy handled: counts, first names, where the list is.
+
+    Args:
+        summary: from :func:`prepare_cache`.
+        first: how many names to show per kind.
+    """
+    meta_path = Path(summary["cache_dir"]) / META
+    lines = []
+    for key, label, field in (
+        ("skipped_files", "skipped (unreadable or truncated)", "reason"),
+        ("reframed_files", "not a 178x218 frame (face box scaled)", "note"),
+    ):
+        items = summary.get(key) or []
+        lines.append(f"  {label}: {len(items)}")
+        for item in items[:first]:
+            lines.append(f"    {item['file']}: {item[field]}")
+        if items:
+            name = key.removesuffix("_files")
+            more = f"{len(items) - first} more; " if len(items) > first else ""
+            lines.append(f"    ({more}full list: {meta_path}, under {name!r})")
+    return lines

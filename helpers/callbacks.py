@@ -32,8 +32,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from helpers.errors import TrainingError
-from helpers.files import atomic_write_text
+from helpers.errors import DamagedFileError, TrainingError
+from helpers.files import atomic_write_text, read_json
+from helpers.integrity import keras_file_problem, weights_file_problem
 from helpers.plots import save_grid
 
 METADATA = "training_metadata.json"
@@ -173,6 +174,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     survives a divergence. The backup is kept after training (``delete_checkpoint``
     is False) so a finished run can be trained longer.
 
+    Damage: each weights file is verified (``helpers.integrity``) before it is
+    renamed into place, the previous epoch's file is kept beside it, and a resume
+    verifies the file it loads. When the metadata is damaged or names a damaged or
+    missing file, the resume falls back to the newest good weights file it finds
+    and says so; with none, it stops with a message naming the folder.
+
     Args:
         backup_dir: a folder used by this callback only.
     """
@@ -181,22 +188,76 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
         self.backup_path = Path(backup_dir)
 
+    _trusted = None  # (metadata file's stat, resolved metadata) once verified
+
     def completed_epochs(self) -> int:
         """Return the epochs the current backup has completed (0: no backup)."""
         metadata = self._read_metadata()
         return int(metadata["epoch"]) if metadata else 0
 
+    def _weight_files(self) -> list[tuple[int, Path]]:
+        """(epoch, path) of every committed weights file, newest first."""
+        found = []
+        for path in self.backup_path.glob("weights-*.weights.h5"):
+            digits = path.name[len("weights-") : -len(".weights.h5")]
+            if digits.isdigit():
+                found.append((int(digits), path))
+        return sorted(found, reverse=True)
+
     def _read_metadata(self):
+        """Return {"epoch", "weights", ...} of the newest trustworthy backup, or None.
+
+        The weights it names are verified once (again after each new backup).
+        """
         path = self.backup_path / METADATA
-        if not path.exists():
+        if not path.exists() and not self._weight_files():
             return None
-        metadata = json.loads(path.read_text())
-        if not (self.backup_path / metadata.get("weights", "")).is_file():
-            raise TrainingError(
-                f"the backup in {self.backup_path} names weights that are missing; "
-                "delete that folder to restart from epoch 1, or use a new --run-dir"
-            )
+        stamp = _stamp(path)
+        if self._trusted is not None and self._trusted[0] == stamp:
+            return self._trusted[1]
+        problem, metadata, limit = None, None, None
+        if path.exists():
+            try:
+                metadata = read_json(path, "")
+                epoch, weights = int(metadata["epoch"]), str(metadata["weights"])
+            except (DamagedFileError, KeyError, TypeError, ValueError) as error:
+                problem = f"{path.name} is damaged ({_reason(error)})"
+                metadata = None
+            else:
+                weights_path = self.backup_path / weights
+                if not weights_path.is_file():
+                    problem = f"{path.name} names {weights}, which is missing"
+                else:
+                    problem = weights_file_problem(weights_path)
+                    if problem is not None:
+                        problem = f"{weights} is damaged ({problem})"
+                if problem is not None:
+                    metadata = None
+                    limit = epoch
+        else:
+            problem = f"{path.name} is missing"
+        if metadata is None:
+            metadata = self._fall_back(problem, limit)
+        self._trusted = (stamp, metadata)
         return metadata
+
+    def _fall_back(self, problem: str, limit: int | None) -> dict:
+        """Return the metadata of the newest good weights file (after ``problem``)."""
+        for epoch, weights in self._weight_files():
+            if limit is not None and epoch > limit:
+                continue
+            if weights_file_problem(weights) is None:
+                print(
+                    f"The backup in {self.backup_path}: {problem}. Resuming from the "
+                    f"previous good copy, {weights.name} (after epoch {epoch}); the "
+                    "epochs after it are trained again."
+                )
+                return {"epoch": epoch, "batch": -1, "weights": weights.name}
+        raise TrainingError(
+            f"the backup in {self.backup_path} is damaged ({problem}) and holds no "
+            f"earlier good copy: delete {self.backup_path} to restart from epoch 1 "
+            "(best.keras and history.csv are kept), or use a new --run-dir"
+        )
 
     def _load_model(self):
         if not self.model.built:
@@ -207,7 +268,14 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         optimizer = self.model.optimizer
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self.backup_path / metadata["weights"])
+        weights = self.backup_path / metadata["weights"]
+        try:
+            self.model.load_weights(weights)
+        except (ValueError, OSError, KeyError) as error:
+            raise TrainingError(
+                f"the backup {weights} does not fit this model ({error}): delete "
+                f"{self.backup_path} to restart from epoch 1, or use a new --run-dir"
+            ) from None
         self.model._initial_epoch = int(metadata["epoch"])
 
     def on_epoch_end(self, epoch, logs=None):
@@ -220,6 +288,14 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         tmp = self.backup_path / f"tmp-{name}"
         self.model.save_weights(tmp, overwrite=True)
         _fsync(tmp)
+        problem = weights_file_problem(tmp)
+        if problem is not None:  # never commit a backup that cannot be read back
+            tmp.unlink(missing_ok=True)
+            raise TrainingError(
+                f"the backup just written to {tmp} cannot be read back ({problem}); "
+                "is the disk full or failing? The previous backup is kept: free "
+                "some space and re-run the same command to resume."
+            )
         os.replace(tmp, self.backup_path / name)
         metadata = {
             "epoch": self._current_epoch,
@@ -227,8 +303,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             "weights": name,
         }
         atomic_write_text(self.backup_path / METADATA, json.dumps(metadata) + "\n")
+        self._trusted = (_stamp(self.backup_path / METADATA), metadata)
+        # Keep this epoch's weights and the previous good ones (the fallback).
+        keep = {name} | {p.name for _, p in self._weight_files()[:2]}
         for old in self.backup_path.glob("*weights-*.weights.h5"):
-            if old.name != name:
+            if old.name not in keep:
                 old.unlink(missing_ok=True)
 
 
@@ -252,7 +331,32 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         super()._save_model(epoch, batch, logs)
         if tmp.exists():
             _fsync(tmp)
-            os.replace(tmp, tmp.with_name(tmp.name[len(".tmp-") :]))
+            final = tmp.with_name(tmp.name[len(".tmp-") :])
+            problem = keras_file_problem(tmp)
+            if problem is not None:  # verified before it replaces the last good one
+                tmp.unlink(missing_ok=True)
+                raise TrainingError(
+                    f"the model just saved for {final} cannot be read back "
+                    f"({problem}); is the disk full or failing? The previous "
+                    f"{final.name} is kept: free some space and re-run the same "
+                    "command to resume."
+                )
+            os.replace(tmp, final)
+
+
+def _stamp(path: Path):
+    """(size, mtime) of a file, or None: a changed file is read again."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (status.st_size, status.st_mtime_ns)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, DamagedFileError):
+        return error.problem
+    return f"{type(error).__name__}: {error}"
 
 
 def stopped_by_nan(model, history) -> bool:

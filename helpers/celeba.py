@@ -20,7 +20,9 @@ to the member names of a zip archive. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import csv
+import io
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,6 +306,23 @@ def count_images(files: CelebAFiles) -> int:
 
 
 # Reading the list files -----------------------------------------------------------
+def decode_list_file(data: bytes) -> str:
+    """Decode a list file's bytes: UTF-8 (a byte-order mark is dropped), else Latin-1.
+
+    CelebA's own files are ASCII; copies re-saved by spreadsheet programs start with
+    a UTF-8 byte-order mark, or are in Latin-1 (Windows-1252): both read the same.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _open_list(path: Path) -> io.StringIO:
+    """Open a list file as text in whatever encoding it uses (see decode_list_file)."""
+    return io.StringIO(decode_list_file(Path(path).read_bytes()), newline="")
+
+
 def _check_names(path: Path, line_no: int, names: list[str]) -> None:
     for i, (got, want) in enumerate(zip(names, ATTRIBUTE_NAMES)):
         if got != want:
@@ -320,7 +339,7 @@ def _check_names(path: Path, line_no: int, names: list[str]) -> None:
 
 def _attribute_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     """Yield (line number, [image_id, 40 values]) after checking the header."""
-    with open(path, newline="") as f:
+    with _open_list(path) as f:
         if path.suffix.lower() == ".csv":
             reader = csv.reader(f)
             header = next(reader, [])
@@ -348,7 +367,7 @@ def _attribute_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
             if row:
                 count += 1
                 yield line_no, row
-        if count != expected:
+        if count < expected:  # more rows: duplicates, dropped by read_attributes
             raise DataError(
                 f"{path}: line 1 says {expected} images but the file has {count} "
                 "rows; the file is truncated or damaged, download it again."
@@ -357,6 +376,10 @@ def _attribute_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
 
 def read_attributes(files: CelebAFiles) -> tuple[list[str], np.ndarray]:
     """Read the 40 attributes of every image.
+
+    The file may be UTF-8 (with or without a byte-order mark) or Latin-1. An image
+    listed twice keeps its first row; the later rows are dropped with one warning
+    that gives their count and the first few names.
 
     Args:
         files: located CelebA files (.txt or .csv attribute file).
@@ -370,15 +393,20 @@ def read_attributes(files: CelebAFiles) -> tuple[list[str], np.ndarray]:
             number), or a count that disagrees with the file's first line.
     """
     path = Path(files.attr_file)
-    ids, values = [], []
+    ids, values, seen, duplicates = [], [], set(), []
     for line_no, row in _attribute_rows(path):
         if len(row) != len(ATTRIBUTE_NAMES) + 1 or not set(row[1:]) <= {"1", "-1"}:
             raise DataError(
                 f"{path} line {line_no}: expected an image id and 40 values of 1 or "
                 f"-1, got {len(row) - 1} values: {' '.join(row)[:80]!r}"
             )
+        if row[0] in seen:
+            duplicates.append(f"{row[0]} (line {line_no})")
+            continue
+        seen.add(row[0])
         ids.append(row[0])
         values.append(row[1:])
+    _warn_duplicates(path, duplicates)
     attrs = np.array(values, dtype=np.int8).reshape(len(ids), len(ATTRIBUTE_NAMES))
     return ids, attrs
 
@@ -392,13 +420,17 @@ def read_partitions(files: CelebAFiles) -> dict[str, int]:
     Returns:
         image id -> 0 (train), 1 (validation) or 2 (test), in file order.
 
+    The file may be UTF-8 (with or without a byte-order mark) or Latin-1; an image
+    listed twice keeps its first row (with a warning).
+
     Raises:
         DataError: a malformed row or a partition value outside 0..2.
     """
     path = Path(files.partition_file)
     is_csv = path.suffix.lower() == ".csv"
     partitions: dict[str, int] = {}
-    with open(path, newline="") as f:
+    duplicates = []
+    with _open_list(path) as f:
         rows = csv.reader(f) if is_csv else (line.split() for line in f)
         for line_no, row in enumerate(rows, start=1):
             if is_csv and line_no == 1:
@@ -416,8 +448,24 @@ def read_partitions(files: CelebAFiles) -> dict[str, int]:
                     f"{path} line {line_no}: expected 'IMAGE_ID PARTITION' with "
                     f"partition 0, 1 or 2, got {' '.join(row)[:60]!r}."
                 )
+            if row[0].strip() in partitions:
+                duplicates.append(f"{row[0].strip()} (line {line_no})")
+                continue
             partitions[row[0].strip()] = int(value)
+    _warn_duplicates(path, duplicates)
     return partitions
+
+
+def _warn_duplicates(path: Path, duplicates: list[str]) -> None:
+    """Warn once about rows of images listed earlier in the same file (kept: first)."""
+    if duplicates:
+        more = ", ..." if len(duplicates) > 5 else ""
+        warnings.warn(
+            f"{path}: {len(duplicates)} duplicate row(s) of images listed earlier, "
+            f"e.g. {', '.join(duplicates[:5])}{more}; the first row of each image "
+            "is used, the later ones are ignored.",
+            stacklevel=3,
+        )
 
 
 def split_ids(ids: Iterable[str], partitions: dict[str, int]) -> dict[str, list[str]]:

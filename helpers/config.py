@@ -251,6 +251,8 @@ def _validate(c: VAEConfig) -> None:
         _fail("epochs", c.epochs, "must be >= 1")
     if c.sample_interval < 1:
         _fail("sample_interval", c.sample_interval, "must be >= 1")
+    if not 0 <= c.seed <= 2**32 - 1:
+        _fail("seed", c.seed, "must be between 0 and 4294967295 (2**32 - 1)")
     for name in ("train_limit", "val_limit"):
         value = getattr(c, name)
         if value is not None and (not _is_int(value) or value < 1):

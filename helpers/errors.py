@@ -1,8 +1,19 @@
 """Errors that carry a message for people: what went wrong and what to do.
 
-The command line prints these without a traceback and exits non-zero; any other
-exception is a bug and keeps its traceback.
+The command line prints these without a traceback and exits non-zero
+(:func:`report_error`). A full disk or a read-only folder gets its own clear line;
+any other exception is a bug: one line says where its full traceback was saved.
 """
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
 
 class LabError(Exception):
@@ -23,3 +34,92 @@ class CredentialsError(DownloadError):
 
 class TrainingError(LabError):
     """Training stopped: a NaN loss, or a run directory that does not match."""
+
+
+class DamagedFileError(LabError):
+    """A file the lab wrote earlier cannot be read; the message names it and the fix."""
+
+    def __init__(self, path, problem: str, fix: str):
+        self.path, self.problem, self.fix = path, problem, fix
+        super().__init__(f"{path} is damaged ({problem}): {fix}")
+
+
+# Turning any error into one line for the command line ------------------------------
+_NO_SPACE = {
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT") if hasattr(errno, name)
+}
+_READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def os_error_message(error: OSError) -> str | None:
+    """Return one clear line for a disk problem a user can fix, or None.
+
+    Covers a full disk or quota (ENOSPC, EDQUOT) and a read-only or foreign
+    folder (EACCES, EPERM, EROFS).
+    """
+    where = error.filename or "a file"
+    if error.errno in _NO_SPACE:
+        return (
+            f"no space left on the disk while writing {where}: free some space or "
+            "choose a folder on another disk, then run the same command again "
+            "(work already finished is kept)"
+        )
+    if error.errno in _READ_ONLY:
+        return (
+            f"cannot write {where}: permission denied or a read-only disk. Choose a "
+            "folder you can write to (e.g. under your home folder or /content on "
+            "Colab), or fix its permissions"
+        )
+    return None
+
+
+def save_traceback(error: BaseException, folders=()) -> Path | None:
+    """Write the full traceback to ``helpers-error-<UTC time>.log``; return its path.
+
+    The first folder of ``folders`` (then the system's temporary folder) that can
+    be written wins; None if none can.
+    """
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    header = f"python -m helpers {' '.join(sys.argv[1:])}\n{time.ctime()}\n\n"
+    for folder in [*folders, tempfile.gettempdir()]:
+        if folder is None:
+            continue
+        path = Path(folder) / f"helpers-error-{stamp}-{os.getpid()}.log"
+        try:
+            path.write_text(header + text)
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def report_error(error: BaseException, log_folders=()) -> int:
+    """Print ``error`` as one line on stderr and return the exit code for it.
+
+    A ``LabError`` prints its message (exit 2); a full disk or a read-only folder
+    prints what to do (exit 1); running out of memory says what to lower (exit 1);
+    anything else is a bug: one line says where its full traceback was saved
+    (exit 1).
+    """
+    if isinstance(error, LabError):
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    message = os_error_message(error) if isinstance(error, OSError) else None
+    if message is None and isinstance(error, MemoryError):
+        message = (
+            "out of memory: ask for fewer images (--n) or a smaller --batch-size, "
+            "or use a machine with more memory"
+        )
+    if message is not None:
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    log = save_traceback(error, log_folders)
+    where = f"the full traceback is in {log}" if log else "no log could be written"
+    summary = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+    print(
+        f"error: unexpected {summary} ({where}; please include it when you report "
+        "this problem)",
+        file=sys.stderr,
+    )
+    return 1

@@ -7,22 +7,90 @@ disk, and replace the target in one ``os.replace``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+from helpers.errors import DamagedFileError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; return the path."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    # The temporary name is per process: two processes writing the same file
+    # (two `evaluate`s of one run) each rename a whole file, the last one wins.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or a kill: leave no half-written temp file
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
     return path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8, line ends kept as given) to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike, fix: str) -> dict:
+    """Read a JSON object the lab wrote; a damaged file names itself and ``fix``.
+
+    Args:
+        path: the file (it must exist).
+        fix: what the user should do if it is damaged, e.g. "delete it and ...".
+
+    Raises:
+        DamagedFileError: not UTF-8, not JSON (truncated, garbled), or not an object.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise DamagedFileError(path, f"not UTF-8 text: {error.reason}", fix) from None
+    except json.JSONDecodeError as error:
+        problem = "empty" if not error.doc.strip() else f"not valid JSON: {error}"
+        raise DamagedFileError(path, problem, fix) from None
+    if not isinstance(data, dict):
+        raise DamagedFileError(
+            path, f"a JSON {type(data).__name__}, not an object", fix
+        )
+    return data
+
+
+def write_text_or_fallback(path: str | os.PathLike, text: str) -> Path | None:
+    """Write ``text`` to ``path``; if the disk refuses, save it elsewhere and say so.
+
+    For results that took long to compute (metrics): a full disk or a read-only
+    folder must not lose them. The fallback is the system's temporary folder; the
+    message printed names both places. Returns where the text is, or None when it
+    could be written nowhere (the caller then prints it).
+    """
+    import sys
+    import tempfile
+
+    from helpers.errors import os_error_message
+
+    path = Path(path)
+    try:
+        return atomic_write_text(path, text)
+    except OSError as error:
+        why = os_error_message(error) or f"{type(error).__name__}: {error}"
+    fallback = Path(tempfile.gettempdir()) / f"helpers-{path.parent.name}-{path.name}"
+    try:
+        atomic_write_text(fallback, text)
+    except OSError:
+        print(f"warning: could not save {path} ({why}), nor a copy", file=sys.stderr)
+        return None
+    print(
+        f"warning: could not save {path} ({why}); saved it to {fallback}",
+        file=sys.stderr,
+    )
+    return fallback

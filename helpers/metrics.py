@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.errors import LabError
-from helpers.files import atomic_write_text
+from helpers.files import write_text_or_fallback
 
 # A latent dimension is "active" when Var_x(E[z|x]) exceeds this (Burda et al. 2016).
 ACTIVE_UNIT_VARIANCE = 0.01
@@ -670,18 +670,23 @@ def evaluate(
     return report
 
 
-def write_report(report: dict, out_dir) -> tuple[Path, Path]:
-    """Write ``evaluation.json`` and ``evaluation.csv`` (the rows) into ``out_dir``."""
+def write_report(report: dict, out_dir) -> tuple[Path | None, Path | None]:
+    """Write ``evaluation.json`` and ``evaluation.csv`` (the rows) into ``out_dir``.
+
+    If the disk refuses (full, read-only), each file goes to the temporary folder
+    instead, with a warning naming it (``files.write_text_or_fallback``): computed
+    metrics are never lost. Returns where the two files are (None: nowhere).
+    """
     out = Path(out_dir)
     json_path, csv_path = out / "evaluation.json", out / "evaluation.csv"
-    atomic_write_text(json_path, json.dumps(report, indent=2) + "\n")
+    json_path = write_text_or_fallback(json_path, json.dumps(report, indent=2) + "\n")
     rows = io.StringIO(newline="")
     writer = csv.DictWriter(
         rows, fieldnames=["section", "metric", "value", "n", "note"]
     )
     writer.writeheader()
     writer.writerows(report["rows"])
-    atomic_write_text(csv_path, rows.getvalue())
+    csv_path = write_text_or_fallback(csv_path, rows.getvalue())
     return json_path, csv_path
 
 

@@ -88,11 +88,61 @@ def crop_resize(
     return np.asarray(out, dtype=np.uint8)
 
 
+# The frame every crop box is given in: CelebA's aligned 178x218 images.
+CELEBA_FRAME = (178, 218)
+
+
+def frame_box(
+    crop: Sequence[int], size: tuple[int, int], frame: tuple[int, int] = CELEBA_FRAME
+) -> tuple[float, float, float, float]:
+    """Return the crop box (left, top, right, bottom) to cut from an image of ``size``.
+
+    Policy for an image that is not CelebA's 178x218 frame (a photo added by hand,
+    a re-saved or re-scaled copy): the box keeps its relative centre and its shape,
+    and its side scales by ``min(width / 178, height / 218)``, so a square box stays
+    square (faces are not stretched) and covers the same share of the face; it is
+    then shifted to lie inside the image. For a 178x218 image this is the crop box
+    itself.
+
+    Args:
+        crop: (left, top, width, height) in the 178x218 frame.
+        size: (width, height) of the image.
+        frame: the frame ``crop`` is given in.
+    """
+    left, top, width, height = check_crop(crop, frame)
+    (img_w, img_h), (frame_w, frame_h) = size, frame
+    if (img_w, img_h) == (frame_w, frame_h):
+        return float(left), float(top), float(left + width), float(top + height)
+    scale = min(img_w / frame_w, img_h / frame_h)
+    box_w, box_h = width * scale, height * scale
+    centre_x = (left + width / 2) * img_w / frame_w
+    centre_y = (top + height / 2) * img_h / frame_h
+    x0 = min(max(centre_x - box_w / 2, 0.0), img_w - box_w)
+    y0 = min(max(centre_y - box_h / 2, 0.0), img_h - box_h)
+    return x0, y0, x0 + box_w, y0 + box_h
+
+
+def _read_checked(source) -> io.BytesIO:
+    """Read a JPEG's bytes and refuse one that lacks its end marker (truncated)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif hasattr(source, "read"):
+        data = source.read()
+    else:
+        with open(source, "rb") as handle:
+            data = handle.read()
+    # A JPEG starts with FFD8 and ends with FFD9 (a few writers pad after it).
+    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-1024:]:
+        raise OSError("JPEG end marker missing: the file is truncated")
+    return io.BytesIO(data)
+
+
 def load_image(
     source: str | os.PathLike | bytes | BinaryIO,
     crop: Sequence[int] = DEFAULT_CROP,
     image_size: int = DEFAULT_IMAGE_SIZE,
     draft: bool = True,
+    notes: list | None = None,
 ) -> np.ndarray:
     """Decode one image file, cut the face box and resize it, antialiased.
 
@@ -100,11 +150,18 @@ def load_image(
     as far as the crop box still has at least ``image_size`` pixels a side; the
     box is then resized with sub-pixel coordinates, so the geometry is exact.
 
+    Policies for real-world files: a JPEG without its end marker, or one that PIL
+    finds truncated, raises ``OSError`` (``prepare`` skips and reports it); an
+    image that is not 178x218 is cut with :func:`frame_box` (same relative centre,
+    square kept square) and noted in ``notes``.
+
     Args:
         source: a path, the file's bytes, or an open binary file.
-        crop: (left, top, width, height) in pixels of the full-size image.
+        crop: (left, top, width, height) in pixels of the 178x218 frame.
         image_size: side of the square output.
         draft: allow reduced-size JPEG decoding (faster, nearly identical).
+        notes: if given, a line is appended for an image handled by a policy
+            (e.g. "frame 250x250, not 178x218: face box scaled").
 
     Returns:
         (image_size, image_size, 3) uint8.
@@ -113,19 +170,25 @@ def load_image(
         OSError, SyntaxError, ValueError: the file is missing, not an image,
             truncated or corrupt, too large, or smaller than the crop box.
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(source)
-    with Image.open(source) as image:
+    with Image.open(_read_checked(source)) as image:
         full_w, full_h = image.size
         if full_w * full_h > MAX_PIXELS:
             raise ValueError(f"image is {full_w}x{full_h}, larger than any face photo")
-        left, top, width, height = check_crop(crop, image.size)
+        left, top, right, bottom = frame_box(crop, image.size)
+        if image.size != CELEBA_FRAME and notes is not None:
+            notes.append(
+                f"frame {full_w}x{full_h}, not {CELEBA_FRAME[0]}x{CELEBA_FRAME[1]}: "
+                "face box scaled to it"
+            )
+        width, height = right - left, bottom - top
+        if width < 1 or height < 1:
+            raise ValueError(f"image is {full_w}x{full_h}, too small for a face box")
         scale = 1.0
         if draft and image.format == "JPEG":
             # Ask for the smallest size at which the box keeps >= image_size pixels.
             want = (
-                -(-full_w * image_size // width),
-                -(-full_h * image_size // height),
+                -(-full_w * image_size // int(width)),
+                -(-full_h * image_size // int(height)),
             )
             result = image.draft("RGB", want)
             if result is not None:
@@ -133,12 +196,7 @@ def load_image(
         image.load()
         if image.mode != "RGB":
             image = image.convert("RGB")
-        box = (
-            left / scale,
-            top / scale,
-            (left + width) / scale,
-            (top + height) / scale,
-        )
+        box = (left / scale, top / scale, right / scale, bottom / scale)
         out = image.resize((image_size, image_size), PIL_RESAMPLE, box=box)
         return np.asarray(out, dtype=np.uint8)
 

@@ -13,6 +13,9 @@ A run directory is self-describing, so a student can evaluate yesterday's model:
       samples/epoch_005.png  faces decoded from fixed_z, every sample_interval epochs
       tensorboard/         TensorBoard event files
       loss_curves.png      total, reconstruction and KL loss over the epochs
+      .lock                train's lock (helpers.locks); .lock.owner.json names the
+                           process holding it, while it does
+      helpers-error-*.log  the traceback of an unexpected error, if one happened
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.config import VAEConfig
-from helpers.errors import LabError
-from helpers.files import atomic_write_text
+from helpers.errors import DamagedFileError, LabError
+from helpers.files import atomic_write_text, read_json
+from helpers.integrity import check_keras_file
 
 
 @dataclass(frozen=True)
@@ -74,9 +78,37 @@ class RunPaths:
 
 
 def read_info(run_dir) -> dict:
-    """Return run.json as a dict ({} when the run has not written it yet)."""
+    """Return run.json as a dict ({} when the run has not written it yet).
+
+    Raises:
+        DamagedFileError: run.json is truncated or garbled.
+    """
     path = RunPaths(Path(run_dir)).info
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    return read_json(
+        path,
+        "delete it and re-run the same `python -m helpers train` command: it is "
+        "written again (the epochs done come from the backup)",
+    )
+
+
+def read_config(run_dir) -> VAEConfig:
+    """Return the run's config.json as a VAEConfig.
+
+    Raises:
+        DamagedFileError: config.json is truncated, garbled, or holds bad values.
+    """
+    path = RunPaths(Path(run_dir)).config
+    fix = (
+        "a run's settings cannot be recovered from its other files: restore "
+        "config.json from a copy, or train again in a new --run-dir"
+    )
+    data = read_json(path, fix)
+    try:
+        return VAEConfig.from_dict(data)
+    except (ValueError, TypeError) as error:
+        raise DamagedFileError(path, str(error), fix) from None
 
 
 def write_info(run_dir, **fields) -> dict:
@@ -119,9 +151,20 @@ def load_run(run_dir) -> Run:
 
     import helpers.model  # noqa: F401  registers the custom classes for loading
 
-    config = VAEConfig.load(paths.config)
-    vae = keras.models.load_model(paths.best_model, compile=False)
+    config = read_config(paths.root)
     info = read_info(run_dir)
+    fix = (
+        "the run's best model is damaged: re-run the same `python -m helpers "
+        f"train --run-dir {paths.root} ...` command to resume from the backup (a new "
+        "best.keras is written at the next epoch), or train again in a new --run-dir"
+    )
+    check_keras_file(paths.best_model, fix)
+    try:
+        vae = keras.models.load_model(paths.best_model, compile=False)
+    except Exception as error:  # Keras raises many kinds for a bad file
+        raise DamagedFileError(
+            paths.best_model, f"{type(error).__name__}: {error}"[:300], fix
+        ) from None
     cache = info.get("cache_dir")
     return Run(paths, config, vae, Path(cache) if cache else None, info)
 

@@ -50,7 +50,7 @@ import numpy as np
 from helpers.config import VAEConfig
 from helpers.errors import DataError, TrainingError
 from helpers.files import atomic_write_bytes, atomic_write_text
-from helpers.runs import RunPaths, write_info
+from helpers.runs import RunPaths, read_config, read_info, write_info
 
 # Fields that may change when a run is resumed; any other change is a new experiment.
 RESUMABLE_FIELDS = ("name", "epochs", "learning_rate", "sample_interval")
@@ -64,6 +64,14 @@ def train(
     config: VAEConfig, data, run_dir, strategy=None, verbose="auto", callbacks=()
 ):
     """Train (or resume) a VAE and write everything into ``run_dir``.
+
+    Only one process trains a run directory at a time: a second one is refused at
+    once with a message naming the process that holds it (``helpers.locks``).
+    A resumed run must be given the data it started on: run.json keeps the
+    cache's fingerprint (``helpers.fingerprint``), and other data is refused
+    before anything is written. A best.keras that fails its check is set aside
+    (``best.keras.damaged``) and written anew; a damaged backup falls back to the
+    previous good one (``AtomicBackupAndRestore``).
 
     Args:
         config: the run's settings; on an existing run only ``RESUMABLE_FIELDS``
@@ -82,9 +90,19 @@ def train(
         ``.initial_epoch`` the 0-based epoch this session started at.
 
     Raises:
-        TrainingError: the loss became NaN, or ``run_dir`` holds a different run.
+        TrainingError: the loss became NaN, or ``run_dir`` holds a different run
+            (other settings, or other data).
         DataError: the data is not a cache, or not in the decoder's value range.
+        BusyError: another process is training in ``run_dir``.
     """
+    from helpers.locks import run_lock
+
+    with run_lock(run_dir, "train"):
+        return _train_locked(config, data, run_dir, strategy, verbose, callbacks)
+
+
+def _train_locked(config: VAEConfig, data, run_dir, strategy, verbose, callbacks):
+    """``train`` while holding the run directory's lock."""
     import keras
 
     from helpers.callbacks import (
@@ -100,9 +118,11 @@ def train(
 
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
+    fingerprint = check_run_data(paths, data)  # before anything is written
     check_run_config(config, paths)
     backup = AtomicBackupAndRestore(paths.backup)
     start = backup.completed_epochs()
+    _set_aside_damaged_best(paths)
     train_ds, val_ds, cache_dir, steps = _datasets(config, data, strategy, start)
     _check_batch(val_ds if val_ds is not None else train_ds, config)
 
@@ -149,6 +169,7 @@ def train(
     ]
     write_info(
         paths.root,
+        **({"data": fingerprint} if fingerprint else {}),
         cache_dir=str(Path(cache_dir).resolve()) if cache_dir else None,
         epochs=config.epochs,
         epochs_done=start,
@@ -208,7 +229,7 @@ def check_run_config(config: VAEConfig, paths: RunPaths) -> None:
     if not paths.config.exists():
         config.save(paths.config)
         return
-    old = VAEConfig.load(paths.config)
+    old = read_config(paths.root)
     changed = [
         f.name
         for f in dataclasses.fields(VAEConfig)
@@ -229,6 +250,56 @@ def check_run_config(config: VAEConfig, paths: RunPaths) -> None:
         )
     if changed:
         config.save(paths.config)
+
+
+def check_run_data(paths: RunPaths, data) -> dict | None:
+    """Return the fingerprint of cache ``data``; refuse data other than the run's.
+
+    A run that has trained at least one epoch (a backup or best.keras exists) and
+    whose run.json records a fingerprint may only continue on a cache with the same
+    fingerprint (the same images, attributes, ids and settings; the folder may have
+    moved). Nothing is written here.
+
+    Returns:
+        The fingerprint (``helpers.fingerprint.cache_fingerprint``), or None when
+        ``data`` is a pair of datasets.
+
+    Raises:
+        TrainingError: the run was trained on other data.
+        DamagedFileError: run.json is damaged.
+    """
+    from helpers.fingerprint import cache_fingerprint, describe_cache
+
+    if isinstance(data, (tuple, list)):
+        return None
+    fingerprint = cache_fingerprint(data)
+    old = read_info(paths.root).get("data")
+    trained = paths.best_model.exists() or any(paths.backup.glob("*weights-*.h5"))
+    if not old or not trained or old.get("digest") == fingerprint["digest"]:
+        return fingerprint
+    raise TrainingError(
+        f"{paths.root} was trained on {describe_cache(old)}, but --data gives other "
+        f"data: {describe_cache(fingerprint)}. A run can only resume on the data it "
+        f"started with: pass --data {old.get('cache_dir')} (or a copy of that "
+        "cache), or use a new --run-dir to train on this data. Nothing was changed."
+    )
+
+
+def _set_aside_damaged_best(paths: RunPaths) -> None:
+    """Rename a best.keras that fails its check to best.keras.damaged, saying so."""
+    from helpers.integrity import keras_file_problem
+
+    if not paths.best_model.exists():
+        return
+    problem = keras_file_problem(paths.best_model)
+    if problem is None:
+        return
+    aside = paths.best_model.with_name(paths.best_model.name + ".damaged")
+    os.replace(paths.best_model, aside)
+    print(
+        f"{paths.best_model} is damaged ({problem}): moved it to {aside.name}; "
+        "the resumed run writes a new best.keras after its next epoch."
+    )
 
 
 def _datasets(config: VAEConfig, data, strategy, start_epoch: int = 0):
@@ -309,9 +380,20 @@ def _check_batch(dataset, config: VAEConfig) -> None:
 
 
 def _fixed_z(config: VAEConfig, paths: RunPaths) -> np.ndarray:
-    """Load fixed_z.npy, or make it from ``config.seed`` (once per run)."""
+    """Load fixed_z.npy, or make it from ``config.seed`` (once per run).
+
+    A damaged fixed_z.npy is made again: it is a pure function of the seed.
+    """
+    shape = (N_FIXED_Z, config.latent_dim)
     if paths.fixed_z.exists():
-        return np.load(paths.fixed_z)
+        try:
+            z = np.load(paths.fixed_z, allow_pickle=False)
+            if z.shape == shape and z.dtype == np.float32:
+                return z
+            problem = f"holds {z.dtype} {z.shape}, not float32 {shape}"
+        except (ValueError, OSError, EOFError) as error:
+            problem = str(error)
+        print(f"{paths.fixed_z} is damaged ({problem}): made again from the seed.")
     z = np.random.default_rng(config.seed).standard_normal(
         (N_FIXED_Z, config.latent_dim)
     )

@@ -8,8 +8,13 @@ returns the function that runs them. The ML modules (``helpers.model``,
 when that command is asked for, so ``--help`` is instant and data commands do not
 load TensorFlow.
 
-A :class:`helpers.errors.LabError` is printed as one clear message with exit code 2,
-never as a traceback.
+No command ends in a traceback (``helpers.errors.report_error``): a
+:class:`helpers.errors.LabError` is printed as one clear message with exit code 2; a
+full disk or a read-only folder as one line saying what to do (exit 1); any other
+error, a bug, as one line saying where its full traceback was saved
+(``helpers-error-<time>.log`` in the run directory, else the temporary folder).
+Numbers and paths are checked while the arguments are parsed (``helpers.validate``),
+before any command writes a file.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ import importlib
 import os
 import sys
 
-from helpers.errors import LabError
+from pathlib import Path
+
+from helpers.errors import report_error
 
 # command -> ("module:function", one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -89,13 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=f"python -m helpers {name}", description=description
     )
+    args = None
     try:
         handler = getattr(importlib.import_module(module_name), function_name)(parser)
         args = parser.parse_args(rest)
         return int(handler(args) or 0)
-    except LabError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(
             "interrupted: nothing finished was lost; "
@@ -103,3 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except Exception as error:  # noqa: BLE001  the one place that catches all
+        run_dir = getattr(args, "run_dir", None)
+        folders = [run_dir] if run_dir and Path(run_dir).is_dir() else []
+        return report_error(error, folders)

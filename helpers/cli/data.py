@@ -9,10 +9,11 @@ import argparse
 from pathlib import Path
 
 from helpers import celeba
-from helpers.cache import prepare_cache
+from helpers.cache import prepare_cache, report_lines
 from helpers.download import SOURCES, download_celeba
-from helpers.errors import DataError, DownloadError
+from helpers.errors import DownloadError
 from helpers.preprocess import DEFAULT_CROP, DEFAULT_IMAGE_SIZE, check_crop
+from helpers.validate import output_dir, whole
 
 
 def download_command(parser):
@@ -30,10 +31,15 @@ def download_command(parser):
         help="the zip URL (url source) or zip/folder (local source)",
     )
     parser.add_argument("--sha256", help="expected SHA-256 of the url source's zip")
-    parser.add_argument("--dest", required=True, help="folder that receives the data")
+    parser.add_argument(
+        "--dest",
+        required=True,
+        type=output_dir,
+        help="folder that receives the data",
+    )
     parser.add_argument(
         "--expected-images",
-        type=int,
+        type=whole(1),
         default=None,
         help="exact image count to require (CelebA: 202599)",
     )
@@ -85,11 +91,14 @@ def prepare_command(parser: argparse.ArgumentParser):
         help="CelebA folder (official or Kaggle layout) or a .zip of either",
     )
     parser.add_argument(
-        "--cache", required=True, type=Path, help="folder to write the cache into"
+        "--cache",
+        required=True,
+        type=output_dir,
+        help="folder to write the cache into",
     )
     parser.add_argument(
         "--image-size",
-        type=int,
+        type=whole(8, 1024),
         default=DEFAULT_IMAGE_SIZE,
         help=f"side of the stored square images (default {DEFAULT_IMAGE_SIZE})",
     )
@@ -103,16 +112,12 @@ def prepare_command(parser: argparse.ArgumentParser):
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=whole(1, 256),
         default=None,
         help="decoding processes (default: one per CPU core)",
     )
 
     def handler(args) -> int:
-        if not 8 <= args.image_size <= 1024:
-            raise DataError(
-                f"--image-size {args.image_size}: use 8 to 1024 (64 is usual)"
-            )
         summary = prepare_cache(
             args.data, args.cache, args.image_size, args.crop, True, args.workers
         )
@@ -120,9 +125,8 @@ def prepare_command(parser: argparse.ArgumentParser):
         verb = "reused" if summary["reused"] else "written"
         print(f"cache {verb}: {summary['cache_dir']}")
         print(f"  images: {counts} ({sum(summary['counts'].values()):,} in all)")
-        print(f"  skipped (unreadable): {summary['skipped']}")
-        for item in summary["skipped_files"][:10]:
-            print(f"    {item['file']}: {item['reason']}")
+        for line in report_lines(summary):
+            print(line)
         print(
             f"  {summary['bytes_per_image']:,.0f} bytes per image; "
             f"took {summary['seconds']:.1f} s"

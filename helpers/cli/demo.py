@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from helpers.demo import DEFAULT_N, run_demo
+from helpers.validate import output_dir, whole
 
 
 def demo_command(parser):
@@ -14,20 +15,25 @@ def demo_command(parser):
     parser.add_argument(
         "--out",
         default="runs/demo",
+        type=output_dir,
         help="run directory " "(default runs/demo; run again to resume)",
     )
     parser.add_argument(
         "--n",
-        type=int,
+        type=whole(3, 202_599),
         default=DEFAULT_N,
         help=f"generated images (default {DEFAULT_N})",
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help="epochs (default: the cpu preset's 15)"
+        "--epochs",
+        type=whole(1, 100_000),
+        default=None,
+        help="epochs (default: the cpu preset's 15)",
     )
     parser.add_argument(
         "--data-dir",
         default="data",
+        type=output_dir,
         help="where the slice and its cache go (default data/)",
     )
 

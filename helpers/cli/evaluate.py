@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.errors import LabError
-from helpers.metrics import SMALL_N_NOTE, evaluate, format_table
+from helpers.metrics import SMALL_N_NOTE, evaluate, format_table, write_report
+from helpers.validate import MAX_EVAL_IMAGES, SEED, whole
 
 
 def evaluate_command(parser):
@@ -19,9 +19,10 @@ def evaluate_command(parser):
     )
     parser.add_argument(
         "--n",
-        type=int,
+        type=whole(2, MAX_EVAL_IMAGES),
         default=1000,
-        help="images (and samples) to evaluate (default 1000)",
+        help=f"images (and samples) to evaluate, 2 to {MAX_EVAL_IMAGES:,} "
+        "(default 1000)",
     )
     parser.add_argument(
         "--fid",
@@ -29,20 +30,26 @@ def evaluate_command(parser):
         help="FID with InceptionV3 " "(downloads ~90 MB of weights on first use)",
     )
     parser.add_argument("--kid", action="store_true", help="KID with InceptionV3")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=SEED, default=0)
 
     def handler(args) -> int:
-        if args.n < 2:
-            raise LabError(f"--n {args.n}: evaluate at least 2 images")
         report = evaluate(
-            args.run_dir, args.split, args.n, fid=args.fid, kid=args.kid, seed=args.seed
+            args.run_dir,
+            args.split,
+            args.n,
+            fid=args.fid,
+            kid=args.kid,
+            seed=args.seed,
+            write=False,
         )
+        # The table first: a full or read-only disk cannot lose the numbers.
         print(f"{report['split']} split: {report['split_note']}\n")
         print(format_table(report["rows"]))
         if args.fid or args.kid:
             print(f"\nNote: {SMALL_N_NOTE}.")
-        root = Path(args.run_dir)
-        print(f"\nwrote {root / 'evaluation.json'} and {root / 'evaluation.csv'}")
+        written = [p for p in write_report(report, Path(args.run_dir)) if p]
+        if written:
+            print(f"\nwrote {' and '.join(map(str, written))}")
         return 0
 
     return handler

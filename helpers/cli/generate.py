@@ -12,6 +12,15 @@ from helpers.generate import (
 )
 from helpers.plots import save_grid
 from helpers.runs import load_run
+from helpers.validate import (
+    MAX_EVAL_IMAGES,
+    MAX_GRID_FACES,
+    SEED,
+    output_dir,
+    output_file,
+    real,
+    whole,
+)
 
 
 def sample_command(parser):
@@ -20,14 +29,19 @@ def sample_command(parser):
         "--run-dir", required=True, help="a run directory (config.json, " "best.keras)"
     )
     parser.add_argument(
-        "--n", type=int, default=64, help="faces to decode (default 64)"
+        "--n",
+        type=whole(1, MAX_GRID_FACES),
+        default=64,
+        help=f"faces to decode, at most {MAX_GRID_FACES} (default 64)",
     )
-    parser.add_argument("--out", required=True, help="PNG file to write")
+    parser.add_argument(
+        "--out", required=True, type=output_file, help="PNG file to write"
+    )
     parser.add_argument(
         "--temperature",
-        type=float,
+        type=real(0.0, 10.0),
         default=1.0,
-        help="scale of the prior's standard deviation (default 1)",
+        help="scale of the prior's standard deviation, 0 to 10 (default 1)",
     )
     parser.add_argument(
         "--gmm",
@@ -37,15 +51,14 @@ def sample_command(parser):
     )
     parser.add_argument(
         "--fit-n",
-        type=int,
+        type=whole(10, MAX_EVAL_IMAGES),
         default=5000,
-        help="training images the mixture is fitted to (default 5000)",
+        help=f"training images the mixture is fitted to, 10 to {MAX_EVAL_IMAGES:,} "
+        "(default 5000)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=SEED, default=0)
 
     def handler(args) -> int:
-        if args.n < 1:
-            raise LabError(f"--n {args.n}: ask for at least one face")
         run = load_run(args.run_dir)
         if args.gmm:
             train, _ = _load_split_images(run, "train", args.fit_n)
@@ -65,15 +78,17 @@ def sample_command(parser):
 def explore_command(parser):
     """Add the ``explore`` command's arguments; return its handler."""
     parser.add_argument("--run-dir", required=True, help="a run directory")
-    parser.add_argument("--out", required=True, help="folder for the figures")
+    parser.add_argument(
+        "--out", required=True, type=output_dir, help="folder for the figures"
+    )
     parser.add_argument(
         "--n",
-        type=int,
+        type=whole(2, MAX_EVAL_IMAGES),
         default=2000,
         help="faces per split to encode "
         "for the GMM, PCA and attribute vectors (default 2000)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=SEED, default=0)
 
     def handler(args) -> int:
         run = load_run(args.run_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from helpers.report import TEMPLATE, write_report
+from helpers.validate import output_dir
 
 
 def report_command(parser):
@@ -20,7 +21,10 @@ def report_command(parser):
         help="folder of `explore` figures, if outside the run directory",
     )
     parser.add_argument(
-        "--out", default=None, help="output folder (default: RUN_DIR/report)"
+        "--out",
+        default=None,
+        type=output_dir,
+        help="output folder (default: RUN_DIR/report)",
     )
     parser.add_argument(
         "--template",

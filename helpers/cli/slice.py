@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from helpers.celeba import LAYOUTS
 from helpers.synthetic import make_slice
+from helpers.validate import SEED, output_dir, whole
 
 
 def make_slice_command(parser: argparse.ArgumentParser):
@@ -16,15 +16,17 @@ def make_slice_command(parser: argparse.ArgumentParser):
         "with truthful attribute and partition files, in CelebA's official or "
         "Kaggle layout. Not real data: use it to try the lab without a download."
     )
-    parser.add_argument("--out", required=True, type=Path, help="folder to write")
-    parser.add_argument("--n", type=int, default=1000, help="images (default 1000)")
+    parser.add_argument("--out", required=True, type=output_dir, help="folder to write")
+    parser.add_argument(
+        "--n", type=whole(1, 202_599), default=1000, help="images (default 1000)"
+    )
     parser.add_argument(
         "--layout",
         choices=sorted(LAYOUTS),
         default="official",
         help="file layout to imitate (default official)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed (default 0)")
 
     def handler(args) -> int:
         out = make_slice(args.out, args.n, args.layout, args.seed, progress=True)

@@ -5,25 +5,36 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from helpers.cache import cache_info, prepare_cache
+from helpers.cache import cache_info, prepare_cache, report_lines
 from helpers.config import PRESETS, VAEConfig, preset
 from helpers.errors import DataError, TrainingError
 from helpers.runs import print_run_summary
 from helpers.training import pick_strategy, train
+from helpers.validate import SEED, output_dir, real, whole
 
-_OVERRIDES = {  # flag -> (config field, type, help)
-    "--epochs": ("epochs", int, "passes over the training split"),
-    "--latent-dim": ("latent_dim", int, "size of z"),
-    "--beta": ("beta", float, "weight of the KL term"),
-    "--learning-rate": ("learning_rate", float, "Adam's step size"),
-    "--batch-size": ("batch_size", int, "images per step"),
+# flag -> (config field, type, help); the types refuse bad numbers while parsing,
+# VAEConfig checks the rest: both before anything is written.
+_OVERRIDES = {
+    "--epochs": ("epochs", whole(1, 100_000), "passes over the training split"),
+    "--latent-dim": ("latent_dim", whole(2, 512), "size of z"),
+    "--beta": ("beta", real(0.0, 1e6), "weight of the KL term"),
+    "--learning-rate": ("learning_rate", real(1e-12, 1.0), "Adam's step size"),
+    "--batch-size": ("batch_size", whole(1, 4096), "images per step"),
     "--reconstruction-loss": ("reconstruction_loss", str, "mse or bce"),
-    "--kl-warmup-epochs": ("kl_warmup_epochs", int, "epochs to ramp the KL weight"),
+    "--kl-warmup-epochs": (
+        "kl_warmup_epochs",
+        whole(0, 100_000),
+        "epochs to ramp the KL weight",
+    ),
     "--upsampling": ("upsampling", str, "transpose or resize"),
-    "--train-limit": ("train_limit", int, "use the first N training images"),
-    "--val-limit": ("val_limit", int, "use the first N validation images"),
-    "--sample-interval": ("sample_interval", int, "epochs between sample grids"),
-    "--seed": ("seed", int, "seed of weights, noise and data order"),
+    "--train-limit": ("train_limit", whole(1), "use the first N training images"),
+    "--val-limit": ("val_limit", whole(1), "use the first N validation images"),
+    "--sample-interval": (
+        "sample_interval",
+        whole(1, 100_000),
+        "epochs between sample grids",
+    ),
+    "--seed": ("seed", SEED, "seed of weights, noise and data order"),
 }
 
 
@@ -68,13 +79,20 @@ def resolve_data(data, cache=None, config: VAEConfig | None = None) -> Path:
             f"{data} does not exist: pass a prepared cache or a CelebA "
             "folder/zip with --data (or run `python -m helpers demo`)"
         )
+    if (data / "meta.json").exists():  # a cache: a damaged one says so, not "no CelebA"
+        cache_info(data)
+        return data
     with contextlib.suppress(DataError, FileNotFoundError, ValueError):
         cache_info(data)
         return data
     config = config or VAEConfig()
     target = Path(cache) if cache else data.parent / "cache"
     print(f"Preparing {data} into the cache {target} (once) ...")
-    prepare_cache(data, target, image_size=config.image_size, crop=config.crop)
+    summary = prepare_cache(
+        data, target, image_size=config.image_size, crop=config.crop
+    )
+    for line in report_lines(summary):
+        print(line)
     return target
 
 
@@ -88,11 +106,13 @@ def train_command(parser):
     parser.add_argument(
         "--run-dir",
         default=None,
+        type=output_dir,
         help="run directory (default: runs/<preset>); re-run to resume",
     )
     parser.add_argument(
         "--cache",
         default=None,
+        type=output_dir,
         help="where to prepare raw --data (default: DATA/../cache)",
     )
     parser.add_argument(

@@ -1,0 +1,160 @@
+"""Where the data came from: cheap fingerprints of a CelebA source and of a cache.
+
+A cache remembers its source's fingerprint in meta.json, so ``prepare`` rebuilds it
+when the source folder at the same path was regenerated or replaced. A run remembers
+its cache's fingerprint in run.json, so resuming it on other data is refused.
+
+Both are cheap (well under a second for all of CelebA) and never read every image:
+
+* source, a folder: SHA-256 of the attribute and partition files, the number of
+  listed images, and the byte sizes of up to ``SAMPLED_IMAGES`` images spread
+  evenly over the list. Modification times are left out on purpose: copying a
+  dataset (Drive to the Colab disk, every session) changes them, not the faces.
+* source, a zip: the name, CRC-32 and size of every member, read from the zip's
+  central directory (the CRCs cover every byte of every image).
+* cache: the settings and counts of its meta.json, its source's fingerprint, each
+  split's array headers (shape, dtype), its ids and attributes files, and the
+  bytes of up to ``SAMPLED_IMAGES`` images per split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+SAMPLED_IMAGES = 256
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _evenly(items: list, k: int = SAMPLED_IMAGES) -> list:
+    if len(items) <= k:
+        return list(items)
+    step = (len(items) - 1) / (k - 1)
+    return [items[round(i * step)] for i in range(k)]
+
+
+def _listed_ids(attr_file: Path) -> list[str]:
+    """The image names of an attribute file (first field of each data row)."""
+    from helpers.celeba import decode_list_file
+
+    lines = decode_list_file(attr_file.read_bytes()).splitlines()
+    if attr_file.suffix.lower() == ".csv":
+        return [line.split(",", 1)[0].strip() for line in lines[1:] if line.strip()]
+    return [line.split()[0] for line in lines[2:] if line.strip()]
+
+
+def source_fingerprint(data: str | os.PathLike) -> dict:
+    """Return {"kind", "digest", ...} for a CelebA folder or zip.
+
+    Args:
+        data: what ``prepare --data`` was given (an existing folder or .zip).
+
+    Raises:
+        DataError: no CelebA at ``data`` (from ``celeba.find_celeba``).
+    """
+    data = Path(data)
+    digest = hashlib.sha256()
+    if data.is_file() and data.suffix.lower() == ".zip":
+        with zipfile.ZipFile(data) as archive:
+            members = sorted(
+                (info.filename, info.CRC, info.file_size)
+                for info in archive.infolist()
+                if not info.is_dir()
+            )
+        digest.update(json.dumps(members).encode())
+        return {"kind": "zip", "members": len(members), "digest": digest.hexdigest()}
+    from helpers.celeba import find_celeba
+
+    files = find_celeba(data)
+    lists = {p.name: _sha256_file(p) for p in (files.attr_file, files.partition_file)}
+    ids = _listed_ids(files.attr_file)
+    sizes = []
+    for image_id in _evenly(ids):
+        try:
+            sizes.append((image_id, files.image_path(image_id).stat().st_size))
+        except OSError:
+            sizes.append((image_id, None))
+    digest.update(json.dumps([lists, len(ids), sizes], sort_keys=True).encode())
+    return {
+        "kind": "folder",
+        "images": len(ids),
+        "lists": lists,
+        "digest": digest.hexdigest(),
+    }
+
+
+def describe_change(old: dict, new: dict) -> str:
+    """Say in a few words how two source fingerprints differ."""
+    if old.get("kind") != new.get("kind"):
+        return f"it was a {old.get('kind')}, now it is a {new.get('kind')}"
+    if old.get("images") != new.get("images"):
+        return f"{old.get('images')} images were listed, now {new.get('images')}"
+    changed = [
+        name
+        for name, value in (new.get("lists") or {}).items()
+        if (old.get("lists") or {}).get(name) != value
+    ]
+    if changed:
+        return f"{' and '.join(changed)} changed"
+    if old.get("members") != new.get("members"):
+        return f"the zip held {old.get('members')} files, now {new.get('members')}"
+    return "image files changed (sizes or contents)"
+
+
+def cache_fingerprint(cache_dir: str | os.PathLike) -> dict:
+    """Return {"digest", "image_size", "crop", "counts", "source"} of a finished cache.
+
+    Raises:
+        DataError: no finished cache, or damaged arrays (from ``cache.load_split``).
+    """
+    from helpers.cache import cache_info, load_split
+
+    cache_dir = Path(cache_dir)
+    meta = cache_info(cache_dir)
+    digest = hashlib.sha256()
+    settings = {
+        key: meta.get(key)
+        for key in ("image_size", "crop", "counts", "layout", "source_fingerprint")
+    }
+    if not settings["source_fingerprint"]:
+        settings["source"] = meta.get("source")
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for split in meta.get("counts", {}):
+        images, attributes, ids = load_split(cache_dir, split)
+        digest.update(repr((split, images.shape, str(images.dtype))).encode())
+        digest.update(np.ascontiguousarray(attributes).tobytes())
+        digest.update("\n".join(ids).encode())
+        for i in _evenly(list(range(len(images)))):
+            digest.update(np.ascontiguousarray(images[i]).tobytes())
+    return {
+        "digest": digest.hexdigest(),
+        "cache_dir": str(cache_dir.resolve()),
+        "source": meta.get("source"),
+        "image_size": meta.get("image_size"),
+        "crop": meta.get("crop"),
+        "counts": dict(meta.get("counts", {})),
+    }
+
+
+def describe_cache(fingerprint: dict) -> str:
+    """One line: "the cache X (64 px, crop [...], train 160 / ..., from SOURCE)"."""
+    counts = " / ".join(
+        f"{k} {v}" for k, v in (fingerprint.get("counts") or {}).items()
+    )
+    return (
+        f"the cache {fingerprint.get('cache_dir')} ({fingerprint.get('image_size')} px, "
+        f"crop {fingerprint.get('crop')}, {counts}, made from "
+        f"{fingerprint.get('source')})"
+    )
