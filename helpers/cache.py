@@ -35,14 +35,16 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from multiprocessing.pool import ThreadPool
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
+from tqdm.auto import tqdm
 
 from helpers import celeba
 from helpers.errors import DataError
+from helpers.files import unsafe_zip_member
 from helpers.preprocess import (
     DEFAULT_CROP,
     DEFAULT_IMAGE_SIZE,
@@ -116,21 +118,20 @@ def _decode_chunk(task) -> tuple[list[int], np.ndarray, list[tuple[str, str]]]:
     return done, np.stack(images) if images else np.zeros(shape, np.uint8), failed
 
 
-def _is_unsafe(name: str) -> bool:
-    path = PurePosixPath(name.replace("\\", "/"))
-    return path.is_absolute() or ".." in path.parts or ":" in name.split("/")[0]
-
-
 def _open_zip(path: Path, workdir: Path) -> tuple[_Source, celeba.CelebAFiles]:
     """Locate CelebA inside a zip; copy its two list files into ``workdir``."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            unsafe = [n for n in names if _is_unsafe(n)]
+            unsafe = [
+                (i.filename, why)
+                for i in archive.infolist()
+                if (why := unsafe_zip_member(i))
+            ]
             if unsafe:
                 raise DataError(
-                    f"{path} holds unsafe member names such as {unsafe[0]!r} "
-                    "(absolute or with '..'); it was not read. Use a zip from the "
+                    f"{path} holds unsafe member names such as {unsafe[0][0]!r} "
+                    f"({unsafe[0][1]}); it was not read. Use a zip from the "
                     "official CelebA page or Kaggle."
                 )
             found = celeba.detect_layout(names)
@@ -385,8 +386,6 @@ def prepare_cache(
         DataError: no CelebA at ``data``, or ``cache_dir`` holds something else
             (another cache's settings, or files that are not a cache).
     """
-    from tqdm.auto import tqdm
-
     crop = list(check_crop(crop, celeba.IMAGE_SIZE))
     if not 1 <= int(image_size) <= 1024:
         raise ValueError(f"image_size={image_size}: must be between 1 and 1024")

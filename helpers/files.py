@@ -1,13 +1,17 @@
-"""Atomic file writes: a crash or ``kill -9`` leaves the old file or the new, never half.
+"""Safe files: atomic writes, and zip members that stay inside their folder.
 
 Every small file the lab writes (configs, run.json, markers, reports, backups) goes
-through here: the bytes go to a hidden temporary file beside the target, are flushed to
-disk, and replace the target in one ``os.replace``.
+through :func:`atomic_write_bytes`: the bytes go to a hidden temporary file beside the
+target, are flushed to disk, and replace the target in one ``os.replace``, so a crash
+or ``kill -9`` leaves the old file or the new, never half.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import stat
+import zipfile
 from pathlib import Path
 
 
@@ -26,3 +30,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8, line ends kept as given) to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def unsafe_zip_member(info: zipfile.ZipInfo) -> str | None:
+    """Return why extracting ``info`` could write outside its folder, or None."""
+    name = info.filename.replace("\\", "/")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "is a symbolic link"
+    if name.startswith("/") or os.path.isabs(info.filename):
+        return "is an absolute path"
+    if re.match(r"^[A-Za-z]:", name):
+        return "starts with a drive letter"
+    if ".." in name.split("/"):
+        return "contains '..' and would land outside the destination"
+    return None

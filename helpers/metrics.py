@@ -23,14 +23,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from helpers import generate
 from helpers.errors import LabError
-from helpers.files import atomic_write_text
+from helpers.files import atomic_write_bytes, atomic_write_text
+from helpers.preprocess import denormalize
+from helpers.runs import Run, load_run
 
 ACTIVE_UNIT_NATS = 0.01  # a latent dimension is "active" above this mean KL
 INCEPTION_SIZE = 299
@@ -290,9 +292,9 @@ def real_statistics(images_uint8, extractor, path=None, need_features: bool = Fa
         stats["features"] = features.astype(np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
-        np.savez(tmp, **stats)
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        np.savez(buffer, **stats)
+        atomic_write_bytes(path, buffer.getvalue())
     stats["cached"] = False
     if need_features:
         stats["features"] = features
@@ -364,7 +366,7 @@ def latent_usage(z_mean, z_log_var, threshold: float = ACTIVE_UNIT_NATS) -> dict
         {"kl_per_dim": (D,) list, "kl_total": float, "active_units": int,
          "latent_dim": int}.
     """
-    from helpers.losses import kl_per_dimension
+    from helpers.losses import kl_per_dimension  # imports Keras (TensorFlow)
 
     kl = np.asarray(
         kl_per_dimension(
@@ -486,10 +488,6 @@ def evaluate(
     Returns:
         The report: a dict with "rows" (the table) and one entry per section.
     """
-    from helpers import generate
-    from helpers.plots import to_uint8
-    from helpers.runs import Run, load_run
-
     run = run if isinstance(run, Run) else load_run(run)
     vae, value_range = run.vae, run.config.value_range
     real_u8, _ = generate._load_split_images(run, split, n)
@@ -559,7 +557,8 @@ def evaluate(
                     rows.append(_row(name, metric, UNAVAILABLE, n, str(error)))
         else:
             fakes = {
-                name: to_uint8(images, value_range) for name, images in samples.items()
+                name: denormalize(images, value_range)
+                for name, images in samples.items()
             }
             stats_dir = stats_dir or (Path(run.cache_dir) / "fid_stats")
             path = real_stats_path(

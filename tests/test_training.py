@@ -393,7 +393,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 def test_pick_strategy_on_cpu_is_the_default_strategy(capsys):
     import tensorflow as tf
 
-    from helpers.training import pick_strategy
+    from helpers.environment import pick_strategy
 
     assert pick_strategy() is tf.distribute.get_strategy()
     assert capsys.readouterr().out == "Training with the default strategy on the CPU.\n"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from helpers.cache import cache_info, prepare_cache
 from helpers.config import PRESETS, VAEConfig, preset
+from helpers.environment import pick_strategy
 from helpers.errors import DataError, TrainingError
 from helpers.runs import print_run_summary
-from helpers.training import pick_strategy, train
+from helpers.training import train
 
 _OVERRIDES = {  # flag -> (config field, type, help)
     "--epochs": ("epochs", int, "passes over the training split"),
