@@ -37,15 +37,16 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from multiprocessing.pool import ThreadPool
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
+from tqdm.auto import tqdm
 
 from helpers import celeba
 from helpers.errors import DamagedFileError, DataError
-from helpers.files import read_json
+from helpers.files import read_json, unsafe_zip_member
 from helpers.preprocess import (
     DEFAULT_CROP,
     DEFAULT_IMAGE_SIZE,
@@ -127,21 +128,20 @@ def _decode_chunk(task):
     return done, stacked, failed, notes
 
 
-def _is_unsafe(name: str) -> bool:
-    path = PurePosixPath(name.replace("\\", "/"))
-    return path.is_absolute() or ".." in path.parts or ":" in name.split("/")[0]
-
-
 def _open_zip(path: Path, workdir: Path) -> tuple[_Source, celeba.CelebAFiles]:
     """Locate CelebA inside a zip; copy its two list files into ``workdir``."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            unsafe = [n for n in names if _is_unsafe(n)]
+            unsafe = [
+                (i.filename, why)
+                for i in archive.infolist()
+                if (why := unsafe_zip_member(i))
+            ]
             if unsafe:
                 raise DataError(
-                    f"{path} holds unsafe member names such as {unsafe[0]!r} "
-                    "(absolute or with '..'); it was not read. Use a zip from the "
+                    f"{path} holds unsafe member names such as {unsafe[0][0]!r} "
+                    f"({unsafe[0][1]}); it was not read. Use a zip from the "
                     "official CelebA page or Kaggle."
                 )
             found = celeba.detect_layout(names)
@@ -477,8 +477,6 @@ def prepare_cache(
 
 def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dict:
     """prepare_cache while holding the cache's lock."""
-    from tqdm.auto import tqdm
-
     from helpers.fingerprint import describe_change
 
     crop = list(check_crop(crop, celeba.IMAGE_SIZE))

@@ -19,10 +19,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers import celeba
 from helpers.files import atomic_write_text
-
-# CelebA's aligned images are 178 pixels wide and 218 high.
-CELEBA_WIDTH, CELEBA_HEIGHT = 178, 218
+from helpers.preprocess import check_crop
 
 # The environment switch that turns every notebook into its tiny CI profile.
 SMOKE_ENV = "SMOKE"
@@ -217,17 +216,10 @@ def _validate(c: VAEConfig) -> None:
             f"must be a multiple of {stride} (2 ** {len(c.filters)} layers) and at "
             f"least {2 * stride}, so every layer halves it exactly",
         )
-    if len(c.crop) != 4:
-        _fail("crop", c.crop, "(left, top, width, height): exactly 4 numbers")
-    left, top, width, height = c.crop
-    if left < 0 or top < 0 or width < 1 or height < 1:
-        _fail("crop", c.crop, "(left, top, width, height) with positive size")
-    if left + width > CELEBA_WIDTH or top + height > CELEBA_HEIGHT:
-        _fail(
-            "crop",
-            c.crop,
-            f"box must fit inside the {CELEBA_WIDTH}x{CELEBA_HEIGHT} frame",
-        )
+    try:
+        check_crop(c.crop, celeba.IMAGE_SIZE)
+    except ValueError as error:
+        _fail("crop", c.crop, str(error))
     if not 1 <= c.kernel_size <= 7:
         _fail("kernel_size", c.kernel_size, "must be between 1 and 7")
     if not 0 <= c.residual_blocks <= 4:

@@ -11,6 +11,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from helpers.cache import prepare_cache
+from helpers.config import preset
+from helpers.environment import pick_strategy
+from helpers.runs import print_run_summary
+from helpers.synthetic import make_slice
+from helpers.training import train
+
 DEFAULT_N = 3000
 
 NOT_CELEBA = (
@@ -38,12 +45,6 @@ def run_demo(
         data_dir: where the slice ("slice") and its cache ("cache") go.
         verbose: Keras progress output.
     """
-    from helpers.cache import prepare_cache
-    from helpers.config import preset
-    from helpers.runs import print_run_summary
-    from helpers.synthetic import make_slice
-    from helpers.training import pick_strategy, train
-
     start = time.perf_counter()
     print(NOT_CELEBA + "\n")
     suffix = "" if n == DEFAULT_N else f"_{n}"

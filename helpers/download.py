@@ -41,7 +41,6 @@ import os
 import re
 import shutil
 import socket
-import stat
 import sys
 import tempfile
 import time
@@ -59,8 +58,9 @@ from helpers.celeba import (
     read_attributes,
     read_partitions,
 )
+from helpers.environment import in_notebook
 from helpers.errors import CredentialsError, DataError, DownloadError
-from helpers.files import atomic_write_text
+from helpers.files import atomic_write_text, unsafe_zip_member
 
 SOURCES = ("kaggle", "opendatasets", "url", "local")
 KAGGLE_HANDLE = "jessicali9530/celeba-dataset"
@@ -198,19 +198,6 @@ def _check_zip(path: Path) -> None:
 
 
 # Safe extraction -------------------------------------------------------------------
-def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
-    name = info.filename.replace("\\", "/")
-    if stat.S_ISLNK(info.external_attr >> 16):
-        return "is a symbolic link"
-    if name.startswith("/") or os.path.isabs(info.filename):
-        return "is an absolute path"
-    if re.match(r"^[A-Za-z]:", name):
-        return "starts with a drive letter"
-    if ".." in name.split("/"):
-        return "contains '..' and would land outside the destination"
-    return None
-
-
 def safe_extract_zip(
     zip_path: str | os.PathLike,
     dest: str | os.PathLike,
@@ -246,7 +233,7 @@ def safe_extract_zip(
     try:
         with zipfile.ZipFile(zip_path) as archive:
             infos = archive.infolist()
-            reasons = [(i.filename, _unsafe_reason(i)) for i in infos]
+            reasons = [(i.filename, unsafe_zip_member(i)) for i in infos]
             unsafe = [(n, why) for n, why in reasons if why]
             if unsafe:
                 shown = "; ".join(f"{n!r} {why}" for n, why in unsafe[:3])
@@ -484,12 +471,6 @@ def _link(dest: Path, target: Path) -> None:
         print(f"could not link {link} -> {target} ({error}); {MARKER} records it")
 
 
-def _in_notebook() -> bool:
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython else None
-    return shell is not None and hasattr(shell, "kernel")
-
-
 def _from_opendatasets(dest: Path, force: bool) -> Path:
     import click
     import opendatasets
@@ -506,7 +487,7 @@ def _from_opendatasets(dest: Path, force: bool) -> Path:
                 f'{local_json.resolve()} must read {{"username": "...", "key": '
                 '"..."}}: download a fresh one from https://www.kaggle.com/settings.'
             )
-    elif not (sys.stdin.isatty() or _in_notebook()):
+    elif not (sys.stdin.isatty() or in_notebook()):
         raise CredentialsError(
             "opendatasets asks for your Kaggle username and key interactively, and "
             "this session has no terminal to ask in. Put kaggle.json (from "

@@ -1,14 +1,18 @@
-"""Atomic file writes: a crash or ``kill -9`` leaves the old file or the new, never half.
+"""Safe files: atomic writes, and zip members that stay inside their folder.
 
 Every small file the lab writes (configs, run.json, markers, reports, backups) goes
-through here: the bytes go to a hidden temporary file beside the target, are flushed to
-disk, and replace the target in one ``os.replace``.
+through :func:`atomic_write_bytes`: the bytes go to a hidden temporary file beside the
+target, are flushed to disk, and replace the target in one ``os.replace``, so a crash
+or ``kill -9`` leaves the old file or the new, never half.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import stat
+import zipfile
 from pathlib import Path
 
 from helpers.errors import DamagedFileError
@@ -94,3 +98,17 @@ def write_text_or_fallback(path: str | os.PathLike, text: str) -> Path | None:
         file=sys.stderr,
     )
     return fallback
+
+
+def unsafe_zip_member(info: zipfile.ZipInfo) -> str | None:
+    """Return why extracting ``info`` could write outside its folder, or None."""
+    name = info.filename.replace("\\", "/")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "is a symbolic link"
+    if name.startswith("/") or os.path.isabs(info.filename):
+        return "is an absolute path"
+    if re.match(r"^[A-Za-z]:", name):
+        return "starts with a drive letter"
+    if ".." in name.split("/"):
+        return "contains '..' and would land outside the destination"
+    return None

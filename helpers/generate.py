@@ -21,7 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.cache import load_split
+from helpers.celeba import ATTRIBUTE_NAMES
 from helpers.errors import LabError
+from helpers.plots import save_grid, save_image_rows
+from helpers.preprocess import normalize
 
 INTERPOLATION_MODES = ("linear", "slerp")
 # Prior quantiles of the 2-D grid, as in the classic Keras 2-D latent plot.
@@ -54,8 +58,6 @@ def as_model_images(vae, images) -> np.ndarray:
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"expected (N, H, W, 3) images, got shape {images.shape}")
     if images.dtype == np.uint8:
-        from helpers.preprocess import normalize
-
         return normalize(images, _value_range(vae))
     return images.astype(np.float32)
 
@@ -158,7 +160,7 @@ def fit_latent_gmm(
     Returns:
         A fitted ``sklearn.mixture.GaussianMixture`` (full covariances).
     """
-    from sklearn.mixture import GaussianMixture
+    from sklearn.mixture import GaussianMixture  # slow to import: only when fitting
 
     z = encode_means(vae, images_or_dataset) if z_mean is None else np.asarray(z_mean)
     z = z.astype(np.float64)
@@ -308,7 +310,7 @@ def latent_grid_2d(vae, n: int = 15, data=None, quantiles=GRID_QUANTILES, z_mean
         (n, n, H, W, 3) float32; row 0 is the largest second coordinate (top of the
         plot), column 0 the smallest first coordinate.
     """
-    from scipy.stats import norm
+    from scipy.stats import norm  # slow to import: only for the grid
 
     steps = norm.ppf(np.linspace(quantiles[0], quantiles[1], n))
     dim = latent_dim(vae)
@@ -320,7 +322,7 @@ def latent_grid_2d(vae, n: int = 15, data=None, quantiles=GRID_QUANTILES, z_mean
                 f"latent_dim={dim} > 2: pass data= images so the grid "
                 "can follow the two leading principal directions"
             )
-        from sklearn.decomposition import PCA
+        from sklearn.decomposition import PCA  # slow to import: only when needed
 
         z = encode_means(vae, data) if z_mean is None else np.asarray(z_mean)
         if len(z) < 3:
@@ -337,8 +339,6 @@ def latent_grid_2d(vae, n: int = 15, data=None, quantiles=GRID_QUANTILES, z_mean
 # Attribute vectors --------------------------------------------------------------------
 def attribute_index(name: str) -> int:
     """Return the column of attribute ``name`` in CelebA's 40-attribute table."""
-    from helpers.celeba import ATTRIBUTE_NAMES
-
     names = list(ATTRIBUTE_NAMES)
     if name not in names:
         raise ValueError(
@@ -403,8 +403,6 @@ def _load_split_images(run, split: str, n: int | None):
             f"{run.paths.root}/run.json does not name the cache it trained on: "
             "re-run training, or pass a run trained by `python -m helpers train`"
         )
-    from helpers.cache import load_split
-
     images, attrs, _ = load_split(run.cache_dir, split)
     if len(images) == 0:
         raise LabError(f"the {split!r} split of {run.cache_dir} is empty")
@@ -431,8 +429,6 @@ def write_figures(
         val: (M, H, W, 3) held-out faces (M >= 2), for reconstructions and paths.
         val_attrs: (M, 40) their attributes, for the attribute vectors.
     """
-    from helpers.plots import save_grid, save_image_rows
-
     out, vr = Path(out_dir), value_range
     paths = [
         save_grid(

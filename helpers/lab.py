@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from helpers.cache import prepare_cache
 from helpers.config import VAEConfig, preset, smoke_mode
+from helpers.download import download_celeba
+from helpers.environment import detect_hardware, in_colab
+from helpers.student import register_magic, set_workdir
+from helpers.synthetic import make_slice
 
 WORKDIR_ENV = "VAE_LAB_WORKDIR"
 SMOKE_SLICE_IMAGES = 600
@@ -42,36 +48,14 @@ class Lab:
         return self.runs_dir / self.config.name
 
 
-def in_colab() -> bool:
-    """True inside Google Colab."""
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
-
-
 def accelerator() -> str:
-    """Describe the device Keras will use: 'GPU (name)', 'TPU' or 'CPU only'."""
-    import keras
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            return f"GPU x{len(gpus)}"
-        if tf.config.list_logical_devices("TPU"):
-            return "TPU"
-    elif keras.backend.backend() == "jax":
-        import jax
-
-        kinds = {d.platform for d in jax.devices()}
-        if kinds - {"cpu"}:
-            return ", ".join(sorted(kinds)).upper()
-    return "CPU only"
+    """Describe the device Keras will use: 'GPU x1', 'TPU' or 'CPU only'."""
+    return str(detect_hardware())
 
 
 def describe_environment() -> str:
     """One line per version that matters, and the device, for the first cell."""
-    import keras
-    import numpy as np
+    import keras  # loads TensorFlow: only when a notebook sets up
 
     lines = [
         f"Python {platform.python_version()}",
@@ -79,7 +63,7 @@ def describe_environment() -> str:
         f"NumPy {np.__version__}",
     ]
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # optional: only under the TensorFlow backend
 
         lines.append(f"TensorFlow {tf.__version__}")
     lines.append(f"Device: {accelerator()}")
@@ -106,7 +90,7 @@ def choose_preset(smoke: bool | None = None) -> str:
     """Return "smoke" under SMOKE=1, "colab" with an accelerator, else "cpu"."""
     if smoke_mode() if smoke is None else smoke:
         return "smoke"
-    return "cpu" if accelerator() == "CPU only" else "colab"
+    return "colab" if detect_hardware().accelerated else "cpu"
 
 
 def setup_lab(
@@ -134,7 +118,7 @@ def setup_lab(
     Returns:
         A ``Lab`` with the folders and the config.
     """
-    import keras
+    import keras  # loads TensorFlow: only when a notebook sets up
 
     download_options = {
         k: overrides.pop(k) for k in ("url", "path", "sha256") if k in overrides
@@ -142,8 +126,6 @@ def setup_lab(
     if use_drive and in_colab():
         mount_drive()
     root = Path(workdir) if workdir else default_workdir(use_drive)
-    from helpers.student import register_magic, set_workdir
-
     set_workdir(root)  # where `%%export` cells save the student's parts
     register_magic()
     smoke = smoke_mode()
@@ -159,8 +141,6 @@ def setup_lab(
                 "per run). In Colab: Runtime > Change runtime type > GPU."
             )
     if generated:
-        from helpers.synthetic import make_slice
-
         data_dir = root / "data" / "generated-slice"
         make_slice(data_dir, n=SMOKE_SLICE_IMAGES, layout="official", seed=0)
         if verbose:
@@ -169,16 +149,12 @@ def setup_lab(
                 f"cartoon faces (a stand-in, not CelebA) in {data_dir}"
             )
     else:
-        from helpers.download import download_celeba
-
         kind = "kaggle" if source == "auto" else source
         data_dir = download_celeba(
             root / "data" / "celeba", source=kind, **download_options
         ).root
         if verbose:
             print(f"Data: CelebA in {data_dir}")
-    from helpers.cache import prepare_cache
-
     # Kaggle's copy lives in kagglehub's cache (e.g. .../versions/2): name by source.
     name = "generated-slice" if generated else "celeba"
     cache_dir = root / "cache" / f"{name}-{config.image_size}px"

@@ -33,14 +33,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from helpers import generate
 from helpers.errors import LabError
-from helpers.files import write_text_or_fallback
+from helpers.files import atomic_write_bytes, write_text_or_fallback
+from helpers.preprocess import denormalize
+from helpers.runs import Run, load_run
 
 # A latent dimension is "active" when Var_x(E[z|x]) exceeds this (Burda et al. 2016).
 ACTIVE_UNIT_VARIANCE = 0.01
@@ -318,9 +320,9 @@ def real_statistics(
         stats["floor_features"] = second.astype(np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
-        np.savez(tmp, **stats)
-        os.replace(tmp, path)
+        buffer = io.BytesIO()
+        np.savez(buffer, **stats)
+        atomic_write_bytes(path, buffer.getvalue())
     stats["cached"] = False
     if need_features:
         stats["features"], stats["floor_features"] = features, second
@@ -416,7 +418,7 @@ def latent_usage(z_mean, z_log_var, threshold: float = ACTIVE_UNIT_VARIANCE) -> 
          "kl_per_dim": (D,) list of the mean KL per dimension (nats),
          "kl_total": float (their sum, nats per image)}.
     """
-    from helpers.losses import kl_per_dimension
+    from helpers.losses import kl_per_dimension  # imports Keras (TensorFlow)
 
     z_mean = np.asarray(z_mean, np.float32)
     if z_mean.ndim != 2 or len(z_mean) < 2:
@@ -566,10 +568,6 @@ def evaluate(
     Returns:
         The report: a dict with "rows" (the table) and one entry per section.
     """
-    from helpers import generate
-    from helpers.plots import to_uint8
-    from helpers.runs import Run, load_run
-
     run = run if isinstance(run, Run) else load_run(run)
     vae, value_range = run.vae, run.config.value_range
     split = split or default_split(run)
@@ -655,7 +653,8 @@ def evaluate(
                     rows.append(_row(name, metric, UNAVAILABLE, n, str(error)))
         else:
             fakes = {
-                name: to_uint8(images, value_range) for name, images in samples.items()
+                name: denormalize(images, value_range)
+                for name, images in samples.items()
             }
             stats_dir = stats_dir or (Path(run.cache_dir) / "fid_stats")
             path = real_stats_path(

@@ -6,30 +6,16 @@ write a PNG; none of them touches global state or the working directory.
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from helpers.files import atomic_write_bytes
-
-
-def to_uint8(images, value_range=(0.0, 1.0)) -> np.ndarray:
-    """Convert images in ``value_range`` to uint8 in [0, 255], clipping outliers.
-
-    Args:
-        images: (..., H, W, 3) float array or tensor.
-        value_range: (low, high) of the input pixels.
-
-    Returns:
-        uint8 array of the same shape.
-    """
-    images = np.asarray(images, dtype=np.float32)
-    low, high = value_range
-    scaled = (images - low) / (high - low)
-    return np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
+from helpers.preprocess import denormalize
+from helpers.runs import read_history_rows
 
 
 def make_grid(
@@ -53,7 +39,7 @@ def make_grid(
     """
     images = np.asarray(images)
     if images.dtype != np.uint8:
-        images = to_uint8(images, value_range)
+        images = denormalize(images, value_range)
     if images.ndim != 4:
         raise ValueError(f"expected (N, H, W, C) images, got shape {images.shape}")
     n, h, w, c = images.shape
@@ -71,8 +57,6 @@ def make_grid(
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     """Write a uint8 (H, W, 3) image as PNG atomically; return the path."""
-    from PIL import Image
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -101,11 +85,10 @@ def show_grid(images, ncols=None, value_range=(0.0, 1.0), title=None, scale=1.5)
 
 
 def read_history(csv_path: str | os.PathLike) -> dict[str, list[float]]:
-    """Read a Keras ``CSVLogger`` file into {column: values} (epoch as int)."""
-    with open(csv_path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    """Read a Keras ``CSVLogger`` file into {column: per-epoch values}."""
+    rows = read_history_rows(csv_path)
     columns = rows[0].keys() if rows else []
-    return {key: [float(row[key]) for row in rows] for key in columns}
+    return {key: [row.get(key, float("nan")) for row in rows] for key in columns}
 
 
 def plot_history(history, path=None, title="Training"):
@@ -148,9 +131,17 @@ def plot_history(history, path=None, title="Training"):
     fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100)
+        save_figure(fig, path)
     return fig
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Write a matplotlib figure as PNG atomically; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format="png")
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def image_rows(rows, value_range=(0.0, 1.0), pad: int = 2) -> np.ndarray:
@@ -176,7 +167,7 @@ def image_rows(rows, value_range=(0.0, 1.0), pad: int = 2) -> np.ndarray:
         raise ValueError(
             f"every row needs the same number of images, got {sorted(lengths)}"
         )
-    rows = [r if r.dtype == np.uint8 else to_uint8(r, value_range) for r in rows]
+    rows = [r if r.dtype == np.uint8 else denormalize(r, value_range) for r in rows]
     return make_grid(np.concatenate(rows), ncols=len(rows[0]), pad=pad)
 
 

@@ -52,10 +52,14 @@ def check_crop(
         (left, top, width, height) as a tuple of ints.
     """
     if len(crop) != 4:
-        raise ValueError(f"crop must be (left, top, width, height), got {crop!r}")
+        raise ValueError(
+            f"crop {crop!r} must be (left, top, width, height): exactly 4 numbers"
+        )
     left, top, width, height = (int(v) for v in crop)
     if left < 0 or top < 0 or width < 1 or height < 1:
-        raise ValueError(f"crop {crop!r} needs left, top >= 0 and width, height >= 1")
+        raise ValueError(
+            f"crop {crop!r} needs left, top >= 0 and a positive size (width, height)"
+        )
     if frame_size is not None:
         frame_w, frame_h = frame_size
         if left + width > frame_w or top + height > frame_h:

@@ -19,7 +19,6 @@ when a run has history.csv but no loss_curves.png.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import html
 import json
@@ -36,7 +35,7 @@ from helpers.cache import cache_info
 from helpers.config import VAEConfig
 from helpers.errors import DataError, LabError
 from helpers.plots import plot_history
-from helpers.runs import RunPaths, read_info
+from helpers.runs import RunPaths, read_history_rows, read_info
 from helpers.synthetic import is_generated_slice
 
 # A symlink to report_template/report.md, so the template also ships in the wheel.
@@ -102,27 +101,11 @@ class _Run:
             VAEConfig.load(self.paths.config) if self.paths.config.exists() else None
         )
         self.info = read_info(root)
-        self.history = _read_history(self.paths.history)
+        self.history = read_history_rows(self.paths.history)
         evaluation = root / "evaluation.json"
         self.evaluation = (
             json.loads(evaluation.read_text()) if evaluation.exists() else None
         )
-
-
-def _read_history(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    out = []
-    for row in rows:
-        try:
-            out.append(
-                {k: float(v) for k, v in row.items() if k and v not in ("", None)}
-            )
-        except ValueError:
-            continue  # a half-written last line
-    return out
 
 
 def _best_key(row: dict) -> str:

@@ -20,6 +20,7 @@ A run directory is self-describing, so a student can evaluate yesterday's model:
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +168,28 @@ def load_run(run_dir) -> Run:
         ) from None
     cache = info.get("cache_dir")
     return Run(paths, config, vae, Path(cache) if cache else None, info)
+
+
+def read_history_rows(path: str | Path) -> list[dict[str, float]]:
+    """Read history.csv (Keras ``CSVLogger``) into one {column: value} per epoch.
+
+    A missing file gives []; a half-written last line (a crash while Keras wrote
+    it) is skipped.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for row in rows:
+        try:
+            out.append(
+                {k: float(v) for k, v in row.items() if k and v not in ("", None)}
+            )
+        except ValueError:
+            continue  # a half-written last line
+    return out
 
 
 def print_run_summary(run_dir) -> None:

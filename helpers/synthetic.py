@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from helpers.celeba import ATTRIBUTE_NAMES, IMAGE_SIZE, LAYOUTS
+from helpers.celeba import ATTRIBUTE_NAMES, IMAGE_SIZE, LAYOUTS, CelebAFiles
 from helpers.errors import DataError
 
 WIDTH, HEIGHT = IMAGE_SIZE
@@ -637,8 +637,6 @@ def make_slice(
     Raises:
         DataError: out_dir holds something else, or a bad n or layout.
     """
-    from helpers.celeba import CelebAFiles
-
     if layout not in LAYOUTS:
         choices = ", ".join(LAYOUTS)
         raise DataError(f"unknown layout {layout!r}: choose one of {choices}")

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import importlib.util
 import io
 import math
 import os
@@ -47,9 +48,11 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.cache import cache_info
 from helpers.config import VAEConfig
 from helpers.errors import DataError, TrainingError
 from helpers.files import atomic_write_bytes, atomic_write_text
+from helpers.plots import plot_history, read_history
 from helpers.runs import RunPaths, read_config, read_info, write_info
 
 # Fields that may change when a run is resumed; any other change is a new experiment.
@@ -80,7 +83,8 @@ def train(
             ``(train_ds, val_ds)`` of ``tf.data`` datasets of (B, H, W, 3) float32
             batches in ``config.value_range`` (``val_ds`` may be None).
         run_dir: the run directory (see ``helpers.runs``); created if missing.
-        strategy: a ``tf.distribute`` strategy (``pick_strategy()``), or None.
+        strategy: a ``tf.distribute`` strategy
+            (``helpers.environment.pick_strategy()``), or None.
         verbose: passed to ``fit`` ("auto", 0, 1 or 2).
         callbacks: extra Keras callbacks, run after the lab's own.
 
@@ -103,7 +107,7 @@ def train(
 
 def _train_locked(config: VAEConfig, data, run_dir, strategy, verbose, callbacks):
     """``train`` while holding the run directory's lock."""
-    import keras
+    import keras  # loads TensorFlow: only when training starts, not for `--help`
 
     from helpers.callbacks import (
         AtomicBackupAndRestore,
@@ -207,8 +211,6 @@ def _train_locked(config: VAEConfig, data, run_dir, strategy, verbose, callbacks
 
 def _tensorboard(paths: RunPaths):
     """Return Keras' TensorBoard callback, or None (with a note) if not installed."""
-    import importlib.util
-
     import keras
 
     if importlib.util.find_spec("tensorboard") is None:
@@ -313,7 +315,6 @@ def _datasets(config: VAEConfig, data, strategy, start_epoch: int = 0):
         if len(data) != 2:
             raise DataError("data must be a cache folder or a (train_ds, val_ds) tuple")
         return data[0], data[1], None, None
-    from helpers.cache import cache_info
     from helpers.datasets import make_dataset  # imports TensorFlow
 
     cache_dir = Path(data)
@@ -469,8 +470,6 @@ def _run_history(vae, paths: RunPaths, fit_history, start: int):
     """Return a History of the whole run from history.csv; draw loss_curves.png."""
     import keras
 
-    from helpers.plots import plot_history, read_history
-
     full = read_history(paths.history) if paths.history.exists() else {}
     history = keras.callbacks.History()
     history.set_model(vae)
@@ -483,59 +482,8 @@ def _run_history(vae, paths: RunPaths, fit_history, start: int):
 
         figure = plot_history(
             {"epoch": history.epoch, **full},
+            paths.loss_curves,
             title=f"{paths.root.name}: {len(history.epoch)} epochs",
         )
-        tmp = paths.loss_curves.with_name(f".{paths.loss_curves.name}.tmp")
-        figure.savefig(tmp, dpi=100, format="png")
         plt.close(figure)
-        os.replace(tmp, paths.loss_curves)
     return history
-
-
-def pick_strategy(verbose: bool = True):
-    """Return the best ``tf.distribute`` strategy here, printing which.
-
-    TPUStrategy when a TPU is attached (Colab TPU runtime), MirroredStrategy over all
-    GPUs when there are several, else the default (one-device) strategy. Under a
-    non-TensorFlow Keras backend, returns None.
-    """
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        if verbose:
-            print(f"Keras backend {keras.backend.backend()}: no tf.distribute strategy")
-        return None
-    import tensorflow as tf
-
-    strategy, what = None, ""
-    if _tpu_present():
-        try:
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-                tpu=os.environ.get("TPU_NAME", "local" if _tpu_vm() else "")
-            )
-            tf.config.experimental_connect_to_cluster(resolver)
-            tf.tpu.experimental.initialize_tpu_system(resolver)
-            strategy = tf.distribute.TPUStrategy(resolver)
-            what = f"TPUStrategy over {strategy.num_replicas_in_sync} TPU cores"
-        except (ValueError, RuntimeError, tf.errors.OpError) as error:
-            print(f"A TPU seems present but could not be used ({error}); not using it.")
-    if strategy is None:
-        gpus = tf.config.list_logical_devices("GPU")
-        if len(gpus) > 1:
-            strategy = tf.distribute.MirroredStrategy()
-            what = f"MirroredStrategy over {len(gpus)} GPUs"
-        else:
-            strategy = tf.distribute.get_strategy()
-            what = f"default strategy on {'the GPU' if gpus else 'the CPU'}"
-    if verbose:
-        print(f"Training with the {what}.")
-    return strategy
-
-
-def _tpu_vm() -> bool:
-    return bool(list(Path("/dev").glob("accel*")) or list(Path("/dev").glob("vfio/*")))
-
-
-def _tpu_present() -> bool:
-    env = ("COLAB_TPU_ADDR", "TPU_NAME", "TPU_ACCELERATOR_TYPE")
-    return any(os.environ.get(name) for name in env) or _tpu_vm()

@@ -18,23 +18,17 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from PIL import Image
 
+from helpers.environment import in_notebook
 from helpers.errors import LabError
-
-
-def in_notebook() -> bool:
-    """Return True inside a running Jupyter/IPython kernel (where widgets render)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
+from helpers.generate import decode, encode_means, latent_dim
+from helpers.plots import show_image_rows
+from helpers.preprocess import denormalize
 
 
 def png_bytes(image_uint8: np.ndarray) -> bytes:
     """Encode a (H, W, 3) uint8 image as PNG bytes."""
-    from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(image_uint8).save(buffer, format="PNG")
@@ -66,7 +60,6 @@ class LatentExplorer:
         seed: int = 0,
         display_px: int = 192,
     ):
-        from helpers.generate import latent_dim
 
         self.vae = vae
         dim = latent_dim(vae)
@@ -110,9 +103,7 @@ class LatentExplorer:
             attributes: optional {name: (D,) vector}.
             **kwargs: passed to the constructor.
         """
-        from sklearn.decomposition import PCA
-
-        from helpers.generate import encode_means
+        from sklearn.decomposition import PCA  # slow to import; only this needs it
 
         z = encode_means(vae, images)
         k = min(n_components, len(z) - 1, z.shape[1])
@@ -129,7 +120,6 @@ class LatentExplorer:
     @classmethod
     def from_dims(cls, vae, dims, center=None, **kwargs):
         """Sliders over raw latent coordinates ``dims``, in prior standard units."""
-        from helpers.generate import latent_dim
 
         eye = np.eye(latent_dim(vae), dtype=np.float32)
         return cls(vae, eye[list(dims)], [f"z[{d}]" for d in dims], center, **kwargs)
@@ -141,10 +131,7 @@ class LatentExplorer:
 
     def render(self) -> np.ndarray:
         """Decode the current latent; return the (H, W, 3) uint8 face."""
-        from helpers.generate import decode
-        from helpers.plots import to_uint8
-
-        return to_uint8(decode(self.vae, self.latent()[None])[0], self.value_range)
+        return denormalize(decode(self.vae, self.latent()[None])[0], self.value_range)
 
     def redraw(self) -> np.ndarray:
         """Decode the current latent, update the image widget if built; return it."""
@@ -208,8 +195,6 @@ class LatentExplorer:
 
     def static_figure(self, values=(-2, -1, 0, 1, 2), title="Latent directions"):
         """Return a matplotlib grid: one row per direction at each slider value."""
-        from helpers.generate import decode
-        from helpers.plots import show_image_rows
 
         values = np.asarray(values, np.float32)
         z = self.center + values[None, :, None] * self.directions[:, None, :]

@@ -51,8 +51,8 @@ BAD_VALUES = [
     ({"filters": (32, 64)}, "filters=(32, 64)", "3 or 4 positive channel counts"),
     ({"filters": (8, 8, 8, 8, 8)}, "filters=(8, 8, 8, 8, 8)", "3 or 4 positive"),
     ({"filters": (8, 0, 8)}, "filters=(8, 0, 8)", "3 or 4 positive"),
-    ({"crop": (100, 39, 140, 140)}, "crop=(100, 39, 140, 140)", "inside the 178x218"),
-    ({"crop": (0, 100, 140, 140)}, "crop=(0, 100, 140, 140)", "inside the 178x218"),
+    ({"crop": (100, 39, 140, 140)}, "crop=(100, 39, 140, 140)", "inside a 178x218"),
+    ({"crop": (0, 100, 140, 140)}, "crop=(0, 100, 140, 140)", "inside a 178x218"),
     ({"crop": (-1, 0, 140, 140)}, "crop=(-1, 0, 140, 140)", "positive size"),
     ({"crop": (0, 0, 140)}, "crop=(0, 0, 140)", "exactly 4 numbers"),
     (

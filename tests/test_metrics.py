@@ -362,16 +362,27 @@ def test_evaluate_with_an_injected_extractor_reports_every_baseline(
     assert "25 real vs 25 other real images" in fid_rows[0]["note"]
 
 
-def test_inception_extractor_resizes_preprocesses_and_pools_2048_features():
-    """Check the real FID feature path end to end, minus the ImageNet weights."""
-    import keras
+def test_inception_extractor_feeds_inception_299px_pixels_in_minus_one_to_one():
+    """Check the FID input protocol: uint8 -> bilinear 299x299 -> [-1, 1] floats."""
+    seen = []
 
-    model = keras.applications.InceptionV3(
-        include_top=False, pooling="avg", weights=None, input_shape=(299, 299, 3)
-    )
-    extractor = metrics.InceptionExtractor(model)
-    images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    def pool_features(x, training):
+        assert training is False
+        seen.append(np.asarray(x))
+        return np.asarray(x).mean(axis=(1, 2))  # stands in for the 2048-d pool
+
+    extractor = metrics.InceptionExtractor(pool_features)
+    images = np.zeros((3, 64, 64, 3), np.uint8)
+    images[0], images[1, :, 32:] = 255, 255  # white; left half black, right white
+    images[2] = np.random.default_rng(0).integers(0, 256, (64, 64, 3))
     features = extractor(images)
-    assert features.shape == (3, 2048) and features.dtype == np.float32
-    assert np.isfinite(features).all() and (features >= 0).all()  # ReLU then avg pool
+    (x,) = seen
+    assert x.shape == (3, 299, 299, 3) and x.dtype == np.float32
+    np.testing.assert_allclose(x[0], 1.0, atol=1e-6)  # 255 -> 1 (preprocess_input)
+    np.testing.assert_allclose(x[1, :, :140], -1.0, atol=1e-6)  # 0 -> -1
+    np.testing.assert_allclose(x[1, :, 160:], 1.0, atol=1e-6)
+    edge = x[1, 0, 140:160, 0]  # bilinear: a short ramp where black meets white
+    assert (np.diff(edge) >= 0).all() and (np.abs(edge) < 0.999).sum() >= 2
+    assert -1.0 <= x[2].min() < x[2].max() <= 1.0
+    np.testing.assert_allclose(features, x.mean(axis=(1, 2)), rtol=1e-6)
     assert metrics.extractor_name(extractor) == metrics.INCEPTION_NAME

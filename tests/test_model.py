@@ -484,7 +484,6 @@ print("JAX_OK", *values)
 """
 
 
-@pytest.mark.slow
 def test_model_and_loss_train_under_jax():
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}

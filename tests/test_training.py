@@ -26,6 +26,11 @@ HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 TESTS = Path(__file__).resolve().parent
 
 
+def toy_images(n: int) -> np.ndarray:
+    """The first ``n`` images of toy_data: (n, 64, 64, 3) float32 in [0, 1]."""
+    return np.random.default_rng(0).random((n, 64, 64, 3), "float32")
+
+
 def toy_data(n_train=64, n_val=32, batch=32):
     """Return (train_ds, val_ds): two batches of 32 and one, uniform in [0, 1].
 
@@ -254,7 +259,6 @@ train(config, toy_data(), sys.argv[1], verbose=0, callbacks=[slow])
 """
 
 
-@pytest.mark.slow
 def test_resume_after_sigkill_mid_training(tmp_path):
     from helpers.callbacks import AtomicBackupAndRestore
     from helpers.training import train
@@ -443,6 +447,9 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync,
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    """Check a two-replica run trains and leaves a complete, reloadable run dir."""
+    from helpers.runs import load_run
+
     script = tmp_path / "mirrored.py"
     script.write_text(MIRRORED_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": "tensorflow"}
@@ -461,12 +468,24 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert report["loss"] == pytest.approx(
         report["reconstruction_loss"] + report["kl_loss"], rel=1e-3
     )
+    # What a student needs from a distributed run, outside any strategy scope.
+    paths = RunPaths(tmp_path / "run")
+    rows = read_csv(paths.history)
+    assert [r["epoch"] for r in rows] == ["0"]
+    assert float(rows[0]["loss"]) == pytest.approx(report["loss"], rel=1e-5)
+    assert read_info(paths.root)["status"] == "finished"
+    assert (paths.samples / "epoch_001.png").exists()
+    run = load_run(paths.root)
+    assert run.vae.encoder.name == "encoder" and run.vae.decoder.name == "decoder"
+    z_mean, _ = run.vae.encoder(np.asarray(toy_images(4)))
+    assert z_mean.shape == (4, run.config.latent_dim)
+    assert np.isfinite(np.asarray(z_mean)).all()
 
 
 def test_pick_strategy_on_cpu_is_the_default_strategy(capsys):
     import tensorflow as tf
 
-    from helpers.training import pick_strategy
+    from helpers.environment import pick_strategy
 
     assert pick_strategy() is tf.distribute.get_strategy()
     assert capsys.readouterr().out == "Training with the default strategy on the CPU.\n"

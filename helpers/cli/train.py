@@ -7,9 +7,10 @@ from pathlib import Path
 
 from helpers.cache import cache_info, prepare_cache, report_lines
 from helpers.config import PRESETS, VAEConfig, preset
+from helpers.environment import pick_strategy
 from helpers.errors import DataError, TrainingError
 from helpers.runs import print_run_summary
-from helpers.training import pick_strategy, train
+from helpers.training import train
 from helpers.validate import SEED, output_dir, real, whole
 
 # flag -> (config field, type, help); the types refuse bad numbers while parsing,
