@@ -134,8 +134,11 @@ class Run:
 def load_run(run_dir) -> Run:
     """Reopen a run directory: config, best model and the cache it trained on.
 
+    Warns (UserWarning) when the cache it trained on has changed since.
+
     Raises:
         LabError: the folder is not a run directory, or has no saved model yet.
+        DamagedFileError: config.json, run.json or best.keras is damaged.
     """
     paths = RunPaths(Path(run_dir))
     if not paths.config.exists():
@@ -167,6 +170,8 @@ def load_run(run_dir) -> Run:
             paths.best_model, f"{type(error).__name__}: {error}"[:300], fix
         ) from None
     cache = info.get("cache_dir")
+    if cache:
+        _warn_if_cache_changed(paths.root, Path(cache), info.get("data"))
     return Run(paths, config, vae, Path(cache) if cache else None, info)
 
 
@@ -190,6 +195,27 @@ def read_history_rows(path: str | Path) -> list[dict[str, float]]:
         except ValueError:
             continue  # a half-written last line
     return out
+
+
+def _warn_if_cache_changed(root: Path, cache: Path, recorded: dict | None) -> None:
+    """Warn when the run's cache no longer holds the data the run trained on."""
+    import warnings
+
+    from helpers.fingerprint import cache_fingerprint
+
+    if not recorded or not cache.exists():
+        return  # an older run, or a moved cache: loading it says what is wrong
+    try:
+        digest = cache_fingerprint(cache)["digest"]
+    except LabError:
+        return  # damaged: loading a split names the file and the fix
+    if digest != recorded.get("digest"):
+        warnings.warn(
+            f"the cache {cache} has changed since {root} was trained on it (it was "
+            "prepared again from other data): images read from it are not the ones "
+            "the run trained and was validated on.",
+            stacklevel=3,
+        )
 
 
 def print_run_summary(run_dir) -> None:

@@ -682,3 +682,16 @@ def test_a_lock_held_on_another_machine_says_which_file_to_delete(tmp_path):
         in message
     )
     assert f"(e.g. a Colab session that ended), delete {lock_path} and run" in message
+
+
+def test_load_run_warns_when_its_cache_holds_other_data_now(small, tmp_path):
+    run = copy_run(small, tmp_path)
+    info = json.loads((run / "run.json").read_text())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_run(run)  # unchanged: no warning
+    assert not [w for w in caught if "has changed" in str(w.message)]
+    info["data"]["digest"] = "0" * 64
+    (run / "run.json").write_text(json.dumps(info))
+    with pytest.warns(UserWarning, match="has changed since .* was trained on it"):
+        load_run(run)
