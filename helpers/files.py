@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import zipfile
+from glob import escape as glob_escape
 from pathlib import Path
 
 from helpers.errors import DamagedFileError
@@ -30,6 +31,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _remove_leftovers(path)
     except BaseException:  # a full disk or a kill: leave no half-written temp file
         try:
             tmp.unlink()
@@ -37,6 +39,30 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Delete temporary files of ``path`` left by killed writers (dead pids)."""
+    for leftover in path.parent.glob(f".{glob_escape(path.name)}.*tmp"):
+        middle = leftover.name[len(path.name) + 2 : -len(".tmp")].strip(".")
+        if middle.isdigit() and _alive(int(middle)):
+            continue  # another live process is writing it right now
+        try:
+            leftover.unlink()
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but not ours (EPERM), or no way to tell
+        return True
+    return True
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

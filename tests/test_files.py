@@ -27,3 +27,18 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         atomic_write_text(path, "new")
     assert path.read_text() == "old"
+
+
+def test_temporary_names_are_per_process_and_leftovers_of_the_dead_go(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "evaluation.json"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".evaluation.json.tmp").write_text("old style, half")
+    (tmp_path / f".evaluation.json.{dead.pid}.tmp").write_text("half")
+    alive = tmp_path / f".evaluation.json.{os.getppid()}.tmp"  # a live writer's
+    alive.write_text("being written")
+    atomic_write_text(path, "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, path.name]
