@@ -309,10 +309,6 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         for old in self.backup_path.glob("*weights-*.weights.h5"):
             if old.name not in keep:
                 old.unlink(missing_ok=True)
-        # Half-written files of a writer killed mid-save (a temporary name carries
-        # the writer's process id, so this run never overwrites them itself).
-        for stale in self.backup_path.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
