@@ -16,10 +16,19 @@ part only. ``setup_lab()`` registers the magic, so notebooks need no ``%load_ext
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import re
+import sys
+import types
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from helpers.config import VAEConfig
+from helpers.errors import LabError
 from helpers.files import atomic_write_text
 
 # part name -> the notebook where the student writes it (module order = this order)
@@ -97,3 +106,515 @@ def register_magic() -> bool:
 def load_ipython_extension(shell) -> None:  # ``%load_ext helpers.student``
     """IPython extension hook: register ``%%export``."""
     shell.register_magic_function(_export_magic, magic_kind="cell", magic_name="export")
+
+
+# ------------------------------------------------------------------ the assembled module
+# Every assembled module starts with these imports, so a part may use them unimported.
+HEADER = '''"""Your VAE, assembled by helpers.student from the parts you exported.
+
+Generated from <workdir>/student/*.py: do not edit. Edit the notebook cell that
+exports a part, run it again, then run the notebook's load_student_parts cell.
+"""
+
+import os, math
+import numpy as np
+import keras
+from keras import layers, ops
+import tensorflow as tf
+from helpers.config import VAEConfig
+'''
+MODULE_NAME = "student_vae"
+MODULE_FILE = "student_vae.py"
+
+# The names each part must define (COMMON.md's interface).
+PART_NAMES: dict[str, tuple[str, ...]] = {
+    "preprocess": ("crop_resize_normalize",),
+    "pipeline": ("make_pipeline",),
+    "encoder": ("build_encoder",),
+    "sampling": ("Sampling",),
+    "decoder": ("build_decoder",),
+    "losses": ("reconstruction_loss", "kl_divergence", "vae_loss"),
+    "vae_model": ("VAE",),
+    "callbacks": ("make_callbacks",),
+}
+YOURS, LABS, MISSING = "yours", "LAB'S", "missing"
+
+
+@dataclass
+class PartStatus:
+    """Where one part came from and what its self-check said."""
+
+    part: str
+    origin: str  # YOURS, LABS or MISSING
+    passed: bool | None = None  # None: not checked (the lab's, missing, or check=False)
+    message: str = ""
+
+
+@dataclass
+class StudentParts:
+    """The assembled module and, per part, its origin and self-check result.
+
+    Attribute access reads the module: ``parts.build_encoder(config)``.
+    """
+
+    module: types.ModuleType
+    path: Path
+    status: dict[str, PartStatus] = field(default_factory=dict)
+
+    def __getattr__(self, name):
+        if name in ("module", "path", "status"):
+            raise AttributeError(name)
+        try:
+            return getattr(self.module, name)
+        except AttributeError:
+            raise AttributeError(
+                f"your assembled module has no {name!r}: export the part that "
+                "defines it and run load_student_parts again"
+            ) from None
+
+    @property
+    def failed(self) -> list[str]:
+        """Parts whose self-check failed (they are still yours, and still used)."""
+        return [s.part for s in self.status.values() if s.passed is False]
+
+    @property
+    def lab_parts(self) -> list[str]:
+        """Parts replaced by the lab's reference through the switch."""
+        return [s.part for s in self.status.values() if s.origin == LABS]
+
+    def origins(self) -> dict[str, str]:
+        """Part -> "student" or "lab" (what run directories record)."""
+        return {
+            s.part: "lab" if s.origin == LABS else "student"
+            for s in self.status.values()
+            if s.origin != MISSING
+        }
+
+    def table(self) -> str:
+        """One line per part: notebook, whose code, self-check."""
+        lines = [f"{'part':<11} {'notebook':<12} {'code':<8} self-check"]
+        for s in self.status.values():
+            if s.origin == LABS:
+                check = f"(the lab's reference part: USE_LAB_PART[{s.part!r}] is on)"
+            elif s.origin == MISSING:
+                check = f"❌ {s.message}"
+            elif s.passed is None:
+                check = "(not checked)"
+            elif s.passed:
+                check = "✅ passed"
+            else:
+                check = f"❌ failed: {s.message}"
+            lines.append(f"{s.part:<11} {PARTS[s.part]:<12} {s.origin:<8} {check}")
+        return "\n".join(lines)
+
+
+def _switch(use_lab_part) -> set[str]:
+    """Return the parts the switch replaces: a dict {part: bool} or part names."""
+    if not use_lab_part:
+        return set()
+    if isinstance(use_lab_part, str):
+        use_lab_part = (use_lab_part,)
+    if isinstance(use_lab_part, dict):
+        chosen = {part for part, on in use_lab_part.items() if on}
+        names = set(use_lab_part)
+    else:
+        chosen = set(use_lab_part)
+        names = chosen
+    unknown = names - set(PARTS)
+    if unknown:
+        raise LabError(
+            f"USE_LAB_PART names unknown part(s) {', '.join(sorted(unknown))}: the "
+            f"parts are {', '.join(PARTS)}"
+        )
+    return chosen
+
+
+def reference_source(part: str) -> str:
+    """Return the import that puts the lab's reference ``part`` into the module.
+
+    Raises:
+        LabError: this copy of the lab does not include the reference part (the
+            student release leaves it out until the instructor publishes it).
+    """
+    from helpers.reference import REFERENCE_PARTS
+
+    module_name, names = REFERENCE_PARTS[part]
+    try:
+        module = importlib.import_module(module_name)
+        missing = [name for name in names if not hasattr(module, name)]
+    except ImportError:
+        missing = list(names)
+    if missing:
+        raise LabError(
+            f"the lab's reference part {part!r} ({', '.join(missing)}) is not "
+            "included in this copy of the lab: the instructor may publish it later. "
+            f"Until then, fix your own {part!r} (notebook {PARTS[part]}: re-run its "
+            f"%%export {part} cell after its self-check passes) and set "
+            f"USE_LAB_PART[{part!r}] = False."
+        )
+    return f"from {module_name} import {', '.join(names)}\n"
+
+
+def assemble_source(workdir, use_lab_part=None, parts=None) -> tuple[str, dict]:
+    """Return the module's text (HEADER, then each part) and each part's origin.
+
+    Args:
+        workdir: the lab's work directory (parts are in ``<workdir>/student``).
+        use_lab_part: the switch: parts that use the lab's reference instead.
+        parts: the parts to include (default: all of ``PARTS``), in PARTS order.
+
+    Returns:
+        (source, {part: YOURS | LABS | MISSING}).
+    """
+    chosen = _switch(use_lab_part)
+    wanted = [p for p in PARTS if parts is None or p in parts]
+    folder = student_dir(workdir)
+    chunks, origins = [HEADER], {}
+    for part in wanted:
+        path = folder / f"{part}.py"
+        if part in chosen:
+            origins[part] = LABS
+            body = reference_source(part)
+            banner = f"the LAB'S reference part (USE_LAB_PART[{part!r}] = True)"
+        elif path.exists():
+            origins[part] = YOURS
+            body = path.read_text()
+            banner = f"your part, from {PARTS[part]}.ipynb"
+        else:
+            origins[part] = MISSING
+            continue
+        chunks.append(f"\n# {'=' * 20} {part}: {banner}\n{body}")
+    return "".join(chunks), origins
+
+
+def _exec_part(module, part: str, source: str, filename: str) -> str | None:
+    """Run one part's code in the module; return an error line, or None."""
+    import linecache
+
+    linecache.cache[filename] = (
+        len(source),
+        None,
+        source.splitlines(keepends=True),
+        filename,
+    )
+    try:
+        exec(compile(source, filename, "exec"), module.__dict__)
+    except NotImplementedError:
+        return "its code still raises NotImplementedError (the TODO is not done)"
+    except Exception as error:  # the student's code: report it, by part
+        line = ""
+        tb = error.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == filename:
+                line = f" (line {tb.tb_lineno} of {filename})"
+            tb = tb.tb_next
+        return f"running it raised {type(error).__name__}: {error}{line}"
+    absent = [n for n in PART_NAMES[part] if n not in module.__dict__]
+    if absent:
+        return f"it does not define {', '.join(absent)}"
+    return None
+
+
+def load_student_parts(
+    workdir,
+    use_lab_part=None,
+    config: VAEConfig | None = None,
+    check: bool = True,
+    parts=None,
+    verbose: bool = True,
+) -> StudentParts:
+    """Assemble the exported parts into the module ``student_vae`` and check each.
+
+    Writes ``<workdir>/student/student_vae.py`` (HEADER + the parts in PARTS order;
+    the lab's import where the switch says so), runs it part by part so an error is
+    reported by part, registers it as ``sys.modules["student_vae"]`` (its
+    registered Keras classes then reload from ``.keras`` files), runs each of your
+    parts' self-checks quietly, and prints who wrote what.
+
+    Args:
+        workdir: the lab's work directory (``lab.workdir``).
+        use_lab_part: the one visible switch: ``{"sampling": True, ...}`` or part
+            names; those parts use the lab's reference, and the table says so.
+        config: the VAEConfig the checks build models for (default: the smoke
+            preset).
+        check: run the self-checks (False when reloading for 05/06).
+        parts: only these parts (default: all).
+        verbose: print the table.
+
+    Returns:
+        A ``StudentParts``: ``.module``, ``.status`` and attribute access.
+
+    Raises:
+        LabError: a part is missing or does not run, or the switch asks for a
+            reference part this copy of the lab does not include.
+    """
+    from helpers.config import preset
+
+    config = config or preset("smoke")
+    source, origins = assemble_source(workdir, use_lab_part, parts)
+    folder = student_dir(workdir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = atomic_write_text(folder / MODULE_FILE, source)
+    module = types.ModuleType(MODULE_NAME)
+    module.__file__ = str(path)
+    exec(compile(HEADER, str(path), "exec"), module.__dict__)
+    status = {}
+    for part, origin in origins.items():
+        if origin == MISSING:
+            status[part] = PartStatus(
+                part,
+                MISSING,
+                False,
+                f"not exported: run the `%%export {part}` cell in {PARTS[part]}"
+                f" (or switch on USE_LAB_PART[{part!r}])",
+            )
+            continue
+        if origin == LABS:
+            body = reference_source(part)
+            filename = f"<lab reference: {part}>"
+        else:
+            body = (folder / f"{part}.py").read_text()
+            filename = str(folder / f"{part}.py")
+        error = _exec_part(module, part, body, filename)
+        status[part] = PartStatus(part, origin, None if error is None else False)
+        if error:
+            status[part].message = error
+    sys.modules[MODULE_NAME] = module
+    result = StudentParts(module, path, status)
+    if check:
+        for part, item in status.items():
+            if item.origin == YOURS and item.passed is None:
+                item.passed, item.message = _run_check(part, module, config)
+    if verbose:
+        print(result.table())
+        _advise(result)
+    broken = [
+        s.part
+        for s in status.values()
+        if s.origin == MISSING
+        or (
+            s.passed is False
+            and s.message.startswith(
+                ("running it raised", "it does not define", "its code still raises")
+            )
+        )
+    ]
+    if broken:
+        raise LabError(
+            f"cannot assemble your model: {', '.join(broken)} "
+            f"{'is' if len(broken) == 1 else 'are'} missing or does not run (see the "
+            "table above). Fix and re-export it, or set USE_LAB_PART[part] = True to "
+            "use the lab's reference part for now."
+        )
+    return result
+
+
+def _advise(result: StudentParts) -> None:
+    mine = [s.part for s in result.status.values() if s.origin == YOURS]
+    print(f"\nYour code: {', '.join(mine) or 'none'}")
+    if result.lab_parts:
+        print(f"The lab's reference code: {', '.join(result.lab_parts)}")
+        if "vae_model" in result.lab_parts:
+            print(
+                "  (the lab's VAE class uses the lab's Sampling and losses, not "
+                "yours)"
+            )
+    if result.failed:
+        print(
+            f"Failing self-check: {', '.join(result.failed)}. Training uses YOUR code "
+            "as it is; to train with the lab's reference part instead, set "
+            + " and ".join(f"USE_LAB_PART[{p!r}] = True" for p in result.failed)
+            + " and run this cell again."
+        )
+
+
+# ------------------------------------------------------------------- per-part checks
+def _quiet(fn) -> tuple[bool, str]:
+    """Run one self-check with its printing hidden: (passed, short message)."""
+    import contextlib
+    import io
+
+    from helpers.checks import CheckFailed
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            fn()
+        except CheckFailed as error:
+            return False, _short(str(error))
+        except NotImplementedError:
+            return False, "still raises NotImplementedError (the TODO is not done)"
+        except Exception as error:  # the student's code crashed inside a check
+            return False, _short(f"{type(error).__name__}: {error}")
+    return True, ""
+
+
+def _short(message: str, limit: int = 240) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _run_check(part: str, module, config: VAEConfig) -> tuple[bool, str]:
+    """Run ``part``'s self-check against the module's definitions."""
+    import tempfile
+
+    from helpers import checks
+
+    m = module.__dict__
+    if part == "preprocess":
+        fn = m["crop_resize_normalize"]
+        return _quiet(
+            lambda: checks.check_preprocess(
+                lambda frame: fn(frame, config),
+                config.value_range,
+                crop=config.crop,
+                image_size=config.image_size,
+            )
+        )
+    if part == "pipeline":
+        from helpers.checks.training import check_pipeline
+
+        return _quiet(lambda: check_pipeline(m["make_pipeline"], config))
+    if part == "encoder":
+        return _quiet(lambda: checks.check_encoder_heads(m["build_encoder"], config))
+    if part == "sampling":
+        return _quiet(lambda: checks.check_sampling(m["Sampling"], draws=2000))
+    if part == "decoder":
+        return _quiet(lambda: checks.check_decoder_output(m["build_decoder"], config))
+    if part == "losses":
+
+        def both():
+            checks.check_kl(m["kl_divergence"])
+            checks.check_total_loss(
+                lambda x, r, mean, log_var, beta: m["vae_loss"](
+                    x, r, mean, log_var, beta, "mse", (0.0, 1.0)
+                )
+            )
+
+        return _quiet(both)
+    if part == "vae_model":
+        from helpers.checks.training import check_train_step
+
+        return _quiet(lambda: check_train_step(m["VAE"]))
+    if part == "callbacks":
+        from helpers.checks.training import check_callbacks
+
+        fixed_z = np.random.default_rng(0).standard_normal((8, config.latent_dim))
+        fixed_z = fixed_z.astype("float32")
+        with tempfile.TemporaryDirectory() as tmp:
+            run = Path(tmp) / "run"
+            return _quiet(
+                lambda: check_callbacks(
+                    lambda: m["make_callbacks"](config, run, fixed_z),
+                    run,
+                    config=config,
+                    fixed_z=fixed_z,
+                )
+            )
+    return True, ""  # pragma: no cover - every part has a check above
+
+
+# ------------------------------------------------------------- building and training
+def build_student_vae(parts, config: VAEConfig):
+    """Build and compile the VAE from the assembled parts (Adam, learning_rate).
+
+    Args:
+        parts: a ``StudentParts`` or the assembled module.
+        config: the run's VAEConfig.
+    """
+    import keras
+
+    module = getattr(parts, "module", parts)
+    vae = module.VAE(
+        module.build_encoder(config),
+        module.build_decoder(config),
+        beta=config.beta,
+        reconstruction=config.reconstruction_loss,
+        value_range=config.value_range,
+        seed=config.seed,
+        name="vae",
+    )
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
+    return vae
+
+
+def student_datasets(parts, config: VAEConfig, cache_dir):
+    """Return (train_ds, val_ds) made by YOUR ``make_pipeline`` from the cache."""
+    from helpers.cache import load_split
+
+    module = getattr(parts, "module", parts)
+    train_u8, _, _ = load_split(cache_dir, "train")
+    val_u8, _, _ = load_split(cache_dir, "validation")
+    train_u8 = np.asarray(train_u8[: config.train_limit])
+    val_u8 = np.asarray(val_u8[: config.val_limit])
+    return (
+        module.make_pipeline(train_u8, config, training=True),
+        module.make_pipeline(val_u8, config, training=False),
+    )
+
+
+def train_student(parts, config: VAEConfig, cache_dir, run_dir, **kwargs):
+    """Train the model built from YOUR parts into ``run_dir`` (resumable).
+
+    The lab's ``helpers.training.train`` supplies the crash-safe machinery (backup
+    and resume, history.csv, NaN guard); your parts supply the model
+    (``build_student_vae``), the data (your ``make_pipeline`` on the cache) and the
+    checkpoint, TensorBoard and sample callbacks (your ``make_callbacks``).
+    ``run_dir/student_parts.json`` records whose code each part was.
+
+    Args:
+        parts: the ``StudentParts`` from ``load_student_parts``.
+        config, cache_dir, run_dir: as for ``helpers.training.train``.
+        **kwargs: passed on (``verbose``, ``callbacks``, ``strategy``).
+    """
+    import json
+
+    from helpers.training import train
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    origins = parts.origins() if isinstance(parts, StudentParts) else {}
+    atomic_write_text(
+        run_dir / "student_parts.json", json.dumps(origins, indent=2) + "\n"
+    )
+    return train(
+        config,
+        student_datasets(parts, config, cache_dir),
+        run_dir,
+        model_factory=lambda cfg: build_student_vae(parts, cfg),
+        make_callbacks=getattr(parts, "module", parts).make_callbacks,
+        **kwargs,
+    )
+
+
+def import_student_module(workdir, verbose: bool = True):
+    """Import ``<workdir>/student/student_vae.py`` as 04 assembled it (or None).
+
+    05 and 06 call this before loading ``best.keras``, so the Keras classes your
+    parts registered (your VAE, your Sampling) exist when the file is read.
+    """
+    path = student_dir(workdir) / MODULE_FILE
+    if not path.exists():
+        if verbose:
+            print(f"(no assembled module at {path}: 04_train has not run here)")
+        return None
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MODULE_NAME] = module
+    spec.loader.exec_module(module)
+    if verbose:
+        print(f"imported your assembled model code from {path}")
+    return module
+
+
+def parts_from_notebooks(paths) -> dict[str, str]:
+    """Return {part: source} of every ``%%export`` cell in the given notebooks."""
+    import nbformat
+
+    found = {}
+    for path in paths:
+        notebook = nbformat.read(str(path), as_version=4)
+        for cell in notebook.cells:
+            first, _, rest = cell.source.partition("\n")
+            if cell.cell_type == "code" and first.startswith("%%export "):
+                found[first.split()[1]] = rest
+    return found

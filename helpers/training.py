@@ -64,7 +64,14 @@ BEST_MODEL_SCORE = "loss_at_target_beta"
 
 
 def train(
-    config: VAEConfig, data, run_dir, strategy=None, verbose="auto", callbacks=()
+    config: VAEConfig,
+    data,
+    run_dir,
+    strategy=None,
+    verbose="auto",
+    callbacks=(),
+    model_factory=None,
+    make_callbacks=None,
 ):
     """Train (or resume) a VAE and write everything into ``run_dir``.
 
@@ -87,6 +94,13 @@ def train(
             (``helpers.environment.pick_strategy()``), or None.
         verbose: passed to ``fit`` ("auto", 0, 1 or 2).
         callbacks: extra Keras callbacks, run after the lab's own.
+        model_factory: ``fn(config) -> VAE`` building the model (default: the
+            lab's ``build_vae``); compiled with Adam at ``config.learning_rate``
+            if it comes back uncompiled. 04_train passes the student's.
+        make_callbacks: ``fn(config, run_dir, fixed_z) -> list`` replacing the
+            lab's best-model checkpoint, TensorBoard and sample grid (the
+            student's, from 04_train); the crash-safe history, NaN guard and
+            backup stay the lab's, and the backup still runs last.
 
     Returns:
         ``keras.callbacks.History`` of the whole run, read back from history.csv
@@ -135,8 +149,7 @@ def _train_locked(config: VAEConfig, data, run_dir, strategy, verbose, callbacks
     monitor = ("" if val_ds is None else "val_") + BEST_MODEL_SCORE
     best = _truncate_history(paths.history, start, monitor, beta=config.beta)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        vae = build_vae(config)
-        vae(np.zeros((1, *config.image_shape), "float32"))  # BackupAndRestore needs it
+        vae = _build_model(model_factory or build_vae, config)
 
     def restore_learning_rate(logs=None):
         vae.optimizer.learning_rate = config.learning_rate
@@ -145,7 +158,23 @@ def _train_locked(config: VAEConfig, data, run_dir, strategy, verbose, callbacks
         write_info(paths.root, epochs_done=backup.completed_epochs())
 
     csv_logger = keras.callbacks.CSVLogger(str(paths.history), append=True)
-    tensorboard = _tensorboard(paths)
+    tensorboard = _tensorboard(paths) if make_callbacks is None else None
+    if make_callbacks is None:
+        view = [
+            *([tensorboard] if tensorboard else []),
+            SampleGrid(
+                fixed_z, paths.sample_grid, config.sample_interval, config.value_range
+            ),
+            AtomicModelCheckpoint(
+                str(paths.best_model),
+                monitor=monitor,
+                mode="min",
+                save_best_only=True,
+                initial_value_threshold=(best if paths.best_model.exists() else None),
+            ),
+        ]
+    else:
+        view = _given_callbacks(make_callbacks, config, paths, fixed_z, best)
     lab_callbacks = [
         *(
             [KLWarmup(config.beta, config.kl_warmup_epochs)]
@@ -155,17 +184,7 @@ def _train_locked(config: VAEConfig, data, run_dir, strategy, verbose, callbacks
         TargetBetaLoss(config.beta),  # before the log and the checkpoint read it
         keras.callbacks.TerminateOnNaN(),
         csv_logger,
-        *([tensorboard] if tensorboard else []),
-        SampleGrid(
-            fixed_z, paths.sample_grid, config.sample_interval, config.value_range
-        ),
-        AtomicModelCheckpoint(
-            str(paths.best_model),
-            monitor=monitor,
-            mode="min",
-            save_best_only=True,
-            initial_value_threshold=(best if paths.best_model.exists() else None),
-        ),
+        *view,
         backup,  # the commit point: after every other file of the epoch
         keras.callbacks.LambdaCallback(
             on_train_begin=restore_learning_rate, on_epoch_end=record_epoch
@@ -193,8 +212,9 @@ def _train_locked(config: VAEConfig, data, run_dir, strategy, verbose, callbacks
             callbacks=lab_callbacks + list(callbacks),
         )
     except BaseException as error:
-        for callback in (csv_logger, tensorboard):  # close their open files
-            with contextlib.suppress(Exception):  # (None: no TensorBoard)
+        boards = [c for c in view if isinstance(c, keras.callbacks.TensorBoard)]
+        for callback in (csv_logger, *boards):  # close their open files
+            with contextlib.suppress(Exception):
                 callback.on_train_end()
         write_info(
             paths.root, status="failed", error=f"{type(error).__name__}: {error}"
@@ -207,6 +227,47 @@ def _train_locked(config: VAEConfig, data, run_dir, strategy, verbose, callbacks
         raise error
     write_info(paths.root, status="finished", epochs_done=max(start, config.epochs))
     return _run_history(vae, paths, fit_history, start)
+
+
+def _build_model(factory, config: VAEConfig):
+    """Build (and compile, if needed) the model; call it once to create weights."""
+    import keras
+
+    vae = factory(config)
+    if not getattr(vae, "compiled", False):
+        vae.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
+    try:
+        vae(np.zeros((1, *config.image_shape), "float32"))  # BackupAndRestore needs it
+    except Exception as error:
+        raise TrainingError(
+            f"the model could not run on one image ({type(error).__name__}: "
+            f"{error}): its call(images) must encode, sample and decode"
+        ) from error
+    if config.kl_warmup_epochs and not hasattr(vae, "kl_weight"):
+        raise TrainingError(
+            f"kl_warmup_epochs={config.kl_warmup_epochs} needs a model with a "
+            "`kl_weight` variable that its loss multiplies the KL by (the warm-up "
+            "ramps it): add one, or set kl_warmup_epochs=0"
+        )
+    return vae
+
+
+def _given_callbacks(make_callbacks, config, paths: RunPaths, fixed_z, best):
+    """Return the caller's callbacks; a resumed ModelCheckpoint keeps its best."""
+    import keras
+
+    given = list(make_callbacks(config, paths.root, fixed_z))
+    if not paths.best_model.exists() or not paths.history.exists():
+        return given
+    from helpers.plots import read_history
+
+    history = read_history(paths.history)
+    for callback in given:
+        if isinstance(callback, keras.callbacks.ModelCheckpoint):
+            values = [v for v in history.get(callback.monitor, []) if math.isfinite(v)]
+            if values:  # do not overwrite best.keras with a worse model on resume
+                callback.best = min(values)
+    return given
 
 
 def _tensorboard(paths: RunPaths):

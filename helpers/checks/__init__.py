@@ -38,7 +38,11 @@ check                                        the student's object
                                              z_log_var, beta)`` -> scalar or dict
 ``check_vae_model(VAE)``                     the ``VAE`` class: call, loss in fit,
                                              trackers, saving
-``check_callbacks(callbacks, run_dir)``      list of Keras callbacks
+``check_train_step(VAE)``                    the student's VAE class: its loss
+                                             in evaluate and in a training step
+``check_callbacks(callbacks, run_dir,        list of Keras callbacks (and the
+config, fixed_z)``                           student's own, driven for epochs)
+``check_training_run(run_dir, history)``     a finished run directory
 ``check_prior_samples(fn, vae)``             ``fn(vae, n, seed=s)`` -> images or
                                              (images, z)
 ==========================================  =====================================
@@ -63,7 +67,11 @@ from helpers.checks.model import (
     check_encoder_heads,
     check_sampling,
 )
-from helpers.checks.training import check_callbacks
+from helpers.checks.training import (
+    check_callbacks,
+    check_train_step,
+    check_training_run,
+)
 
 __all__ = [
     "CheckFailed",
@@ -79,5 +87,7 @@ __all__ = [
     "check_total_loss",
     "check_vae_model",
     "check_callbacks",
+    "check_train_step",
+    "check_training_run",
     "check_prior_samples",
 ]

@@ -1,14 +1,266 @@
-"""Self-check for 04_train: the callback list."""
+"""Self-checks for 04_train: the pipeline, the model's loss step, the callbacks, the run.
+
+None of them imports the lab's reference model: each builds what it needs (tiny
+models, fake decoders that record what they are given) and compares with values
+computed by hand here, or with properties.
+"""
 
 from __future__ import annotations
 
+import math
+import tempfile
 from pathlib import Path
 
-from helpers.checks._common import (
-    CheckFailed,
-    _call,
-    _passed,
-)
+import numpy as np
+
+from helpers.checks._common import CheckFailed, _call, _numpy, _passed
+
+
+# ------------------------------------------------------------------------ pipeline
+def check_pipeline(make_pipeline, config) -> None:
+    """Check ``make_pipeline(images, config, training)`` on 20 numbered images.
+
+    Image ``i`` is filled with the value ``13 * i``, so the check can follow every
+    image through the pipeline: its scaling, its batch and its order.
+
+    Raises:
+        CheckFailed: not a tf.data.Dataset, wrong batch size, dtype or range, no
+            shuffle when training, a shuffled validation set, or a repeating one.
+    """
+    import tensorflow as tf
+
+    cfg = config.replace(batch_size=8)
+    low, high = cfg.value_range
+    size = cfg.image_size
+    levels = np.arange(20) * 13
+    images = np.broadcast_to(
+        levels[:, None, None, None].astype(np.uint8), (20, size, size, 3)
+    ).copy()
+    what = "make_pipeline"
+
+    def epoch(ds):
+        batches = [_numpy(b) for b in ds.take(10)]
+        return batches
+
+    val = _call(make_pipeline, images, cfg, False, what=what)
+    if not isinstance(val, tf.data.Dataset):
+        raise CheckFailed(
+            f"`make_pipeline` returned {type(val).__name__}, not a tf.data.Dataset: "
+            "start from tf.data.Dataset.from_tensor_slices(images)"
+        )
+    batches = epoch(val)
+    if len(batches) > 3:
+        raise CheckFailed(
+            "`make_pipeline` repeats forever: drop .repeat(); fit() runs the epochs"
+        )
+    first = batches[0]
+    if isinstance(first, (tuple, list)) or first.ndim != 4:
+        raise CheckFailed(
+            f"each element should be a batch of images (B, {size}, {size}, 3), got "
+            f"{getattr(first, 'shape', type(first).__name__)}: yield images only, "
+            "batched with .batch(config.batch_size)"
+        )
+    if first.shape[0] != cfg.batch_size:
+        raise CheckFailed(
+            f"the first batch holds {first.shape[0]} images, expected "
+            f"config.batch_size = {cfg.batch_size}: batch with "
+            ".batch(config.batch_size)"
+        )
+    if first.dtype != np.float32:
+        raise CheckFailed(
+            f"the batches are {first.dtype}, expected float32: cast the uint8 "
+            "pixels with tf.cast(x, tf.float32) before scaling"
+        )
+    values = np.concatenate(batches)
+    if len(values) != 20:
+        raise CheckFailed(
+            f"one pass gave {len(values)} images, expected all 20: do not drop "
+            "the last, smaller batch (and do not repeat)"
+        )
+    seen = values[:, 0, 0, 0]
+    if seen.max() > high + 1e-3 or seen.min() < low - 1e-3:
+        raise CheckFailed(
+            f"pixels in [{seen.min():.3g}, {seen.max():.3g}], outside "
+            f"config.value_range = ({low:g}, {high:g}): map 0..255 onto it, "
+            "x / 255 * (high - low) + low"
+        )
+    want = levels / 255.0 * (high - low) + low
+    if not np.allclose(np.sort(seen), want, atol=2e-3):
+        raise CheckFailed(
+            f"pixel value 0 became {np.sort(seen)[0]:.3g} and 247 became "
+            f"{np.sort(seen)[-1]:.3g}; expected {want[0]:g} and {want[-1]:.3g}: "
+            f"scale 0..255 linearly onto ({low:g}, {high:g})"
+        )
+    if not np.allclose(seen, want, atol=2e-3):
+        raise CheckFailed(
+            "with training=False the images came out shuffled: shuffle only when "
+            "training (validation keeps its order, so its numbers are comparable)"
+        )
+    train = _call(make_pipeline, images, cfg, True, what=what)
+    orders = [np.concatenate(epoch(train))[:, 0, 0, 0] for _ in range(2)]
+    if np.allclose(orders[0], want, atol=2e-3):
+        raise CheckFailed(
+            "with training=True the images keep their order: shuffle the training "
+            "images, .shuffle(len(images)) before .batch"
+        )
+    if np.allclose(orders[0], orders[1], atol=2e-3):
+        raise CheckFailed(
+            "every epoch sees the same order: let the shuffle reshuffle each "
+            "iteration (the default), and shuffle before batching"
+        )
+    _passed(
+        f"check_pipeline passed: float32 batches of {cfg.batch_size} in "
+        f"({low:g}, {high:g}), shuffled anew each epoch for training, in order "
+        "for validation"
+    )
+
+
+# --------------------------------------------------------------------- train step
+def _tiny_parts(image=8, latent=2):
+    """A tiny encoder (z_log_var ~ -20: z is z_mean) and decoder built here."""
+    import keras
+    from keras import layers
+
+    x = keras.Input((image, image, 3))
+    flat = layers.Flatten()(x)
+    z_mean = layers.Dense(latent, name="z_mean")(flat)
+    z_log_var = layers.Dense(
+        latent,
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant(-20.0),
+        name="z_log_var",
+    )(flat)
+    encoder = keras.Model(x, [z_mean, z_log_var], name="encoder")
+    z = keras.Input((latent,))
+    h = layers.Dense(image * image * 3, activation="sigmoid")(z)
+    decoder = keras.Model(z, layers.Reshape((image, image, 3))(h), name="decoder")
+    return encoder, decoder
+
+
+def _close(a, b, tol=2e-3) -> bool:
+    return abs(a - b) <= tol * max(1.0, abs(b))
+
+
+def check_train_step(vae_class, beta: float = 2.0) -> None:
+    """Check your VAE class's loss: reconstruction + beta * KL, tracked and trained.
+
+    Builds ``vae_class(encoder, decoder, beta=2, reconstruction="mse",
+    value_range=(0, 1), seed=0)`` around a tiny encoder whose ``z_log_var`` is
+    -20 (so ``z`` is ``z_mean``), evaluates it on 16 images and compares the
+    reported ``loss``, ``reconstruction_loss`` and ``kl_loss`` with the ELBO
+    computed by hand; then checks one training step changes the weights and the
+    model reloads from a ``.keras`` file.
+
+    Raises:
+        CheckFailed: naming the mistake (KL forgotten, beta ignored, KL sign,
+            per-pixel averaging, missing trackers, no update, no reload).
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
+    encoder, decoder = _tiny_parts()
+    name = getattr(vae_class, "__name__", "VAE")
+    vae = _call(
+        vae_class,
+        encoder,
+        decoder,
+        beta=beta,
+        reconstruction="mse",
+        value_range=(0.0, 1.0),
+        seed=0,
+        what=name,
+    )
+    if not hasattr(vae, "decoder") or not hasattr(vae, "encoder"):
+        raise CheckFailed(
+            f"`{name}` keeps no `encoder` / `decoder` attribute: store them "
+            "(self.encoder = encoder), the callbacks and 05 decode with vae.decoder"
+        )
+    images = np.random.default_rng(0).random((16, 8, 8, 3)).astype("float32")
+    vae.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01))
+    logs = _call(
+        lambda: vae.evaluate(images, batch_size=16, verbose=0, return_dict=True),
+        what=f"{name}.compute_loss (or test_step)",
+    )
+    mean, log_var = (_numpy(t) for t in encoder(images))
+    recon = _numpy(decoder(mean))
+    r = float(((images - recon) ** 2).reshape(16, -1).sum(1).mean())
+    kl = float((-0.5 * (1 + log_var - mean**2 - np.exp(log_var))).sum(1).mean())
+    missing = [k for k in ("reconstruction_loss", "kl_loss") if k not in logs]
+    if missing:
+        raise CheckFailed(
+            f"`{name}` reports {sorted(logs)}, without {', '.join(missing)}: track "
+            "each term with keras.metrics.Mean(name='reconstruction_loss') / "
+            "(name='kl_loss'), update them in compute_loss, and list them under "
+            "the `metrics` property"
+        )
+    loss = float(logs["loss"])
+    if not math.isfinite(loss):
+        raise CheckFailed(f"`{name}` gave the loss {loss}: it should be finite")
+    diagnoses = [
+        (r, "forgets the KL: the loss is the reconstruction alone; add beta * KL"),
+        (kl * beta, "forgets the reconstruction: the loss is beta * KL alone"),
+        (r + kl, "ignores beta: multiply the KL by self.beta (here 2)"),
+        (r - beta * kl, "adds the KL with the wrong sign: it is a penalty, + beta*KL"),
+        (
+            r / (8 * 8 * 3) + beta * kl,
+            "averages the reconstruction over the pixels: sum it per image "
+            "(then average over the batch), or the KL wins and the posterior "
+            "collapses",
+        ),
+        (r * 16 + beta * kl * 16, "sums over the batch: average over the images"),
+    ]
+    if not _close(loss, r + beta * kl):
+        for value, hint in diagnoses:
+            if _close(loss, value):
+                raise CheckFailed(f"`{name}`'s loss {hint}")
+        raise CheckFailed(
+            f"`{name}`'s loss is {loss:.4g}, but reconstruction + beta * KL = "
+            f"{r:.4g} + {beta:g} * {kl:.4g} = {r + beta * kl:.4g} here: compute "
+            "both terms from the model's outputs (sum per image, mean over the "
+            "batch)"
+        )
+    if not _close(float(logs["kl_loss"]), kl):
+        raise CheckFailed(
+            f"kl_loss reports {float(logs['kl_loss']):.4g}, the KL is {kl:.4g}: "
+            "update the KL tracker with the KL itself (not beta * KL)"
+        )
+    if not _close(float(logs["reconstruction_loss"]), r):
+        raise CheckFailed(
+            f"reconstruction_loss reports {float(logs['reconstruction_loss']):.4g}"
+            f", the reconstruction term is {r:.4g}: update its tracker with it"
+        )
+    before = [np.array(_numpy(w)) for w in vae.trainable_weights]
+    _call(lambda: vae.train_on_batch(images), what=f"{name}.train_step")
+    after = [np.array(_numpy(w)) for w in vae.trainable_weights]
+    if not before or all(np.allclose(a, b) for a, b in zip(before, after)):
+        raise CheckFailed(
+            f"one training step of `{name}` changed no weight: let Keras do the "
+            "step (override compute_loss), or apply the gradients in train_step"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "vae.keras"
+        try:
+            vae.save(path)
+            again = keras.models.load_model(path, compile=False)
+        except Exception as error:
+            raise CheckFailed(
+                f"`{name}` cannot be saved and reloaded as .keras "
+                f"({type(error).__name__}: {str(error).splitlines()[0][:160]}): "
+                "decorate the class "
+                "with @keras.saving.register_keras_serializable(package='student') "
+                "and give it get_config / from_config that serialise the encoder "
+                "and decoder"
+            ) from None
+    if type(again).__name__ != type(vae).__name__:
+        raise CheckFailed(
+            f"the reloaded model is a {type(again).__name__}, not your "
+            f"{type(vae).__name__}: register your class (and its get_config)"
+        )
+    _passed(
+        f"check_train_step passed: `{name}` trains on reconstruction + beta * KL "
+        f"({r:.4g} + {beta:g} * {kl:.4g}), reports both terms, and reloads from "
+        ".keras"
+    )
 
 
 # ----------------------------------------------------------------------- callbacks
@@ -23,19 +275,131 @@ def _inside(value, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def check_callbacks(callbacks, run_dir) -> None:
-    """Check the training callbacks write everything a run directory needs.
+class _RecordingDecoder:
+    """Stands in for ``vae.decoder``: records every z and returns grey images."""
 
-    Looks for ModelCheckpoint (val_loss, best only, run_dir/best.keras),
-    TensorBoard (under run_dir), CSVLogger (run_dir/history.csv, append=True),
-    TerminateOnNaN, BackupAndRestore (under run_dir) and the lab's SampleGrid
-    (matched by class name). Subclasses count.
+    def __init__(self, shape):
+        self.shape, self.calls = tuple(shape), []
+        self.epoch = None
+
+    def __call__(self, z, training=False, **kwargs):
+        z = np.array(_numpy(z), dtype="float32")
+        self.calls.append((self.epoch, z))
+        return np.full((len(z), *self.shape), 0.5, dtype="float32")
+
+    predict = __call__
+
+
+class _FakeModel:
+    def __init__(self, decoder, value_range):
+        self.decoder, self.value_range = decoder, value_range
+        self.stop_training = False
+
+    def decode(self, z):
+        return self.decoder(z)
+
+
+def _own_callbacks(callbacks):
+    """The callbacks that are neither Keras' nor the lab's."""
+    return [
+        c
+        for c in callbacks
+        if not type(c).__module__.startswith(("keras", "helpers."))
+        and not isinstance(c, type)
+    ]
+
+
+def _drive(callback, config, fixed_z, run_dir):
+    """Run one callback through 2 * interval + 1 fake epochs; return decode calls."""
+    decoder = _RecordingDecoder(config.image_shape)
+    callback.set_model(_FakeModel(decoder, config.value_range))
+    epochs = 2 * config.sample_interval + 1
+    callback.set_params({"epochs": epochs, "steps": 1, "verbose": 0})
+    logs = {"loss": 1.0, "val_loss": 1.0, "kl_loss": 1.0, "reconstruction_loss": 1.0}
+    _call(callback.on_train_begin, {}, what=f"{type(callback).__name__}.on_train_begin")
+    for epoch in range(epochs):
+        decoder.epoch = epoch
+        _call(callback.on_epoch_begin, epoch, {}, what=f"{type(callback).__name__}")
+        _call(
+            callback.on_epoch_end,
+            epoch,
+            dict(logs),
+            what=f"{type(callback).__name__}.on_epoch_end",
+        )
+    return decoder.calls, epochs
+
+
+def _check_own(callback, config, fixed_z, run_dir) -> list[str]:
+    name = type(callback).__name__
+    calls, epochs = _drive(callback, config, fixed_z, run_dir)
+    interval = config.sample_interval
+    want = {e for e in range(epochs) if (e + 1) % interval == 0}
+    got = [e for e, _ in calls]
+    if not calls:
+        return [
+            f"{name} decoded nothing in {epochs} epochs: in on_epoch_end, decode "
+            f"the fixed z with self.model.decoder every {interval} epochs"
+        ]
+    problems = []
+    if len(set(got)) != len(got):
+        problems.append(f"{name} decodes several times in one epoch: once is enough")
+    extra = set(got) - want - {epochs - 1}
+    if extra and interval > 1 and len(set(got)) >= epochs - 1:
+        problems.append(
+            f"{name} decodes every epoch: only every config.sample_interval = "
+            f"{interval} epochs ((epoch + 1) % interval == 0)"
+        )
+    elif extra or not want <= set(got):
+        problems.append(
+            f"{name} decoded after the 0-based epochs {sorted(set(got))}, expected "
+            f"{sorted(want)}: Keras counts epochs from 0, so test "
+            "(epoch + 1) % interval == 0"
+        )
+    first = calls[0][1]
+    if first.shape != fixed_z.shape or not np.allclose(first, fixed_z, atol=1e-6):
+        problems.append(
+            f"{name} decoded a z of shape {first.shape} that is not the fixed_z "
+            f"passed to make_callbacks {fixed_z.shape}: decode that same array, so "
+            "every grid shows the same faces"
+        )
+    elif any(not np.allclose(z, first, atol=1e-6) for _, z in calls[1:]):
+        problems.append(
+            f"{name} draws a new z every time: keep the fixed_z given to it and "
+            "decode that, so the grids show the same faces getting sharper"
+        )
+    pngs = sorted(Path(run_dir).rglob("*.png"))
+    if not pngs:
+        problems.append(
+            f"{name} wrote no image into the run directory: save each grid, e.g. "
+            "with helpers.plots.save_grid(images, run_dir / 'samples' / "
+            "f'epoch_{epoch + 1:03d}.png', value_range=...)"
+        )
+    elif not all(_inside(p, Path(run_dir) / "samples") for p in pngs):
+        problems.append(
+            f"{name} saves its grids outside run_dir/samples ({pngs[0]}): the "
+            "notebook and the report look for them in samples/"
+        )
+    return problems
+
+
+def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
+    """Check the callbacks of 04_train: checkpoint, TensorBoard and your own.
+
+    Looks for a ModelCheckpoint (val_loss, best only, run_dir/best.keras), a
+    TensorBoard writing inside run_dir, and a Callback of your own (not one of
+    Keras' or the lab's). With ``config`` and ``fixed_z`` it also runs your callback
+    through a few epochs on a stand-in model and checks it decodes exactly
+    ``fixed_z`` after every ``config.sample_interval``-th epoch and saves the
+    grids under run_dir/samples.
 
     Args:
-        callbacks: the list passed to ``fit(callbacks=...)``, or a function of no
-            arguments that returns it (``lambda: make_callbacks(...)``), so a TODO
-            left as ``raise NotImplementedError()`` gets the friendly message.
+        callbacks: the list, or a function of no arguments returning it
+            (``lambda: make_callbacks(...)``), so an untouched TODO gets the
+            friendly message.
         run_dir: the run directory they should write to.
+        config: the VAEConfig passed to make_callbacks (sample_interval,
+            image_size, value_range).
+        fixed_z: the (N, latent_dim) array passed to make_callbacks.
 
     Raises:
         CheckFailed: listing every missing or misconfigured callback.
@@ -44,88 +408,129 @@ def check_callbacks(callbacks, run_dir) -> None:
 
     paths = RunPaths(Path(run_dir))
     if callable(callbacks) and not isinstance(callbacks, (list, tuple)):
-        callbacks = _call(
-            callbacks, what="make_callbacks"
-        )  # lambda: make_callbacks(...)
+        callbacks = _call(callbacks, what="make_callbacks")
     if not isinstance(callbacks, (list, tuple)):
         raise CheckFailed(
-            f"expected a list of callbacks, got {type(callbacks).__name__}"
+            f"`make_callbacks` returned {type(callbacks).__name__}: return a list "
+            "of callbacks"
         )
     found: dict[str, object] = {}
     problems = []
     for index, item in enumerate(callbacks):
         if isinstance(item, type):
             problems.append(
-                f"item {index} is the class {item.__name__}, not an "
-                f"instance: add the parentheses and arguments"
+                f"item {index} is the class {item.__name__}, not an instance: add "
+                "the parentheses and arguments"
             )
             continue
         names = [cls.__name__ for cls in type(item).__mro__]
         if "Callback" not in names:
             problems.append(
-                f"item {index} is a {type(item).__name__}, not a Keras " f"callback"
+                f"item {index} is a {type(item).__name__}, not a Keras callback"
             )
         for name in names:
             found.setdefault(name, item)
-    needs = {
-        "ModelCheckpoint": "ModelCheckpoint(run_dir / 'best.keras', "
-        "monitor='val_loss', save_best_only=True) keeps the best model for evaluation",
-        "TensorBoard": "TensorBoard(log_dir=run_dir / 'tensorboard') to watch the "
-        "losses live",
-        "CSVLogger": "CSVLogger(run_dir / 'history.csv', append=True) writes the loss "
-        "table that plots and the report read",
-        "TerminateOnNaN": "TerminateOnNaN() stops at the first NaN loss instead of "
-        "training on garbage",
-        "BackupAndRestore": "BackupAndRestore(run_dir / 'backup') lets an interrupted "
-        "run (a Colab disconnect) resume where it stopped",
-        "SampleGrid": "SampleGrid(...) from helpers.callbacks decodes the fixed latent "
-        "vectors into run_dir/samples/ so you can watch faces appear",
-    }
-    for name, hint in needs.items():
-        if name not in found:
-            problems.append(f"missing {name}: {hint}")
     checkpoint = found.get("ModelCheckpoint")
-    if checkpoint is not None:
+    if checkpoint is None:
+        problems.append(
+            "missing ModelCheckpoint: keep the best model on held-out faces in "
+            "run_dir/best.keras (05 and 06 load it)"
+        )
+    else:
         if getattr(checkpoint, "monitor", None) != "val_loss":
             problems.append(
                 f"ModelCheckpoint monitors {checkpoint.monitor!r}: use "
-                f"monitor='val_loss' so the best model is chosen on "
-                f"held-out images"
+                "monitor='val_loss' so the best model is chosen on held-out images"
             )
         if not getattr(checkpoint, "save_best_only", False):
             problems.append(
-                "ModelCheckpoint needs save_best_only=True, or it keeps the "
-                "last epoch instead of the best"
+                "ModelCheckpoint needs save_best_only=True, or it keeps the last "
+                "epoch instead of the best"
             )
         if not _same_path(getattr(checkpoint, "filepath", None), paths.best_model):
             problems.append(
                 f"ModelCheckpoint writes {checkpoint.filepath}: save to "
-                f"{paths.best_model} (evaluate and sample load it)"
+                f"{paths.best_model} (05 and 06 load it)"
             )
-    logger = found.get("CSVLogger")
-    if logger is not None:
-        if not _same_path(getattr(logger, "filename", None), paths.history):
-            problems.append(f"CSVLogger writes {logger.filename}: use {paths.history}")
-        if not getattr(logger, "append", False):
-            problems.append(
-                "CSVLogger needs append=True, or a resumed run overwrites "
-                "the epochs before the interruption"
-            )
-    for name, attribute in (
-        ("TensorBoard", "log_dir"),
-        ("BackupAndRestore", "backup_dir"),
-    ):
-        callback = found.get(name)
-        if callback is not None and not _inside(
-            getattr(callback, attribute, None), paths.root
-        ):
-            problems.append(
-                f"{name} writes to {getattr(callback, attribute, None)}: "
-                f"keep it inside the run directory {paths.root}"
-            )
+    board = found.get("TensorBoard")
+    if board is None:
+        problems.append("missing TensorBoard: log the losses to run_dir/tensorboard")
+    elif not _inside(getattr(board, "log_dir", None), paths.root):
+        problems.append(
+            f"TensorBoard writes to {board.log_dir}: keep it inside the run "
+            f"directory {paths.root}"
+        )
+    own = _own_callbacks(callbacks)
+    if not own:
+        lab = [c for c in callbacks if type(c).__module__.startswith("helpers.")]
+        problems.append(
+            "missing your own callback: subclass keras.callbacks.Callback and "
+            "decode the fixed z in its on_epoch_end"
+            + (f" ({type(lab[0]).__name__} is the lab's: write yours)" if lab else "")
+        )
+    elif config is not None and fixed_z is not None and not problems:
+        fixed_z = np.asarray(fixed_z, dtype="float32")
+        for callback in own:
+            problems += _check_own(callback, config, fixed_z, paths.root)
     if problems:
         raise CheckFailed("callbacks to fix:\n- " + "\n- ".join(problems))
+    what = f", and {type(own[0]).__name__} decodes the fixed z" if own else ""
     _passed(
-        "check_callbacks passed: best model, TensorBoard, history.csv, NaN guard, "
-        "resume backup and sample grids all go to " + str(paths.root)
+        "check_callbacks passed: best model and TensorBoard go to "
+        f"{paths.root}{what}"
+        + (f" every {config.sample_interval} epochs" if config is not None else "")
+    )
+
+
+# ------------------------------------------------------------------------- the run
+def check_training_run(run_dir, history=None) -> None:
+    """Check a finished training run: finite losses, a KL, a best model, grids.
+
+    Raises:
+        CheckFailed: no epochs, NaN losses, a KL of 0 (the KL is not in the loss or
+            the posterior collapsed), no best.keras, or no sample grids.
+    """
+    import json
+
+    from helpers.plots import read_history
+    from helpers.runs import RunPaths
+
+    paths = RunPaths(Path(run_dir))
+    if history is not None and not getattr(history, "epoch", None):
+        raise CheckFailed("the run has no finished epoch: run the training cell")
+    if not paths.history.exists():
+        raise CheckFailed(f"{paths.history} is missing: did training run?")
+    log = read_history(paths.history)
+    for key in ("loss", "reconstruction_loss", "kl_loss", "val_loss"):
+        values = log.get(key)
+        if not values:
+            raise CheckFailed(
+                f"history.csv has no {key!r} column: your VAE must report "
+                "reconstruction_loss and kl_loss, and fit needs validation_data"
+            )
+        if not all(math.isfinite(v) for v in values):
+            raise CheckFailed(f"{key} became NaN or infinite: see 04's NaN advice")
+    if log["kl_loss"][-1] < 1e-3:
+        raise CheckFailed(
+            f"the KL is {log['kl_loss'][-1]:.2g} nats: the posterior collapsed "
+            "onto the prior (check the loss scale: sum the reconstruction per image)"
+        )
+    if not paths.best_model.exists():
+        raise CheckFailed(f"{paths.best_model} is missing: check your ModelCheckpoint")
+    grids = sorted(paths.samples.glob("*.png"))
+    config_path = paths.config
+    interval = json.loads(config_path.read_text())["sample_interval"]
+    if len(log["loss"]) >= interval and not grids:
+        raise CheckFailed(
+            f"no sample grid in {paths.samples} after {len(log['loss'])} epochs: "
+            "check your callback"
+        )
+    origins = paths.root / "student_parts.json"
+    whose = json.loads(origins.read_text()) if origins.exists() else {}
+    lab = [part for part, who in whose.items() if who == "lab"]
+    _passed(
+        f"check_training_run passed: {len(log['loss'])} epochs, val_loss "
+        f"{log['val_loss'][-1]:.4g}, KL {log['kl_loss'][-1]:.3g} nats, best.keras "
+        f"and {len(grids)} grids"
+        + (f"; the lab's parts: {', '.join(lab)}" if lab else "; all parts yours")
     )

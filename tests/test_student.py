@@ -1,0 +1,169 @@
+"""The student's code is what trains: parts assembled, checked, switched, trained."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import student
+from helpers.config import preset
+from helpers.errors import LabError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "student_parts"
+SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
+CONFIG = preset(
+    "smoke",
+    latent_dim=8,
+    filters=(8, 16, 32),
+    batch_size=16,
+    epochs=1,
+    train_limit=64,
+    val_limit=32,
+)
+
+
+def solution_parts() -> dict[str, str]:
+    """Each part's source: the solutions' %%export cell, else the test fixture."""
+    parts = {p: (FIXTURES / f"{p}.py").read_text() for p in student.PARTS}
+    parts.update(student.parts_from_notebooks(sorted(SOLUTIONS.glob("0*.ipynb"))))
+    return parts
+
+
+def write_parts(workdir: Path, **changes) -> Path:
+    """Write every part into workdir/student, with (old, new) edits per part."""
+    folder = workdir / "student"
+    if folder.exists():
+        shutil.rmtree(folder)
+    for part, source in solution_parts().items():
+        for old, new in changes.get(part, ()):
+            assert old in source, (part, old)
+            source = source.replace(old, new)
+        student.export_source(part, source, workdir)
+    return workdir
+
+
+KL_SIGN = ("-0.5 * (1.0 +", "0.5 * (1.0 +")
+
+
+def test_parts_from_notebooks_reads_export_cells(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%%export sampling\nclass Sampling: ...\n"),
+        nbformat.v4.new_code_cell("x = 1"),
+    ]
+    path = tmp_path / "02_model.ipynb"
+    nbformat.write(nb, path)
+    assert student.parts_from_notebooks([path]) == {"sampling": "class Sampling: ...\n"}
+
+
+def test_correct_parts_pass_and_a_broken_kl_is_named(tmp_path, capsys):
+    parts = student.load_student_parts(write_parts(tmp_path / "ok"), config=CONFIG)
+    out = capsys.readouterr().out
+    assert parts.failed == [] and out.count("✅ passed") == len(student.PARTS)
+    broken = student.load_student_parts(
+        write_parts(tmp_path / "bad", losses=[KL_SIGN]), config=CONFIG
+    )
+    out = capsys.readouterr().out
+    # the VAE uses those losses: its check sees the same mistake (a cascade)
+    assert broken.failed == ["losses", "vae_model"]
+    assert "wrong sign" in broken.status["vae_model"].message
+    assert broken.status["losses"].passed is False
+    assert "losses      03_loss      yours    ❌ failed:" in out
+    assert "USE_LAB_PART['losses'] = True" in out
+    assert "Traceback" not in out
+
+
+def test_a_missing_part_is_named_and_stops_assembly(tmp_path, capsys):
+    workdir = write_parts(tmp_path)
+    (workdir / "student" / "decoder.py").unlink()
+    with pytest.raises(LabError, match="decoder is missing or does not run"):
+        student.load_student_parts(workdir, config=CONFIG, check=False)
+    out = capsys.readouterr().out
+    assert (
+        "decoder     02_model     missing  ❌ not exported: run the `%%export " in out
+    )
+
+
+def test_a_part_that_does_not_run_is_named(tmp_path, capsys):
+    workdir = write_parts(tmp_path, encoder=[("def build_encoder", "1/0\ndef f")])
+    with pytest.raises(LabError, match="encoder is missing or does not run"):
+        student.load_student_parts(workdir, config=CONFIG, check=False)
+    assert "ZeroDivisionError" in capsys.readouterr().out
+
+
+def test_the_switch_uses_the_lab_part_and_says_so(tmp_path, capsys):
+    import helpers.model
+
+    no_noise = ("return z_mean + ops.exp(0.5 * z_log_var) * eps", "return z_mean")
+    workdir = write_parts(tmp_path, sampling=[no_noise])
+    mine = student.load_student_parts(workdir, config=CONFIG)
+    assert mine.failed == ["sampling"]
+    capsys.readouterr()
+    switched = {part: False for part in student.PARTS} | {"sampling": True}
+    parts = student.load_student_parts(workdir, switched, config=CONFIG)
+    out = capsys.readouterr().out
+    assert parts.Sampling is helpers.model.Sampling
+    assert parts.lab_parts == ["sampling"] and parts.failed == []
+    assert "sampling    02_model     LAB'S" in out
+    assert "The lab's reference code: sampling" in out
+    assert "from helpers.model import Sampling" in parts.path.read_text()
+    with pytest.raises(LabError, match="unknown part"):
+        student.load_student_parts(workdir, ("sampler",), config=CONFIG)
+
+
+def test_without_the_reference_the_switch_says_so(tmp_path, monkeypatch):
+    from helpers import reference
+
+    monkeypatch.setitem(
+        reference.REFERENCE_PARTS, "sampling", ("helpers.model", ("Stripped",))
+    )
+    with pytest.raises(LabError, match="instructor may publish it later"):
+        student.load_student_parts(
+            write_parts(tmp_path), ("sampling",), config=CONFIG, check=False
+        )
+
+
+def train_parts(workdir, cache_dir, run_dir, config=CONFIG):
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    parts = student.load_student_parts(workdir, config=config, check=False)
+    return student.train_student(parts, config, cache_dir, run_dir, verbose=0)
+
+
+def test_the_students_parts_are_what_trains(tmp_path, cache_dir):
+    """A broken KL (its sign flipped) trains to a different result."""
+    good = train_parts(write_parts(tmp_path / "ok"), cache_dir, tmp_path / "run_ok")
+    bad = train_parts(
+        write_parts(tmp_path / "bad", losses=[KL_SIGN]),
+        cache_dir,
+        tmp_path / "run_bad",
+    )
+    good_kl, bad_kl = good.history["kl_loss"][-1], bad.history["kl_loss"][-1]
+    assert good_kl > 0 > bad_kl  # the flipped closed form is negative
+    assert not np.isclose(good.history["loss"][-1], bad.history["loss"][-1])
+    origins = json.loads((tmp_path / "run_ok" / "student_parts.json").read_text())
+    assert set(origins.values()) == {"student"}
+    # the student's callback wrote the grid; their VAE class reloads from best.keras
+    assert sorted(p.name for p in (tmp_path / "run_ok" / "samples").iterdir()) == [
+        "epoch_001.png"
+    ]
+    from helpers.runs import load_run
+
+    student.import_student_module(tmp_path / "ok", verbose=False)
+    run = load_run(tmp_path / "run_ok")
+    assert type(run.vae).__module__ == student.MODULE_NAME
+
+
+def test_a_students_run_resumes(tmp_path, cache_dir):
+    workdir = write_parts(tmp_path)
+    first = train_parts(workdir, cache_dir, tmp_path / "run")
+    assert first.epoch == [0]
+    again = train_parts(workdir, cache_dir, tmp_path / "run", CONFIG.replace(epochs=2))
+    assert again.initial_epoch == 1 and again.epoch == [0, 1]
