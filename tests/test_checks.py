@@ -317,64 +317,6 @@ def test_total_loss(capsys):
     fails(checks.check_total_loss, minus_kl, match="the KL enters with the wrong sign")
 
 
-# ----------------------------------------------------------------------- callbacks
-def lab_callbacks(run_dir):
-    from helpers.callbacks import SampleGrid
-
-    return [
-        keras.callbacks.ModelCheckpoint(
-            str(run_dir / "best.keras"), monitor="val_loss", save_best_only=True
-        ),
-        keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        SampleGrid(np.zeros((4, 4), "float32"), lambda e: run_dir / f"{e}.png"),
-    ]
-
-
-def test_callbacks(tmp_path, capsys):
-    checks.check_callbacks(lab_callbacks(tmp_path), tmp_path)
-    assert capsys.readouterr().out.startswith("✅ check_callbacks passed")
-    wrong = lab_callbacks(tmp_path)
-    wrong[0] = keras.callbacks.ModelCheckpoint(
-        str(tmp_path / "best.keras"), monitor="loss"
-    )
-    wrong[2] = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
-    del wrong[3:5]
-    with pytest.raises(CheckFailed) as info:
-        checks.check_callbacks(wrong + [keras.callbacks.EarlyStopping], tmp_path)
-    message = str(info.value)
-    for hint in (
-        "missing TerminateOnNaN: TerminateOnNaN() stops at the first NaN loss",
-        "missing BackupAndRestore: BackupAndRestore(run_dir / 'backup') lets an "
-        "interrupted run",
-        "ModelCheckpoint monitors 'loss': use monitor='val_loss'",
-        "ModelCheckpoint needs save_best_only=True",
-        f"CSVLogger writes {tmp_path / 'log.csv'}: use {tmp_path / 'history.csv'}",
-        "CSVLogger needs append=True",
-        "the class EarlyStopping, not an instance",
-    ):
-        assert hint in message
-    fails(
-        checks.check_callbacks,
-        lab_callbacks(tmp_path)[:-1],
-        tmp_path,
-        match="missing SampleGrid: SampleGrid",
-    )
-    checks.check_callbacks(lambda: lab_callbacks(tmp_path), tmp_path)
-
-    def untouched_todo():
-        raise NotImplementedError()
-
-    fails(
-        checks.check_callbacks,
-        untouched_todo,
-        tmp_path,
-        match="You have not filled in the TODO yet: `make_callbacks`",
-    )
-
-
 # -------------------------------------------------------------------- prior samples
 @pytest.fixture(scope="module")
 def tiny_vae():

@@ -43,6 +43,10 @@ check                                        the student's object
 ``check_callbacks(callbacks, run_dir,        list of Keras callbacks (and the
 config, fixed_z)``                           student's own, driven for epochs)
 ``check_training_run(run_dir, history)``     a finished run directory
+``check_latent_grid(fn)``                    ``fn(vae, n, dims, span)`` -> (n, n,
+                                             H, W, 3)
+``check_interpolation(fn)``                  ``fn(vae, a, b, steps)`` -> (steps,
+                                             H, W, 3)
 ``check_prior_samples(fn, vae)``             ``fn(vae, n, seed=s)`` -> images or
                                              (images, z)
 ==========================================  =====================================
@@ -53,7 +57,11 @@ importing this package does not import Keras: each check does, when called.
 
 from helpers.checks._common import CheckFailed
 from helpers.checks.data import check_pipeline, check_preprocess
-from helpers.checks.generation import check_prior_samples
+from helpers.checks.generation import (
+    check_interpolation,
+    check_latent_grid,
+    check_prior_samples,
+)
 from helpers.checks.loss import (
     check_kl,
     check_reconstruction_loss,
@@ -90,4 +98,6 @@ __all__ = [
     "check_train_step",
     "check_training_run",
     "check_prior_samples",
+    "check_latent_grid",
+    "check_interpolation",
 ]

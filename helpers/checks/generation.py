@@ -103,3 +103,190 @@ def check_prior_samples(fn, vae, n: int = 16) -> None:
         f"check_prior_samples passed: {n} different faces {shape} in "
         f"[{low:g}, {high:g}] from z ~ N(0, I), repeatable for a seed"
     )
+
+
+# --------------------------------------------------------- a stand-in VAE that records
+class _Recorder:
+    """A stand-in VAE: its decoder records every z and returns numbered images.
+
+    Image k (counted over every call) is filled with the value (k + 1) / 1000, so
+    a check can tell which z became which image. The encoder maps an image to
+    z_mean = its mean pixel times (1, 2, ..., D) and z_log_var = 0.
+    """
+
+    def __init__(self, dim=4, size=8):
+        self.dim, self.size = dim, size
+        self.value_range = (0.0, 1.0)
+        self.zs: list[np.ndarray] = []
+        outer = self
+
+        class _Decoder:
+            inputs = [type("T", (), {"shape": (None, dim)})()]
+            outputs = [type("T", (), {"shape": (None, size, size, 3)})()]
+
+            def __call__(self, z, training=False, **kwargs):
+                return outer._decode(z)
+
+            predict = __call__
+
+        class _Encoder:
+            def __call__(self, images, training=False, **kwargs):
+                return outer._encode(images)
+
+            predict = __call__
+
+        self.decoder, self.encoder = _Decoder(), _Encoder()
+
+    def _decode(self, z):
+        z = np.array(_numpy(z), dtype="float64")
+        if z.ndim != 2 or z.shape[1] != self.dim:
+            raise ValueError(
+                f"the decoder takes z of shape (batch, {self.dim}), got {z.shape}"
+            )
+        start = len(self.zs)
+        self.zs.extend(z)
+        fill = (np.arange(start, start + len(z)) + 1) / 1000.0
+        shape = (len(z), self.size, self.size, 3)
+        return (fill[:, None, None, None] * np.ones(shape)).astype("float32")
+
+    def _encode(self, images):
+        images = np.asarray(_numpy(images), dtype="float32")
+        if images.ndim != 4:
+            raise ValueError(
+                f"the encoder takes a batch (B, H, W, 3), got {images.shape}: add "
+                "the batch axis, e.g. images[None]"
+            )
+        mean = images.reshape(len(images), -1).mean(1)[:, None] * np.arange(
+            1, self.dim + 1
+        )
+        return [mean.astype("float32"), np.zeros_like(mean, dtype="float32")]
+
+    def encode(self, images):
+        return self._encode(images)
+
+    def decode(self, z):
+        return self._decode(z)
+
+    def source_of(self, images) -> np.ndarray:
+        """The z each returned image was decoded from."""
+        index = np.rint(np.asarray(images)[..., 0, 0, 0] * 1000).astype(int) - 1
+        if index.min() < 0 or index.max() >= len(self.zs):
+            raise CheckFailed(
+                "the images returned are not the decoder's output: return what "
+                "vae.decoder(z) gave, in the same order"
+            )
+        return np.asarray(self.zs)[index]
+
+
+# ------------------------------------------------------------------ the 2-D grid
+def check_latent_grid(fn, n: int = 5) -> None:
+    """Check ``fn(vae, n, dims, span)``: an n x n grid over two latent coordinates.
+
+    Row i must set ``z[dims[0]] = linspace(-span, span, n)[i]``, column j
+    ``z[dims[1]] = ...[j]``, every other coordinate 0 (the prior's mean).
+
+    Raises:
+        CheckFailed: wrong shape, wrong values, only one direction varied, other
+            coordinates not 0, ``dims`` or ``span`` ignored.
+    """
+    vae = _Recorder(dim=4)
+    dims, span = (1, 3), 1.5
+    images = _numpy(_call(fn, vae, n, dims=dims, span=span, what="latent_grid"))
+    if images.shape != (n, n, vae.size, vae.size, 3):
+        raise CheckFailed(
+            f"latent_grid returned shape {images.shape}, expected (n, n, H, W, 3) "
+            f"= {(n, n, vae.size, vae.size, 3)}: decode n * n codes and reshape"
+        )
+    z = vae.source_of(images)  # (n, n, D)
+    values = np.linspace(-span, span, n)
+    others = [d for d in range(vae.dim) if d not in dims]
+    if not np.allclose(z[..., others], 0, atol=1e-5):
+        raise CheckFailed(
+            "the coordinates outside `dims` are not 0: start from np.zeros((n * n, "
+            "latent_dim)) and set only the two chosen ones (the prior's mean "
+            "elsewhere)"
+        )
+    rows, cols = z[..., dims[0]], z[..., dims[1]]
+    if np.allclose(rows, rows[:, :1]) and np.allclose(cols, cols[:1]):
+        pass
+    elif np.allclose(rows, rows[:1]) and np.allclose(cols, cols[:, :1]):
+        raise CheckFailed(
+            "rows and columns are swapped: row i sets z[dims[0]] to the i-th value, "
+            "column j sets z[dims[1]] (np.meshgrid(values, values, indexing='ij'))"
+        )
+    else:
+        raise CheckFailed(
+            "the grid does not vary one coordinate along the rows and the other "
+            "along the columns: row i sets z[dims[0]], column j z[dims[1]]"
+        )
+    if np.allclose(rows[:, 0], cols[0]) and not np.allclose(rows[:, 0], values):
+        raise CheckFailed(
+            f"the grid runs over {np.round(rows[:, 0], 3).tolist()}, expected "
+            f"np.linspace(-span, span, n) = {np.round(values, 3).tolist()} "
+            f"(span={span}): use the span argument"
+        )
+    if not (np.allclose(rows[:, 0], values) and np.allclose(cols[0], values)):
+        raise CheckFailed(
+            f"row values {np.round(rows[:, 0], 3).tolist()} and column values "
+            f"{np.round(cols[0], 3).tolist()}, expected both "
+            f"{np.round(values, 3).tolist()}: np.linspace(-span, span, n), and set "
+            "the coordinates named by `dims` (not always 0 and 1)"
+        )
+    _passed(
+        f"check_latent_grid passed: an {n} x {n} grid over z[dims[0]] (rows) and "
+        "z[dims[1]] (columns), the other coordinates at 0"
+    )
+
+
+# --------------------------------------------------------------------- interpolation
+def check_interpolation(fn, steps: int = 6) -> None:
+    """Check ``fn(vae, image_a, image_b, steps)``: a straight path between z_means.
+
+    Raises:
+        CheckFailed: wrong shape, endpoints missing, a sampled z instead of the
+            mean, unequal steps, or images out of order.
+    """
+    vae = _Recorder(dim=4)
+    a = np.full((vae.size, vae.size, 3), 0.2, "float32")
+    b = np.full((vae.size, vae.size, 3), 0.8, "float32")
+    images = _numpy(_call(fn, vae, a, b, steps, what="interpolate_faces"))
+    if images.shape != (steps, vae.size, vae.size, 3):
+        raise CheckFailed(
+            f"interpolate_faces returned shape {images.shape}, expected (steps, H, "
+            f"W, 3) = {(steps, vae.size, vae.size, 3)}"
+        )
+    z = vae.source_of(images)
+    z_a, z_b = (np.arange(1, vae.dim + 1) * v for v in (0.2, 0.8))
+    t = (z[:, 0] - z_a[0]) / (z_b[0] - z_a[0])
+    on_line = np.allclose(z, (1 - t)[:, None] * z_a + t[:, None] * z_b, atol=1e-4)
+    ends = np.allclose(z[0], z_a, atol=1e-4) and np.allclose(z[-1], z_b, atol=1e-4)
+    if on_line and np.allclose(z[0], z_b, atol=1e-4):
+        raise CheckFailed(
+            "the path runs from b to a: start at face a's code (t = 0) and end at "
+            "face b's (t = 1)"
+        )
+    if not ends and on_line:
+        raise CheckFailed(
+            "the path does not start at face a's code and end at face b's: "
+            "include both ends, t = np.linspace(0, 1, steps)"
+        )
+    if not ends:
+        raise CheckFailed(
+            "the first and last images are not decoded from the two faces' z_mean: "
+            "encode them (vae.encoder(images) gives [z_mean, z_log_var]) and use "
+            "z_mean itself, not a sample, so the path is repeatable"
+        )
+    if not on_line:
+        raise CheckFailed(
+            "the codes between the ends leave the straight line: z = (1 - t) * "
+            "z_a + t * z_b"
+        )
+    if not np.allclose(np.diff(t), 1 / (steps - 1), atol=1e-4):
+        raise CheckFailed(
+            f"the steps are t = {np.round(t, 3).tolist()}: use equal steps from 0 "
+            "to 1 in order, np.linspace(0, 1, steps)"
+        )
+    _passed(
+        f"check_interpolation passed: {steps} faces on the straight line from "
+        "z_mean(a) to z_mean(b), ends included"
+    )

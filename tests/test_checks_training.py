@@ -1,0 +1,263 @@
+"""04/05 self-checks: pass on correct code, name the typical mistake otherwise."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import checks, student
+from helpers.checks import CheckFailed
+from helpers.config import preset
+
+FIXTURES = Path(__file__).parent / "fixtures" / "student_parts"
+CONFIG = preset("smoke", latent_dim=4, filters=(4, 4, 4), image_size=32)
+TODO = "You have not filled in the TODO yet"
+
+
+def todo(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def fails(check, *args, match, **kwargs):
+    with pytest.raises(CheckFailed, match=match):
+        check(*args, **kwargs)
+
+
+def part(name: str, *edits) -> types.ModuleType:
+    """Run a fixture part (after the assembled module's header), with edits."""
+    source = (FIXTURES / f"{name}.py").read_text()
+    for old, new in edits:
+        assert old in source, old
+        source = source.replace(old, new)
+    module = types.ModuleType(f"fixture_{name}")
+    exec(student.HEADER, module.__dict__)
+    if name == "vae_model":
+        exec((FIXTURES / "sampling.py").read_text(), module.__dict__)
+        exec((FIXTURES / "losses.py").read_text(), module.__dict__)
+    exec(source, module.__dict__)
+    return module
+
+
+# ------------------------------------------------------------------------ pipeline
+def test_pipeline(capsys):
+    checks.check_pipeline(part("pipeline").make_pipeline, CONFIG)
+    checks.check_pipeline(
+        part("pipeline").make_pipeline, CONFIG.replace(output_activation="tanh")
+    )
+    assert capsys.readouterr().out.count("✅ check_pipeline passed") == 2
+    fails(checks.check_pipeline, todo, CONFIG, match=TODO)
+    cases = {
+        "/ 255.0 * (high - low) + low": ("", "outside config.value_range"),
+        "ds = ds.batch(config.batch_size)": ("ds = ds.batch(4)", "config.batch_size"),
+        "    if training:\n": ("    if not training:\n", "training=False"),
+        "reshuffle_each_iteration=True": (
+            "reshuffle_each_iteration=False",
+            "every epoch sees the same order",
+        ),
+        "return ds.prefetch(tf.data.AUTOTUNE)": (
+            "return ds.repeat().prefetch(1)",
+            "repeats forever",
+        ),
+    }
+    for old, (new, hint) in cases.items():
+        fails(
+            checks.check_pipeline,
+            part("pipeline", (old, new)).make_pipeline,
+            CONFIG,
+            match=hint,
+        )
+    fails(
+        checks.check_pipeline,
+        lambda images, config, training: images,
+        CONFIG,
+        match="not a tf.data.Dataset",
+    )
+
+
+# ---------------------------------------------------------------------- train step
+def test_train_step_passes_students_and_labs_vae(capsys):
+    from helpers.model import VAE
+
+    checks.check_train_step(part("vae_model").VAE)
+    checks.check_train_step(VAE)
+    assert capsys.readouterr().out.count("✅ check_train_step passed") == 2
+    fails(checks.check_train_step, todo, match=TODO)
+
+
+@pytest.mark.parametrize(
+    "edit, hint",
+    [
+        (
+            ('return losses["total"]', 'return losses["reconstruction"]'),
+            "forgets the KL",
+        ),
+        (
+            ("            self.beta,\n", "            1.0,\n"),
+            "ignores beta",
+        ),
+        (
+            ('self.kl_tracker.update_state(losses["kl"])', "pass"),
+            "kl_loss reports 0",
+        ),
+        (
+            ('@keras.saving.register_keras_serializable(package="student")\n', ""),
+            "cannot be saved and reloaded",
+        ),
+    ],
+)
+def test_train_step_names_the_mistake(edit, hint):
+    fails(checks.check_train_step, part("vae_model", edit).VAE, match=hint)
+
+
+def test_train_step_that_forgets_the_kl_in_a_custom_train_step():
+    import tensorflow as tf
+
+    base = part("vae_model").VAE
+
+    class NoKL(base):
+        def train_step(self, data):
+            data = data[0] if isinstance(data, tuple) else data
+            with tf.GradientTape() as tape:
+                out = self(data, training=True)
+                loss = tf.reduce_mean(
+                    tf.reduce_sum((data - out["reconstruction"]) ** 2, [1, 2, 3])
+                )
+            grads = tape.gradient(loss, self.trainable_weights)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+            return {"loss": loss}
+
+    fails(checks.check_train_step, NoKL, match="forgets the KL")
+
+
+# ----------------------------------------------------------------------- callbacks
+def fixed_z():
+    return np.random.default_rng(0).standard_normal((6, 4)).astype("float32")
+
+
+def test_callbacks_pass_and_the_grid_is_driven(tmp_path, capsys):
+    config, z = CONFIG.replace(sample_interval=3), fixed_z()
+    make = part("callbacks").make_callbacks
+    checks.check_callbacks(lambda: make(config, tmp_path, z), tmp_path, config, z)
+    assert "FaceGrid decodes the fixed z every 3 epochs" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "epoch_003.png",
+        "epoch_006.png",
+    ]
+    fails(checks.check_callbacks, todo, tmp_path, match=TODO)
+
+
+@pytest.mark.parametrize(
+    "edit, hint",
+    [
+        (
+            (
+                "self.model.decoder(self.fixed_z,",
+                "self.model.decoder(keras.random.normal(ops.shape(self.fixed_z)),",
+            ),
+            "draws a new z every time",
+        ),
+        (("if (epoch + 1) % self.interval:", "if False:"), "decodes every epoch"),
+        (
+            ("if (epoch + 1) % self.interval:", "if epoch % self.interval:"),
+            "counts epochs from 0",
+        ),
+        (
+            ('self.folder / f"epoch_', 'Path("/tmp") / "no" / f"epoch_'),
+            "wrote 0 PNGs into run_dir/samples",
+        ),
+        (('monitor="val_loss"', 'monitor="loss"'), "use monitor='val_loss'"),
+        (
+            ('keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),', ""),
+            "missing TensorBoard",
+        ),
+    ],
+)
+def test_callbacks_name_the_mistake(tmp_path, edit, hint):
+    config, z = CONFIG.replace(sample_interval=3), fixed_z()
+    make = part("callbacks", edit).make_callbacks
+    fails(
+        checks.check_callbacks,
+        lambda: make(config, tmp_path, z),
+        tmp_path,
+        config,
+        z,
+        match=hint,
+    )
+
+
+def test_callbacks_want_one_of_the_students_own(tmp_path):
+    from helpers.reference import make_callbacks
+
+    z = fixed_z()
+    fails(
+        checks.check_callbacks,
+        make_callbacks(CONFIG, tmp_path, z),
+        tmp_path,
+        match="missing your own callback.*SampleGrid is the lab's",
+    )
+
+
+# ---------------------------------------------------------------- 05: grid and path
+def grid(vae, n, dims=(0, 1), span=2.0):
+    values = np.linspace(-span, span, n)
+    rows, cols = np.meshgrid(values, values, indexing="ij")
+    z = np.zeros((n * n, vae.decoder.inputs[0].shape[-1]), "float32")
+    z[:, dims[0]], z[:, dims[1]] = rows.ravel(), cols.ravel()
+    images = keras.ops.convert_to_numpy(vae.decoder(z))
+    return images.reshape(n, n, *images.shape[1:])
+
+
+def test_latent_grid(capsys):
+    checks.check_latent_grid(grid)
+    assert "✅ check_latent_grid passed" in capsys.readouterr().out
+    fails(checks.check_latent_grid, todo, match=TODO)
+    fails(
+        checks.check_latent_grid,
+        lambda vae, n, dims, span: grid(vae, n, (0, 1), span),
+        match="the coordinates outside `dims` are not 0",
+    )
+    fails(
+        checks.check_latent_grid,
+        lambda vae, n, dims, span: grid(vae, n, dims, 2.0),
+        match="use the span argument",
+    )
+    fails(
+        checks.check_latent_grid,
+        lambda vae, n, dims, span: grid(vae, n, dims[::-1], span),
+        match="rows and columns are swapped",
+    )
+
+
+def path(vae, a, b, steps, ends=True, sample=False):
+    z_mean, z_log_var = vae.encoder(np.stack([a, b]))
+    z_mean = np.asarray(z_mean)
+    if sample:
+        z_mean = z_mean + np.random.default_rng().normal(size=z_mean.shape)
+    t = np.linspace(0, 1, steps) if ends else np.linspace(0, 1, steps + 2)[1:-1]
+    z = (1 - t)[:, None] * z_mean[0] + t[:, None] * z_mean[1]
+    return vae.decoder(z.astype("float32"))
+
+
+def test_interpolation(capsys):
+    checks.check_interpolation(path)
+    assert "✅ check_interpolation passed" in capsys.readouterr().out
+    fails(checks.check_interpolation, todo, match=TODO)
+    fails(
+        checks.check_interpolation,
+        lambda *a: path(*a, ends=False),
+        match="include both ends",
+    )
+    fails(
+        checks.check_interpolation,
+        lambda *a: path(*a, sample=True),
+        match="use z_mean itself, not a sample",
+    )
+    fails(
+        checks.check_interpolation,
+        lambda vae, a, b, steps: path(vae, a, b, steps)[::-1],
+        match="the path runs from b to a",
+    )
