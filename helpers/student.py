@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 import sys
@@ -460,8 +461,11 @@ def _run_check(part: str, module, config: VAEConfig) -> tuple[bool, str]:
     from helpers import checks
 
     m = module.__dict__
+    have = lambda name: getattr(checks, name, None)  # noqa: E731 (newer checks)
     if part == "preprocess":
         fn = m["crop_resize_normalize"]
+        if "config" in inspect.signature(checks.check_preprocess).parameters:
+            return _quiet(lambda: checks.check_preprocess(fn, config=config))
         return _quiet(
             lambda: checks.check_preprocess(
                 lambda frame: fn(frame, config),
@@ -473,16 +477,21 @@ def _run_check(part: str, module, config: VAEConfig) -> tuple[bool, str]:
     if part == "pipeline":
         from helpers.checks.training import check_pipeline
 
-        return _quiet(lambda: check_pipeline(m["make_pipeline"], config))
+        check = have("check_pipeline") or check_pipeline
+        return _quiet(lambda: check(m["make_pipeline"], config))
     if part == "encoder":
-        return _quiet(lambda: checks.check_encoder_heads(m["build_encoder"], config))
+        check = have("check_encoder") or checks.check_encoder_heads
+        return _quiet(lambda: check(m["build_encoder"], config))
     if part == "sampling":
         return _quiet(lambda: checks.check_sampling(m["Sampling"], draws=2000))
     if part == "decoder":
-        return _quiet(lambda: checks.check_decoder_output(m["build_decoder"], config))
+        check = have("check_decoder") or checks.check_decoder_output
+        return _quiet(lambda: check(m["build_decoder"], config))
     if part == "losses":
 
-        def both():
+        def all_three():
+            if have("check_reconstruction_loss"):
+                checks.check_reconstruction_loss(m["reconstruction_loss"])
             checks.check_kl(m["kl_divergence"])
             checks.check_total_loss(
                 lambda x, r, mean, log_var, beta: m["vae_loss"](
@@ -490,11 +499,16 @@ def _run_check(part: str, module, config: VAEConfig) -> tuple[bool, str]:
                 )
             )
 
-        return _quiet(both)
+        return _quiet(all_three)
     if part == "vae_model":
         from helpers.checks.training import check_train_step
 
-        return _quiet(lambda: check_train_step(m["VAE"]))
+        def both():
+            if have("check_vae_model"):
+                checks.check_vae_model(m["VAE"])
+            check_train_step(m["VAE"])
+
+        return _quiet(both)
     if part == "callbacks":
         from helpers.checks.training import check_callbacks
 
@@ -552,7 +566,7 @@ def student_datasets(parts, config: VAEConfig, cache_dir):
     )
 
 
-def train_student(parts, config: VAEConfig, cache_dir, run_dir, **kwargs):
+def train_student(parts, config: VAEConfig, cache_dir, run_dir, build=None, **kwargs):
     """Train the model built from YOUR parts into ``run_dir`` (resumable).
 
     The lab's ``helpers.training.train`` supplies the crash-safe machinery (backup
@@ -564,6 +578,8 @@ def train_student(parts, config: VAEConfig, cache_dir, run_dir, **kwargs):
     Args:
         parts: the ``StudentParts`` from ``load_student_parts``.
         config, cache_dir, run_dir: as for ``helpers.training.train``.
+        build: ``fn(parts, config) -> compiled VAE`` (default:
+            ``build_student_vae``; 04_train passes the student's ``build_my_vae``).
         **kwargs: passed on (``verbose``, ``callbacks``, ``strategy``).
     """
     import json
@@ -580,7 +596,7 @@ def train_student(parts, config: VAEConfig, cache_dir, run_dir, **kwargs):
         config,
         student_datasets(parts, config, cache_dir),
         run_dir,
-        model_factory=lambda cfg: build_student_vae(parts, cfg),
+        model_factory=lambda cfg: (build or build_student_vae)(parts, cfg),
         make_callbacks=getattr(parts, "module", parts).make_callbacks,
         **kwargs,
     )

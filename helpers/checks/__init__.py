@@ -76,7 +76,9 @@ from helpers.checks.model import (
     check_sampling,
 )
 from helpers.checks.training import (
+    check_built_vae,
     check_callbacks,
+    check_experiment,
     check_train_step,
     check_training_run,
 )
@@ -97,6 +99,8 @@ __all__ = [
     "check_callbacks",
     "check_train_step",
     "check_training_run",
+    "check_built_vae",
+    "check_experiment",
     "check_prior_samples",
     "check_latent_grid",
     "check_interpolation",

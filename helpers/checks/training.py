@@ -541,3 +541,130 @@ def check_training_run(run_dir, history=None) -> None:
         f"and {len(grids)} grids"
         + (f"; the lab's parts: {', '.join(lab)}" if lab else "; all parts yours")
     )
+
+
+# --------------------------------------------------------------- the assembled model
+def check_built_vae(build, parts, config) -> None:
+    """Check ``build(parts, config)``: your VAE class, your parts, compiled.
+
+    Raises:
+        CheckFailed: not the assembled module's VAE, settings not from the config,
+            encoder/decoder of the wrong size, or not compiled with Adam at
+            ``config.learning_rate``.
+    """
+    module = getattr(parts, "module", parts)
+    vae = _call(build, parts, config, what="build_my_vae")
+    name = "build_my_vae"
+    vae_class = getattr(module, "VAE", None)
+    if vae_class is not None and not isinstance(vae, vae_class):
+        raise CheckFailed(
+            f"`{name}` returned a {type(vae).__name__}, not the VAE class of your "
+            "parts: build parts.VAE(...)"
+        )
+    encoder, decoder = getattr(vae, "encoder", None), getattr(vae, "decoder", None)
+    if encoder is None or decoder is None:
+        raise CheckFailed(
+            f"the model from `{name}` has no encoder/decoder: pass "
+            "parts.build_encoder(config) and parts.build_decoder(config)"
+        )
+    latent = int(decoder.inputs[0].shape[-1])
+    if latent != config.latent_dim:
+        raise CheckFailed(
+            f"the decoder takes z of size {latent}, the config says latent_dim="
+            f"{config.latent_dim}: build both networks from the same config"
+        )
+    for field, want in (
+        ("beta", config.beta),
+        ("reconstruction", config.reconstruction_loss),
+    ):
+        got = getattr(vae, field, None)
+        if got is not None and got != want:
+            raise CheckFailed(
+                f"the model's {field} is {got!r}, the config's is {want!r}: pass "
+                f"{field}=config.{'beta' if field == 'beta' else 'reconstruction_loss'}"
+            )
+    value_range = getattr(vae, "value_range", None)
+    if value_range is not None and tuple(value_range) != tuple(config.value_range):
+        raise CheckFailed(
+            f"value_range {tuple(value_range)} differs from config.value_range "
+            f"{config.value_range}: pass value_range=config.value_range"
+        )
+    optimizer = getattr(vae, "optimizer", None)
+    if optimizer is None or not getattr(vae, "compiled", True):
+        raise CheckFailed(
+            f"the model from `{name}` is not compiled: vae.compile(optimizer="
+            "keras.optimizers.Adam(learning_rate=config.learning_rate))"
+        )
+    rate = float(_numpy(optimizer.learning_rate))
+    if not math.isclose(rate, config.learning_rate, rel_tol=1e-5):
+        raise CheckFailed(
+            f"the optimizer's learning rate is {rate:g}, the config's "
+            f"{config.learning_rate:g}: use config.learning_rate"
+        )
+    _passed(
+        f"check_built_vae passed: your {type(vae).__name__} with your encoder and "
+        f"decoder (latent {latent}), beta {config.beta:g}, "
+        f"{type(optimizer).__name__} at {rate:g}"
+    )
+
+
+# ---------------------------------------------------------------- 06: an experiment
+def check_experiment(experiments, base) -> None:
+    """Check ``{run name: VAEConfig}``: at least two runs, one setting changed.
+
+    Raises:
+        CheckFailed: fewer than two runs, not VAEConfigs, bad names, or more than
+            one setting changing between the runs (the effect could not be told
+            apart).
+    """
+    import dataclasses
+    import re
+
+    from helpers.config import VAEConfig
+
+    experiments = (
+        _call(experiments, base, what="my_experiment")
+        if callable(experiments)
+        else experiments
+    )
+    if not isinstance(experiments, dict) or len(experiments) < 2:
+        raise CheckFailed(
+            "return a dict {run name: config} with at least two runs to compare"
+        )
+    for name, cfg in experiments.items():
+        if not isinstance(cfg, VAEConfig):
+            raise CheckFailed(
+                f"run {name!r} is a {type(cfg).__name__}: make each one with "
+                "base.replace(setting=value)"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_.=-]+", str(name)):
+            raise CheckFailed(
+                f"run name {name!r}: use letters, digits, _ . = - (it names a folder)"
+            )
+    fields = [f.name for f in dataclasses.fields(VAEConfig) if f.name != "name"]
+    changed = {
+        f
+        for cfg in experiments.values()
+        for f in fields
+        if getattr(cfg, f) != getattr(base, f)
+    }
+    varying = {
+        f
+        for f in fields
+        if len({repr(getattr(c, f)) for c in experiments.values()}) > 1
+    }
+    if not varying:
+        raise CheckFailed("all runs have the same settings: change one setting")
+    if len(varying) > 1:
+        raise CheckFailed(
+            f"the runs differ in {', '.join(sorted(varying))}: change ONE setting so "
+            "a difference in the results has one cause"
+        )
+    if changed - varying - {"epochs"}:
+        raise CheckFailed(
+            f"every run also changes {', '.join(sorted(changed - varying))} from the "
+            "sweeps' base: keep the rest as the base so your runs compare with them"
+        )
+    (field,) = varying
+    values = ", ".join(f"{getattr(c, field)!r}" for c in experiments.values())
+    _passed(f"check_experiment passed: {len(experiments)} runs vary {field} ({values})")
