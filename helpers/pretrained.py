@@ -57,7 +57,8 @@ def training_seconds(config: VAEConfig, n_train: int, epochs=None, device=None):
     """Estimate the seconds ``epochs`` epochs of ``n_train`` images take (FLOPs)."""
     epochs = config.epochs if epochs is None else epochs
     flops = 6 * macs_per_image(config) * n_train * epochs
-    return flops / ASSUMED_FLOPS[device or device_kind()]
+    # plus start-up (building and compiling the step) and per-epoch overheads
+    return 15 + 2 * epochs + flops / ASSUMED_FLOPS[device or device_kind()]
 
 
 def describe_seconds(seconds: float) -> str:
