@@ -94,7 +94,8 @@ def encode_means(
     """
     means, log_vars = [], []
     for batch in _batches(images_or_dataset, batch_size):
-        z_mean, z_log_var = vae.encode(as_model_images(vae, batch))
+        # the encoder and decoder themselves: a student's VAE need not have encode()
+        z_mean, z_log_var = vae.encoder(as_model_images(vae, batch), training=False)
         means.append(np.asarray(z_mean, dtype=np.float32))
         log_vars.append(np.asarray(z_log_var, dtype=np.float32))
     if not means:
@@ -107,7 +108,7 @@ def decode(vae, z, batch_size: int = 256) -> np.ndarray:
     """Decode (N, D) latents in batches; return (N, H, W, 3) float32 images."""
     z = np.asarray(z, dtype=np.float32)
     out = [
-        np.asarray(vae.decode(z[i : i + batch_size]))
+        np.asarray(vae.decoder(z[i : i + batch_size], training=False))
         for i in range(0, len(z), batch_size)
     ]
     return np.concatenate(out).astype(np.float32)

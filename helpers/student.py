@@ -592,14 +592,19 @@ def train_student(parts, config: VAEConfig, cache_dir, run_dir, build=None, **kw
     atomic_write_text(
         run_dir / "student_parts.json", json.dumps(origins, indent=2) + "\n"
     )
-    return train(
-        config,
-        student_datasets(parts, config, cache_dir),
-        run_dir,
-        model_factory=lambda cfg: (build or build_student_vae)(parts, cfg),
-        make_callbacks=getattr(parts, "module", parts).make_callbacks,
-        **kwargs,
-    )
+    from helpers.runs import write_info
+
+    try:
+        return train(
+            config,
+            student_datasets(parts, config, cache_dir),
+            run_dir,
+            model_factory=lambda cfg: (build or build_student_vae)(parts, cfg),
+            make_callbacks=getattr(parts, "module", parts).make_callbacks,
+            **kwargs,
+        )
+    finally:  # evaluate and the report find the data through run.json
+        write_info(run_dir, cache_dir=str(Path(cache_dir).resolve()))
 
 
 def import_student_module(workdir, verbose: bool = True):
