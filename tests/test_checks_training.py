@@ -261,3 +261,122 @@ def test_interpolation(capsys):
         lambda vae, a, b, steps: path(vae, a, b, steps)[::-1],
         match="the path runs from b to a",
     )
+
+
+# ------------------------------------------------------- 04: the built VAE, the run
+def test_built_vae(capsys):
+    parts = types.SimpleNamespace(module=part("vae_model"))
+    module = parts.module
+    exec(
+        (FIXTURES / "encoder.py").read_text() + (FIXTURES / "decoder.py").read_text(),
+        module.__dict__,
+    )
+
+    def build(parts, config, **changes):
+        m = parts.module
+        settings = (
+            dict(
+                beta=config.beta,
+                reconstruction=config.reconstruction_loss,
+                value_range=config.value_range,
+            )
+            | changes
+        )
+        vae = m.VAE(m.build_encoder(config), m.build_decoder(config), **settings)
+        vae.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        return vae
+
+    checks.check_built_vae(build, parts, CONFIG)
+    assert "✅ check_built_vae passed" in capsys.readouterr().out
+    fails(checks.check_built_vae, todo, parts, CONFIG, match=TODO)
+    fails(
+        checks.check_built_vae,
+        lambda p, c: build(p, c, beta=1.5),
+        parts,
+        CONFIG,
+        match="pass beta=config.beta",
+    )
+
+    def uncompiled(p, c):
+        m = p.module
+        return m.VAE(m.build_encoder(c), m.build_decoder(c), beta=c.beta)
+
+    fails(checks.check_built_vae, uncompiled, parts, CONFIG, match="not compiled")
+
+
+def test_experiment(capsys):
+    base = CONFIG
+
+    def good(b):
+        return {
+            "mse": b.replace(reconstruction_loss="mse"),
+            "bce": b.replace(reconstruction_loss="bce"),
+        }
+
+    checks.check_experiment(good, base)
+    assert "varies reconstruction_loss ('mse', 'bce')" in capsys.readouterr().out
+    fails(checks.check_experiment, todo, base, match=TODO)
+    fails(
+        checks.check_experiment,
+        {"a": base.replace(beta=2.0, latent_dim=8), "b": base},
+        base,
+        match="differ in beta, latent_dim",
+    )
+    fails(checks.check_experiment, {"a": base}, base, match="at least two runs")
+    fails(
+        checks.check_experiment,
+        {"a": base.replace(seed=1, beta=2.0), "b": base.replace(seed=1)},
+        base,
+        match="every run also changes seed",
+    )
+
+
+def test_training_run(tmp_path, capsys):
+    from helpers.runs import RunPaths
+
+    paths = RunPaths(tmp_path)
+    CONFIG.replace(sample_interval=1).save(paths.config)
+    paths.history.write_text(
+        "epoch,kl_loss,loss,reconstruction_loss,val_loss\n0,2.0,12.0,10.0,13.0\n"
+    )
+    fails(checks.check_training_run, tmp_path, match="best.keras is missing")
+    paths.best_model.write_bytes(b"x")
+    fails(checks.check_training_run, tmp_path, match="no sample grid")
+    paths.samples.mkdir()
+    (paths.samples / "epoch_001.png").write_bytes(b"x")
+    checks.check_training_run(tmp_path)
+    assert "✅ check_training_run passed: 1 epochs" in capsys.readouterr().out
+    paths.history.write_text(
+        "epoch,kl_loss,loss,reconstruction_loss,val_loss\n0,-2.0,8.0,10.0,9.0\n"
+    )
+    fails(checks.check_training_run, tmp_path, match="posterior collapsed")
+
+
+# --------------------------------------------------------- estimates, the model
+def test_flop_count_matches_the_presets_known_cost():
+    from helpers.pretrained import describe_seconds, macs_per_image, training_seconds
+
+    assert round(macs_per_image(preset("cpu")) / 1e6, 1) == 73.8
+    assert round(macs_per_image(preset("colab")) / 1e6, 1) == 285.0
+    seconds = training_seconds(preset("colab"), 162_770, device="GPU")
+    assert 60 * 30 < seconds < 60 * 90  # 40 epochs on a T4: about an hour
+    assert describe_seconds(seconds).endswith("min")
+
+
+def test_instructor_model_needs_a_hash_then_checks_it(tmp_path):
+    import hashlib
+
+    from helpers.errors import LabError
+    from helpers.pretrained import fetch_instructor_model
+
+    with pytest.raises(LabError, match="has not published"):
+        fetch_instructor_model(tmp_path / "run", CONFIG, sha256="")
+    source = tmp_path / "model.keras"
+    source.write_bytes(b"pretend model")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    url = source.as_uri()
+    path = fetch_instructor_model(tmp_path / "run", CONFIG, url=url, sha256=digest)
+    assert path.read_bytes() == b"pretend model"
+    assert (tmp_path / "run" / "config.json").exists()
+    with pytest.raises(LabError, match="could not fetch"):
+        fetch_instructor_model(tmp_path / "other", CONFIG, url=url, sha256="0" * 64)
