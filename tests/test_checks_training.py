@@ -314,7 +314,7 @@ def test_experiment(capsys):
         }
 
     checks.check_experiment(good, base)
-    assert "varies reconstruction_loss ('mse', 'bce')" in capsys.readouterr().out
+    assert "vary reconstruction_loss ('mse', 'bce')" in capsys.readouterr().out
     fails(checks.check_experiment, todo, base, match=TODO)
     fails(
         checks.check_experiment,
