@@ -38,6 +38,20 @@ def latent_dim(vae) -> int:
     return int(vae.decoder.inputs[0].shape[-1])
 
 
+def _encode(vae, images):
+    """(z_mean, z_log_var): ``vae.encode``, or its encoder (a student's VAE)."""
+    if hasattr(vae, "encode"):
+        return vae.encode(images)
+    return vae.encoder(images, training=False)
+
+
+def _decode(vae, z):
+    """Images from ``vae.decode``, or from its decoder (a student's VAE)."""
+    if hasattr(vae, "decode"):
+        return vae.decode(z)
+    return vae.decoder(z, training=False)
+
+
 def _value_range(vae) -> tuple[float, float]:
     return tuple(float(v) for v in getattr(vae, "value_range", (0.0, 1.0)))
 
@@ -94,8 +108,7 @@ def encode_means(
     """
     means, log_vars = [], []
     for batch in _batches(images_or_dataset, batch_size):
-        # the encoder and decoder themselves: a student's VAE need not have encode()
-        z_mean, z_log_var = vae.encoder(as_model_images(vae, batch), training=False)
+        z_mean, z_log_var = _encode(vae, as_model_images(vae, batch))
         means.append(np.asarray(z_mean, dtype=np.float32))
         log_vars.append(np.asarray(z_log_var, dtype=np.float32))
     if not means:
@@ -108,7 +121,7 @@ def decode(vae, z, batch_size: int = 256) -> np.ndarray:
     """Decode (N, D) latents in batches; return (N, H, W, 3) float32 images."""
     z = np.asarray(z, dtype=np.float32)
     out = [
-        np.asarray(vae.decoder(z[i : i + batch_size], training=False))
+        np.asarray(_decode(vae, z[i : i + batch_size]))
         for i in range(0, len(z), batch_size)
     ]
     return np.concatenate(out).astype(np.float32)
