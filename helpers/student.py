@@ -475,10 +475,7 @@ def _run_check(part: str, module, config: VAEConfig) -> tuple[bool, str]:
             )
         )
     if part == "pipeline":
-        from helpers.checks.training import check_pipeline
-
-        check = have("check_pipeline") or check_pipeline
-        return _quiet(lambda: check(m["make_pipeline"], config))
+        return _quiet(lambda: checks.check_pipeline(m["make_pipeline"], config))
     if part == "encoder":
         check = have("check_encoder") or checks.check_encoder_heads
         return _quiet(lambda: check(m["build_encoder"], config))

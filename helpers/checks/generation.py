@@ -9,6 +9,7 @@ from helpers.checks._common import (
     _call,
     _numpy,
     _passed,
+    self_check,
 )
 
 
@@ -23,6 +24,7 @@ def _split_samples(result):
     return _numpy(result), None
 
 
+@self_check("sample_faces")
 def check_prior_samples(fn, vae, n: int = 16) -> None:
     """Check "sample z from the prior N(0, I) and decode it".
 
@@ -179,6 +181,7 @@ class _Recorder:
 
 
 # ------------------------------------------------------------------ the 2-D grid
+@self_check("latent_grid")
 def check_latent_grid(fn, n: int = 5) -> None:
     """Check ``fn(vae, n, dims, span)``: an n x n grid over two latent coordinates.
 
@@ -239,6 +242,7 @@ def check_latent_grid(fn, n: int = 5) -> None:
 
 
 # --------------------------------------------------------------------- interpolation
+@self_check("interpolate_faces")
 def check_interpolation(fn, steps: int = 6) -> None:
     """Check ``fn(vae, image_a, image_b, steps)``: a straight path between z_means.
 

@@ -1,4 +1,4 @@
-"""Self-checks for 04_train: the pipeline, the model's loss step, the callbacks, the run.
+"""Self-checks for 04_train: the model's loss step, the callbacks, the run.
 
 None of them imports the lab's reference model: each builds what it needs (tiny
 models, fake decoders that record what they are given) and compares with values
@@ -13,106 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.checks._common import CheckFailed, _call, _numpy, _passed
-
-
-# ------------------------------------------------------------------------ pipeline
-def check_pipeline(make_pipeline, config) -> None:
-    """Check ``make_pipeline(images, config, training)`` on 20 numbered images.
-
-    Image ``i`` is filled with the value ``13 * i``, so the check can follow every
-    image through the pipeline: its scaling, its batch and its order.
-
-    Raises:
-        CheckFailed: not a tf.data.Dataset, wrong batch size, dtype or range, no
-            shuffle when training, a shuffled validation set, or a repeating one.
-    """
-    import tensorflow as tf
-
-    cfg = config.replace(batch_size=8)
-    low, high = cfg.value_range
-    size = cfg.image_size
-    levels = np.arange(20) * 13
-    images = np.broadcast_to(
-        levels[:, None, None, None].astype(np.uint8), (20, size, size, 3)
-    ).copy()
-    what = "make_pipeline"
-
-    def epoch(ds):
-        batches = [_numpy(b) for b in ds.take(25)]
-        return batches
-
-    val = _call(make_pipeline, images, cfg, False, what=what)
-    if not isinstance(val, tf.data.Dataset):
-        raise CheckFailed(
-            f"`make_pipeline` returned {type(val).__name__}, not a tf.data.Dataset: "
-            "start from tf.data.Dataset.from_tensor_slices(images)"
-        )
-    batches = epoch(val)
-    if sum(len(b) for b in batches if hasattr(b, "__len__")) > 20:
-        raise CheckFailed(
-            "`make_pipeline` repeats forever: drop .repeat(); fit() runs the epochs"
-        )
-    first = batches[0]
-    if isinstance(first, (tuple, list)) or first.ndim != 4:
-        raise CheckFailed(
-            f"each element should be a batch of images (B, {size}, {size}, 3), got "
-            f"{getattr(first, 'shape', type(first).__name__)}: yield images only, "
-            "batched with .batch(config.batch_size)"
-        )
-    if first.shape[0] != cfg.batch_size:
-        raise CheckFailed(
-            f"the first batch holds {first.shape[0]} images, expected "
-            f"config.batch_size = {cfg.batch_size}: batch with "
-            ".batch(config.batch_size)"
-        )
-    if first.dtype != np.float32:
-        raise CheckFailed(
-            f"the batches are {first.dtype}, expected float32: cast the uint8 "
-            "pixels with tf.cast(x, tf.float32) before scaling"
-        )
-    values = np.concatenate(batches)
-    if len(values) != 20:
-        raise CheckFailed(
-            f"one pass gave {len(values)} images, expected all 20: do not drop "
-            "the last, smaller batch (and do not repeat)"
-        )
-    seen = values[:, 0, 0, 0]
-    if seen.max() > high + 1e-3 or seen.min() < low - 1e-3:
-        raise CheckFailed(
-            f"pixels in [{seen.min():.3g}, {seen.max():.3g}], outside "
-            f"config.value_range = ({low:g}, {high:g}): map 0..255 onto it, "
-            "x / 255 * (high - low) + low"
-        )
-    want = levels / 255.0 * (high - low) + low
-    if not np.allclose(np.sort(seen), want, atol=2e-3):
-        raise CheckFailed(
-            f"pixel value 0 became {np.sort(seen)[0]:.3g} and 247 became "
-            f"{np.sort(seen)[-1]:.3g}; expected {want[0]:g} and {want[-1]:.3g}: "
-            f"scale 0..255 linearly onto ({low:g}, {high:g})"
-        )
-    if not np.allclose(seen, want, atol=2e-3):
-        raise CheckFailed(
-            "with training=False the images came out shuffled: shuffle only when "
-            "training (validation keeps its order, so its numbers are comparable)"
-        )
-    train = _call(make_pipeline, images, cfg, True, what=what)
-    orders = [np.concatenate(epoch(train))[:, 0, 0, 0] for _ in range(2)]
-    if np.allclose(orders[0], want, atol=2e-3):
-        raise CheckFailed(
-            "with training=True the images keep their order: shuffle the training "
-            "images, .shuffle(len(images)) before .batch"
-        )
-    if np.allclose(orders[0], orders[1], atol=2e-3):
-        raise CheckFailed(
-            "every epoch sees the same order: let the shuffle reshuffle each "
-            "iteration (the default), and shuffle before batching"
-        )
-    _passed(
-        f"check_pipeline passed: float32 batches of {cfg.batch_size} in "
-        f"({low:g}, {high:g}), shuffled anew each epoch for training, in order "
-        "for validation"
-    )
+from helpers.checks._common import CheckFailed, _call, _numpy, _passed, self_check
 
 
 # --------------------------------------------------------------------- train step
@@ -170,6 +71,7 @@ def _diagnose(loss, r, kl, beta, name, where) -> None:
     )
 
 
+@self_check("VAE")
 def check_train_step(vae_class, beta: float = 2.0) -> None:
     """Check your VAE class's loss: reconstruction + beta * KL, tracked and trained.
 
@@ -389,6 +291,7 @@ def _check_own(callback, config, fixed_z, run_dir) -> list[str]:
     return problems
 
 
+@self_check("make_callbacks")
 def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
     """Check the callbacks of 04_train: checkpoint, TensorBoard and your own.
 
@@ -490,6 +393,7 @@ def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
 
 
 # ------------------------------------------------------------------------- the run
+@self_check("the run")
 def check_training_run(run_dir, history=None) -> None:
     """Check a finished training run: finite losses, a KL, a best model, grids.
 
@@ -544,6 +448,7 @@ def check_training_run(run_dir, history=None) -> None:
 
 
 # --------------------------------------------------------------- the assembled model
+@self_check("build_my_vae")
 def check_built_vae(build, parts, config) -> None:
     """Check ``build(parts, config)``: your VAE class, your parts, compiled.
 
@@ -609,6 +514,7 @@ def check_built_vae(build, parts, config) -> None:
 
 
 # ---------------------------------------------------------------- 06: an experiment
+@self_check("my_experiment")
 def check_experiment(experiments, base) -> None:
     """Check ``{run name: VAEConfig}``: at least two runs, one setting changed.
 
