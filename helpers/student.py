@@ -352,6 +352,7 @@ def load_student_parts(
     from helpers.config import preset
 
     config = config or preset("smoke")
+    _register_lab_classes_first()
     source, origins = assemble_source(workdir, use_lab_part, parts)
     folder = student_dir(workdir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -408,6 +409,19 @@ def load_student_parts(
             "use the lab's reference part for now."
         )
     return result
+
+
+def _register_lab_classes_first() -> None:
+    """Import the lab's model before the student's code registers its classes.
+
+    Keras keeps one class per registered name. Were the lab's model imported later
+    (training imports it), a student class registered under the lab's own name
+    would be replaced, and best.keras would reload as the lab's class.
+    """
+    try:
+        import helpers.model  # noqa: F401
+    except ImportError:  # the student release may leave the reference out
+        pass
 
 
 def _advise(result: StudentParts) -> None:
@@ -581,6 +595,7 @@ def train_student(parts, config: VAEConfig, cache_dir, run_dir, build=None, **kw
     """
     import json
 
+    from helpers.runs import write_info
     from helpers.training import train
 
     run_dir = Path(run_dir)
@@ -589,8 +604,6 @@ def train_student(parts, config: VAEConfig, cache_dir, run_dir, build=None, **kw
     atomic_write_text(
         run_dir / "student_parts.json", json.dumps(origins, indent=2) + "\n"
     )
-    from helpers.runs import write_info
-
     try:
         return train(
             config,
@@ -615,6 +628,7 @@ def import_student_module(workdir, verbose: bool = True):
         if verbose:
             print(f"(no assembled module at {path}: 04_train has not run here)")
         return None
+    _register_lab_classes_first()
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[MODULE_NAME] = module
