@@ -116,10 +116,28 @@ def train(
     from helpers.locks import run_lock
 
     with run_lock(run_dir, "train"):
-        return _train_locked(config, data, run_dir, strategy, verbose, callbacks)
+        return _train_locked(
+            config,
+            data,
+            run_dir,
+            strategy,
+            verbose,
+            callbacks,
+            model_factory,
+            make_callbacks,
+        )
 
 
-def _train_locked(config: VAEConfig, data, run_dir, strategy, verbose, callbacks):
+def _train_locked(
+    config: VAEConfig,
+    data,
+    run_dir,
+    strategy,
+    verbose,
+    callbacks,
+    model_factory=None,
+    make_callbacks=None,
+):
     """``train`` while holding the run directory's lock."""
     import keras  # loads TensorFlow: only when training starts, not for `--help`
 
@@ -259,8 +277,6 @@ def _given_callbacks(make_callbacks, config, paths: RunPaths, fixed_z, best):
     given = list(make_callbacks(config, paths.root, fixed_z))
     if not paths.best_model.exists() or not paths.history.exists():
         return given
-    from helpers.plots import read_history
-
     history = read_history(paths.history)
     for callback in given:
         if isinstance(callback, keras.callbacks.ModelCheckpoint):
