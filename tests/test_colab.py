@@ -113,7 +113,6 @@ def test_a_failed_mount_keeps_working_on_the_machine(fake_colab, monkeypatch, ca
 @pytest.fixture
 def fake_kaggle(tmp_path_factory, monkeypatch):
     """download_celeba replaced by a 200-image generated slice; counts the calls."""
-    from helpers import download
     from helpers.celeba import find_celeba
     from helpers.synthetic import make_slice
 
@@ -126,7 +125,7 @@ def fake_kaggle(tmp_path_factory, monkeypatch):
         calls.append((Path(dest), source))
         return find_celeba(data)
 
-    monkeypatch.setattr(download, "download_celeba", download_celeba)
+    monkeypatch.setattr(lab, "download_celeba", download_celeba)
     return calls
 
 

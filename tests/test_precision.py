@@ -4,20 +4,21 @@ build and restored, the config field and --precision flag, and resuming a run.""
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 
 from helpers.config import VAEConfig, preset
 from helpers.errors import TrainingError
-from helpers.hardware import Device, detect_device
+from helpers.environment import Hardware, detect_hardware
 from helpers.precision import precision_scope, resolve_precision, run_precision
 from helpers.runs import RunPaths, write_info
 
-T4 = Device("gpu", "Tesla T4", 1, (7, 5), "tensorflow")
-P100 = Device("gpu", "Tesla P100-PCIE-16GB", 1, (6, 0), "tensorflow")
-A100 = Device("gpu", "NVIDIA A100-SXM4-40GB", 1, (8, 0), "tensorflow")
-H200 = Device("gpu", "NVIDIA H200", 1, (9, 0), "jax")
-TPU = Device("tpu", "TPU", 8, None, "tensorflow")
-CPU = Device("cpu", "AMD EPYC, 2 cores", 1, None, "tensorflow")
+T4 = Hardware("gpu", 1, "Tesla T4", (7, 5), "tensorflow")
+P100 = Hardware("gpu", 1, "Tesla P100-PCIE-16GB", (6, 0), "tensorflow")
+A100 = Hardware("gpu", 1, "NVIDIA A100-SXM4-40GB", (8, 0), "tensorflow")
+H200 = Hardware("gpu", 1, "NVIDIA H200", (9, 0), "jax")
+TPU = Hardware("tpu", 8, "TPU", None, "tensorflow")
+CPU = Hardware("cpu", 1, "AMD EPYC, 2 cores", None, "tensorflow")
 
 
 @pytest.mark.parametrize(
@@ -39,11 +40,11 @@ def test_auto_precision_per_device(device, expected):
 def test_xla_default_per_device():
     assert CPU.jit_compile is False  # measured slower on the CI CPU
     assert T4.jit_compile is True and TPU.jit_compile is True
-    assert Device("cpu", "x", backend="jax").jit_compile is True  # JAX always jits
+    assert Hardware("cpu", name="x", backend="jax").jit_compile  # JAX always jits
 
 
 def test_this_machine_is_a_cpu_and_trains_in_float32():
-    device = detect_device()
+    device = detect_hardware()
     assert device.kind == "cpu" and device.name
     assert "CPU" in device.describe()
     assert resolve_precision("auto") == "float32"
@@ -92,15 +93,15 @@ def test_a_run_keeps_its_precision_when_resumed(tmp_path, capsys):
 def test_train_command_takes_precision(tmp_path):
     import argparse
 
-    from helpers import training
+    from helpers.cli import train as cli_train
 
     parser = argparse.ArgumentParser()
-    training.add_config_arguments(parser)
+    cli_train.add_config_arguments(parser)
     args = parser.parse_args(["--preset", "smoke", "--precision", "mixed_float16"])
-    assert training.config_from_args(args).precision == "mixed_float16"
+    assert cli_train.config_from_args(args).precision == "mixed_float16"
     args = parser.parse_args(["--preset", "smoke", "--precision", "fp8"])
     with pytest.raises(TrainingError, match="precision"):
-        training.config_from_args(args)
+        cli_train.config_from_args(args)
 
 
 def test_training_records_the_policy_and_restores_the_global_one(tmp_path, capsys):
@@ -123,3 +124,37 @@ def test_training_records_the_policy_and_restores_the_global_one(tmp_path, capsy
     assert "Precision: float32" in out and "XLA: off" in out
     assert "[run] epoch 1/1 done" in out
     assert keras.config.dtype_policy().name == "float32"
+
+
+def _no_skipped_variables(record) -> bool:
+    return not [w for w in record if "Skipping variable loading" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    "first, then", [("mixed_float16", "auto"), ("float32", "mixed_bfloat16")]
+)
+def test_mixed_precision_trains_and_resumes_with_its_optimizer_state(
+    tmp_path, capsys, first, then
+):
+    import sys
+    import warnings
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_training import toy_data
+
+    from helpers.training import train
+
+    history = train(preset("smoke", epochs=1, precision=first), toy_data(), tmp_path)
+    assert history.model.dtype_policy.name == first
+    assert np.isfinite(history.history["loss"]).all()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        resumed = train(
+            preset("smoke", epochs=2, precision=then), toy_data(), tmp_path, verbose=0
+        )
+    assert resumed.initial_epoch == 1 and _no_skipped_variables(record)
+    assert np.isfinite(resumed.history["loss"]).all()
+    expected = first if then == "auto" else then
+    assert resumed.model.dtype_policy.name == expected
+    assert f"Precision: {expected}" in capsys.readouterr().out

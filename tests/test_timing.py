@@ -18,13 +18,13 @@ import pytest
 
 from helpers import timing
 from helpers.config import preset
-from helpers.hardware import Device
+from helpers.environment import Hardware
 from helpers.progress import RunETA, format_duration, progress
 
 ROOT = Path(__file__).resolve().parents[1]
-T4 = Device("gpu", "Tesla T4", 1, (7, 5), "tensorflow")
-H200 = Device("gpu", "NVIDIA H200", 1, (9, 0), "jax")
-CPU2 = Device("cpu", "AMD EPYC, 2 cores", 1, None, "tensorflow")
+T4 = Hardware("gpu", 1, "Tesla T4", (7, 5), "tensorflow")
+H200 = Hardware("gpu", 1, "NVIDIA H200", (9, 0), "jax")
+CPU2 = Hardware("cpu", 1, "AMD EPYC, 2 cores", None, "tensorflow")
 
 
 # The whole run's ETA -----------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_cpu_measurement_applies_to_the_same_core_count(monkeypatch):
 
 
 def test_no_basis_says_so_instead_of_guessing():
-    tpu = Device("tpu", "TPU", 8, None, "tensorflow")
+    tpu = Hardware("tpu", 8, "TPU", None, "tensorflow")
     text = timing.describe_training_time(preset("colab"), 1000, device=tpu)
     assert "no estimate" in text
     assert timing.estimate_training_time(preset("colab"), 1000, device=tpu) is None
@@ -182,7 +182,6 @@ def test_rough_durations():
 
 
 # The benchmark -----------------------------------------------------------------------
-@pytest.mark.slow
 def test_benchmark_prints_images_per_second_and_mfu():
     result = subprocess.run(
         [
