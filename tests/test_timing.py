@@ -146,11 +146,11 @@ def test_a_t4_gets_an_estimate_from_flops_labelled_as_such():
 
 def test_a_measured_device_uses_the_measurement():
     text = timing.describe_training_time(preset("colab"), 162_770, device=H200)
-    assert "measured: 56,233 images/s" in text and "mixed_bfloat16" in text
+    assert "measured: 57,143 images/s" in text and "mixed_bfloat16" in text
     estimate = timing.estimate_training_time(preset("colab"), 1000, 2, device=H200)
     low, high = timing.STARTUP_SECONDS  # only the start-up is uncertain
-    assert estimate.low_seconds == pytest.approx(low + 2000 / 56233.0)
-    assert estimate.high_seconds == pytest.approx(high + 2000 / 56233.0)
+    assert estimate.low_seconds == pytest.approx(low + 2000 / 57143.0)
+    assert estimate.high_seconds == pytest.approx(high + 2000 / 57143.0)
 
 
 def test_cpu_measurement_applies_to_the_same_core_count(monkeypatch):
