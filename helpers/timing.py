@@ -386,3 +386,28 @@ def describe_training_time(
         f"{what}: {estimate.describe()} on {estimate.device} in "
         f"{estimate.precision} ({estimate.basis})."
     )
+
+
+# Preparing the cache -----------------------------------------------------------------
+# JPEG decode + crop + antialiased resize with PIL, per CPU core: REFERENCE.md's
+# ~2,600 images/s PIL loop on the project's 2-core CI machine (tf.data: ~3,700).
+DECODE_IMAGES_PER_CORE_SECOND = (1000.0, 1300.0)
+
+
+def describe_prepare_time(n_images: int, cores: int | None = None) -> str:
+    """Return one sentence: how long decoding ``n_images`` into the cache should take.
+
+    Args:
+        n_images: images to decode (202,599 for all of CelebA).
+        cores: CPU cores decoding (default: this machine's).
+    """
+    cores = cores or os.cpu_count() or 1
+    low_rate, high_rate = (rate * cores for rate in DECODE_IMAGES_PER_CORE_SECOND)
+    low = rough_duration(n_images / high_rate)
+    high = rough_duration(n_images / low_rate)
+    span = f"about {low}" if low == high else f"about {low} to {high}"
+    return (
+        f"Decoding {n_images:,} images into the cache: {span} on {cores} CPU "
+        f"core{'s' if cores != 1 else ''} (estimate from the CI machine's decode "
+        "rate), once per course: later notebooks reuse the cache."
+    )

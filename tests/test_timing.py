@@ -240,3 +240,10 @@ def test_declared_floors_are_the_ones_the_lowest_versions_script_tests():
     tested_tf = re.search(r"TF_VERSION:-([\d.]+)", script).group(1)
     tested_keras = re.search(r"KERAS_VERSION:-([\d.]+)", script).group(1)
     assert tested_keras.startswith(keras_floor) and tested_tf.startswith(tf_floor)
+
+
+def test_prepare_time_scales_with_images_and_cores():
+    text = timing.describe_prepare_time(202_599, cores=2)
+    assert text.startswith("Decoding 202,599 images into the cache: about")
+    assert "about 80 s to 100 s on 2 CPU cores" in text and "estimate" in text
+    assert "about 3 min on 1 CPU core " in timing.describe_prepare_time(202_599, 1)
