@@ -25,7 +25,6 @@ import os
 import platform
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,20 +213,28 @@ def ready_cache(cache_dir: Path, config: VAEConfig) -> dict | None:
 
 
 def _copy_cache(source: Path, target: Path, verbose: bool, why: str) -> Path:
-    """Copy a finished cache folder to ``target`` (via a temporary name)."""
-    size = sum(f.stat().st_size for f in source.iterdir() if f.is_file())
+    """Copy a finished cache folder to ``target`` (via a temporary name), with a bar."""
+    from helpers.progress import progress
+
+    files = sorted(f for f in source.rglob("*") if f.is_file())
+    size = sum(f.stat().st_size for f in files)
     if verbose:
         print(f"Copying the cache {why} ({size / 1e9:.1f} GB): {source} -> {target}")
-    start = time.perf_counter()
     partial = target.with_name(target.name + ".copying")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source, partial)
+    with progress(
+        total=size, desc="copy", unit="B", unit_scale=True, disable=not verbose
+    ) as bar:
+        for file in files:
+            copy = partial / file.relative_to(source)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            with open(file, "rb") as reader, open(copy, "wb") as writer:
+                while chunk := reader.read(16 << 20):
+                    writer.write(chunk)
+                    bar.update(len(chunk))
     if target.exists():
         shutil.rmtree(target)
     os.replace(partial, target)
-    if verbose:
-        print(f"  copied in {time.perf_counter() - start:.0f} s")
     return target
 
 

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from helpers.config import VAEConfig
 from helpers.environment import detect_hardware
 from helpers.precision import resolve_precision
-from helpers.progress import format_duration
 
 # A training step costs about 3 forward passes: the forward pass, the gradient with
 # respect to the activations and the one with respect to the weights.

@@ -134,7 +134,7 @@ def counts(cache_dir: Path) -> dict:
 
 
 def test_one_copy_of_the_cache_on_drive_reused_by_the_next_notebook(
-    fake_colab, fake_kaggle, monkeypatch
+    fake_colab, fake_kaggle, monkeypatch, capsys
 ):
     import shutil
 
@@ -153,8 +153,12 @@ def test_one_copy_of_the_cache_on_drive_reused_by_the_next_notebook(
     shutil.rmtree(lab.COLAB_LOCAL_WORKDIR)
     lab.DRIVE_CHOICE_FILE.unlink()
     answers(monkeypatch, "")
-    second = lab.setup_lab(preset_name="smoke", verbose=False)
+    capsys.readouterr()
+    second = lab.setup_lab(preset_name="smoke")
+    out = capsys.readouterr().out
     assert len(fake_kaggle) == 1  # no download, no decoding
+    assert "cache is ready" in out and "no download" in out
+    assert "Copying the cache to this machine's disk" in out
     assert counts(second.cache_dir) == counts(drive_cache)
     assert second.cache_dir == first.cache_dir  # copied back to the machine's disk
     # The raw JPEGs are fetched only when a notebook asks for them.
