@@ -1,37 +1,40 @@
 """
-Title: Training throughput: our VAE vs Keras' own VAE example, and vs the matmul peak
+Title: Training throughput: images/s, model FLOP utilisation, and Keras' own VAE
 Author: CelebA VAE lab
 Date created: 2025/06/01
-Last modified: 2025/06/01
-Description: Images/s of fit() for our VAE and a keras.io-style reference, and GFLOP/s.
+Last modified: 2026/11/27
+Description: Images/s of fit() per precision, with FLOP/s over the matmul peak.
 
 Run::
 
-    python benchmarks/train_throughput.py              # 4 rounds of 30 steps each
-    python benchmarks/train_throughput.py --steps 100 --jit   # also with XLA
+    python benchmarks/train_throughput.py                     # cpu preset, float32
+    python benchmarks/train_throughput.py --preset colab --precision mixed_float16
+    python benchmarks/train_throughput.py --precision float32,mixed_bfloat16 --jit on
+    python benchmarks/train_throughput.py --reference        # vs keras.io's VAE (TF)
+    KERAS_BACKEND=jax python benchmarks/train_throughput.py --preset colab
 
-Both models have exactly the same layers: the ``cpu`` preset's architecture (conv
-32-64-128-256, 4x4 stride 2, latent 128, Conv2DTranspose decoder), built by
-``helpers.model.build_encoder`` / ``build_decoder``. "Ours" is ``helpers.model.VAE``
-(overrides ``compute_loss``; Keras runs the step). The reference is written the way
-keras.io's ``examples/generative/vae.py`` writes it: the encoder outputs
-``[z_mean, z_log_var, z]`` through a ``Sampling`` layer with a ``SeedGenerator(1337)``,
-and a subclassed ``keras.Model`` overrides ``train_step`` with ``tf.GradientTape``
-and three ``Mean`` trackers under ``metrics``. Its loss is ours (squared error
-summed over pixels + KL), not the example's BCE, so both do the same arithmetic.
+For each precision (``float32``, ``mixed_float16``, ``mixed_bfloat16`` or ``auto``,
+comma-separated) it builds the preset's ``helpers.model.VAE`` under that Keras dtype
+policy, warms ``fit()`` up (tracing and compiling), then times ``--rounds`` rounds of
+``--steps`` steps and keeps the best. The data are NumPy batches of random images in
+[0, 1] from a Python generator: no ``tf.data`` and no TensorFlow import on this path,
+so it runs under JAX on a machine without TensorFlow.
 
-Both train with ``fit()`` on the same ``tf.data`` pipeline of 64x64 images in
-batches of 128, Adam, Keras' default ``jit_compile="auto"`` (no XLA on a CPU-only
-machine, XLA on a GPU). Each is warmed up, then timed over ``--steps`` steps; the
-rounds alternate and the best round counts, so other load on the machine hurts both
-alike. Model FLOPs are counted analytically: forward FLOPs = 2 x multiply-adds of
-every Conv2D, Conv2DTranspose and Dense layer; a training step is taken as 3x the
-forward pass (forward + backward for inputs + backward for weights). The peak is
-one fp32 4096x4096 ``tf.matmul`` (2 n^3 FLOPs) timed in the same run.
+Model FLOP utilisation (MFU) = achieved FLOP/s / peak FLOP/s. Achieved: training
+FLOPs per image (3 x the forward pass; the forward pass is 2 x the multiply-adds of
+every Conv2D, Conv2DTranspose and Dense layer, counted from the model's layers by
+``helpers.timing.forward_flops``) x images/s. Peak: the best time of an n x n matmul
+in the policy's compute dtype (float32, float16 or bfloat16), measured in the same
+run. On Ampere and newer GPUs "float32" runs as TF32 in both (the frameworks'
+default), so its peak is TF32's too.
 
-Targets: ratio (ours / reference) >= 1.0 and >= 70 % of the matmul rate.
-The last line is one JSON object: ours_img_s, reference_img_s, ratio,
-matmul_gflops, model_gflops, peak_fraction.
+``--reference`` (TensorFlow only) also times the keras.io-style VAE that overrides
+``train_step`` with ``tf.GradientTape``, on the same layers and loss, alternating
+rounds with ours; the target is ratio (ours / reference) >= 1.0.
+
+Each timed configuration prints one JSON line: device, backend, preset, precision,
+jit, batch, img_s, step_ms, train_gflop_per_img, achieved_tflops, matmul_tflops,
+mfu (and reference_img_s, ratio with ``--reference``).
 """
 
 """## Setup"""
@@ -49,11 +52,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
-from helpers.config import preset  # noqa: E402
+from helpers.config import PRESETS, preset  # noqa: E402
+from helpers.environment import detect_hardware  # noqa: E402
 from helpers.model import VAE, build_decoder, build_encoder  # noqa: E402
+from helpers.precision import PRECISIONS, precision_scope  # noqa: E402
+from helpers.timing import forward_flops  # noqa: E402
+
+BACKEND = keras.backend.backend()
 
 """## The reference: keras.io's VAE, with our layers and our loss"""
 
@@ -95,6 +102,8 @@ class ReferenceVAE(keras.Model):
         ]
 
     def train_step(self, data):
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
             z_mean, z_log_var, z = self.encoder(data)
             reconstruction = self.decoder(z)
@@ -125,48 +134,74 @@ def build_reference(config):
     return ReferenceVAE(encoder, build_decoder(config))
 
 
-"""## Counting FLOPs"""
+"""## The peak: a matmul in the policy's compute dtype"""
+
+COMPUTE_DTYPE = {
+    "float32": "float32",
+    "mixed_float16": "float16",
+    "mixed_bfloat16": "bfloat16",
+}
 
 
-def forward_flops(model) -> int:
-    """Return 2 x multiply-adds of every Conv2D, Conv2DTranspose and Dense layer."""
-    macs = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, layers.Conv2DTranspose):
-            _, h, w, c_in = layer.input.shape  # each input pixel feeds k*k*c_out
-            k1, k2 = layer.kernel_size
-            macs += h * w * c_in * k1 * k2 * layer.filters
-        elif isinstance(layer, layers.Conv2D):
-            _, h, w, c_out = layer.output.shape
-            k1, k2 = layer.kernel_size
-            macs += h * w * c_out * k1 * k2 * layer.input.shape[-1]
-        elif isinstance(layer, layers.Dense):
-            macs += layer.input.shape[-1] * layer.units
-    return 2 * macs
+def matmul_tflops(dtype="float32", n=None, repeats=10) -> float:
+    """Return the best TFLOP/s of an n x n matmul in ``dtype`` on this device.
 
+    n defaults to 8192 on an accelerator and 4096 on a CPU (2048 for 16-bit types,
+    which CPUs run slowly).
+    """
+    accelerator = detect_hardware().kind != "cpu"
+    if n is None:
+        n = 8192 if accelerator else (4096 if dtype == "float32" else 2048)
+    rng = np.random.default_rng(0)
+    a_np = (rng.standard_normal((n, n)) / np.sqrt(n)).astype("float32")
+    b_np = (rng.standard_normal((n, n)) / np.sqrt(n)).astype("float32")
+    if BACKEND == "jax":
+        import jax
+        import jax.numpy as jnp
 
-def matmul_gflops(n=4096, repeats=10) -> float:
-    """Return the best GFLOP/s of an fp32 n x n ``tf.matmul``."""
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-    matmul = tf.function(lambda x, y: tf.matmul(x, y))
-    matmul(a, b).numpy()
+        a, b = jnp.asarray(a_np, dtype), jnp.asarray(b_np, dtype)
+        matmul = jax.jit(jnp.matmul)
+
+        def run():
+            matmul(a, b).block_until_ready()
+
+    elif BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        a, b = tf.cast(a_np, dtype), tf.cast(b_np, dtype)
+        total = tf.function(lambda x, y: tf.reduce_sum(tf.cast(x @ y, "float32")))
+
+        def run():
+            total(a, b).numpy()  # waits for the device
+
+    else:
+        a, b = ops.cast(a_np, dtype), ops.cast(b_np, dtype)
+
+        def run():
+            ops.convert_to_numpy(ops.sum(ops.matmul(a, b)))
+
+    run()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        matmul(a, b).numpy()
+        run()
         best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
+    return 2 * n**3 / best / 1e12
 
 
 """## Timing fit()"""
 
 
-def dataset(batch_size, n=1024, image_size=64):
-    """Random images in [0, 1] as a repeating, prefetched tf.data pipeline."""
-    images = np.random.default_rng(0).random((n, image_size, image_size, 3), "float32")
-    ds = tf.data.Dataset.from_tensor_slices(images).repeat().batch(batch_size)
-    return ds.prefetch(tf.data.AUTOTUNE)
+def batches(batch_size, image_size=64, n_batches=8):
+    """Yield random ((B, H, W, 3),) float32 batches in [0, 1] forever (NumPy only)."""
+    rng = np.random.default_rng(0)
+    pool = [
+        rng.random((batch_size, image_size, image_size, 3), dtype="float32")
+        for _ in range(n_batches)
+    ]
+    while True:
+        for batch in pool:
+            yield (batch,)
 
 
 def timed_fit(model, data, steps) -> float:
@@ -176,83 +211,132 @@ def timed_fit(model, data, steps) -> float:
     return time.perf_counter() - start
 
 
-def compare(config, steps, warmup, rounds, jit):
-    """Return (ours img/s, reference img/s), best of ``rounds`` alternating rounds."""
-    data = dataset(config.batch_size)
-    models = {}
-    for name, build in (("ours", VAE.from_vae_config), ("reference", build_reference)):
-        keras.utils.set_random_seed(config.seed)
-        model = build(config)
+def build(config, precision, jit, reference=False):
+    """Build and compile a model under ``precision``; return (model, policy)."""
+    keras.utils.set_random_seed(config.seed)
+    with precision_scope(precision) as policy:
+        model = (build_reference if reference else VAE.from_vae_config)(config)
         model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit
         )
-        timed_fit(model, data, warmup)  # traces (and compiles) the train step
-        models[name] = model
-    best = {name: float("inf") for name in models}
-    order = list(models)
+    return model, policy
+
+
+def throughput(config, precision, jit, steps, warmup, rounds, reference=False):
+    """Return {name: best img/s} for ours (and the reference), alternating rounds."""
+    names = ["ours"] + (["reference"] if reference else [])
+    models, data = {}, batches(config.batch_size, config.image_size)
+    for name in names:
+        models[name], policy = build(config, precision, jit, name == "reference")
+        timed_fit(models[name], data, warmup)  # traces (and compiles) the step
+    best = {name: float("inf") for name in names}
     for _ in range(rounds):
-        for name in order:
+        for name in names:
             best[name] = min(best[name], timed_fit(models[name], data, steps))
-        order.reverse()  # neither model always runs first
-    return tuple(steps * config.batch_size / best[name] for name in models)
+        names.reverse()  # neither model always runs first
+    rates = {name: steps * config.batch_size / best[name] for name in best}
+    return rates, policy
+
+
+def parse_jit(text):
+    return {"auto": "auto", "on": True, "off": False}[text]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[5])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        help="comma-separated: " + ", ".join(PRECISIONS) + " (default float32)",
+    )
+    parser.add_argument(
+        "--jit",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="jit_compile (XLA): auto is Keras' default (on for GPUs, off on CPUs)",
+    )
+    parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--steps", type=int, default=30, help="timed steps per round")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (best)")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time keras.io's train_step VAE (TensorFlow backend only)",
+    )
     parser.add_argument(
         "--inter-op-threads",
         type=int,
         default=None,
         help="TensorFlow inter-op threads (default: TF's choice)",
     )
-    parser.add_argument(
-        "--jit", action="store_true", help="also time both with jit_compile=True (XLA)"
-    )
     args = parser.parse_args(argv)
-
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    for name in precisions:
+        if name not in PRECISIONS:
+            parser.error(f"--precision {name}: choose from {', '.join(PRECISIONS)}")
+    if args.reference and BACKEND != "tensorflow":
+        parser.error("--reference needs the TensorFlow backend (tf.GradientTape)")
     if args.inter_op_threads:
+        import tensorflow as tf
+
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
-    config = preset("cpu")
-    device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+
+    config = preset(args.preset, batch_size=args.batch_size)
+    device = detect_hardware()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {device}, "
-        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+        f"Keras {keras.__version__} ({BACKEND}), {device.describe()}, "
+        f"load average {load:.1f}",
+        flush=True,
     )
     flops = 3 * forward_flops(VAE.from_vae_config(config))
     print(
-        f"Model: cpu preset, batch {config.batch_size}, 64x64; training FLOPs per "
-        f"image = 3 x forward (2 x MACs of conv/dense) = {flops / 1e6:.0f} MFLOP"
+        f"Model: {config.name} preset, batch {config.batch_size}, "
+        f"{config.image_size}x{config.image_size}; training FLOPs per image = 3 x "
+        f"forward (2 x MACs of conv/dense) = {flops / 1e9:.3f} GFLOP",
+        flush=True,
     )
-    peak = matmul_gflops()
-    print(f"fp32 4096x4096 matmul: {peak:.0f} GFLOP/s")
-
-    settings = [("auto", "auto")] + ([("jit", True)] if args.jit else [])
-    results = {}
-    for label, jit in settings:
-        ours, reference = compare(config, args.steps, args.warmup, args.rounds, jit)
-        results[label] = (ours, reference)
+    jit = parse_jit(args.jit)
+    for precision in precisions:
+        rates, policy = throughput(
+            config,
+            precision,
+            jit,
+            args.steps,
+            args.warmup,
+            args.rounds,
+            args.reference,
+        )
+        peak = matmul_tflops(COMPUTE_DTYPE[policy])
+        ours = rates["ours"]
+        achieved = ours * flops / 1e12
+        result = {
+            "device": device.describe(),
+            "backend": BACKEND,
+            "keras": keras.__version__,
+            "preset": config.name,
+            "precision": policy,
+            "jit": args.jit,
+            "batch": config.batch_size,
+            "img_s": round(ours, 1),
+            "step_ms": round(1000 * config.batch_size / ours, 3),
+            "train_gflop_per_img": round(flops / 1e9, 4),
+            "achieved_tflops": round(achieved, 3),
+            "matmul_tflops": round(peak, 3),
+            "mfu": round(achieved / peak, 4),
+        }
+        if "reference" in rates:
+            result["reference_img_s"] = round(rates["reference"], 1)
+            result["ratio"] = round(ours / rates["reference"], 3)
         print(
-            f"[jit_compile={jit}] ours {ours:.0f} img/s, reference {reference:.0f} "
-            f"img/s, ratio {ours / reference:.3f}, ours at "
-            f"{ours * flops / 1e9:.0f} GFLOP/s = {ours * flops / 1e9 / peak:.1%} "
-            "of the matmul rate"
+            f"[{policy}, jit={args.jit}] {ours:,.0f} img/s, {achieved:.3g} TFLOP/s "
+            f"= {achieved / peak:.1%} of the {peak:.3g} TFLOP/s "
+            f"{COMPUTE_DTYPE[policy]} matmul",
+            flush=True,
         )
-    ours, reference = results["auto"]
-    print(
-        json.dumps(
-            {
-                "ours_img_s": round(ours, 1),
-                "reference_img_s": round(reference, 1),
-                "ratio": round(ours / reference, 3),
-                "matmul_gflops": round(peak, 1),
-                "model_gflops": round(ours * flops / 1e9, 1),
-                "peak_fraction": round(ours * flops / 1e9 / peak, 3),
-            }
-        )
-    )
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ _CHOICES = {
     "activation": ("leaky_relu", "relu"),
     "reconstruction_loss": ("mse", "bce"),
     "output_activation": ("sigmoid", "tanh"),
+    "precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
     "kernel_initializer": (
         "he_normal",
         "he_uniform",
@@ -73,6 +74,10 @@ class VAEConfig:
         seed: seeds Keras, NumPy and the data order.
         train_limit: use only the first N training images (None: all).
         val_limit: use only the first N validation images (None: all).
+        precision: "float32", "mixed_float16", "mixed_bfloat16", or "auto" (the
+            device's fastest: mixed float16 on tensor-core GPUs such as the T4,
+            mixed bfloat16 on Ampere+ GPUs and TPUs, float32 on CPUs; see
+            ``helpers.precision``). Weights and the loss stay float32.
     """
 
     name: str = "custom"
@@ -96,6 +101,7 @@ class VAEConfig:
     seed: int = 1337
     train_limit: int | None = None
     val_limit: int | None = None
+    precision: str = "auto"
 
     def __post_init__(self):
         # JSON round trips turn tuples into lists: store tuples so configs compare.

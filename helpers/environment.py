@@ -16,8 +16,9 @@ Importing this module does not import TensorFlow.
 from __future__ import annotations
 
 import os
+import platform
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _TPU_VARIABLES = ("COLAB_TPU_ADDR", "TPU_NAME", "TPU_ACCELERATOR_TYPE")
@@ -45,21 +46,88 @@ def tpu_present() -> bool:
     return any(os.environ.get(name) for name in _TPU_VARIABLES) or tpu_vm()
 
 
+# XLA (``jit_compile``) per device kind under TensorFlow, as measured with
+# benchmarks/train_throughput.py: on the 2-core CI CPU (TF 2.21, Keras 3.15) XLA
+# made training slower (0.77x the images/s), so CPUs train without it; on GPUs and
+# TPUs XLA fuses the small element-wise ops between the convolutions (Keras'
+# default there too).
+JIT_COMPILE_BY_KIND = {"cpu": False, "gpu": True, "tpu": True}
+
+
 @dataclass(frozen=True)
 class Hardware:
-    """The accelerator training will use: kind "tpu", "gpu" or "cpu", and how many."""
+    """The accelerator training will use: kind "tpu", "gpu" or "cpu", and how many.
+
+    ``name``, ``compute_capability`` and ``backend`` describe the first device
+    (e.g. "Tesla T4", (7, 5), "tensorflow"); they do not take part in ``==``.
+    """
 
     kind: str
     count: int = 1
+    name: str = field(default="", compare=False)
+    compute_capability: tuple[int, int] | None = field(default=None, compare=False)
+    backend: str = field(default="", compare=False)
 
     @property
     def accelerated(self) -> bool:
         return self.kind != "cpu"
 
+    @property
+    def tensor_cores(self) -> bool:
+        """True for CUDA GPUs with float16 tensor cores (Volta, 7.0, and newer)."""
+        return self.kind == "gpu" and (self.compute_capability or (0, 0)) >= (7, 0)
+
+    @property
+    def bfloat16_fast(self) -> bool:
+        """True where bfloat16 runs at the float16 rate: TPUs, Ampere (8.0) and up."""
+        if self.kind == "tpu":
+            return True
+        return self.kind == "gpu" and (self.compute_capability or (0, 0)) >= (8, 0)
+
+    @property
+    def jit_compile(self) -> bool:
+        """The lab's XLA default here: ``JIT_COMPILE_BY_KIND`` under TensorFlow.
+
+        JAX always compiles with XLA (``jit_compile=False`` would run it op by op,
+        far slower), so under JAX this is True on every device.
+        """
+        return True if self.backend == "jax" else JIT_COMPILE_BY_KIND[self.kind]
+
+    def describe(self) -> str:
+        """One line such as 'GPU: Tesla T4 (compute capability 7.5)'."""
+        count = f" x{self.count}" if self.count > 1 else ""
+        text = f"{self.kind.upper()}{count}: {self.name or self.kind.upper()}"
+        if self.compute_capability:
+            text += " (compute capability {}.{})".format(*self.compute_capability)
+        return text
+
     def __str__(self) -> str:
         if self.kind == "gpu":
             return f"GPU x{self.count}"
         return "TPU" if self.kind == "tpu" else "CPU only"
+
+
+def _cpu_name() -> str:
+    name = platform.processor() or platform.machine() or "CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores"
+
+
+def _capability(value) -> tuple[int, int] | None:
+    """Parse (7, 5), "7.5" or None into a (major, minor) tuple."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        major, _, minor = value.partition(".")
+        return int(major), int(minor or 0)
+    return int(value[0]), int(value[1])
 
 
 def detect_hardware() -> Hardware:
@@ -69,18 +137,35 @@ def detect_hardware() -> Hardware:
     backend = keras.backend.backend()
     if backend == "tensorflow":
         if tpu_present():
-            return Hardware("tpu")
+            return Hardware("tpu", name="TPU", backend=backend)
         import tensorflow as tf  # optional: only under the TensorFlow backend
 
         gpus = tf.config.list_physical_devices("GPU")
-        return Hardware("gpu", len(gpus)) if gpus else Hardware("cpu")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0]) or {}
+            return Hardware(
+                "gpu",
+                len(gpus),
+                details.get("device_name", "GPU"),
+                _capability(details.get("compute_capability")),
+                backend,
+            )
     if backend == "jax":
         import jax  # optional: only under the JAX backend
 
         devices = [d for d in jax.devices() if d.platform != "cpu"]
         if devices:
-            return Hardware(devices[0].platform, len(devices))
-    return Hardware("cpu")
+            first = devices[0]
+            kind = "tpu" if first.platform == "tpu" else "gpu"
+            capability = getattr(first, "compute_capability", None)
+            return Hardware(
+                kind,
+                len(devices),
+                getattr(first, "device_kind", first.platform.upper()),
+                _capability(capability) if kind == "gpu" else None,
+                backend,
+            )
+    return Hardware("cpu", 1, _cpu_name(), None, backend)
 
 
 def pick_strategy(verbose: bool = True, hardware: Hardware | None = None):

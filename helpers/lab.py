@@ -3,7 +3,16 @@
 Every notebook starts with::
 
     lab = setup_lab()            # real CelebA in Colab, the generated slice on CI
+    lab = setup_lab(quick=True)  # 02 and 03: a small part of the data is enough
     lab.config, lab.cache_dir, lab.run_dir
+
+One copy of the data per course: in Colab the cache, the runs and the student's
+exported code live on Google Drive (``MyDrive/vae-lab``) unless the student
+declines. ``setup_lab()`` asks once per Colab machine (a yes/no prompt, default
+yes); ``setup_lab(use_drive=False)`` or the environment variable
+``VAE_LAB_USE_DRIVE=0`` decline without asking. Every later notebook finds the
+cache there and neither downloads nor decodes CelebA again. Outside Colab nothing
+is asked and everything stays in ``~/vae-lab`` (or ``$VAE_LAB_WORKDIR``).
 
 The one environment switch ``SMOKE=1`` (set by CI) selects the tiny profile: the
 generated CelebA-format slice and the ``smoke`` preset, so CI runs exactly what
@@ -14,38 +23,67 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from helpers.cache import prepare_cache
+from helpers import celeba
+from helpers.cache import cache_info, prepare_cache
 from helpers.config import VAEConfig, preset, smoke_mode
 from helpers.download import download_celeba
 from helpers.environment import detect_hardware, in_colab
+from helpers.errors import DataError
 from helpers.student import register_magic, set_workdir
 from helpers.synthetic import make_slice
 
 WORKDIR_ENV = "VAE_LAB_WORKDIR"
+USE_DRIVE_ENV = "VAE_LAB_USE_DRIVE"
 SMOKE_SLICE_IMAGES = 600
-DRIVE_WORKDIR = Path("/content/drive/MyDrive/vae-lab")
+# setup_lab(quick=True) without a full cache: the first this many validation images.
+QUICK_IMAGES = 2000
+DRIVE_MOUNT = Path("/content/drive")
+DRIVE_WORKDIR = DRIVE_MOUNT / "MyDrive" / "vae-lab"
+# The Colab machine's own disk: raw downloads and a fast copy of the cache.
+COLAB_LOCAL_WORKDIR = Path("/content/vae-lab")
+# The Drive answer, remembered for the life of this machine (kernel restarts too).
+DRIVE_CHOICE_FILE = Path(tempfile.gettempdir()) / "vae-lab-use-drive"
+_YES, _NO = {"", "y", "yes", "1", "true", "on"}, {"n", "no", "0", "false", "off"}
 
 
 @dataclass(frozen=True)
 class Lab:
-    """Where this session's data, cache and runs live, and the config to use."""
+    """Where this session's data, cache and runs live, and the config to use.
+
+    ``data_dir`` (the raw CelebA JPEGs) is fetched on first use when the cache was
+    found ready: notebooks that only read the cache never download anything.
+    ``quick`` is True when ``cache_dir`` holds only ``QUICK_IMAGES`` validation
+    images (``setup_lab(quick=True)`` before any full cache existed).
+    """
 
     workdir: Path
-    data_dir: Path
     cache_dir: Path
     runs_dir: Path
     config: VAEConfig
     generated_data: bool
+    quick: bool = False
+    on_drive: bool = False
+    _data_dir: Path | None = field(default=None, repr=False, compare=False)
+    _fetch_data: object = field(default=None, repr=False, compare=False)
 
     @property
     def run_dir(self) -> Path:
         """The default run directory for ``config`` (one per preset)."""
         return self.runs_dir / self.config.name
+
+    @property
+    def data_dir(self) -> Path:
+        """The raw CelebA folder (downloaded now if the cache was all we needed)."""
+        if self._data_dir is None and self._fetch_data is not None:
+            object.__setattr__(self, "_data_dir", self._fetch_data())
+        return self._data_dir
 
 
 def accelerator() -> str:
@@ -76,14 +114,76 @@ def default_workdir(use_drive: bool = False) -> Path:
         return Path(os.environ[WORKDIR_ENV])
     if use_drive:
         return DRIVE_WORKDIR
-    return Path("/content/vae-lab") if in_colab() else Path.home() / "vae-lab"
+    return COLAB_LOCAL_WORKDIR if in_colab() else Path.home() / "vae-lab"
 
 
-def mount_drive() -> None:
-    """Mount Google Drive in Colab so runs survive a disconnect."""
-    from google.colab import drive  # type: ignore[import-not-found]
+def _parse_yes_no(text: str | None) -> bool | None:
+    """Return True/False for yes/no words, None for anything else."""
+    answer = (text or "").strip().lower()
+    if answer in _NO:
+        return False
+    return True if answer in _YES else None
 
-    drive.mount("/content/drive")
+
+def ask_use_drive() -> bool:
+    """Ask in the notebook whether to keep the lab on Google Drive (default yes)."""
+    question = (
+        "Keep the CelebA cache, your runs and your code on Google Drive (about "
+        "2.6 GB in MyDrive/vae-lab), so the next notebooks reuse them and training "
+        "survives a disconnect? [Y/n] "
+    )
+    for _ in range(3):
+        try:
+            answer = _parse_yes_no(input(question))
+        except Exception:  # no stdin (EOFError, IPython's StdinNotImplementedError)
+            print("(no answer possible here: using Drive)")
+            return True
+        if answer is not None:
+            return answer
+        print("Please answer y (yes) or n (no).")
+    return True
+
+
+def drive_choice(use_drive: bool | None = None) -> bool:
+    """Decide whether this session keeps its work on Google Drive.
+
+    Outside Colab: False, and nothing is asked. In Colab, the first answer wins:
+    ``use_drive`` if given, else ``$VAE_LAB_USE_DRIVE`` (1/0, yes/no), else the
+    answer remembered on this machine, else a yes/no prompt (default yes). The
+    answer is remembered for the life of this Colab machine.
+    """
+    if not in_colab():
+        return False
+    from_env = os.environ.get(USE_DRIVE_ENV, "").strip()
+    if use_drive is None and from_env:
+        use_drive = _parse_yes_no(from_env)
+    if use_drive is None and DRIVE_CHOICE_FILE.exists():
+        use_drive = _parse_yes_no(DRIVE_CHOICE_FILE.read_text())
+    if use_drive is None:
+        use_drive = ask_use_drive()
+    try:
+        DRIVE_CHOICE_FILE.write_text("yes\n" if use_drive else "no\n")
+    except OSError:
+        pass
+    return bool(use_drive)
+
+
+def mount_drive() -> bool:
+    """Mount Google Drive in Colab; return False (with a note) if that fails."""
+    if (DRIVE_MOUNT / "MyDrive").is_dir():
+        return True
+    try:
+        from google.colab import drive  # type: ignore[import-not-found]
+
+        drive.mount(str(DRIVE_MOUNT))
+    except Exception as error:  # declined authorisation, timeout, no Colab
+        print(
+            f"Google Drive could not be mounted ({type(error).__name__}: {error}). "
+            "Keeping everything on this machine instead: it is lost when Colab "
+            "recycles the machine. Run setup_lab() again to retry."
+        )
+        return False
+    return True
 
 
 def choose_preset(smoke: bool | None = None) -> str:
@@ -93,24 +193,120 @@ def choose_preset(smoke: bool | None = None) -> str:
     return "colab" if detect_hardware().accelerated else "cpu"
 
 
+def ready_cache(cache_dir: Path, config: VAEConfig) -> dict | None:
+    """Return the meta of a finished cache at ``cache_dir`` made for ``config``.
+
+    None when there is none, or it has another image size or crop (then
+    ``prepare_cache`` explains the difference when asked to write there).
+    """
+    if not (cache_dir / "meta.json").is_file():
+        return None
+    try:
+        meta = cache_info(cache_dir)
+    except (DataError, ValueError, OSError):
+        return None
+    if meta.get("image_size") != config.image_size:
+        return None
+    if list(meta.get("crop") or ()) != list(config.crop):
+        return None
+    return meta
+
+
+def _copy_cache(source: Path, target: Path, verbose: bool, why: str) -> Path:
+    """Copy a finished cache folder to ``target`` (via a temporary name), with a bar."""
+    from helpers.progress import progress
+
+    files = sorted(f for f in source.rglob("*") if f.is_file())
+    size = sum(f.stat().st_size for f in files)
+    if verbose:
+        print(f"Copying the cache {why} ({size / 1e9:.1f} GB): {source} -> {target}")
+    partial = target.with_name(target.name + ".copying")
+    shutil.rmtree(partial, ignore_errors=True)
+    with progress(
+        total=size, desc="copy", unit="B", unit_scale=True, disable=not verbose
+    ) as bar:
+        for file in files:
+            copy = partial / file.relative_to(source)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            with open(file, "rb") as reader, open(copy, "wb") as writer:
+                while chunk := reader.read(16 << 20):
+                    writer.write(chunk)
+                    bar.update(len(chunk))
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(partial, target)
+    return target
+
+
+def make_quick_subset(data_dir: Path, out: Path, n: int | None = None) -> Path:
+    """Write a CelebA-format folder holding the first ``n`` validation images.
+
+    The images are linked (copied where links are not allowed) and the two list
+    files rewritten in the official layout, so ``prepare_cache`` reads it like
+    any copy of CelebA.
+
+    Args:
+        data_dir: a CelebA folder (official or Kaggle layout).
+        out: the folder to write (replaced if it exists).
+        n: images to take (default ``QUICK_IMAGES``).
+
+    Returns:
+        ``out``, ready for ``prepare_cache``.
+    """
+    n = QUICK_IMAGES if n is None else n
+    files = celeba.find_celeba(data_dir)
+    names, attributes = celeba.read_attributes(files)
+    partitions = celeba.read_partitions(files)
+    picked = [i for i, name in enumerate(names) if partitions.get(name) == 1][:n]
+    if not picked:  # no validation split: take the first images of any split
+        picked = list(range(min(n, len(names))))
+    images = out / "img_align_celeba"
+    shutil.rmtree(out, ignore_errors=True)
+    images.mkdir(parents=True)
+    for i in picked:
+        source, target = Path(files.image_dir) / names[i], images / names[i]
+        try:
+            target.symlink_to(source.resolve())
+        except OSError:
+            shutil.copyfile(source, target)
+    header = " ".join(celeba.ATTRIBUTE_NAMES)
+    rows = [
+        f"{names[i]} " + " ".join(str(int(v)) for v in attributes[i]) for i in picked
+    ]
+    (out / "list_attr_celeba.txt").write_text(
+        f"{len(picked)}\n{header}\n" + "\n".join(rows) + "\n"
+    )
+    (out / "list_eval_partition.txt").write_text(
+        "".join(f"{names[i]} {partitions.get(names[i], 1)}\n" for i in picked)
+    )
+    return out
+
+
 def setup_lab(
     source: str = "auto",
     preset_name: str | None = None,
     workdir: str | os.PathLike | None = None,
-    use_drive: bool = False,
+    use_drive: bool | None = None,
+    quick: bool = False,
     seed: int | None = None,
     verbose: bool = True,
     **overrides,
 ) -> Lab:
-    """Get the data, build the cache and choose the config, printing what it chose.
+    """Find (or get and cache) the data and choose the config, printing what it chose.
 
     Args:
         source: "auto" (the generated slice under SMOKE=1, else Kaggle), "generated",
             or a ``download_celeba`` source: "kaggle", "opendatasets", "url", "local".
             Pass ``url=`` / ``path=`` / ``sha256=`` in ``overrides`` for the last two.
         preset_name: "smoke", "cpu" or "colab" (default: ``choose_preset()``).
-        workdir: folder for data, cache and runs (default: ``default_workdir``).
-        use_drive: in Colab, mount Google Drive and keep everything there.
+        workdir: folder for the cache, runs and exported code (default:
+            ``default_workdir``: Google Drive in Colab unless declined).
+        use_drive: in Colab, keep the work on Google Drive (True), on this machine
+            only (False), or ask once per machine (None, the default; see
+            ``drive_choice``). Ignored outside Colab.
+        quick: a small part of the data is enough (02, 03): use the full cache if
+            it exists, else cache only the first ``QUICK_IMAGES`` validation
+            images (seconds instead of minutes).
         seed: seed for Keras, NumPy and Python (default: the preset's).
         verbose: print versions, device and choices.
         **overrides: VAEConfig fields to change, plus ``url``, ``path``, ``sha256``.
@@ -123,9 +319,12 @@ def setup_lab(
     download_options = {
         k: overrides.pop(k) for k in ("url", "path", "sha256") if k in overrides
     }
-    if use_drive and in_colab():
-        mount_drive()
-    root = Path(workdir) if workdir else default_workdir(use_drive)
+    on_drive = False
+    if workdir is None and not os.environ.get(WORKDIR_ENV) and in_colab():
+        on_drive = drive_choice(use_drive) and mount_drive()
+    root = Path(workdir) if workdir else default_workdir(on_drive)
+    # Raw downloads stay on the machine's disk: only the cache is worth keeping.
+    local_root = COLAB_LOCAL_WORKDIR if on_drive else root
     set_workdir(root)  # where `%%export` cells save the student's parts
     register_magic()
     smoke = smoke_mode()
@@ -140,24 +339,43 @@ def setup_lab(
                 "No GPU found: using the `cpu` preset (a few thousand images, minutes "
                 "per run). In Colab: Runtime > Change runtime type > GPU."
             )
+        if on_drive:
+            print(f"Work folder on Google Drive: {root}")
     if generated:
-        data_dir = root / "data" / "generated-slice"
-        make_slice(data_dir, n=SMOKE_SLICE_IMAGES, layout="official", seed=0)
-        if verbose:
-            print(
-                f"Data: a GENERATED CelebA-format slice of {SMOKE_SLICE_IMAGES} "
-                f"cartoon faces (a stand-in, not CelebA) in {data_dir}"
-            )
+        lab = _generated_lab(root, config, verbose)
     else:
-        kind = "kaggle" if source == "auto" else source
-        data_dir = download_celeba(
-            root / "data" / "celeba", source=kind, **download_options
-        ).root
-        if verbose:
-            print(f"Data: CelebA in {data_dir}")
-    # Kaggle's copy lives in kagglehub's cache (e.g. .../versions/2): name by source.
-    name = "generated-slice" if generated else "celeba"
-    cache_dir = root / "cache" / f"{name}-{config.image_size}px"
+        lab = _celeba_lab(
+            root, local_root, config, source, download_options, quick, verbose
+        )
+    lab = Lab(
+        root,
+        lab["cache_dir"],
+        root / "runs",
+        config,
+        generated,
+        quick=lab["quick"],
+        on_drive=on_drive,
+        _data_dir=lab.get("data_dir"),
+        _fetch_data=lab.get("fetch"),
+    )
+    if verbose:
+        part = f" (quick: {QUICK_IMAGES} validation images)" if lab.quick else ""
+        print(
+            f"Preset: {config.name}   cache: {lab.cache_dir}{part}   "
+            f"runs: {lab.runs_dir}"
+        )
+    return lab
+
+
+def _generated_lab(root: Path, config: VAEConfig, verbose: bool) -> dict:
+    data_dir = root / "data" / "generated-slice"
+    make_slice(data_dir, n=SMOKE_SLICE_IMAGES, layout="official", seed=0)
+    if verbose:
+        print(
+            f"Data: a GENERATED CelebA-format slice of {SMOKE_SLICE_IMAGES} "
+            f"cartoon faces (a stand-in, not CelebA) in {data_dir}"
+        )
+    cache_dir = root / "cache" / f"generated-slice-{config.image_size}px"
     prepare_cache(
         data_dir,
         cache_dir,
@@ -165,7 +383,62 @@ def setup_lab(
         crop=config.crop,
         progress=verbose,
     )
-    lab = Lab(root, data_dir, cache_dir, root / "runs", config, generated)
-    if verbose:
-        print(f"Preset: {config.name}   cache: {cache_dir}   runs: {lab.runs_dir}")
-    return lab
+    return {"cache_dir": cache_dir, "data_dir": data_dir, "quick": False}
+
+
+def _celeba_lab(
+    root: Path,
+    local_root: Path,
+    config: VAEConfig,
+    source: str,
+    download_options: dict,
+    quick: bool,
+    verbose: bool,
+) -> dict:
+    """Reuse the course's cache, or download CelebA and cache it (all or a part)."""
+    # Kaggle's copy lives in kagglehub's cache (e.g. .../versions/2): name by source.
+    full_cache = root / "cache" / f"celeba-{config.image_size}px"
+    quick_cache = full_cache.with_name(f"{full_cache.name}-quick{QUICK_IMAGES}")
+    fast_copy = local_root / "cache" / full_cache.name  # the machine's own disk
+
+    def fetch() -> Path:
+        kind = "kaggle" if source == "auto" else source
+        data_dir = download_celeba(
+            local_root / "data" / "celeba", source=kind, **download_options
+        ).root
+        if verbose:
+            print(f"Data: CelebA in {data_dir}")
+        return Path(data_dir)
+
+    if ready_cache(full_cache, config):
+        if verbose:
+            print(f"Data: the CelebA cache is ready in {full_cache} (no download)")
+        if fast_copy != full_cache and not quick:
+            if not ready_cache(fast_copy, config):
+                _copy_cache(full_cache, fast_copy, verbose, "to this machine's disk")
+            return {"cache_dir": fast_copy, "fetch": fetch, "quick": False}
+        return {"cache_dir": full_cache, "fetch": fetch, "quick": False}
+    if quick and ready_cache(quick_cache, config):
+        if verbose:
+            print(f"Data: the quick CelebA cache is ready in {quick_cache}")
+        return {"cache_dir": quick_cache, "fetch": fetch, "quick": True}
+    data_dir = fetch()
+    options = dict(image_size=config.image_size, crop=config.crop, progress=verbose)
+    if quick:
+        subset = make_quick_subset(
+            data_dir, local_root / "data" / f"celeba-quick{QUICK_IMAGES}"
+        )
+        if verbose:
+            print(
+                f"Quick start: caching only the first {QUICK_IMAGES} validation "
+                "images (the full cache is made by 01_setup)."
+            )
+        prepare_cache(subset, quick_cache, **options)
+        return {"cache_dir": quick_cache, "data_dir": data_dir, "quick": True}
+    if fast_copy == full_cache:
+        prepare_cache(data_dir, full_cache, **options)
+        return {"cache_dir": full_cache, "data_dir": data_dir, "quick": False}
+    # Decode onto this machine's disk (fast), then keep one copy on Drive.
+    prepare_cache(data_dir, fast_copy, **options)
+    _copy_cache(fast_copy, full_cache, verbose, "to Google Drive for later notebooks")
+    return {"cache_dir": fast_copy, "data_dir": data_dir, "quick": False}

@@ -50,13 +50,15 @@ import numpy as np
 
 from helpers.cache import cache_info
 from helpers.config import VAEConfig
+from helpers.environment import detect_hardware
 from helpers.errors import DataError, TrainingError
 from helpers.files import atomic_write_bytes, atomic_write_text
 from helpers.plots import plot_history, read_history
+from helpers.precision import precision_scope, run_precision
 from helpers.runs import RunPaths, read_config, read_info, write_info
 
 # Fields that may change when a run is resumed; any other change is a new experiment.
-RESUMABLE_FIELDS = ("name", "epochs", "learning_rate", "sample_interval")
+RESUMABLE_FIELDS = ("name", "epochs", "learning_rate", "sample_interval", "precision")
 # Latent vectors decoded into every sample grid (an 8 x 8 grid).
 N_FIXED_Z = 64
 # best.keras minimises this (with "val_" when there is validation data).
@@ -151,6 +153,7 @@ def _train_locked(
         stopped_by_nan,
     )
     from helpers.model import build_vae
+    from helpers.progress import RunETA  # imports Keras
 
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -166,8 +169,11 @@ def _train_locked(
     fixed_z = _fixed_z(config, paths)
     monitor = ("" if val_ds is None else "val_") + BEST_MODEL_SCORE
     best = _truncate_history(paths.history, start, monitor, beta=config.beta)
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+    distributed = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    policy = run_precision(config, paths, start)
+    with distributed, precision_scope(policy):
         vae = _build_model(model_factory or build_vae, config)
+    vae.jit_compile = _jit_compile()
 
     def restore_learning_rate(logs=None):
         vae.optimizer.learning_rate = config.learning_rate
@@ -207,6 +213,7 @@ def _train_locked(
         keras.callbacks.LambdaCallback(
             on_train_begin=restore_learning_rate, on_epoch_end=record_epoch
         ),
+        RunETA(config.epochs),
     ]
     write_info(
         paths.root,
@@ -214,10 +221,16 @@ def _train_locked(
         cache_dir=str(Path(cache_dir).resolve()) if cache_dir else None,
         epochs=config.epochs,
         epochs_done=start,
+        precision=policy,
         status="running",
         error=None,
     )
     _announce(paths, start, config.epochs)
+    if start < config.epochs:
+        print(
+            f"Precision: {policy} (config.precision={config.precision!r}); "
+            f"XLA: {'on' if vae.jit_compile else 'off'}"
+        )
     try:
         fit_history = vae.fit(
             train_ds,
@@ -284,6 +297,11 @@ def _given_callbacks(make_callbacks, config, paths: RunPaths, fixed_z, best):
             if values:  # do not overwrite best.keras with a worse model on resume
                 callback.best = min(values)
     return given
+
+
+def _jit_compile() -> bool:
+    """The measured XLA default of this device (``helpers.environment``)."""
+    return detect_hardware().jit_compile
 
 
 def _tensorboard(paths: RunPaths):

@@ -36,6 +36,11 @@ _OVERRIDES = {
         "epochs between sample grids",
     ),
     "--seed": ("seed", SEED, "seed of weights, noise and data order"),
+    "--precision": (
+        "precision",
+        str,
+        "float32, mixed_float16, mixed_bfloat16, or auto: the fastest on this device",
+    ),
 }
 
 
