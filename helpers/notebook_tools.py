@@ -18,7 +18,14 @@ edit" cell goes first, and a Colab badge pointing at ``solutions/`` is repointed
 ``notebooks/``. Writing is byte-for-byte deterministic, so ``--check`` can tell a
 stale notebook from a fresh one without writing anything.
 
-Cell metadata is never needed (editors drop it): the markers alone drive this.
+The markers alone drive this; cell metadata is derived from them. Before the
+student notebooks are written, every solution notebook is *stamped*: nbgrader's cell
+metadata (solution cells, locked test cells with points, manually graded written
+answers, see :mod:`helpers.grading`) is computed from the markers and written into
+``solutions/*.ipynb``, so ``nbgrader generate_assignment`` works on the solutions as
+they are, and the student notebooks carry the same ``grade_id``s as nbgrader's
+release. Every Colab badge and ``git+`` install line points at :data:`REPO_URL`
+(or ``--repo-url``).
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ CODE_STUB = "# YOUR CODE HERE"
 DEFAULT_TODO = "write what the docstring above describes, then run the check below"
 ANSWER_STUB = "YOUR ANSWER HERE"
 NOTICE_ID = "generated-notice"
+# The lab's repository: every Colab badge and install line points here. An
+# instructor's fork changes this one line (or passes --repo-url to make-student).
+REPO_URL = "https://github.com/vae-celeba-lab/vae-celeba-lab"
 
 # A marker line: indentation, the marker, then optionally "(hint: ...)".
 _MARKER = re.compile(
@@ -48,6 +58,13 @@ _HINT = re.compile(r"^\s*\(hint:\s*(?P<hint>.*?)\s*\)\s*$")
 # Anything that looks like a marker but is misspelt ("## BEGIN SOLUTION", "### END").
 _LOOKS_LIKE_MARKER = re.compile(r"#+\s*(BEGIN|END)\s+(SOLUTION|HIDDEN)", re.IGNORECASE)
 _COLAB = re.compile(r"(colab\.research\.google\.com/\S*?/)solutions/")
+_GITHUB_URL = re.compile(
+    r"^https://github\.com/(?P<repo>[\w.-]+/[\w.-]+?)(?:\.git)?/?$"
+)
+_BADGE_REPO = re.compile(
+    r"(colab\.research\.google\.com/github/)[\w.-]+/[\w.-]+(/blob/)"
+)
+_INSTALL_REPO = re.compile(r"git\+https://github\.com/[\w.-]+/[\w.-]+")
 # Metadata that records one machine's session rather than the notebook's content.
 _VOLATILE_CELL_METADATA = ("execution", "ExecuteTime", "collapsed", "scrolled")
 _VOLATILE_NB_METADATA = ("widgets",)
@@ -219,8 +236,56 @@ def notebook_text(nb) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def check_repo_url(url: str) -> str:
+    """Return ``url`` as ``https://github.com/OWNER/REPO``, or raise LabError.
+
+    Colab opens notebooks from GitHub only, so the lab's repository must be there.
+    """
+    match = _GITHUB_URL.match(url.strip())
+    if match is None:
+        raise LabError(
+            f"--repo-url {url!r} is not a GitHub repository URL: write it as "
+            f"https://github.com/OWNER/REPO (Colab badges open notebooks from GitHub)"
+        )
+    return f"https://github.com/{match.group('repo')}"
+
+
+def set_repo_url(nb, url: str = REPO_URL) -> int:
+    """Point every Colab badge and ``git+`` install line of ``nb`` at ``url``.
+
+    Returns:
+        How many links were rewritten (0 when they already pointed there).
+    """
+    repo = check_repo_url(url).removeprefix("https://github.com/")
+    count = 0
+    for cell in nb.cells:
+        if cell.cell_type not in ("code", "markdown"):
+            continue
+        source, n_badges = _BADGE_REPO.subn(rf"\g<1>{repo}\g<2>", cell.source)
+        source, n_installs = _INSTALL_REPO.subn(
+            f"git+https://github.com/{repo}", source
+        )
+        if source != cell.source:
+            cell.source = source
+            count += n_badges + n_installs
+    return count
+
+
+def prepare_solution(nb, stem: str, repo_url: str = REPO_URL):
+    """Return the solution as committed: links at ``repo_url``, nbgrader-stamped."""
+    from helpers.grading import stamp_notebook
+
+    nb = copy.deepcopy(nb)
+    set_repo_url(nb, repo_url)
+    return stamp_notebook(nb, stem)
+
+
 def make_student_notebook(nb, source_name: str):
     """Return the student version of a solution notebook (the input is unchanged).
+
+    nbgrader metadata stays, so a student notebook can be graded like nbgrader's
+    release; locked cells are also made read-only (``editable``/``deletable``
+    false), as nbgrader's ``LockCells`` does.
 
     Args:
         nb: a ``nbformat`` v4 notebook.
@@ -238,6 +303,9 @@ def make_student_notebook(nb, source_name: str):
             cell.source = clear_solutions(cell.source, cell.cell_type, where)
         if cell.cell_type == "markdown":
             cell.source = _COLAB.sub(r"\1notebooks/", cell.source)
+        if cell.metadata.get("nbgrader", {}).get("locked"):
+            cell.metadata["editable"] = False
+            cell.metadata["deletable"] = False
     notice = nbformat.v4.new_markdown_cell(
         f"*Generated from `{source_name}` by `python -m helpers make-student`: "
         f"do not edit.*"
@@ -256,15 +324,28 @@ class StudentPlan:
     missing: list[Path] = field(default_factory=list)
     extra: list[Path] = field(default_factory=list)
     with_outputs: dict[Path, list[int]] = field(default_factory=dict)
+    # solution -> its text once stamped (only those that differ from the file)
+    unstamped: dict[Path, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         """True when every student notebook is present and up to date."""
-        return not (self.stale or self.missing or self.extra or self.with_outputs)
+        return not (
+            self.stale
+            or self.missing
+            or self.extra
+            or self.with_outputs
+            or self.unstamped
+        )
 
     def problems(self) -> list[str]:
         """One line per problem, each saying what to do."""
-        lines = [f"stale: {p} (regenerate it)" for p in self.stale]
+        lines = [
+            f"unstamped: {p} lacks its nbgrader metadata or repository links "
+            f"(make-student writes them)"
+            for p in self.unstamped
+        ]
+        lines += [f"stale: {p} (regenerate it)" for p in self.stale]
         lines += [f"missing: {p} (generate it)" for p in self.missing]
         lines += [
             f"extra: {p} has no solutions/ source (delete it or add the solution)"
@@ -278,12 +359,15 @@ class StudentPlan:
         return lines
 
 
-def plan_student_notebooks(solutions: str | Path, out: str | Path) -> StudentPlan:
+def plan_student_notebooks(
+    solutions: str | Path, out: str | Path, repo_url: str = REPO_URL
+) -> StudentPlan:
     """Work out every student notebook and compare with what is on disk.
 
     Args:
         solutions: folder of ``NN_name.ipynb`` solution notebooks.
         out: folder of generated student notebooks.
+        repo_url: the repository every badge and install line points at.
 
     Raises:
         LabError: ``solutions`` is not a folder; MarkerError: a bad marker.
@@ -294,7 +378,12 @@ def plan_student_notebooks(solutions: str | Path, out: str | Path) -> StudentPla
         raise LabError(f"{solutions} is not a folder of solution notebooks")
     plan = StudentPlan()
     for source in sorted(solutions.glob("*.ipynb")):
-        nb = nbformat.read(str(source), as_version=4)
+        nb = prepare_solution(
+            nbformat.read(str(source), as_version=4), source.stem, repo_url
+        )
+        solution_text = notebook_text(nb)
+        if source.read_text(encoding="utf-8") != solution_text:
+            plan.unstamped[source] = solution_text
         shown = f"{solutions.name}/{source.name}"
         target = out / source.name
         plan.expected[target] = notebook_text(make_student_notebook(nb, shown))
@@ -310,11 +399,16 @@ def plan_student_notebooks(solutions: str | Path, out: str | Path) -> StudentPla
     return plan
 
 
-def write_student_notebooks(solutions="solutions", out="notebooks") -> list[Path]:
-    """Generate every student notebook; return the paths that changed."""
-    plan = plan_student_notebooks(solutions, out)
+def write_student_notebooks(
+    solutions="solutions", out="notebooks", repo_url: str = REPO_URL
+) -> list[Path]:
+    """Stamp the solutions, generate every student notebook; return what changed."""
+    plan = plan_student_notebooks(solutions, out, repo_url)
     Path(out).mkdir(parents=True, exist_ok=True)
     changed = []
+    for path, text in plan.unstamped.items():
+        path.write_text(text, encoding="utf-8")
+        changed.append(path)
     for path, text in plan.expected.items():
         if path in plan.stale or path in plan.missing:
             path.write_text(text, encoding="utf-8")

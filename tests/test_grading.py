@@ -1,0 +1,317 @@
+"""nbgrader metadata stamped from the markers, and submissions repaired for grading."""
+
+from __future__ import annotations
+
+import copy
+
+import nbformat
+import pytest
+
+from helpers.grading import (
+    ANSWER_POINTS,
+    CHECK_POINTS,
+    GradingError,
+    grade_cells,
+    repair_file,
+    repair_folder,
+    repair_submission,
+    stamp_notebook,
+    total_points,
+)
+from helpers.notebook_tools import make_student_notebook, notebook_text
+
+SAMPLING = '''\
+%%export sampling
+class MySampling:
+    """Draw z."""
+
+    def call(self, inputs):
+        ### BEGIN SOLUTION (hint: exp(0.5 * z_log_var))
+        return inputs[0]
+        ### END SOLUTION
+'''
+KL = '''\
+def kl_divergence(z_mean, z_log_var):
+    """Return the KL."""
+    ### BEGIN SOLUTION
+    return 0.0 * z_mean
+    ### END SOLUTION
+'''
+KL_CHECK = '"""Check that kl_divergence is zero at N(0, I)."""\nassert kl_divergence(0, 0) == 0\n'
+SAMPLING_CHECK = '"""Check that MySampling returns its mean."""\nassert MySampling().call([1, 2]) == 1\n'
+OTHER_CHECK = '"""Check that the data loaded."""\nassert True\n'
+ANSWER = (
+    "### BEGIN SOLUTION\nBecause the Gaussian likelihood averages.\n### END SOLUTION"
+)
+
+
+def _solution() -> nbformat.NotebookNode:
+    new_code, new_md = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        new_md("# 3. The loss\n\nIntro."),
+        new_code("import os"),
+        new_code(OTHER_CHECK),
+        new_md("## 3.1 Sampling"),
+        new_code(SAMPLING),
+        new_code(SAMPLING_CHECK),
+        new_md("## 3.2 The KL term"),
+        new_code(KL),
+        new_code(KL_CHECK),
+        new_md("## 3.3 Discussion: why blur?\n\nAnswer below."),
+        new_md(ANSWER),
+    ]
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"c{index}"
+    nb.cells[1].metadata["nbgrader"] = {"grade": False, "solution": False}  # stale
+    return nb
+
+
+def _stamped():
+    return stamp_notebook(_solution(), "03_loss")
+
+
+def _release():
+    return make_student_notebook(_stamped(), "solutions/03_loss.ipynb")
+
+
+# ------------------------------------------------------------------------ stamping
+def test_stamp_derives_nbgrader_metadata_from_markers():
+    nb = _stamped()
+    assert grade_cells(nb) == {
+        "03_loss-3-the-check": {
+            "grade": False,
+            "grade_id": "03_loss-3-the-check",
+            "locked": True,
+            "schema_version": 3,
+            "solution": False,
+        },
+        "03_loss-mysampling": {
+            "grade": False,
+            "grade_id": "03_loss-mysampling",
+            "locked": False,
+            "schema_version": 3,
+            "solution": True,
+        },
+        "03_loss-mysampling-check": {
+            "grade": True,
+            "grade_id": "03_loss-mysampling-check",
+            "locked": True,
+            "points": CHECK_POINTS,
+            "schema_version": 3,
+            "solution": False,
+        },
+        "03_loss-kl_divergence": {
+            "grade": False,
+            "grade_id": "03_loss-kl_divergence",
+            "locked": False,
+            "schema_version": 3,
+            "solution": True,
+        },
+        "03_loss-kl_divergence-check": {
+            "grade": True,
+            "grade_id": "03_loss-kl_divergence-check",
+            "locked": True,
+            "points": CHECK_POINTS,
+            "schema_version": 3,
+            "solution": False,
+        },
+        "03_loss-3-3-discussion-answer": {
+            "grade": True,
+            "grade_id": "03_loss-3-3-discussion-answer",
+            "locked": False,
+            "points": ANSWER_POINTS,
+            "schema_version": 3,
+            "solution": True,
+        },
+    }
+    assert "nbgrader" not in nb.cells[1].metadata  # stale metadata is dropped
+    assert "nbgrader" not in _solution().cells[4].metadata  # the input is unchanged
+    assert total_points(nb) == 2 * CHECK_POINTS + ANSWER_POINTS
+    assert nbformat.validate(nb) is None
+
+
+def test_stamp_is_deterministic_idempotent_and_ids_unique():
+    nb = _solution()
+    nb.cells.insert(8, copy.deepcopy(nb.cells[7]))  # the same function twice
+    nb.cells[8]["id"] = "c7-copy"
+    first = stamp_notebook(nb, "03_loss")
+    assert notebook_text(stamp_notebook(first, "03_loss")) == notebook_text(first)
+    assert notebook_text(stamp_notebook(nb, "03_loss")) == notebook_text(first)
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in first.cells if c.metadata]
+    assert len(ids) == len(set(ids))
+    assert "03_loss-kl_divergence-2" in ids
+
+
+def test_nbgrader_validator_accepts_the_stamped_notebook():
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    MetadataValidator().validate_nb(_stamped())
+    MetadataValidator().validate_nb(_release())
+
+
+def test_student_notebook_keeps_grade_ids_and_locks_test_cells():
+    release = _release()
+    assert set(grade_cells(release)) == set(grade_cells(_stamped()))
+    check = next(c for c in release.cells if c.source.startswith('"""Check that kl'))
+    assert check.metadata["editable"] is False and check.metadata["deletable"] is False
+    answer = next(c for c in release.cells if "answer" in str(c.metadata))
+    assert answer.source == "YOUR ANSWER HERE"
+
+
+# ----------------------------------------------------------------------- repairing
+def _by_id(nb, grade_id):
+    return [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    ]
+
+
+def _answered(release):
+    """The release with the solutions typed in (markers dropped), as a student would."""
+    solution = _stamped()
+    answers = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in solution.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = "\n".join(
+                line for line in answers[grade_id].split("\n") if "###" not in line
+            )
+    return nb
+
+
+def test_untouched_submission_needs_no_repair():
+    nb, report = repair_submission(_answered(_release()), _release(), "03_loss.ipynb")
+    assert report.actions == []
+    assert str(report) == "03_loss.ipynb: nothing to repair"
+    assert notebook_text(nb) == notebook_text(_answered(_release()))
+
+
+def test_copied_cell_keeps_one_grade_id():
+    release = _release()
+    student = _answered(release)
+    kl = _by_id(student, "03_loss-kl_divergence")[0]
+    stub = copy.deepcopy(release.cells[kl])  # a stub copied above the answer
+    student.cells.insert(kl, stub)
+    test = _by_id(student, "03_loss-kl_divergence-check")[0]
+    student.cells.insert(test + 1, copy.deepcopy(student.cells[test]))
+    student.cells[test + 1].source += "\nprint('my own try')"  # an edited copy
+    repaired, report = repair_submission(student, release)
+    assert _by_id(repaired, "03_loss-kl_divergence") == [kl + 1]  # the last copy
+    assert "return 0.0 * z_mean" in repaired.cells[kl + 1].source
+    assert _by_id(repaired, "03_loss-kl_divergence-check") == [test]
+    assert any("was on cells" in line for line in report.actions)
+    from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+
+    with pytest.raises(ValidationError, match="Duplicate grade id"):
+        MetadataValidator().validate_nb(student)
+    MetadataValidator().validate_nb(repaired)
+
+
+def test_retyped_and_stripped_cells_get_their_metadata_back():
+    release = _release()
+    student = _answered(release)
+    for cell in student.cells:  # an editor that drops all cell metadata
+        cell.metadata = {}
+    student.cells[-1].source = "The decoder averages plausible faces."  # retyped
+    student.cells.insert(3, nbformat.v4.new_markdown_cell("my notes"))
+    repaired, report = repair_submission(student, release)
+    assert grade_cells(repaired) == grade_cells(release)
+    answer = _by_id(repaired, "03_loss-3-3-discussion-answer")[0]
+    assert repaired.cells[answer].source == "The decoder averages plausible faces."
+    assert (
+        "return 0.0 * z_mean"
+        in repaired.cells[_by_id(repaired, "03_loss-kl_divergence")[0]].source
+    )
+    assert "nbgrader" not in repaired.cells[3].metadata  # the student's own cell
+    assert sum("metadata of" in line for line in report.actions) == len(
+        grade_cells(release)
+    )
+
+
+def test_edited_and_deleted_test_cells_are_restored_from_the_release():
+    release = _release()
+    student = _answered(release)
+    kl_test = _by_id(student, "03_loss-kl_divergence-check")[0]
+    student.cells[kl_test].source = '"""Check that kl_divergence is zero."""\npass'
+    del student.cells[_by_id(student, "03_loss-mysampling-check")[0]]
+    student.cells[_by_id(student, "03_loss-kl_divergence")[0]].metadata["nbgrader"][
+        "points"
+    ] = 100
+    student.cells[0].metadata["nbgrader"] = {
+        "grade": True,
+        "solution": False,
+        "locked": False,
+        "grade_id": "made-up",
+        "points": 5,
+    }
+    repaired, report = repair_submission(student, release)
+    assert grade_cells(repaired) == grade_cells(release)
+    restored = _by_id(repaired, "03_loss-mysampling-check")[0]
+    assert restored == _by_id(repaired, "03_loss-mysampling")[0] + 1
+    assert repaired.cells[restored].source == SAMPLING_CHECK.rstrip("\n") or (
+        repaired.cells[restored].source == SAMPLING_CHECK
+    )
+    kl_test = _by_id(repaired, "03_loss-kl_divergence-check")[0]
+    assert "assert kl_divergence(0, 0) == 0" in repaired.cells[kl_test].source
+    text = "\n".join(report.actions)
+    assert "edited test cell '03_loss-kl_divergence-check' restored" in text
+    assert "deleted test cell '03_loss-mysampling-check' put back" in text
+    assert "unknown grade_id 'made-up' removed" in text
+    assert "['points'] reset" in text
+
+
+def test_deleted_answer_cells():
+    release = _release()
+    student = _answered(release)
+    del student.cells[-1]  # the written answer
+    del student.cells[_by_id(student, "03_loss-kl_divergence")[0]]  # the code answer
+    repaired, report = repair_submission(student, release)
+    text = "\n".join(report.actions)
+    assert "answer cell '03_loss-kl_divergence' not found" in text
+    assert _by_id(repaired, "03_loss-kl_divergence") == []  # no stub over their code
+    answer = _by_id(repaired, "03_loss-3-3-discussion-answer")
+    assert answer and repaired.cells[answer[0]].source == "YOUR ANSWER HERE"
+
+
+def test_repair_needs_a_release_with_nbgrader_cells():
+    with pytest.raises(GradingError, match="has no nbgrader cells"):
+        repair_submission(_answered(_release()), _solution(), "x.ipynb")
+
+
+def test_repair_files_and_an_nbgrader_submitted_folder(tmp_path):
+    release_dir = tmp_path / "release" / "lab"
+    release_dir.mkdir(parents=True)
+    (release_dir / "03_loss.ipynb").write_text(notebook_text(_release()))
+    student = _answered(_release())
+    for cell in student.cells:
+        cell.metadata.pop("nbgrader", None)
+    submitted = tmp_path / "submitted"
+    for who in ("ada", "bo"):
+        path = submitted / who / "lab" / "03_loss.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(notebook_text(student))
+    out = tmp_path / "one.ipynb"
+    report = repair_file(
+        submitted / "ada/lab/03_loss.ipynb", release_dir / "03_loss.ipynb", out
+    )
+    assert len(report.actions) == len(grade_cells(_release()))
+    assert grade_cells(nbformat.read(str(out), 4)) == grade_cells(_release())
+    reports = repair_folder(submitted, tmp_path / "release")
+    assert [r.notebook for r in reports] == [
+        "ada/lab/03_loss.ipynb",
+        "bo/lab/03_loss.ipynb",
+    ]
+    backup = tmp_path / "submitted-before-repair" / "bo" / "lab" / "03_loss.ipynb"
+    assert backup.read_text() == notebook_text(student)
+    repaired = nbformat.read(str(submitted / "bo/lab/03_loss.ipynb"), 4)
+    assert grade_cells(repaired) == grade_cells(_release())
+    (submitted / "ada/lab/03_loss.ipynb").write_text("{not json")
+    with pytest.raises(GradingError, match="not a readable notebook"):
+        repair_folder(submitted, tmp_path / "release")
