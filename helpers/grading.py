@@ -235,20 +235,23 @@ def _is_test(meta: dict) -> bool:
 
 
 def _match_score(cell, release_cell, meta: dict) -> float:
-    """How likely ``cell`` is the student's copy of ``release_cell`` (0..1)."""
+    """How likely ``cell`` is the student's copy of ``release_cell`` (0..1).
+
+    For answer cells an edited copy beats an untouched copy of the stub.
+    """
     ours, theirs = _normal(cell.source), _normal(release_cell.source)
-    if ours == theirs:
-        return 1.0
     ratio = difflib.SequenceMatcher(None, ours, theirs, autojunk=False).ratio()
     if _is_test(meta):
+        if ours == theirs:
+            return 1.0
         first = ours.split("\n", 1)[0] == theirs.split("\n", 1)[0]
         return max(ratio, 0.9 if first else 0.0)
     if cell.cell_type == "code":
         name = _defined_name(theirs.replace("raise NotImplementedError()", "pass"))
         if name is not None and name == _defined_name(ours):
-            return max(ratio, 0.95)
+            return 0.9 if ours == theirs else 0.95
         return ratio
-    return max(ratio, 0.5)  # a written answer: any retyped text between its anchors
+    return 0.5 if ours == theirs else 0.6 + 0.3 * ratio  # a written answer
 
 
 def _threshold(meta: dict, cell_type: str) -> float:
