@@ -57,6 +57,7 @@ def kl_per_dimension(z_mean, z_log_var):
     return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
 
 
+# BEGIN REFERENCE (losses)
 def reconstruction_loss(
     images, reconstructions, kind="mse", value_range=(0.0, 1.0), logits=None
 ):
@@ -102,6 +103,10 @@ def reconstruction_loss(
     return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
 
 
+# END REFERENCE
+
+
+# BEGIN REFERENCE (losses)
 def vae_loss(
     images,
     reconstructions,
@@ -131,6 +136,9 @@ def vae_loss(
         "reconstruction": reconstruction,
         "kl": kl,
     }
+
+
+# END REFERENCE
 
 
 # END REFERENCE

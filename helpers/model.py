@@ -167,6 +167,7 @@ def _residual_block(x, config: VAEConfig, name: str):
     return layers.Add(name=f"{name}_add")([skip, x])
 
 
+# BEGIN REFERENCE (decoder)
 def build_decoder(config: VAEConfig) -> keras.Model:
     """Build the decoder: mirror of the encoder, from z back to an image.
 
@@ -199,6 +200,9 @@ def build_decoder(config: VAEConfig) -> keras.Model:
         config.output_activation, dtype="float32", name="reconstruction"
     )(logits)
     return keras.Model(z, outputs, name="decoder")
+
+
+# END REFERENCE
 
 
 # END REFERENCE

@@ -21,10 +21,12 @@ write it in notebook 02_model"). Nothing else of the solutions goes in: no
 from __future__ import annotations
 
 import ast
+import io
 import py_compile
 import re
 import shutil
 import textwrap
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +99,27 @@ def _stub(part: str, node: ast.stmt) -> list[str]:
     return [f"{name} = None  # not in the student release" for name in names]
 
 
+def _marker_lines(source: str, where: str) -> set[int]:
+    """Line numbers of the marker comments (docstrings that mention them aside)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError) as error:
+        raise ReleaseError(f"{where}: not valid Python ({error})") from error
+    lines = set()
+    for token in tokens:
+        if token.type != tokenize.COMMENT or not _LOOKS_LIKE.search(token.string):
+            continue
+        number, column = token.start
+        if column != 0 or not (_BEGIN.match(token.line) or _END.match(token.line)):
+            raise ReleaseError(
+                f"{where}, line {number}: {token.string.strip()!r} looks like a "
+                f"reference marker but is not one: write '# BEGIN REFERENCE (<part>)' "
+                f"and '# END REFERENCE' alone on a line, at column 0"
+            )
+        lines.add(number)
+    return lines
+
+
 def strip_reference(source: str, where: str = "module") -> tuple[str, list[str]]:
     """Replace every reference region of a module's text with raising stubs.
 
@@ -111,21 +134,16 @@ def strip_reference(source: str, where: str = "module") -> tuple[str, list[str]]
         ReleaseError: a marker is nested, unclosed, stray, misspelt, names an
             unknown part, or its region is not whole module-level statements.
     """
+    markers = _marker_lines(source, where)
     out: list[str] = []
     parts: list[str] = []
     region: list[str] | None = None
     opened = (0, "")
     for number, line in enumerate(source.split("\n"), start=1):
-        begin, end = _BEGIN.match(line), _END.match(line)
-        if begin is None and end is None:
-            if _LOOKS_LIKE.search(line):
-                raise ReleaseError(
-                    f"{where}, line {number}: {line.strip()!r} looks like a reference "
-                    f"marker but is not one: write '# BEGIN REFERENCE (<part>)' and "
-                    f"'# END REFERENCE' at the start of a line"
-                )
+        if number not in markers:
             (out if region is None else region).append(line)
             continue
+        begin = _BEGIN.match(line)
         if begin is not None:
             if region is not None:
                 raise ReleaseError(

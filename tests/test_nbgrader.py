@@ -146,14 +146,14 @@ def _submit(root: Path, student: str, notebooks: dict[str, object]) -> None:
 
 
 def _scores(root: Path, student: str) -> dict[str, tuple[float, float]]:
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         out = {}
         for stem in GRADED:
             try:
                 nb = gradebook.find_submission_notebook(stem, ASSIGNMENT, student)
-            except Exception:  # noqa: BLE001 - not submitted
+            except MissingEntry:  # not submitted
                 continue
             out[stem] = (nb.code_score, nb.max_code_score)
         return out
@@ -201,13 +201,13 @@ def test_hidden_test_is_not_released_and_autograde_runs_it(course):
     assert len(hidden) == 1 and hidden[0].metadata["nbgrader"]["grade"]
     grade_id = hidden[0].metadata["nbgrader"]["grade_id"]
     release = _read(root / "release" / ASSIGNMENT / "03_loss.ipynb")
-    released = [c for c in release.cells if grade_cells_id(c) == grade_id][0]
+    released = next(c for c in release.cells if grade_cells_id(c) == grade_id)
     assert "HIDDEN" not in released.source and "hidden tests passed" not in str(release)
     graded = root / "autograded" / "solver" / ASSIGNMENT / "03_loss.ipynb"
     if not graded.exists():
         _submit(root, "solver", {"03_loss": source})
         assert api.autograde(ASSIGNMENT, "solver")["success"]
-    cell = [c for c in _read(graded).cells if grade_cells_id(c) == grade_id][0]
+    cell = next(c for c in _read(graded).cells if grade_cells_id(c) == grade_id)
     assert "### BEGIN HIDDEN TESTS" in cell.source  # nbgrader put it back
     assert any("hidden tests passed" in o.get("text", "") for o in cell.outputs)
     assert not any(o.output_type == "error" for o in cell.outputs)

@@ -1,0 +1,287 @@
+"""The student release (no answers) and the repository URL in one place."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.errors import LabError
+from helpers.notebook_tools import (
+    REPO_URL,
+    check_repo_url,
+    plan_student_notebooks,
+    set_repo_url,
+    write_student_notebooks,
+)
+from helpers.release import (
+    PART_NOTEBOOK,
+    NotInReleaseError,
+    ReleaseError,
+    build_release,
+    strip_reference,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+FORK = "https://github.com/my-uni/vae-lab-2027"
+
+MODULE = '''\
+"""A module."""
+
+import math
+
+SCALE = 2
+
+
+# BEGIN REFERENCE (sampling)
+@decorate
+class Sampling(Base):
+    """The answer."""
+
+    def call(self, x):
+        return x * math.exp(0.5)
+
+
+# END REFERENCE
+
+
+def keep(x):
+    return Sampling(x)
+
+
+# BEGIN REFERENCE (losses)
+def kl(a, b):
+    return a - b
+
+
+WEIGHT: float = 0.5
+# END REFERENCE
+'''
+
+
+# ---------------------------------------------------------------- reference code
+def test_strip_reference_replaces_regions_with_stubs_of_the_same_names():
+    text, parts = strip_reference(MODULE, "helpers/x.py")
+    assert parts == ["sampling", "losses"]
+    assert "math.exp(0.5)" not in text and "return a - b" not in text
+    assert "BEGIN REFERENCE" not in text and "@decorate" not in text
+    assert "def keep(x):" in text and "SCALE = 2" in text
+    assert "WEIGHT = None" in text
+    namespace: dict = {"__name__": "x"}
+    exec(compile(text, "x.py", "exec"), namespace)  # noqa: S102 - our own stub
+    with pytest.raises(NotInReleaseError) as info:
+        namespace["keep"](1)
+    assert str(info.value).startswith(
+        "the lab's sampling is not in the student release: you write it in notebook "
+        "02_model"
+    )
+    assert isinstance(info.value, (LabError, NotImplementedError))
+    with pytest.raises(NotInReleaseError, match="losses .* notebook 03_loss"):
+        namespace["kl"](1, 2)
+    assert "02_model" in namespace["Sampling"].__doc__
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (
+            "# BEGIN REFERENCE (losses)\nx = 1\n",
+            "line 1: '# BEGIN REFERENCE (losses)' is never closed",
+        ),
+        ("x = 1\n# END REFERENCE\n", "line 2: '# END REFERENCE' without a BEGIN"),
+        (
+            "# BEGIN REFERENCE (losses)\n# BEGIN REFERENCE (losses)\n",
+            "line 2: reference regions cannot nest",
+        ),
+        (
+            "# BEGIN REFERENCE (answers)\n# END REFERENCE\n",
+            "line 1: unknown part 'answers'",
+        ),
+        ("#BEGIN REFERENCE losses\n", "line 1: '#BEGIN REFERENCE losses' looks like"),
+        (
+            "def f():\n# BEGIN REFERENCE (losses)\n    return 1\n# END REFERENCE\n",
+            "lines 2-4: the losses region is not whole module-level statements",
+        ),
+    ],
+    ids=["unclosed", "stray-end", "nested", "unknown-part", "misspelt", "partial"],
+)
+def test_bad_reference_markers_name_file_and_line(source, message):
+    with pytest.raises(ReleaseError) as info:
+        strip_reference(source, "helpers/x.py")
+    assert str(info.value).startswith("helpers/x.py, " + message)
+
+
+def test_every_marked_part_is_a_known_part_of_the_repository():
+    found = {}
+    for path in sorted((REPO / "helpers").rglob("*.py")):
+        _, parts = strip_reference(path.read_text(encoding="utf-8"), str(path))
+        for part in parts:
+            found.setdefault(part, []).append(path.name)
+    assert set(found) <= set(PART_NOTEBOOK)
+    for part in ("sampling", "encoder", "decoder", "vae_model", "losses", "callbacks"):
+        assert part in found, f"no '# BEGIN REFERENCE ({part})' region in helpers/"
+
+
+# ----------------------------------------------------------------------- release
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("release") / "student-lab"
+    summary = build_release(dest, REPO, repo_url=FORK)
+    return dest, summary
+
+
+def test_release_holds_notebooks_and_helpers_but_no_answers(release):
+    dest, summary = release
+    assert sorted(p.name for p in (dest / "notebooks").glob("*.ipynb")) == sorted(
+        p.name for p in (REPO / "solutions").glob("*.ipynb")
+    )
+    assert len(summary.notebooks) == 6
+    for name in ("solutions", "tests", "benchmarks", "INSTRUCTORS.md", "conftest.py"):
+        assert not (dest / name).exists(), name
+    assert (dest / "pyproject.toml").is_file() and (dest / "helpers/cli.py").is_file()
+    assert "helpers/model.py" in summary.stripped
+    code = "\n".join(
+        p.read_text(encoding="utf-8") for p in (dest / "helpers").rglob("*.py")
+    )
+    for answer in (
+        "ops.exp(0.5 * z_log_var) * eps",  # Sampling
+        "class Sampling(layers.Layer)",
+        '"total": reconstruction + beta * kl',  # vae_loss
+    ):
+        assert answer not in code, answer
+    assert not re.search(r"^# (BEGIN|END) REFERENCE", code, re.MULTILINE)
+    assert not list((dest / "helpers").rglob("__pycache__"))
+    for path in (dest / "notebooks").glob("*.ipynb"):
+        text = path.read_text(encoding="utf-8")
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert summary.lines()[0].startswith("6 student notebook(s)")
+
+
+def test_release_refuses_a_folder_in_use(release, tmp_path):
+    (tmp_path / "old.txt").write_text("x")
+    with pytest.raises(ReleaseError, match="is not empty"):
+        build_release(tmp_path, REPO)
+
+
+def test_self_checks_work_from_the_release_helpers(release):
+    """A correct student Sampling passes the release's check; the reference is gone."""
+    dest, _ = release
+    script = textwrap.dedent("""
+        import os
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+        import keras
+        from keras import layers, ops
+
+        import helpers
+        from helpers.checks import check_sampling
+        from helpers.release import NotInReleaseError
+
+        assert helpers.__file__.startswith(os.environ["RELEASE"]), helpers.__file__
+
+
+        class MySampling(layers.Layer):
+            def __init__(self, seed=None, **kwargs):
+                super().__init__(**kwargs)
+                self.seed_generator = keras.random.SeedGenerator(seed)
+
+            def call(self, inputs):
+                z_mean, z_log_var = inputs
+                eps = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+                return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
+        check_sampling(MySampling)
+        from helpers.model import Sampling
+        try:
+            Sampling()
+        except NotInReleaseError as error:
+            print("REFERENCE GONE:", error)
+        print("CHECK PASSED")
+        """)
+    env = dict(os.environ, PYTHONPATH=str(dest), RELEASE=str(dest))
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=dest,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "CHECK PASSED" in result.stdout
+    assert (
+        "REFERENCE GONE: the lab's sampling is not in the student release: you write "
+        "it in notebook 02_model" in result.stdout
+    )
+
+
+# ------------------------------------------------------------------ repository URL
+def _links(nb) -> list[str]:
+    text = "\n".join(cell.source for cell in nb.cells)
+    return re.findall(
+        r"colab\.research\.google\.com/github/[\w.-]+/[\w.-]+|git\+https://\S+?(?=[\"'\s])",
+        text,
+    )
+
+
+def test_repository_notebooks_point_at_the_one_repo_url():
+    repo = REPO_URL.removeprefix("https://github.com/")
+    for folder in ("solutions", "notebooks"):
+        for path in sorted((REPO / folder).glob("*.ipynb")):
+            links = _links(nbformat.read(str(path), as_version=4))
+            assert len(links) >= 2, (path, links)  # the badge and the install line
+            assert all(repo in link for link in links), (path, links)
+
+
+def test_repo_url_points_badges_and_installs_at_a_fork(tmp_path, release):
+    solutions, out = tmp_path / "solutions", tmp_path / "notebooks"
+    solutions.mkdir()
+    for path in sorted((REPO / "solutions").glob("*.ipynb"))[:2]:
+        (solutions / path.name).write_text(path.read_text(encoding="utf-8"))
+    assert write_student_notebooks(solutions, out, repo_url=FORK + ".git")
+    for folder in (solutions, out):
+        for path in folder.glob("*.ipynb"):
+            links = _links(nbformat.read(str(path), as_version=4))
+            assert links and all("my-uni/vae-lab-2027" in link for link in links)
+            assert "vae-celeba-lab/vae-celeba-lab" not in path.read_text()
+    assert plan_student_notebooks(solutions, out, FORK).ok
+    assert not plan_student_notebooks(solutions, out).ok  # the default differs
+    dest, _ = release
+    for path in (dest / "notebooks").glob("*.ipynb"):
+        links = _links(nbformat.read(str(path), as_version=4))
+        assert links and all("my-uni/vae-lab-2027" in link for link in links), path
+
+
+@pytest.mark.parametrize(
+    "url", ["git@github.com:me/lab.git", "https://gitlab.com/me/lab", "me/lab"]
+)
+def test_repo_url_must_be_a_github_repository(url):
+    with pytest.raises(LabError, match="is not a GitHub repository URL"):
+        check_repo_url(url)
+
+
+def test_set_repo_url_counts_what_it_rewrote():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "[![Open](https://colab.research.google.com/assets/colab-badge.svg)]"
+            "(https://colab.research.google.com/github/a/b/blob/main/solutions/x.ipynb)"
+        ),
+        nbformat.v4.new_code_cell('PACKAGE = "lab @ git+https://github.com/a/b"'),
+    ]
+    assert set_repo_url(nb, FORK) == 2
+    assert set_repo_url(nb, FORK) == 0
+    assert (
+        "github/my-uni/vae-lab-2027/blob/main/solutions/x.ipynb" in nb.cells[0].source
+    )
+    assert (
+        nb.cells[1].source
+        == 'PACKAGE = "lab @ git+https://github.com/my-uni/vae-lab-2027"'
+    )
