@@ -315,3 +315,36 @@ def test_repair_files_and_an_nbgrader_submitted_folder(tmp_path):
     (submitted / "ada/lab/03_loss.ipynb").write_text("{not json")
     with pytest.raises(GradingError, match="not a readable notebook"):
         repair_folder(submitted, tmp_path / "release")
+
+
+def test_repair_submission_command(tmp_path, capsys):
+    from helpers.cli import main
+
+    release = tmp_path / "03_loss_release.ipynb"
+    release.write_text(notebook_text(_release()))
+    student = _answered(_release())
+    for cell in student.cells:
+        cell.metadata.pop("nbgrader", None)
+    submitted = tmp_path / "03_loss.ipynb"
+    submitted.write_text(notebook_text(student))
+    out = tmp_path / "fixed.ipynb"
+    args = ["repair-submission", str(submitted), "--release", str(release)]
+    assert main(args + ["-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert (
+        "03_loss.ipynb: cell " in text and "1 notebook(s) checked, 1 repaired" in text
+    )
+    assert grade_cells(nbformat.read(str(out), 4)) == grade_cells(_release())
+    assert submitted.read_text() == notebook_text(student)  # -o leaves it alone
+    assert (
+        main(
+            [
+                "repair-submission",
+                str(tmp_path / "nope.ipynb"),
+                "--release",
+                str(release),
+            ]
+        )
+        == 2
+    )
+    assert "is not a notebook file" in capsys.readouterr().err

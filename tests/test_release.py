@@ -144,7 +144,9 @@ def test_release_holds_notebooks_and_helpers_but_no_answers(release):
     assert len(summary.notebooks) == 6
     for name in ("solutions", "tests", "benchmarks", "INSTRUCTORS.md", "conftest.py"):
         assert not (dest / name).exists(), name
-    assert (dest / "pyproject.toml").is_file() and (dest / "helpers/cli.py").is_file()
+    assert (dest / "pyproject.toml").is_file() and (
+        dest / "helpers/cli/course.py"
+    ).is_file()
     assert "helpers/model.py" in summary.stripped
     code = "\n".join(
         p.read_text(encoding="utf-8") for p in (dest / "helpers").rglob("*.py")
@@ -285,3 +287,43 @@ def test_set_repo_url_counts_what_it_rewrote():
         nb.cells[1].source
         == 'PACKAGE = "lab @ git+https://github.com/my-uni/vae-lab-2027"'
     )
+
+
+# ---------------------------------------------------------------------- the CLI
+def test_make_student_release_course_and_repo_url_from_the_command_line(
+    tmp_path, capsys
+):
+    from helpers.cli import main
+
+    solutions = str(REPO / "solutions")
+    dest = tmp_path / "release"
+    assert (
+        main(
+            [
+                "make-student",
+                "--solutions",
+                solutions,
+                "--release",
+                str(dest),
+                "--repo-url",
+                FORK,
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "6 student notebook(s)" in out and "stripped helpers/model.py" in out
+    assert "my-uni/vae-lab-2027" in (dest / "notebooks/03_loss.ipynb").read_text()
+    assert main(["make-student", "--solutions", solutions, "--release", str(dest)]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    course = tmp_path / "course"
+    assert (
+        main(["make-student", "--solutions", solutions, "--course", str(course)]) == 0
+    )
+    assert (course / "source/03_loss/03_loss.ipynb").is_file()
+    assert "c.Execute.timeout" in (course / "nbgrader_config.py").read_text()
+    assert main(["make-student", "--repo-url", "gitlab.com/x/y", "--check"]) == 2
+    assert "not a GitHub repository URL" in capsys.readouterr().err
+    args = ["make-student", "--solutions", solutions, "--out", str(REPO / "notebooks")]
+    assert main(args + ["--check", "--repo-url", FORK]) == 1
+    assert f"--repo-url {FORK}" in capsys.readouterr().out

@@ -61,7 +61,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "make-student": (
         "helpers.cli.course:make_student_command",
-        "generate notebooks/ from solutions/",
+        "stamp solutions/, generate notebooks/ (or --release DIR, --course DIR)",
+    ),
+    "repair-submission": (
+        "helpers.cli.course:repair_submission_command",
+        "repair a student's notebook against its release before nbgrader autograde",
     ),
     "report": (
         "helpers.cli.report:report_command",

@@ -1,10 +1,19 @@
-"""``python -m helpers make-student``: generate notebooks/ from solutions/."""
+"""The instructor's commands: ``make-student`` and ``repair-submission``.
+
+``python -m helpers make-student`` stamps nbgrader metadata into solutions/ and
+generates notebooks/ from them; with ``--release DIR`` it writes the student release
+(notebooks and a helpers without the reference answers) instead, and with
+``--course DIR`` an nbgrader course. ``python -m helpers repair-submission`` repairs
+what students hand in before ``nbgrader autograde``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from helpers.notebook_tools import (
+    REPO_URL,
+    check_repo_url,
     plan_student_notebooks,
     strip_outputs,
     write_student_notebooks,
@@ -27,20 +36,60 @@ def make_student_command(parser):
         "--check",
         action="store_true",
         help="write nothing; exit 1 if any student notebook is stale, "
-        "missing or extra, or a solution has outputs",
+        "missing or extra, a solution lacks its nbgrader metadata, or has outputs",
     )
     parser.add_argument(
         "--strip-outputs",
         action="store_true",
         help="first strip outputs from the solution notebooks in place",
     )
+    parser.add_argument(
+        "--repo-url",
+        default=REPO_URL,
+        help="GitHub repository every Colab badge and install line points at "
+        f"(default: {REPO_URL}, the REPO_URL constant in helpers/notebook_tools.py)",
+    )
+    parser.add_argument(
+        "--release",
+        metavar="DIR",
+        help="write the student release into DIR (a new folder): the student "
+        "notebooks and helpers/ without the reference answers; solutions/ and "
+        "notebooks/ are left as they are",
+    )
+    parser.add_argument(
+        "--course",
+        metavar="DIR",
+        help="lay the solutions out as an nbgrader course in DIR "
+        "(source/<NN_name>/<NN_name>.ipynb and nbgrader_config.py)",
+    )
 
     def run(args) -> int:
+        repo_url = check_repo_url(args.repo_url)
+        if args.release:
+            from helpers.release import build_release
+
+            repo = Path(args.solutions).resolve().parent  # holds helpers/ too
+            summary = build_release(args.release, repo, args.solutions, repo_url)
+            print("\n".join(summary.lines()))
+            print(f"students install and open it from {repo_url}: push {args.release}")
+            return 0
+        if args.course:
+            from helpers.release import write_nbgrader_course
+
+            written = write_nbgrader_course(
+                args.course, args.solutions, repo_url=repo_url
+            )
+            for path in written:
+                print(f"wrote {path}")
+            print(
+                f"next: cd {args.course} && nbgrader generate_assignment <assignment>"
+            )
+            return 0
         if args.strip_outputs and not args.check:
             for path in sorted(Path(args.solutions).glob("*.ipynb")):
                 if strip_outputs(path):
                     print(f"stripped outputs: {path}")
-        plan = plan_student_notebooks(args.solutions, args.out)
+        plan = plan_student_notebooks(args.solutions, args.out, repo_url)
         if args.check:
             if plan.ok:
                 print(f"{len(plan.expected)} student notebook(s) up to date")
@@ -49,15 +98,55 @@ def make_student_command(parser):
             print(
                 "fix: python -m helpers make-student"
                 + (" --strip-outputs" if plan.with_outputs else "")
+                + (f" --repo-url {repo_url}" if repo_url != REPO_URL else "")
             )
             return 1
-        changed = write_student_notebooks(args.solutions, args.out)
+        changed = write_student_notebooks(args.solutions, args.out, repo_url)
         for path in changed:
             print(f"wrote {path}")
-        print(f"{len(plan.expected)} student notebook(s), {len(changed)} changed")
+        print(
+            f"{len(plan.expected)} student notebook(s), {len(changed)} file(s) changed"
+        )
         for line in plan.problems():
-            if not line.startswith(("stale", "missing")):
+            if not line.startswith(("stale", "missing", "unstamped")):
                 print("warning: " + line)
+        return 0
+
+    return run
+
+
+def repair_submission_command(parser):
+    """``python -m helpers repair-submission``: repair hand-ins before autograde."""
+    parser.add_argument(
+        "submitted",
+        help="a submitted .ipynb, or nbgrader's submitted/ folder "
+        "(<student>/<assignment>/<notebook>.ipynb)",
+    )
+    parser.add_argument(
+        "--release",
+        required=True,
+        help="the release notebook it was made from (nbgrader's release/<assignment>/"
+        "<notebook>.ipynb or notebooks/<notebook>.ipynb), or nbgrader's release/ "
+        "folder when SUBMITTED is a folder",
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        help="where to write the repaired notebook (or folder); default: in place "
+        "(a folder's originals are first copied to <submitted>-before-repair/)",
+    )
+
+    def run(args) -> int:
+        from helpers.grading import repair_file, repair_folder
+
+        if Path(args.submitted).is_dir():
+            reports = repair_folder(args.submitted, args.release, args.out)
+        else:
+            reports = [repair_file(args.submitted, args.release, args.out)]
+        for report in reports:
+            print(report)
+        changed = sum(bool(r.actions) for r in reports)
+        print(f"{len(reports)} notebook(s) checked, {changed} repaired")
         return 0
 
     return run
