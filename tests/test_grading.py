@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -348,3 +349,24 @@ def test_repair_submission_command(tmp_path, capsys):
         == 2
     )
     assert "is not a notebook file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the real repository
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_instructors_guide_has_a_rubric_for_every_graded_cell():
+    """Every written answer has a rubric and every test cell its points in the guide."""
+    guide = (REPO / "INSTRUCTORS.md").read_text(encoding="utf-8")
+    solutions = sorted((REPO / "solutions").glob("*.ipynb"))
+    assert solutions
+    for path in solutions:
+        cells = grade_cells(nbformat.read(str(path), as_version=4))
+        for grade_id, meta in cells.items():
+            if not meta["grade"]:
+                continue
+            if meta["solution"]:  # a written answer: its rubric names it in bold
+                assert f"**`{grade_id}`**" in guide, f"no rubric for {grade_id}"
+                assert f"{meta['points']} points" in guide
+            else:
+                assert f"`{grade_id}`" in guide, f"{grade_id} missing from the table"
