@@ -8,8 +8,9 @@ they are:
 - a code cell with a solution region is an autograded *answer* cell
   (``solution: true``) whose ``grade_id`` is ``<notebook>-<name>``, where ``<name>``
   is the function or class that holds the region;
-- the self-check cell after it (it opens with ``\"\"\"Check that ...``) is a locked,
-  autograded *test* cell worth :data:`CHECK_POINTS`: ``<notebook>-<name>-check``;
+- the self-check cell after it (the next code cell, opening with
+  ``\"\"\"Check that ...``) is a locked, autograded *test* cell worth
+  :data:`CHECK_POINTS`: ``<notebook>-<name>-check``;
 - a markdown cell with a solution region is a manually graded written answer worth
   :data:`ANSWER_POINTS`: ``<notebook>-<section>-answer``, named after the section
   heading above it;
@@ -183,6 +184,8 @@ def stamp_notebook(nb, name: str):
                 meta = _metadata(grade_id, solution=False, grade=False, locked=True)
             cell.metadata["nbgrader"] = meta
             last_solution = None
+        elif cell.cell_type == "code":
+            last_solution = None  # a check must be the next code cell
     return stamped
 
 

@@ -370,3 +370,13 @@ def test_instructors_guide_has_a_rubric_for_every_graded_cell():
                 assert f"{meta['points']} points" in guide
             else:
                 assert f"`{grade_id}`" in guide, f"{grade_id} missing from the table"
+
+
+def test_a_check_earns_points_only_right_after_its_exercise():
+    nb = _solution()
+    nb.cells.insert(8, nbformat.v4.new_code_cell("x = 1"))  # between KL and its check
+    nb.cells[8]["id"] = "between"
+    cells = grade_cells(stamp_notebook(nb, "03_loss"))
+    assert "03_loss-kl_divergence-check" not in cells
+    check = cells["03_loss-3-2-the-check"]
+    assert check["locked"] and not check["grade"] and "points" not in check
