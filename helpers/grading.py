@@ -12,8 +12,8 @@ they are:
   ``\"\"\"Check that ...``) is a locked, autograded *test* cell worth
   :data:`CHECK_POINTS`: ``<notebook>-<name>-check``;
 - a markdown cell with a solution region is a manually graded written answer worth
-  :data:`ANSWER_POINTS`: ``<notebook>-<section>-answer``, named after the section
-  heading above it;
+  :data:`ANSWER_POINTS`: ``<notebook>-q<N>-<M>-answer`` after the "Question N.M"
+  label above it, or ``<notebook>-<section>-answer`` after the section heading;
 - any other self-check cell is locked (nbgrader restores it when grading) but
   carries no points.
 
@@ -36,13 +36,14 @@ from pathlib import Path
 from helpers.errors import LabError
 
 CHECK_POINTS = 2
-ANSWER_POINTS = 4
+ANSWER_POINTS = 3
 SCHEMA_VERSION = 3
 CHECK_OPENING = '"""Check that'
 _SOLUTION_MARKER = "### BEGIN SOLUTION"
 _HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*$", re.MULTILINE)
 _SECTION_NUMBER = re.compile(r"^(?P<number>\d+(?:\.\d+)*)\.?\s+(?P<rest>.*)$")
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_QUESTION = re.compile(r"\bQuestion\s+(?P<number>\d+(?:\.\d+)*)")
 _GRADE_ID_JUNK = re.compile(r"[^a-z0-9_]+")
 
 
@@ -126,6 +127,17 @@ def _section(cells, index: int) -> str:
     return "cell"
 
 
+def _question(cells, index: int) -> str | None:
+    """ "q1-2" for the last "Question 1.2" above a written answer, back to the code."""
+    text = cells[index].source.split(_SOLUTION_MARKER)[0]
+    for cell in reversed(cells[:index]):
+        if cell.cell_type != "markdown":
+            break
+        text = cell.source + "\n" + text
+    numbers = _QUESTION.findall(text)
+    return "q" + numbers[-1].replace(".", "-") if numbers else None
+
+
 def _is_check(cell) -> bool:
     return cell.cell_type == "code" and cell.source.lstrip().startswith(CHECK_OPENING)
 
@@ -165,7 +177,8 @@ def stamp_notebook(nb, name: str):
                 last_solution, solution=True, grade=False, locked=False
             )
         elif _has_solution(cell):
-            grade_id = unique(f"{name}-{_section(stamped.cells, index)}-answer")
+            label = _question(stamped.cells, index) or _section(stamped.cells, index)
+            grade_id = unique(f"{name}-{label}-answer")
             cell.metadata["nbgrader"] = _metadata(
                 grade_id, solution=True, grade=True, locked=False, points=ANSWER_POINTS
             )
