@@ -7,7 +7,8 @@ they are:
 
 - a code cell with a solution region is an autograded *answer* cell
   (``solution: true``) whose ``grade_id`` is ``<notebook>-<name>``, where ``<name>``
-  is the function or class that holds the region;
+  is the part a ``%%export <part>`` cell exports, else the function or class that
+  holds the region;
 - the self-check cell after it (the next code cell, opening with
   ``\"\"\"Check that ...``) is a locked, autograded *test* cell worth
   :data:`CHECK_POINTS`: ``<notebook>-<name>-check``;
@@ -43,6 +44,7 @@ _SOLUTION_MARKER = "### BEGIN SOLUTION"
 _HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*$", re.MULTILINE)
 _SECTION_NUMBER = re.compile(r"^(?P<number>\d+(?:\.\d+)*)\.?\s+(?P<rest>.*)$")
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_EXPORT = re.compile(r"^\s*%%export\s+(?P<part>\w+)")
 _QUESTION = re.compile(r"\bQuestion\s+(?P<number>\d+(?:\.\d+)*)")
 _GRADE_ID_JUNK = re.compile(r"[^a-z0-9_]+")
 
@@ -171,7 +173,12 @@ def stamp_notebook(nb, name: str):
     for index, cell in enumerate(stamped.cells):
         cell.metadata.pop("nbgrader", None)
         if _has_solution(cell) and cell.cell_type == "code":
-            base = _defined_name(cell.source) or _section(stamped.cells, index)
+            export = _EXPORT.match(cell.source)
+            base = (
+                export.group("part")
+                if export
+                else _defined_name(cell.source) or _section(stamped.cells, index)
+            )
             last_solution = unique(f"{name}-{base}")
             cell.metadata["nbgrader"] = _metadata(
                 last_solution, solution=True, grade=False, locked=False
@@ -519,3 +526,50 @@ def repair_folder(
         report.notebook = str(relative)
         reports.append(report)
     return reports
+
+
+# -------------------------------------------------------------- the points table
+TABLE_BEGIN = "<!-- BEGIN POINTS TABLE (python -m helpers make-student writes it) -->"
+TABLE_END = "<!-- END POINTS TABLE -->"
+
+
+def points_table(solutions: str | Path) -> str:
+    """Markdown table of every notebook's graded cells and points."""
+    import nbformat
+
+    rows = [
+        "| notebook | autograded test cells | written answers | points |",
+        "| --- | --- | --- | --- |",
+    ]
+    total = 0.0
+    for path in sorted(Path(solutions).glob("*.ipynb")):
+        cells = grade_cells(nbformat.read(str(path), as_version=4))
+        tests = [g for g, m in cells.items() if m["grade"] and not m["solution"]]
+        answers = [g for g, m in cells.items() if m["grade"] and m["solution"]]
+        points = sum(cells[g]["points"] for g in tests + answers)
+        total += points
+        rows.append(
+            f"| {path.stem} | "
+            + (", ".join(f"`{g}` ({cells[g]['points']:g})" for g in tests) or "none")
+            + f" | {len(answers)} x {ANSWER_POINTS} | {points:g} |"
+        )
+    rows.append(f"| **all** | | | **{total:g}** |")
+    return "\n".join(rows)
+
+
+def update_points_table(guide: str | Path, solutions: str | Path) -> bool:
+    """Rewrite the points table between the markers of ``guide``; True if changed."""
+    guide = Path(guide)
+    text = guide.read_text(encoding="utf-8")
+    if TABLE_BEGIN not in text or TABLE_END not in text:
+        raise GradingError(
+            f"{guide} has no points table markers: put {TABLE_BEGIN!r} and "
+            f"{TABLE_END!r} on lines of their own where the table goes"
+        )
+    head, rest = text.split(TABLE_BEGIN, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    new = f"{head}{TABLE_BEGIN}\n{points_table(solutions)}\n{TABLE_END}{tail}"
+    if new == text:
+        return False
+    guide.write_text(new, encoding="utf-8")
+    return True

@@ -11,13 +11,17 @@ import pytest
 from helpers.grading import (
     ANSWER_POINTS,
     CHECK_POINTS,
+    TABLE_BEGIN,
+    TABLE_END,
     GradingError,
     grade_cells,
+    points_table,
     repair_file,
     repair_folder,
     repair_submission,
     stamp_notebook,
     total_points,
+    update_points_table,
 )
 from helpers.notebook_tools import make_student_notebook, notebook_text
 
@@ -87,16 +91,16 @@ def test_stamp_derives_nbgrader_metadata_from_markers():
             "schema_version": 3,
             "solution": False,
         },
-        "03_loss-mysampling": {
+        "03_loss-sampling": {
             "grade": False,
-            "grade_id": "03_loss-mysampling",
+            "grade_id": "03_loss-sampling",
             "locked": False,
             "schema_version": 3,
             "solution": True,
         },
-        "03_loss-mysampling-check": {
+        "03_loss-sampling-check": {
             "grade": True,
-            "grade_id": "03_loss-mysampling-check",
+            "grade_id": "03_loss-sampling-check",
             "locked": True,
             "points": CHECK_POINTS,
             "schema_version": 3,
@@ -241,7 +245,7 @@ def test_edited_and_deleted_test_cells_are_restored_from_the_release():
     student = _answered(release)
     kl_test = _by_id(student, "03_loss-kl_divergence-check")[0]
     student.cells[kl_test].source = '"""Check that kl_divergence is zero."""\npass'
-    del student.cells[_by_id(student, "03_loss-mysampling-check")[0]]
+    del student.cells[_by_id(student, "03_loss-sampling-check")[0]]
     student.cells[_by_id(student, "03_loss-kl_divergence")[0]].metadata["nbgrader"][
         "points"
     ] = 100
@@ -254,8 +258,8 @@ def test_edited_and_deleted_test_cells_are_restored_from_the_release():
     }
     repaired, report = repair_submission(student, release)
     assert grade_cells(repaired) == grade_cells(release)
-    restored = _by_id(repaired, "03_loss-mysampling-check")[0]
-    assert restored == _by_id(repaired, "03_loss-mysampling")[0] + 1
+    restored = _by_id(repaired, "03_loss-sampling-check")[0]
+    assert restored == _by_id(repaired, "03_loss-sampling")[0] + 1
     assert repaired.cells[restored].source == SAMPLING_CHECK.rstrip("\n") or (
         repaired.cells[restored].source == SAMPLING_CHECK
     )
@@ -263,7 +267,7 @@ def test_edited_and_deleted_test_cells_are_restored_from_the_release():
     assert "assert kl_divergence(0, 0) == 0" in repaired.cells[kl_test].source
     text = "\n".join(report.actions)
     assert "edited test cell '03_loss-kl_divergence-check' restored" in text
-    assert "deleted test cell '03_loss-mysampling-check' put back" in text
+    assert "deleted test cell '03_loss-sampling-check' put back" in text
     assert "unknown grade_id 'made-up' removed" in text
     assert "['points'] reset" in text
 
@@ -356,20 +360,41 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_instructors_guide_has_a_rubric_for_every_graded_cell():
-    """Every written answer has a rubric and every test cell its points in the guide."""
+    """Every written answer has a rubric, and the points table is current."""
     guide = (REPO / "INSTRUCTORS.md").read_text(encoding="utf-8")
     solutions = sorted((REPO / "solutions").glob("*.ipynb"))
     assert solutions
     for path in solutions:
         cells = grade_cells(nbformat.read(str(path), as_version=4))
         for grade_id, meta in cells.items():
-            if not meta["grade"]:
-                continue
-            if meta["solution"]:  # a written answer: its rubric names it in bold
+            if meta["grade"] and meta["solution"]:  # its rubric names it in bold
                 assert f"**`{grade_id}`**" in guide, f"no rubric for {grade_id}"
-                assert f"{meta['points']} points" in guide
-            else:
-                assert f"`{grade_id}`" in guide, f"{grade_id} missing from the table"
+    assert f"**{ANSWER_POINTS} points**" in guide
+    table = guide.split(TABLE_BEGIN)[1].split(TABLE_END)[0].strip()
+    assert table == points_table(REPO / "solutions"), (
+        "the points table in INSTRUCTORS.md is stale: run python -m helpers "
+        "make-student"
+    )
+
+
+def test_points_table_is_rewritten_between_its_markers(tmp_path):
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    (solutions / "03_loss.ipynb").write_text(notebook_text(_stamped()))
+    guide = tmp_path / "GUIDE.md"
+    guide.write_text(f"intro\n{TABLE_BEGIN}\nold\n{TABLE_END}\nrest\n")
+    assert update_points_table(guide, solutions) is True
+    assert update_points_table(guide, solutions) is False
+    text = guide.read_text()
+    assert text.startswith("intro\n") and text.endswith("rest\n")
+    assert (
+        "| 03_loss | `03_loss-sampling-check` (2), `03_loss-kl_divergence-check` (2)"
+        in text
+    )
+    assert f"| 1 x {ANSWER_POINTS} | {2 * CHECK_POINTS + ANSWER_POINTS} |" in text
+    guide.write_text("no markers")
+    with pytest.raises(GradingError, match="no points table markers"):
+        update_points_table(guide, solutions)
 
 
 def test_a_check_earns_points_only_right_after_its_exercise():

@@ -102,6 +102,12 @@ def make_student_command(parser):
             )
             return 1
         changed = write_student_notebooks(args.solutions, args.out, repo_url)
+        guide = Path(args.solutions).resolve().parent / "INSTRUCTORS.md"
+        if guide.is_file():
+            from helpers.grading import update_points_table
+
+            if update_points_table(guide, args.solutions):
+                changed.append(guide)
         for path in changed:
             print(f"wrote {path}")
         print(
