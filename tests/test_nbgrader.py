@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.grading import grade_cells, repair_submission, total_points
+from helpers.grading import grade_cells, repair_submission
 from helpers.notebook_tools import _COLAB, notebook_text, plan_student_notebooks
 from helpers.release import write_nbgrader_course
 
@@ -138,6 +138,15 @@ def test_make_student_agrees_with_nbgrader(course, tmp_path):
                 assert cell.metadata["editable"] is False
 
 
+def _autograded_points(nb) -> float:
+    """Points of the autograded test cells (written answers are graded by hand)."""
+    return sum(
+        m["points"]
+        for m in grade_cells(nb).values()
+        if m["grade"] and not m["solution"]
+    )
+
+
 def _submit(root: Path, student: str, notebooks: dict[str, object]) -> None:
     folder = root / "submitted" / student / ASSIGNMENT
     folder.mkdir(parents=True, exist_ok=True)
@@ -188,7 +197,7 @@ def test_autograde_gives_solutions_full_points_and_the_release_none(course):
         result = api.autograde(ASSIGNMENT, student)
         assert result["success"], result["log"]
     for stem in GRADED:
-        points = total_points(source[stem])
+        points = _autograded_points(source[stem])
         assert points > 0
         assert _scores(root, "solver")[stem] == (points, points), stem
         assert _scores(root, "blank")[stem] == (0.0, points), stem
@@ -250,6 +259,6 @@ def test_repaired_submission_gets_full_points(course):
     _submit(root, "repaired", {"03_loss": repaired})
     result = api.autograde(ASSIGNMENT, "repaired")
     assert result["success"], result["log"]
-    points = total_points(source)
+    points = _autograded_points(source)
     assert _scores(root, "repaired")["03_loss"] == (points, points)
     shutil.rmtree(root / "submitted" / "repaired")
