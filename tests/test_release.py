@@ -172,7 +172,7 @@ def test_release_refuses_a_folder_in_use(release, tmp_path):
 
 
 def test_self_checks_work_from_the_release_helpers(release):
-    """A correct student Sampling passes the release's check; the reference is gone."""
+    """A correct Sampling and KL pass the release's checks; the reference is gone."""
     dest, _ = release
     script = textwrap.dedent("""
         import os
@@ -181,7 +181,7 @@ def test_self_checks_work_from_the_release_helpers(release):
         from keras import layers, ops
 
         import helpers
-        from helpers.checks import check_sampling
+        from helpers.checks import check_kl, check_sampling
         from helpers.release import NotInReleaseError
 
         assert helpers.__file__.startswith(os.environ["RELEASE"]), helpers.__file__
@@ -199,6 +199,20 @@ def test_self_checks_work_from_the_release_helpers(release):
 
 
         check_sampling(MySampling)
+
+
+        def kl_divergence(z_mean, z_log_var):
+            per_dim = -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+            return ops.sum(per_dim, axis=-1)
+
+
+        check_kl(kl_divergence)
+        from helpers.losses import kl_divergence as reference_kl
+        try:
+            reference_kl(0.0, 0.0)
+            raise SystemExit("the reference KL is in the release")
+        except NotInReleaseError:
+            pass
         from helpers.model import Sampling
         try:
             Sampling()
