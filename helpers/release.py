@@ -196,7 +196,10 @@ class ReleaseSummary:
 
     def lines(self) -> list[str]:
         out = [f"{len(self.notebooks)} student notebook(s) in {self.dest}/notebooks"]
-        out += [f"stripped {m}: {', '.join(p)}" for m, p in self.stripped.items()]
+        out += [
+            f"stripped {m}: {', '.join(dict.fromkeys(p))}"
+            for m, p in self.stripped.items()
+        ]
         out += [f"left out (instructor only): {s}" for s in self.skipped]
         return out
 
