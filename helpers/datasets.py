@@ -61,7 +61,6 @@ def _index_dataset(
     return ds.batch(batch_size, drop_remainder=drop).map(tf.sort)
 
 
-# BEGIN REFERENCE (pipeline)
 def make_dataset(
     cache_dir: str | os.PathLike,
     split: str,
@@ -136,9 +135,6 @@ def make_dataset(
 
     ds = ds.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-# END REFERENCE
 
 
 def make_jpeg_dataset(

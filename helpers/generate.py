@@ -128,7 +128,6 @@ def decode(vae, z, batch_size: int = 256) -> np.ndarray:
 
 
 # Sampling ---------------------------------------------------------------------------
-# BEGIN REFERENCE (generate)
 def sample_prior(vae, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
     """Decode ``n`` latents drawn from the prior N(0, I), scaled by ``temperature``.
 
@@ -144,9 +143,6 @@ def sample_prior(vae, n: int, temperature: float = 1.0, seed: int = 0) -> np.nda
         raise ValueError(f"temperature={temperature}: must be >= 0")
     z = np.random.default_rng(seed).standard_normal((n, latent_dim(vae)))
     return decode(vae, z * temperature)
-
-
-# END REFERENCE
 
 
 def fit_latent_gmm(
@@ -233,7 +229,6 @@ def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return wa[:, None] * a + wb[:, None] * b
 
 
-# BEGIN REFERENCE (generate)
 def interpolate(
     vae, image_a, image_b, steps: int = 8, mode: str = "linear"
 ) -> np.ndarray:
@@ -274,9 +269,6 @@ def interpolate(
     return decode(vae, path)
 
 
-# END REFERENCE
-
-
 def _as_z(vae, image_or_z) -> np.ndarray:
     array = np.asarray(image_or_z)
     dim = latent_dim(vae)
@@ -312,7 +304,6 @@ def latent_traversal(
     return images.reshape(len(dims), len(values), *images.shape[1:])
 
 
-# BEGIN REFERENCE (generate)
 def latent_grid_2d(vae, n: int = 15, data=None, quantiles=GRID_QUANTILES, z_mean=None):
     """Decode an n x n grid over a 2-D slice of the latent space.
 
@@ -357,9 +348,6 @@ def latent_grid_2d(vae, n: int = 15, data=None, quantiles=GRID_QUANTILES, z_mean
     z_grid = center + grid_x.reshape(-1, 1) * axes[0] + grid_y.reshape(-1, 1) * axes[1]
     images = decode(vae, z_grid)
     return images.reshape(n, n, *images.shape[1:])
-
-
-# END REFERENCE
 
 
 # Attribute vectors --------------------------------------------------------------------
