@@ -405,3 +405,25 @@ def test_a_check_earns_points_only_right_after_its_exercise():
     assert "03_loss-kl_divergence-check" not in cells
     check = cells["03_loss-3-2-the-check"]
     assert check["locked"] and not check["grade"] and "points" not in check
+
+
+def test_a_colab_round_trip_needs_no_repair():
+    """Colab keeps unknown cell metadata and adds its own (jax-ml/jax#2402, #581)."""
+    release = _release()
+    student = _answered(release)
+    student.nbformat_minor = 0  # Colab writes nbformat 4.0: no cell ids
+    for index, cell in enumerate(student.cells):
+        cell.pop("id", None)
+        cell.metadata["id"] = f"colab{index}"
+        cell.metadata.pop("editable", None)  # locks mean nothing in Colab
+        cell.metadata.pop("deletable", None)
+    student.metadata["colab"] = {"provenance": []}
+    student.metadata["accelerator"] = "GPU"
+    repaired, report = repair_submission(student, release)
+    assert report.actions == []
+    assert grade_cells(repaired) == grade_cells(release)
+    assert all(c.metadata.get("id") for c in repaired.cells)  # Colab's ids are kept
+    lock = next(
+        c for c in repaired.cells if c.metadata.get("nbgrader", {}).get("locked")
+    )
+    assert lock.metadata["editable"] is False  # the release's lock is back
