@@ -167,7 +167,6 @@ def _residual_block(x, config: VAEConfig, name: str):
     return layers.Add(name=f"{name}_add")([skip, x])
 
 
-# BEGIN REFERENCE (decoder)
 def build_decoder(config: VAEConfig) -> keras.Model:
     """Build the decoder: mirror of the encoder, from z back to an image.
 
@@ -200,9 +199,6 @@ def build_decoder(config: VAEConfig) -> keras.Model:
         config.output_activation, dtype="float32", name="reconstruction"
     )(logits)
     return keras.Model(z, outputs, name="decoder")
-
-
-# END REFERENCE
 
 
 # END REFERENCE

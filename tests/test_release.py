@@ -222,8 +222,10 @@ def test_self_checks_work_from_the_release_helpers(release):
         from helpers.callbacks import SampleGrid
         from helpers.datasets import make_dataset
         from helpers.generate import interpolate, latent_grid_2d, sample_prior
+        from helpers.losses import kl_per_dimension
 
-        for kept in (SampleGrid, make_dataset, interpolate, latent_grid_2d, sample_prior):
+        kept_names = (SampleGrid, make_dataset, interpolate, latent_grid_2d)
+        for kept in kept_names + (sample_prior, kl_per_dimension):
             assert "student release" not in (kept.__doc__ or ""), kept
         print("CHECK PASSED")
         """)
