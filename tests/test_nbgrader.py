@@ -28,7 +28,6 @@ pytest.importorskip("nbgrader")
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "lab"
 GRADED = ("02_model", "03_loss")
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
