@@ -31,19 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.errors import LabError
+from helpers.student import PARTS
 
-# part -> the notebook in which students write it
-PART_NOTEBOOK = {
-    "preprocess": "01_setup",
-    "pipeline": "01_setup",
-    "encoder": "02_model",
-    "sampling": "02_model",
-    "decoder": "02_model",
-    "losses": "03_loss",
-    "vae_model": "03_loss",
-    "callbacks": "04_train",
-    "generate": "05_generate",
-}
+# part -> its notebook: the exported parts, plus 05's generation functions
+PART_NOTEBOOK = {**PARTS, "generate": "05_generate"}
 # Top-level files of the repository that students need (installing, reading).
 RELEASE_FILES = ("pyproject.toml", "README.md", "LICENSE", "requirements.txt")
 RELEASE_FOLDERS = ("report_template",)
