@@ -847,7 +847,7 @@ def test_vae_model(capsys):
         (FixedBeta, "weights the KL by the fixed self.beta"),
         (DecodesMean, "decodes z_mean, not a sample"),
         (NoTrackers, "keep two keras.metrics.Mean trackers"),
-        (Unregistered, "saving and reloading the model failed"),
+        (Unregistered, "Unregistered is not registered"),
         (StubCall, TODO + ": `StubCall.call`"),
         (StubLoss, TODO + ": `StubLoss.fit \\(your compute_loss or train_step\\)`"),
     ):

@@ -657,6 +657,14 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
                 f"does not reach them. Compute it from call()'s outputs inside "
                 f"compute_loss (or inside the GradientTape of your train_step)"
             )
+    # A class Keras cannot find by name reloads in some versions and contexts (an
+    # importable module, Keras 3.8) but not from a notebook's __main__: ask directly.
+    if keras.saving.get_registered_name(type(vae)) == type(vae).__name__:
+        raise CheckFailed(
+            f"{type(vae).__name__} is not registered, so a saved .keras file cannot "
+            f"be reloaded in 05 and 06: keep the "
+            f"@keras.saving.register_keras_serializable decorator on the class"
+        )
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "vae.keras")
         try:
