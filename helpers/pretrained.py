@@ -1,9 +1,7 @@
 """A trained model when 04 has not made one: train it now, or fetch the instructor's.
 
-Also the time estimates the notebooks print before a long cell. They come from the
-model's FLOPs (counted from the config, 6 FLOP per multiply-add for a training step)
-and an assumed sustained rate per device, so they are labelled as estimates: measured
-figures for a device, where the lab has them, replace them.
+The time it would take comes from ``helpers.timing`` (measured where the lab has a
+measurement for this device, else an estimate from FLOPs, labelled as such).
 """
 
 from __future__ import annotations
@@ -23,69 +21,26 @@ INSTRUCTOR_MODEL_URL = (
 )
 INSTRUCTOR_MODEL_SHA256 = ""
 
-# Sustained training FLOP/s assumed per device (estimates, not measurements): a T4
-# reaches 40-60 % of its 8.1 TFLOP/s float32 peak; two CPU cores about 0.25 TFLOP/s.
-ASSUMED_FLOPS = {"GPU": 3.5e12, "TPU": 20e12, "CPU": 0.25e12}
 
-
-def macs_per_image(config: VAEConfig) -> int:
-    """Multiply-adds of one forward pass (encoder + decoder) for ``config``."""
-    k2, size = config.kernel_size**2, config.image_size
-    macs, channels = 0, 3
-    for filters in config.filters:  # strided convs halve the side
-        size //= 2
-        macs += size * size * k2 * channels * filters
-        channels = filters
-    flat = size * size * channels
-    macs += 2 * flat * config.latent_dim + config.latent_dim * flat  # heads, project
-    stages = list(reversed(config.filters[:-1])) + [config.filters[0]]
-    for filters in stages:  # a stride-2 transpose conv: k*k per INPUT pixel
-        macs += size * size * k2 * channels * filters
-        size, channels = size * 2, filters
-    return macs + size * size * 9 * channels * 3  # the 3x3 output conv
-
-
-def device_kind() -> str:
-    """'GPU', 'TPU' or 'CPU': what Keras will train on."""
-    from helpers.lab import accelerator
-
-    name = accelerator()
-    return "GPU" if name.startswith("GPU") else "TPU" if name == "TPU" else "CPU"
-
-
-def training_seconds(config: VAEConfig, n_train: int, epochs=None, device=None):
-    """Estimate the seconds ``epochs`` epochs of ``n_train`` images take (FLOPs)."""
-    epochs = config.epochs if epochs is None else epochs
-    flops = 6 * macs_per_image(config) * n_train * epochs
-    # plus start-up (building and compiling the step) and per-epoch overheads
-    return 15 + 2 * epochs + flops / ASSUMED_FLOPS[device or device_kind()]
-
-
-def describe_seconds(seconds: float) -> str:
-    """'about 40 s', 'about 12 min', 'about 1.5 h'."""
-    if seconds < 90:
-        return f"about {max(1, round(seconds))} s"
-    if seconds < 90 * 60:
-        return f"about {round(seconds / 60)} min"
-    return f"about {seconds / 3600:.1f} h"
-
-
-def announce(what: str, seconds: float, device=None) -> None:
-    """Print what a long cell will do and roughly how long, labelled an estimate."""
-    device = device or device_kind()
-    print(
-        f"{what}: {describe_seconds(seconds)} on this {device} (an estimate from "
-        f"the model's FLOPs at an assumed {ASSUMED_FLOPS[device] / 1e12:g} "
-        "TFLOP/s, not a measurement)."
-    )
-
-
-def train_count(config: VAEConfig, cache_dir) -> int:
-    """Training images a run of ``config`` uses from the cache."""
+def train_count(config: VAEConfig, cache_dir, split: str = "train") -> int:
+    """Images of ``split`` ("train" or "validation") a run of ``config`` uses."""
     from helpers.cache import cache_info
 
-    count = int(cache_info(cache_dir)["counts"]["train"])
-    return min(count, config.train_limit or count)
+    count = int(cache_info(cache_dir)["counts"][split])
+    limit = config.train_limit if split == "train" else config.val_limit
+    return min(count, limit or count)
+
+
+def describe_run_time(config: VAEConfig, cache_dir, epochs=None) -> str:
+    """Return ``helpers.timing.describe_training_time`` for ``config`` on the cache."""
+    from helpers.timing import describe_training_time
+
+    return describe_training_time(
+        config,
+        n_images=train_count(config, cache_dir),
+        n_validation=train_count(config, cache_dir, "validation"),
+        epochs=epochs,
+    )
 
 
 def fetch_instructor_model(run_dir, config: VAEConfig, url=None, sha256=None) -> Path:
@@ -150,12 +105,11 @@ def ensure_model(lab, choice: str = "train", url=None, sha256=None, verbose=True
     student.import_student_module(lab.workdir, verbose=verbose)
     if not (run_dir / "best.keras").exists():
         config = lab.config
-        seconds = training_seconds(config, train_count(config, lab.cache_dir))
         print(
             f"No trained model in {run_dir} (04_train has not finished here). Two "
-            f'ways on: IF_NO_MODEL = "train" trains it now ({describe_seconds(seconds)}'
-            ', an estimate from FLOPs); IF_NO_MODEL = "download" loads the '
-            "instructor's trained model."
+            'ways on: IF_NO_MODEL = "train" trains it now; IF_NO_MODEL = "download" '
+            "loads the instructor's trained model.\n"
+            + describe_run_time(config, lab.cache_dir)
         )
         if choice == "download":
             fetch_instructor_model(run_dir, config, url, sha256)
@@ -166,7 +120,6 @@ def ensure_model(lab, choice: str = "train", url=None, sha256=None, verbose=True
             parts = student.load_student_parts(
                 lab.workdir, use_lab, config=config, check=False, verbose=verbose
             )
-            announce(f"Training {config.epochs} epochs now", seconds)
             student.train_student(parts, config, lab.cache_dir, run_dir, verbose=2)
         else:
             raise LabError(f'IF_NO_MODEL = {choice!r}: choose "train" or "download"')
