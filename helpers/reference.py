@@ -119,7 +119,10 @@ def make_callbacks(config, run_dir, fixed_z):
     paths = RunPaths(Path(run_dir))
     return [
         keras.callbacks.ModelCheckpoint(
-            str(paths.best_model), monitor="val_loss", save_best_only=True
+            str(paths.best_model),
+            monitor="val_loss_at_target_beta",  # train() logs it; see TargetBetaLoss
+            mode="min",
+            save_best_only=True,
         ),
         keras.callbacks.TensorBoard(str(paths.tensorboard), write_graph=False),
         SampleGrid(

@@ -133,7 +133,15 @@ def test_callbacks_pass_and_the_grid_is_driven(tmp_path, capsys):
             ('self.folder / f"epoch_', 'Path("/tmp") / "no" / f"epoch_'),
             "wrote 0 PNGs into run_dir/samples",
         ),
-        (('monitor="val_loss"', 'monitor="loss"'), "use monitor='val_loss'"),
+        (
+            ('monitor="val_loss_at_target_beta"', 'monitor="val_loss"'),
+            "use monitor='val_loss_at_target_beta'.*smallest in a warm-up epoch",
+        ),
+        (
+            ('monitor="val_loss_at_target_beta"', 'monitor="loss"'),
+            "use monitor='val_loss_at_target_beta'.*not measured on held-out",
+        ),
+        (('mode="min"', 'mode="max"'), "use mode='min'"),
         (
             ('keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),', ""),
             "missing TensorBoard",
@@ -317,14 +325,25 @@ def test_training_run(tmp_path, capsys):
 
 
 # --------------------------------------------------------- estimates, the model
-def test_flop_count_matches_the_presets_known_cost():
-    from helpers.pretrained import describe_seconds, macs_per_image, training_seconds
+def test_run_time_comes_from_helpers_timing_with_the_runs_counts(monkeypatch):
+    import helpers.cache
+    import helpers.timing
+    from helpers import pretrained
 
-    assert round(macs_per_image(preset("cpu")) / 1e6, 1) == 73.8
-    assert round(macs_per_image(preset("colab")) / 1e6, 1) == 285.0
-    seconds = training_seconds(preset("colab"), 162_770, device="GPU")
-    assert 60 * 30 < seconds < 60 * 90  # 40 epochs on a T4: about an hour
-    assert describe_seconds(seconds).endswith("min")
+    counts = {"counts": {"train": 1000, "validation": 300}}
+    monkeypatch.setattr(helpers.cache, "cache_info", lambda cache_dir: counts)
+    seen = {}
+
+    def describe(config, **kwargs):
+        seen.update(kwargs)
+        return "one sentence"
+
+    monkeypatch.setattr(helpers.timing, "describe_training_time", describe)
+    config = CONFIG.replace(train_limit=400, val_limit=500)
+    assert pretrained.describe_run_time(config, "cache", epochs=3) == "one sentence"
+    assert seen == {"n_images": 400, "n_validation": 300, "epochs": 3}
+    # one estimator: the FLOP-rate copy that lived here is gone
+    assert not hasattr(pretrained, "training_seconds")
 
 
 def test_instructor_model_needs_a_hash_then_checks_it(tmp_path):

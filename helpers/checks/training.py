@@ -17,6 +17,11 @@ from helpers.checks._common import CheckFailed, _call, _numpy, _passed, self_che
 from helpers.checks.loss import _set_log_var
 from helpers.checks.loss import _tiny_parts as _seeded_tiny_parts
 
+# What the best-model checkpoint must monitor: the lab's train() logs it every epoch
+# (helpers.callbacks.TargetBetaLoss, before the student's callbacks). Only the name is
+# inspected here, so the check also works on callbacks made outside train().
+BEST_MODEL_MONITOR = "val_loss_at_target_beta"
+
 
 # --------------------------------------------------------------------- train step
 def _tiny_parts():
@@ -283,7 +288,8 @@ def _check_own(callback, config, fixed_z, run_dir) -> list[str]:
 def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
     """Check the callbacks of 04_train: checkpoint, TensorBoard and your own.
 
-    Looks for a ModelCheckpoint (val_loss, best only, run_dir/best.keras), a
+    Looks for a ModelCheckpoint (val_loss_at_target_beta, best only,
+    run_dir/best.keras), a
     TensorBoard writing inside run_dir, and a Callback of your own (not one of
     Keras' or the lab's). With ``config`` and ``fixed_z`` it also runs your callback
     through a few epochs on a stand-in model and checks it decodes exactly
@@ -335,10 +341,25 @@ def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
             "run_dir/best.keras (05 and 06 load it)"
         )
     else:
-        if getattr(checkpoint, "monitor", None) != "val_loss":
+        monitor = getattr(checkpoint, "monitor", None)
+        if monitor != BEST_MODEL_MONITOR:
             problems.append(
-                f"ModelCheckpoint monitors {checkpoint.monitor!r}: use "
-                "monitor='val_loss' so the best model is chosen on held-out images"
+                f"ModelCheckpoint monitors {monitor!r}: use "
+                f"monitor={BEST_MODEL_MONITOR!r} (with mode='min'), the validation "
+                "reconstruction + the target beta x validation KL that the lab's "
+                "train() logs every epoch. Plain val_loss weighs the KL by the "
+                "warm-up's current weight, so it is smallest in a warm-up epoch "
+                "(KL weight near 0) and would keep a model trained without its KL"
+                + (
+                    ""
+                    if str(monitor).startswith("val_")
+                    else "; and a training loss is not measured on held-out faces"
+                )
+            )
+        elif getattr(checkpoint, "mode", None) != "min":
+            problems.append(
+                f"ModelCheckpoint has mode={checkpoint.mode!r}: a loss is best "
+                "when it is smallest, use mode='min'"
             )
         if not getattr(checkpoint, "save_best_only", False):
             problems.append(
