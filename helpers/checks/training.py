@@ -31,6 +31,14 @@ def _tiny_parts():
     return encoder, decoder
 
 
+def _minimises(checkpoint) -> bool:
+    """True when the checkpoint keeps the smallest value (Keras < 3.9 keeps no mode)."""
+    mode = getattr(checkpoint, "mode", None)
+    if mode is not None:
+        return mode == "min"
+    return getattr(checkpoint, "monitor_op", None) in (np.less, np.less_equal)
+
+
 def _close(a, b, tol=2e-3) -> bool:
     return abs(a - b) <= tol * max(1.0, abs(b))
 
@@ -356,10 +364,10 @@ def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
                     else "; and a training loss is not measured on held-out faces"
                 )
             )
-        elif getattr(checkpoint, "mode", None) != "min":
+        elif not _minimises(checkpoint):
             problems.append(
-                f"ModelCheckpoint has mode={checkpoint.mode!r}: a loss is best "
-                "when it is smallest, use mode='min'"
+                f"ModelCheckpoint has mode={getattr(checkpoint, 'mode', 'max')!r}: a "
+                "loss is best when it is smallest, use mode='min'"
             )
         if not getattr(checkpoint, "save_best_only", False):
             problems.append(
