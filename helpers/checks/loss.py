@@ -497,6 +497,20 @@ def _tiny_parts(latent: int = 2):
     return encoder, decoder
 
 
+def _tiny_vae(vae_class, encoder, decoder, beta: float, what: str):
+    """The student's VAE class around the tiny parts, MSE on [0, 1], seed 0."""
+    return _call(
+        vae_class,
+        encoder,
+        decoder,
+        beta=beta,
+        reconstruction="mse",
+        value_range=(0.0, 1.0),
+        seed=0,
+        what=what,
+    )
+
+
 def _set_log_var(encoder, value: float) -> None:
     bias = encoder.get_layer("z_log_var").bias
     bias.assign(np.full(bias.shape, value, np.float32))
@@ -530,16 +544,7 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
     rng = np.random.default_rng(0)
     images = rng.uniform(0.05, 0.95, (4, 8, 8, 3)).astype(np.float32)
     encoder, decoder = _tiny_parts()
-    vae = _call(
-        vae_class,
-        encoder,
-        decoder,
-        beta=beta,
-        reconstruction="mse",
-        value_range=(0.0, 1.0),
-        seed=0,
-        what=f"{name}(...)",
-    )
+    vae = _tiny_vae(vae_class, encoder, decoder, beta, what=f"{name}(...)")
     if not isinstance(vae, keras.Model):
         raise CheckFailed(f"{name}(...) is a {type(vae).__name__}, not a keras.Model")
     _set_log_var(encoder, 0.0)

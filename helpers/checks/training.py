@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.checks._common import CheckFailed, _call, _numpy, _passed, self_check
-from helpers.checks.loss import _set_log_var
+from helpers.checks.loss import _set_log_var, _tiny_vae
 from helpers.checks.loss import _tiny_parts as _seeded_tiny_parts
 
 # What the best-model checkpoint must monitor: the lab's train() logs it every epoch
@@ -92,16 +92,7 @@ def check_train_step(vae_class, beta: float = 2.0) -> None:
     keras.utils.set_random_seed(0)
     encoder, decoder = _tiny_parts()
     name = getattr(vae_class, "__name__", "VAE")
-    vae = _call(
-        vae_class,
-        encoder,
-        decoder,
-        beta=beta,
-        reconstruction="mse",
-        value_range=(0.0, 1.0),
-        seed=0,
-        what=name,
-    )
+    vae = _tiny_vae(vae_class, encoder, decoder, beta, what=name)
     if not hasattr(vae, "decoder") or not hasattr(vae, "encoder"):
         raise CheckFailed(
             f"`{name}` keeps no `encoder` / `decoder` attribute: store them "
