@@ -51,6 +51,7 @@ def _finite_logs(logs) -> bool:
     return loss is None or bool(np.isfinite(loss))
 
 
+# BEGIN REFERENCE (callbacks)
 class SampleGrid(keras.callbacks.Callback):
     """Decode fixed latent vectors every ``interval`` epochs and save a PNG grid.
 
@@ -84,6 +85,9 @@ class SampleGrid(keras.callbacks.Callback):
             self.path_for_epoch(done),
             value_range=self.value_range,
         )
+
+
+# END REFERENCE
 
 
 class KLWarmup(keras.callbacks.Callback):

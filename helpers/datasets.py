@@ -34,6 +34,7 @@ from helpers.preprocess import (
 IN_MEMORY_BYTES = 1 << 30  # splits up to this size are read into RAM by make_dataset
 
 
+# BEGIN REFERENCE (pipeline)
 def _index_dataset(
     n: int, shuffle: bool, seed: int, repeat: bool, batch_size, drop, start_epoch=0
 ):
@@ -190,3 +191,6 @@ def make_jpeg_dataset(
     )
     ds = ds.batch(batch_size).map(lambda b: normalize(b, value_range))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# END REFERENCE

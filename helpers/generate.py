@@ -7,7 +7,7 @@ tanh); ``helpers.plots`` turns them into figures. Typical use::
     from helpers.runs import load_run
     from helpers import generate
     run = load_run("runs/cpu")
-    faces = generate.sample_prior(run.vae, 64, temperature=0.8)
+    faces = generate.sample_in_batches(sample_faces, run.vae, 64)  # yours, from 05
     gmm = generate.fit_latent_gmm(run.vae, train_images)     # after training
     better = generate.sample_gmm(run.vae, gmm, 64)
 
@@ -128,6 +128,7 @@ def decode(vae, z, batch_size: int = 256) -> np.ndarray:
 
 
 # Sampling ---------------------------------------------------------------------------
+# BEGIN REFERENCE (sample_faces)
 def sample_prior(vae, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
     """Decode ``n`` latents drawn from the prior N(0, I), scaled by ``temperature``.
 
@@ -143,6 +144,26 @@ def sample_prior(vae, n: int, temperature: float = 1.0, seed: int = 0) -> np.nda
         raise ValueError(f"temperature={temperature}: must be >= 0")
     z = np.random.default_rng(seed).standard_normal((n, latent_dim(vae)))
     return decode(vae, z * temperature)
+
+
+# END REFERENCE
+
+
+def sample_in_batches(sample_faces, vae, n: int, seed: int = 0, batch_size: int = 256):
+    """Call ``sample_faces(vae, k, seed=...)`` in batches; return n images, float32.
+
+    ``sample_faces`` is yours from 05_generate (it returns images or (images, z)).
+    Batch i is drawn with seed ``seed + i``, so the same seed gives the same faces,
+    and no single decoder call holds more than ``batch_size`` faces.
+    """
+    if n < 1:
+        raise ValueError(f"n={n}: ask for at least one sample")
+    out = []
+    for i, start in enumerate(range(0, n, batch_size)):
+        result = sample_faces(vae, min(batch_size, n - start), seed=seed + i)
+        images = result[0] if isinstance(result, (tuple, list)) else result
+        out.append(np.asarray(images, dtype=np.float32))
+    return np.concatenate(out)
 
 
 def fit_latent_gmm(
@@ -214,32 +235,66 @@ def reconstruct(vae, images, batch_size: int = 256) -> np.ndarray:
 
 
 # Paths through the latent space -------------------------------------------------------
-def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spherical interpolation between vectors a and b at fractions t, (T, D).
+def slerp(z_a, z_b, steps: int) -> np.ndarray:
+    """Return ``steps`` latents on the great-circle arc from z_a to z_b, (steps, D).
 
     ``sin((1 - t) w) / sin(w) * a + sin(t w) / sin(w) * b`` with w the angle
-    between a and b: for |a| = |b| every point has that same norm.
+    between a and b and t = linspace(0, 1, steps): for |a| = |b| every point has
+    that same norm. (Anti)parallel codes have no unique arc: the straight line.
+    The endpoints are exactly z_a and z_b.
     """
+    if steps < 2:
+        raise ValueError(f"steps={steps}: need at least 2 (the two endpoints)")
+    a = np.asarray(z_a, dtype=np.float64).reshape(-1)
+    b = np.asarray(z_b, dtype=np.float64).reshape(-1)
+    t = np.linspace(0.0, 1.0, steps)
     cos = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
     omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    if np.sin(omega) < 1e-6:  # (anti)parallel: the great circle is undefined
-        return (1 - t)[:, None] * a + t[:, None] * b
-    wa = np.sin((1 - t) * omega) / np.sin(omega)
-    wb = np.sin(t * omega) / np.sin(omega)
-    return wa[:, None] * a + wb[:, None] * b
+    if np.sin(omega) < 1e-6:
+        path = (1 - t)[:, None] * a + t[:, None] * b
+    else:
+        wa = np.sin((1 - t) * omega) / np.sin(omega)
+        wb = np.sin(t * omega) / np.sin(omega)
+        path = wa[:, None] * a + wb[:, None] * b
+    path[0], path[-1] = a, b  # exact endpoints, whatever the round-off
+    return path
 
 
+def _two_means(vae, image_a, image_b) -> tuple[np.ndarray, np.ndarray]:
+    z = encode_means(
+        vae,
+        np.concatenate([as_model_images(vae, image_a), as_model_images(vae, image_b)]),
+    )
+    return z[0].astype(np.float64), z[1].astype(np.float64)
+
+
+def slerp_faces(vae, image_a, image_b, steps: int = 8) -> np.ndarray:
+    """Decode the great-circle path between the latent means of two faces.
+
+    It keeps the endpoints' norm (exactly when the two have the same norm, in
+    between when they differ). It does not move the path to the norm of a typical
+    prior sample (about sqrt(D)): it only avoids the dip in norm of the straight
+    line between two far-apart codes, which passes closer to the origin than
+    either endpoint.
+
+    Args:
+        image_a, image_b: (H, W, 3) or (1, H, W, 3) faces (uint8 or model range).
+        steps: images on the path, endpoints included (>= 2).
+
+    Returns:
+        (steps, H, W, 3) float32; the first and last are the reconstructions of
+        ``image_a`` and ``image_b``.
+    """
+    return decode(vae, slerp(*_two_means(vae, image_a, image_b), steps))
+
+
+# BEGIN REFERENCE (interpolate_faces)
 def interpolate(
     vae, image_a, image_b, steps: int = 8, mode: str = "linear"
 ) -> np.ndarray:
     """Decode a path between the latent means of two faces.
 
-    "linear" walks the straight line; "slerp" walks the arc of the great circle
-    through the two codes, which keeps the endpoints' norm (exactly when the two
-    have the same norm, in between when they differ). It does not move the
-    path to the norm of a typical prior sample (about sqrt(D)): it only avoids the
-    dip in norm of the straight line between two far-apart codes, which passes
-    closer to the origin than either endpoint.
+    "linear" walks the straight line; "slerp" is :func:`slerp_faces`.
 
     Args:
         image_a, image_b: (H, W, 3) or (1, H, W, 3) faces (uint8 or model range).
@@ -254,19 +309,18 @@ def interpolate(
         raise ValueError(
             f"mode={mode!r}: choose one of {', '.join(INTERPOLATION_MODES)}"
         )
+    if mode == "slerp":
+        return slerp_faces(vae, image_a, image_b, steps)
     if steps < 2:
         raise ValueError(f"steps={steps}: need at least 2 (the two endpoints)")
-    z = encode_means(
-        vae,
-        np.concatenate([as_model_images(vae, image_a), as_model_images(vae, image_b)]),
-    )
-    a, b = z[0].astype(np.float64), z[1].astype(np.float64)
+    a, b = _two_means(vae, image_a, image_b)
     t = np.linspace(0.0, 1.0, steps)
-    path = (
-        (1 - t)[:, None] * a + t[:, None] * b if mode == "linear" else _slerp(a, b, t)
-    )
+    path = (1 - t)[:, None] * a + t[:, None] * b
     path[0], path[-1] = a, b  # exact endpoints, whatever the round-off
     return decode(vae, path)
+
+
+# END REFERENCE
 
 
 def _as_z(vae, image_or_z) -> np.ndarray:
@@ -431,9 +485,21 @@ def _load_split_images(run, split: str, n: int | None):
 
 
 def write_figures(
-    vae, out_dir, value_range, train, val, val_attrs, seed=0
+    vae,
+    out_dir,
+    value_range,
+    train,
+    val,
+    val_attrs,
+    seed=0,
+    sample_faces=None,
+    interpolate_faces=None,
 ) -> list[Path]:
     """Write every exploration figure of a model into ``out_dir``; return the paths.
+
+    The prior samples and the straight-line path are drawn by the functions you
+    wrote in 05_generate (06 passes them from your assembled parts); without
+    them, by the lab's reference (not in the student release).
 
     Args:
         vae: the trained VAE.
@@ -442,13 +508,18 @@ def write_figures(
         train: (N, H, W, 3) training faces, for the GMM and the 2-D grid's PCA.
         val: (M, H, W, 3) held-out faces (M >= 2), for reconstructions and paths.
         val_attrs: (M, 40) their attributes, for the attribute vectors.
+        seed: seeds the samples and the mixture.
+        sample_faces: ``sample_faces(vae, n, seed)`` (yours, from 05).
+        interpolate_faces: ``interpolate_faces(vae, a, b, steps)`` (yours, from 05).
     """
+    if sample_faces is None or interpolate_faces is None:
+        from helpers import reference  # the lab's; stubs in the student release
+
+        sample_faces = sample_faces or reference.sample_faces
+        interpolate_faces = interpolate_faces or reference.interpolate_faces
     out, vr = Path(out_dir), value_range
-    paths = [
-        save_grid(
-            sample_prior(vae, 64, seed=seed), out / "prior_samples.png", value_range=vr
-        )
-    ]
+    prior = sample_in_batches(sample_faces, vae, 64, seed=seed)
+    paths = [save_grid(prior, out / "prior_samples.png", value_range=vr)]
     z_train = encode_means(vae, train)  # once, for the GMM and the 2-D grid's PCA
     gmm = fit_latent_gmm(vae, train, seed=seed, z_mean=z_train)
     paths.append(
@@ -464,10 +535,11 @@ def write_figures(
             value_range=vr,
         )
     )
-    a, b = val[0], val[1]
+    a, b = as_model_images(vae, val[:2])
+    linear = np.asarray(interpolate_faces(vae, a, b, 10), dtype=np.float32)
     paths.append(
         save_image_rows(
-            [interpolate(vae, a, b, 10, mode) for mode in INTERPOLATION_MODES],
+            [linear, slerp_faces(vae, a, b, 10)],
             out / "interpolation.png",
             value_range=vr,
         )

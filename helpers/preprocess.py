@@ -69,6 +69,7 @@ def check_crop(
     return left, top, width, height
 
 
+# BEGIN REFERENCE (preprocess)
 def crop_resize(
     image: Image.Image,
     crop: Sequence[int] = DEFAULT_CROP,
@@ -90,6 +91,9 @@ def crop_resize(
     box = (left, top, left + width, top + height)
     out = image.resize((image_size, image_size), PIL_RESAMPLE, box=box)
     return np.asarray(out, dtype=np.uint8)
+
+
+# END REFERENCE
 
 
 # The frame every crop box is given in: CelebA's aligned 178x218 images.
@@ -205,6 +209,7 @@ def load_image(
         return np.asarray(out, dtype=np.uint8)
 
 
+# BEGIN REFERENCE (preprocess)
 def tf_crop_resize(image, crop: Sequence[int] = DEFAULT_CROP, image_size: int = 64):
     """Cut the crop box out of a decoded image tensor and resize it (TensorFlow).
 
@@ -243,6 +248,9 @@ def tf_decode_crop_resize(
 
     image = tf.io.decode_jpeg(jpeg_bytes, channels=3)
     return tf_crop_resize(image, crop, image_size)
+
+
+# END REFERENCE
 
 
 def _scale_offset(value_range: Sequence[float]) -> tuple[float, float]:

@@ -3,23 +3,26 @@
 ``helpers.student`` substitutes one of these for a student's part only when the
 notebook's one visible switch (``USE_LAB_PART``) says so, and prints that it did.
 Most parts are the lab's own model and losses (``helpers.model``,
-``helpers.losses``); the three below exist only in the students' form. The student
+``helpers.losses``); the others exist here in the students' form. The student
 release strips the code between the REFERENCE markers, so there the switch says the
 lab's part is not published (yet) instead of substituting it.
 
-==============  =========================================================
-part            names
-==============  =========================================================
-preprocess      ``crop_resize_normalize(frame, config)``
-pipeline        ``make_pipeline(images, config, training)``
-encoder         ``build_encoder(config)`` (``helpers.model``)
-sampling        ``Sampling`` (``helpers.model``)
-decoder         ``build_decoder(config)`` (``helpers.model``)
-losses          ``reconstruction_loss``, ``kl_divergence``, ``vae_loss``
-                (``helpers.losses``)
-vae_model       ``VAE`` (``helpers.model``)
-callbacks       ``make_callbacks(config, run_dir, fixed_z)``
-==============  =========================================================
+=================  ====================================================
+part               names
+=================  ====================================================
+preprocess         ``crop_resize_normalize(frame, config)``
+pipeline           ``make_pipeline(images, config, training)``
+encoder            ``build_encoder(config)`` (``helpers.model``)
+sampling           ``Sampling`` (``helpers.model``)
+decoder            ``build_decoder(config)`` (``helpers.model``)
+losses             ``reconstruction_loss``, ``kl_divergence``, ``vae_loss``
+                   (``helpers.losses``)
+vae_model          ``VAE`` (``helpers.model``)
+callbacks          ``make_callbacks(config, run_dir, fixed_z)``
+sample_faces       ``sample_faces(vae, n, seed)`` -> (images, z)
+interpolate_faces  ``interpolate_faces(vae, image_a, image_b, steps)``
+latent_grid        ``latent_grid(vae, n, dims, span)``
+=================  ====================================================
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ REFERENCE_PARTS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "vae_model": ("helpers.model", ("VAE",)),
     "callbacks": ("helpers.reference", ("make_callbacks",)),
+    "sample_faces": ("helpers.reference", ("sample_faces",)),
+    "interpolate_faces": ("helpers.reference", ("interpolate_faces",)),
+    "latent_grid": ("helpers.reference", ("latent_grid",)),
 }
 
 
@@ -129,6 +135,68 @@ def make_callbacks(config, run_dir, fixed_z):
             fixed_z, paths.sample_grid, config.sample_interval, config.value_range
         ),
     ]
+
+
+# END REFERENCE
+
+
+# BEGIN REFERENCE (sample_faces)
+def sample_faces(vae, n, seed=0):
+    """Decode ``n`` faces from latents drawn from the prior N(0, I).
+
+    Args:
+        vae: a trained VAE (only ``decoder`` is used).
+        n: number of faces.
+        seed: seed of the draw (same seed, same faces).
+
+    Returns:
+        (images, z): (n, H, W, 3) float32 images in the model's value range and
+        the (n, D) latents they were decoded from.
+    """
+    import keras
+
+    from helpers.generate import decode, latent_dim
+
+    z = keras.ops.convert_to_numpy(keras.random.normal((n, latent_dim(vae)), seed=seed))
+    return decode(vae, z), z
+
+
+# END REFERENCE
+
+
+# BEGIN REFERENCE (interpolate_faces)
+def interpolate_faces(vae, image_a, image_b, steps=8):
+    """Decode ``steps`` faces on the straight line between two faces' z_means.
+
+    Returns:
+        (steps, H, W, 3) float32, from face a's reconstruction to face b's.
+    """
+    from helpers.generate import interpolate
+
+    return interpolate(vae, image_a, image_b, steps, mode="linear")
+
+
+# END REFERENCE
+
+
+# BEGIN REFERENCE (latent_grid)
+def latent_grid(vae, n=9, dims=(0, 1), span=2.0):
+    """Decode an n x n grid over latent coordinates dims[0] (rows), dims[1] (cols).
+
+    Every other coordinate is 0, the prior's mean.
+
+    Returns:
+        (n, n, H, W, 3) float32.
+    """
+    from helpers.generate import decode, latent_dim
+
+    values = np.linspace(-span, span, n)
+    rows, cols = np.meshgrid(values, values, indexing="ij")
+    z = np.zeros((n * n, latent_dim(vae)), dtype="float32")
+    z[:, dims[0]] = rows.ravel()
+    z[:, dims[1]] = cols.ravel()
+    images = decode(vae, z)
+    return images.reshape(n, n, *images.shape[1:])
 
 
 # END REFERENCE

@@ -33,8 +33,8 @@ from pathlib import Path
 from helpers.errors import LabError
 from helpers.student import PARTS
 
-# part -> its notebook: the exported parts, plus 05's generation functions
-PART_NOTEBOOK = {**PARTS, "generate": "05_generate"}
+# part -> its notebook (every part students write is exported from a notebook)
+PART_NOTEBOOK = dict(PARTS)
 # Top-level files of the repository that students need (installing, reading).
 RELEASE_FILES = ("pyproject.toml", "README.md", "LICENSE", "requirements.txt")
 RELEASE_FOLDERS = ("report_template",)

@@ -42,7 +42,13 @@ PARTS: dict[str, str] = {
     "losses": "03_loss",
     "vae_model": "03_loss",
     "callbacks": "04_train",
+    "sample_faces": "05_generate",
+    "interpolate_faces": "05_generate",
+    "latent_grid": "05_generate",
 }
+# The parts a model is trained from (01-04); 05's generation parts join the
+# assembled module once they are exported (06 draws its figures with them).
+TRAINING_PARTS: tuple[str, ...] = tuple(p for p, nb in PARTS.items() if nb < "05")
 STUDENT_DIRNAME = "student"
 _PART_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _active_workdir: Path | None = None
@@ -137,6 +143,9 @@ PART_NAMES: dict[str, tuple[str, ...]] = {
     "losses": ("reconstruction_loss", "kl_divergence", "vae_loss"),
     "vae_model": ("VAE",),
     "callbacks": ("make_callbacks",),
+    "sample_faces": ("sample_faces",),
+    "interpolate_faces": ("interpolate_faces",),
+    "latent_grid": ("latent_grid",),
 }
 YOURS, LABS, MISSING = "yours", "LAB'S", "missing"
 
@@ -168,9 +177,16 @@ class StudentParts:
         try:
             return getattr(self.module, name)
         except AttributeError:
+            part = next((p for p, names in PART_NAMES.items() if name in names), None)
+            where = (
+                f" (part {part!r}: its `%%export {part}` cell in {PARTS[part]}, or "
+                f"USE_LAB_PART[{part!r}] = True)"
+                if part
+                else ""
+            )
             raise AttributeError(
                 f"your assembled module has no {name!r}: export the part that "
-                "defines it and run load_student_parts again"
+                f"defines it{where} and run load_student_parts again"
             ) from None
 
     @property
@@ -193,7 +209,7 @@ class StudentParts:
 
     def table(self) -> str:
         """One line per part: notebook, whose code, self-check."""
-        lines = [f"{'part':<11} {'notebook':<12} {'code':<8} self-check"]
+        lines = [f"{'part':<17} {'notebook':<12} {'code':<8} self-check"]
         for s in self.status.values():
             if s.origin == LABS:
                 check = f"(the lab's reference part: USE_LAB_PART[{s.part!r}] is on)"
@@ -205,7 +221,7 @@ class StudentParts:
                 check = "✅ passed"
             else:
                 check = f"❌ failed: {s.message}"
-            lines.append(f"{s.part:<11} {PARTS[s.part]:<12} {s.origin:<8} {check}")
+            lines.append(f"{s.part:<17} {PARTS[s.part]:<12} {s.origin:<8} {check}")
         return "\n".join(lines)
 
 
@@ -262,14 +278,22 @@ def assemble_source(workdir, use_lab_part=None, parts=None) -> tuple[str, dict]:
     Args:
         workdir: the lab's work directory (parts are in ``<workdir>/student``).
         use_lab_part: the switch: parts that use the lab's reference instead.
-        parts: the parts to include (default: all of ``PARTS``), in PARTS order.
+        parts: the parts to include, in PARTS order (default: the training
+            parts, plus each of 05's generation parts that is exported or
+            switched to the lab's).
 
     Returns:
         (source, {part: YOURS | LABS | MISSING}).
     """
     chosen = _switch(use_lab_part)
-    wanted = [p for p in PARTS if parts is None or p in parts]
     folder = student_dir(workdir)
+    if parts is None:
+        parts = [
+            p
+            for p in PARTS
+            if p in TRAINING_PARTS or p in chosen or (folder / f"{p}.py").exists()
+        ]
+    wanted = [p for p in PARTS if p in parts]
     chunks, origins = [HEADER], {}
     for part in wanted:
         path = folder / f"{part}.py"
@@ -535,7 +559,30 @@ def _run_check(part: str, module, config: VAEConfig) -> tuple[bool, str]:
                     fixed_z=fixed_z,
                 )
             )
+    if part == "sample_faces":
+        return _quiet(
+            lambda: checks.check_prior_samples(m["sample_faces"], _tiny_vae())
+        )
+    if part == "interpolate_faces":
+        return _quiet(lambda: checks.check_interpolation(m["interpolate_faces"]))
+    if part == "latent_grid":
+        return _quiet(lambda: checks.check_latent_grid(m["latent_grid"]))
     return True, ""  # pragma: no cover - every part has a check above
+
+
+def _tiny_vae(latent_dim: int = 4, size: int = 8):
+    """A stand-in trained model for check_prior_samples: a small random decoder."""
+    import keras
+
+    decoder = keras.Sequential(
+        [
+            keras.Input((latent_dim,)),
+            keras.layers.Dense(size * size * 3, activation="sigmoid"),
+            keras.layers.Reshape((size, size, 3)),
+        ],
+        name="decoder",
+    )
+    return types.SimpleNamespace(decoder=decoder, value_range=(0.0, 1.0))
 
 
 # ------------------------------------------------------------- building and training

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -155,6 +156,12 @@ def test_release_holds_notebooks_and_helpers_but_no_answers(release):
         "ops.exp(0.5 * z_log_var) * eps",  # Sampling
         "class Sampling(layers.Layer)",
         '"total": reconstruction + beta * kl',  # vae_loss
+        "dataset.shuffle(",  # make_pipeline
+        "z[:, dims[0]] = rows.ravel()",  # latent_grid
+        "np.random.default_rng(seed).standard_normal((n, latent_dim(vae)))",
+        "keras.random.normal((n, latent_dim(vae)), seed=seed)",  # sample_faces
+        "tf.image.crop_to_bounding_box(image, top, left, height, width)",
+        "self.model.decoder(self.fixed_z",  # the grid callback
     ):
         assert answer not in code, answer
     assert not re.search(r"^# (BEGIN|END) REFERENCE", code, re.MULTILINE)
@@ -218,14 +225,30 @@ def test_self_checks_work_from_the_release_helpers(release):
             Sampling()
         except NotInReleaseError as error:
             print("REFERENCE GONE:", error)
-        # What training, evaluation and the figures run on stays in the release.
+        # What students write is gone, whichever module held it ...
         from helpers.callbacks import SampleGrid
         from helpers.datasets import make_dataset
-        from helpers.generate import interpolate, latent_grid_2d, sample_prior
+        from helpers.generate import interpolate, sample_prior
+        from helpers.preprocess import crop_resize
+        from helpers import reference
+
+        stripped = {
+            SampleGrid: "04_train", make_dataset: "01_setup", crop_resize: "01_setup",
+            interpolate: "05_generate", sample_prior: "05_generate",
+            reference.sample_faces: "05_generate", reference.latent_grid: "05_generate",
+            reference.make_pipeline: "01_setup",
+        }
+        for gone, notebook in stripped.items():
+            try:
+                gone()
+                raise SystemExit(f"{gone} is in the release")
+            except NotInReleaseError as error:
+                assert f"notebook {notebook}" in str(error), (gone, error)
+        # ... and the scaffolding around it stays.
+        from helpers.generate import latent_grid_2d, sample_in_batches, slerp_faces
         from helpers.losses import kl_per_dimension
 
-        kept_names = (SampleGrid, make_dataset, interpolate, latent_grid_2d)
-        for kept in kept_names + (sample_prior, kl_per_dimension):
+        for kept in (latent_grid_2d, sample_in_batches, slerp_faces, kl_per_dimension):
             assert "student release" not in (kept.__doc__ or ""), kept
         print("CHECK PASSED")
         """)
@@ -245,6 +268,82 @@ def test_self_checks_work_from_the_release_helpers(release):
         "REFERENCE GONE: the lab's sampling is not in the student release: you write "
         "it in notebook 02_model" in result.stdout
     )
+
+
+def test_the_students_code_runs_the_whole_lab_in_the_release(release, tmp_path):
+    """Only the student's parts (the solutions' %%export cells) and the release's
+    helpers: checks, training, evaluation and every figure work; the lab's own
+    generation is not there and says where to write it."""
+    from helpers.student import parts_from_notebooks
+
+    dest, _ = release
+    parts = parts_from_notebooks(sorted((REPO / "solutions").glob("0*.ipynb")))
+    (tmp_path / "parts.json").write_text(json.dumps(parts))
+    script = textwrap.dedent("""
+        import json, os
+        from pathlib import Path
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+        import numpy as np
+
+        import helpers
+        from helpers import generate, student
+        from helpers.cache import load_split, prepare_cache
+        from helpers.config import preset
+        from helpers.metrics import evaluate
+        from helpers.release import NotInReleaseError
+        from helpers.runs import load_run
+        from helpers.synthetic import make_slice
+
+        assert helpers.__file__.startswith(os.environ["RELEASE"]), helpers.__file__
+        root = Path(os.environ["WORK"])
+        for part, source in json.loads((root / "parts.json").read_text()).items():
+            student.export_source(part, source, root / "work")
+        prepare_cache(make_slice(root / "slice", n=160, seed=0), root / "cache",
+                      progress=False)
+        config = preset("smoke", latent_dim=8, filters=(8, 16, 32), batch_size=16,
+                        epochs=1, train_limit=64, val_limit=32)
+        parts = student.load_student_parts(root / "work", config=config)
+        assert parts.failed == [] and not parts.lab_parts, parts.table()
+        assert "sample_faces" in parts.status and "latent_grid" in parts.status
+        student.train_student(parts, config, root / "cache", root / "run", verbose=0)
+        student.import_student_module(root / "work", verbose=False)
+        run = load_run(root / "run")
+        assert type(run.vae).__module__ == "student_vae", type(run.vae)
+        report = evaluate(run, n=12, gmm_fit_n=40, write=False,
+                          sample_faces=parts.sample_faces)
+        assert report["n"] == 12 and "prior_samples" in report["sharpness"]
+        train, _, _ = load_split(root / "cache", "train")
+        val, attrs, _ = load_split(root / "cache", "validation")
+        figures = generate.write_figures(
+            run.vae, root / "figures", config.value_range, np.asarray(train[:40]),
+            np.asarray(val[:12]), attrs[:12], sample_faces=parts.sample_faces,
+            interpolate_faces=parts.interpolate_faces)
+        names = sorted(p.name for p in figures)
+        assert {"prior_samples.png", "interpolation.png", "latent_grid_2d.png"} <= set(
+            names), names
+        for call in (lambda: evaluate(run, n=12, gmm_fit_n=40, write=False),
+                     lambda: generate.write_figures(run.vae, root / "f2", (0, 1),
+                                                    train[:40], val[:12], attrs[:12])):
+            try:
+                call()
+                raise SystemExit("the lab's generation ran in the release")
+            except NotInReleaseError as error:
+                assert "notebook 05_generate" in str(error), error
+        print("RELEASE LAB OK", len(names), "figures")
+        """)
+    env = dict(os.environ, PYTHONPATH=str(dest), RELEASE=str(dest), WORK=str(tmp_path))
+    env.pop("VAE_LAB_WORKDIR", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=dest,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert "RELEASE LAB OK" in result.stdout
 
 
 # ------------------------------------------------------------------ repository URL

@@ -74,7 +74,7 @@ def test_correct_parts_pass_and_a_broken_kl_is_named(tmp_path, capsys):
     assert broken.failed == ["losses", "vae_model"]
     assert "kl_divergence" in broken.status["vae_model"].message
     assert broken.status["losses"].passed is False
-    assert "losses      03_loss      yours    ❌ failed:" in out
+    assert "losses            03_loss      yours    ❌ failed:" in out
     assert "USE_LAB_PART['losses'] = True" in out
     assert "Traceback" not in out
 
@@ -86,7 +86,8 @@ def test_a_missing_part_is_named_and_stops_assembly(tmp_path, capsys):
         student.load_student_parts(workdir, config=CONFIG, check=False)
     out = capsys.readouterr().out
     assert (
-        "decoder     02_model     missing  ❌ not exported: run the `%%export " in out
+        "decoder           02_model     missing  ❌ not exported: run the `%%export "
+        in out
     )
 
 
@@ -110,7 +111,7 @@ def test_the_switch_uses_the_lab_part_and_says_so(tmp_path, capsys):
     out = capsys.readouterr().out
     assert parts.Sampling is helpers.model.Sampling
     assert parts.lab_parts == ["sampling"] and parts.failed == []
-    assert "sampling    02_model     LAB'S" in out
+    assert "sampling          02_model     LAB'S" in out
     assert "The lab's reference code: sampling" in out
     assert "from helpers.model import Sampling" in parts.path.read_text()
     with pytest.raises(LabError, match="unknown part"):
@@ -186,3 +187,29 @@ def test_a_student_class_under_the_labs_name_still_reloads_as_theirs(tmp_path):
         assert type(again) is parts.VAE
     finally:  # give the lab its name back for the tests that follow
         keras.saving.register_keras_serializable(package="vae_lab")(helpers.model.VAE)
+
+
+def test_05s_generation_parts_join_once_exported_and_are_checked(tmp_path, capsys):
+    """04 assembles the training parts only; 06 asks for 05's and gets them checked."""
+    workdir = write_parts(tmp_path)
+    for part in ("sample_faces", "interpolate_faces", "latent_grid"):
+        (workdir / "student" / f"{part}.py").unlink()
+    parts = student.load_student_parts(workdir, config=CONFIG, check=False)
+    assert set(parts.status) == set(student.TRAINING_PARTS)  # 04: nothing missing
+    with pytest.raises(AttributeError, match="%%export sample_faces.*05_generate"):
+        _ = parts.sample_faces
+    wanted = [*student.TRAINING_PARTS, "sample_faces"]
+    with pytest.raises(LabError, match="sample_faces is missing"):
+        student.load_student_parts(workdir, config=CONFIG, check=False, parts=wanted)
+    capsys.readouterr()
+    # a draw that ignores its seed: the part is the student's, and its check fails
+    unseeded = ("seed=seed)", "seed=None)")
+    workdir = write_parts(tmp_path, sample_faces=[unseeded])
+    parts = student.load_student_parts(workdir, config=CONFIG, parts=wanted)
+    assert parts.failed == ["sample_faces"]
+    assert "same seed gave different faces" in parts.status["sample_faces"].message
+    # a correct one passes the same check, and is what parts.sample_faces calls
+    workdir = write_parts(tmp_path)
+    parts = student.load_student_parts(workdir, config=CONFIG)
+    assert parts.failed == [] and "latent_grid" in parts.status
+    assert parts.sample_faces.__module__ == student.MODULE_NAME
