@@ -6,6 +6,8 @@ A run directory is self-describing, so a student can evaluate yesterday's model:
       config.json          the VAEConfig (VAEConfig.save)
       run.json             the cache it trained on, epochs done, status
       best.keras           best model so far by val_loss_at_target_beta (ModelCheckpoint)
+      instructor.keras     the instructor's portable model, where one was downloaded
+                           instead (helpers.pretrained); best.keras wins over it
       backup/              resume state for an interrupted run (BackupAndRestore)
       history.csv          one row per epoch (CSVLogger): loss, reconstruction_loss,
                            kl_loss and their val_ versions
@@ -48,6 +50,10 @@ class RunPaths:
     @property
     def best_model(self) -> Path:
         return self.root / "best.keras"
+
+    @property
+    def instructor_model(self) -> Path:
+        return self.root / "instructor.keras"
 
     @property
     def backup(self) -> Path:
@@ -126,7 +132,9 @@ class Run:
 
     paths: RunPaths
     config: VAEConfig
-    vae: object  # helpers.model.VAE (typed loosely so importing this needs no Keras)
+    # helpers.model.VAE, or helpers.pretrained.PretrainedVAE for an instructor.keras
+    # (typed loosely so importing this needs no Keras)
+    vae: object
     cache_dir: Path | None
     info: dict
 
@@ -134,7 +142,9 @@ class Run:
 def load_run(run_dir) -> Run:
     """Reopen a run directory: config, best model and the cache it trained on.
 
-    Warns (UserWarning) when the cache it trained on has changed since.
+    Warns (UserWarning) when the cache it trained on has changed since. A folder
+    with no best.keras but the instructor's downloaded model (instructor.keras)
+    gives that model (``helpers.pretrained.load_instructor_run``).
 
     Raises:
         LabError: the folder is not a run directory, or has no saved model yet.
@@ -146,6 +156,10 @@ def load_run(run_dir) -> Run:
             f"{paths.root} is not a run directory (no config.json): train one "
             "with `python -m helpers train --run-dir DIR ...`"
         )
+    if not paths.best_model.exists() and paths.instructor_model.exists():
+        from helpers.pretrained import load_instructor_run
+
+        return load_instructor_run(paths.root)
     if not paths.best_model.exists():
         raise LabError(
             f"{paths.root} has no best.keras yet: let training finish at least "

@@ -359,10 +359,19 @@ def test_instructor_model_needs_a_hash_then_checks_it(tmp_path):
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     url = source.as_uri()
     path = fetch_instructor_model(tmp_path / "run", CONFIG, url=url, sha256=digest)
+    # Under a name of its own: never taken for the student's checkpoint.
+    assert path == tmp_path / "run" / "instructor.keras"
     assert path.read_bytes() == b"pretend model"
+    assert not (tmp_path / "run" / "best.keras").exists()
     assert (tmp_path / "run" / "config.json").exists()
     with pytest.raises(LabError, match="could not fetch"):
         fetch_instructor_model(tmp_path / "other", CONFIG, url=url, sha256="0" * 64)
+    assert not (tmp_path / "other" / "instructor.keras").exists()
+    # Loading it checks that it is a portable model (tests/test_pretrained.py).
+    from helpers.runs import load_run
+
+    with pytest.raises(LabError, match="damaged"):
+        load_run(tmp_path / "run")
 
 
 def test_checks_run_without_the_reference_modules(tmp_path, monkeypatch, capsys):

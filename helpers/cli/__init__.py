@@ -1,7 +1,7 @@
 """The lab's one command line: ``python -m helpers <command> [--help]``.
 
 Each command group is a module of this package (``train``, ``generate``, ``evaluate``,
-``report``, ``data``, ``slice``, ``course``, ``demo``) holding functions
+``report``, ``data``, ``slice``, ``course``, ``pretrained``, ``demo``) holding functions
 ``<name>_command(parser) -> handler``: one adds its arguments to ``parser`` and
 returns the function that runs them. The ML modules (``helpers.model``,
 ``helpers.training``, ...) hold no argparse code. A command's module is imported only
@@ -66,6 +66,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "repair-submission": (
         "helpers.cli.course:repair_submission_command",
         "repair a student's notebook against its release before nbgrader autograde",
+    ),
+    "export-model": (
+        "helpers.cli.pretrained:export_model_command",
+        "write a run's model as a portable file for students to download",
     ),
     "report": (
         "helpers.cli.report:report_command",
