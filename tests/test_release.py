@@ -149,6 +149,8 @@ def test_release_holds_notebooks_and_helpers_but_no_answers(release):
         dest / "helpers/cli/course.py"
     ).is_file()
     assert "helpers/model.py" in summary.stripped
+    # check_submission's list of graded cells goes with the notebooks
+    assert (dest / "helpers/templates/graded_cells.json").is_file()
     code = "\n".join(
         p.read_text(encoding="utf-8") for p in (dest / "helpers").rglob("*.py")
     )

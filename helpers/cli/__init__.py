@@ -67,6 +67,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "helpers.cli.course:repair_submission_command",
         "repair a student's notebook against its release before nbgrader autograde",
     ),
+    "check-submission": (
+        "helpers.cli.course:check_submission_command",
+        "what hand-ins kept of their grading metadata (through Colab or not)",
+    ),
     "export-model": (
         "helpers.cli.pretrained:export_model_command",
         "write a run's model as a portable file for students to download",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from helpers.errors import LabError
 from helpers.notebook_tools import (
     REPO_URL,
     check_repo_url,
@@ -108,6 +109,12 @@ def make_student_command(parser):
 
             if update_points_table(guide, args.solutions):
                 changed.append(guide)
+        from helpers.submission import MANIFEST, update_manifest
+
+        # the repository's own list, beside its solutions (not a scratch folder's)
+        manifest = guide.parent / "helpers" / MANIFEST.relative_to(MANIFEST.parents[1])
+        if manifest.parent.is_dir() and update_manifest(args.solutions, manifest):
+            changed.append(manifest)
         for path in changed:
             print(f"wrote {path}")
         print(
@@ -153,6 +160,46 @@ def repair_submission_command(parser):
             print(report)
         changed = sum(bool(r.actions) for r in reports)
         print(f"{len(reports)} notebook(s) checked, {changed} repaired")
+        return 0
+
+    return run
+
+
+def check_submission_command(parser):
+    """``python -m helpers check-submission``: what hand-ins kept of their metadata."""
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        help="submitted .ipynb files, or folders searched for them (e.g. nbgrader's "
+        "submitted/)",
+    )
+    parser.add_argument(
+        "--notebook",
+        help="the lab notebook they all are, e.g. 05_generate (default: told by "
+        "each file's grade_ids)",
+    )
+
+    def run(args) -> int:
+        from helpers.submission import check_notebook, read_notebook, survey
+
+        files = []
+        for path in map(Path, args.paths):
+            files += sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
+        files = [f for f in files if ".ipynb_checkpoints" not in f.parts]
+        if not files:
+            raise LabError(f"no .ipynb files in {', '.join(args.paths)}")
+        reports = []
+        for path in files:
+            report = check_notebook(read_notebook(path), args.notebook, str(path))
+            reports.append(report)
+            print("\n".join(report.lines()))
+        print("\n".join(survey(reports)))
+        damaged = sum(not r.intact for r in reports)
+        if damaged:
+            print(
+                f"{damaged} of {len(reports)} need `repair-submission` before "
+                "nbgrader autograde"
+            )
         return 0
 
     return run

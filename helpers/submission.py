@@ -1,0 +1,305 @@
+"""Before handing in: did the notebook keep the metadata nbgrader grades by?
+
+nbgrader finds a graded cell by the ``nbgrader`` entry in its metadata
+(``grade_id``, points, lock). Reports from issue trackers say that Colab keeps
+cell metadata it does not know when it saves (INSTRUCTORS.md, section 8), but a
+cell that is deleted and retyped, or pasted from elsewhere, has none, and a
+copied cell duplicates its ``grade_id``. Nobody here could try Colab, so this
+module *measures* it, on the notebooks students actually hand in:
+
+- :func:`check_submission` (the last cell of every notebook) reads the notebook
+  as Colab holds it at that moment (Colab's ``get_ipynb`` request, what
+  *File > Download > .ipynb* saves) or, in Jupyter, the saved file, compares its
+  graded cells with the release's list and says what it found;
+- ``python -m helpers check-submission FILE_OR_FOLDER`` does the same for the
+  files an instructor collected, and totals, over the class, which graded cells
+  kept their metadata and whether each file passed through Colab: first-hand
+  evidence of what Colab keeps. ``repair-submission`` then mends what is lost.
+
+The release's list, ``templates/graded_cells.json``, is written by
+``python -m helpers make-student`` from the stamped solutions (a test keeps it in
+step), so the student release, which has no solutions, carries it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers.errors import LabError
+
+MANIFEST = Path(__file__).parent / "templates" / "graded_cells.json"
+# What nbgrader compares for a graded cell (``points`` only where it is graded).
+_KEYS = ("solution", "grade", "locked")
+
+
+class SubmissionError(LabError):
+    """A notebook to check cannot be found or read."""
+
+
+# ------------------------------------------------------------------- the manifest
+def graded_cells(solutions: str | Path) -> dict[str, dict[str, dict]]:
+    """Return {notebook: {grade_id: {solution, grade, locked[, points]}}}.
+
+    Args:
+        solutions: the folder of stamped solution notebooks.
+    """
+    import nbformat
+
+    from helpers.grading import grade_cells
+
+    out = {}
+    for path in sorted(Path(solutions).glob("*.ipynb")):
+        cells = grade_cells(nbformat.read(str(path), as_version=4))
+        out[path.stem] = {
+            grade_id: {
+                **{key: bool(meta.get(key)) for key in _KEYS},
+                **({"points": meta["points"]} if meta.get("grade") else {}),
+            }
+            for grade_id, meta in cells.items()
+        }
+    return out
+
+
+def manifest_text(solutions: str | Path) -> str:
+    """The text of ``templates/graded_cells.json`` for these solutions."""
+    return json.dumps(graded_cells(solutions), indent=1, sort_keys=True) + "\n"
+
+
+def update_manifest(solutions: str | Path, path: str | Path = MANIFEST) -> bool:
+    """Rewrite the manifest from the solutions; return True when it changed."""
+    from helpers.files import atomic_write_text
+
+    text, path = manifest_text(solutions), Path(path)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    atomic_write_text(path, text)
+    return True
+
+
+def expected_cells(notebook: str, manifest: str | Path = MANIFEST) -> dict[str, dict]:
+    """The graded cells of release notebook ``notebook`` (e.g. "05_generate")."""
+    known = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    if notebook not in known:
+        raise SubmissionError(
+            f"unknown notebook {notebook!r}: the lab's notebooks are "
+            f"{', '.join(sorted(known))}"
+        )
+    return known[notebook]
+
+
+# ---------------------------------------------------------------------- the check
+@dataclass
+class SubmissionReport:
+    """What a notebook kept of its graded cells' metadata."""
+
+    notebook: str
+    expected: int
+    kept: list[str] = field(default_factory=list)  # present once, same flags
+    changed: list[str] = field(default_factory=list)  # present, flags or points edited
+    missing: list[str] = field(default_factory=list)  # no cell carries the grade_id
+    duplicated: list[str] = field(default_factory=list)  # more than one cell does
+    unknown: list[str] = field(default_factory=list)  # not a grade_id of the release
+    colab: bool = False  # the file shows Colab's own metadata
+    source: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return not (self.changed or self.missing or self.duplicated)
+
+    def lines(self) -> list[str]:
+        where = "passed through Colab" if self.colab else "no sign of Colab"
+        head = (
+            f"{self.notebook} ({self.source}; {where}): grading metadata kept on "
+            f"{len(self.kept)} of {self.expected} graded cells"
+        )
+        out = [head]
+        if self.missing:
+            out.append(
+                f"  no metadata: {', '.join(self.missing)} (a cell deleted and "
+                "retyped, or pasted, has none)"
+            )
+        if self.duplicated:
+            out.append(
+                f"  on more than one cell: {', '.join(self.duplicated)} (a copied cell)"
+            )
+        if self.changed:
+            out.append(f"  flags or points edited: {', '.join(self.changed)}")
+        if self.unknown:
+            out.append(f"  not in the release: {', '.join(self.unknown)}")
+        return out
+
+
+def _is_colab(nb: dict) -> bool:
+    """True when the file shows what Colab writes on saving (the release has none).
+
+    Colab gives each cell an ``id`` in its metadata (googlecolab/colabtools#581),
+    an ``outputId`` to executed cells, and records the file's ``name`` in the
+    notebook's ``colab`` block; the release's ``colab`` block holds only
+    ``provenance``.
+    """
+    if "name" in nb.get("metadata", {}).get("colab", {}):
+        return True
+    return any(
+        {"id", "outputId", "colab"} & set(cell.get("metadata", {}))
+        for cell in nb.get("cells", [])
+    )
+
+
+def _grade_ids(nb: dict) -> list[str]:
+    ids = []
+    for cell in nb.get("cells", []):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
+            ids.append(meta["grade_id"])
+    return ids
+
+
+def _guess_notebook(nb: dict, known: list[str]) -> str | None:
+    prefixes = Counter(grade_id.split("-", 1)[0] for grade_id in _grade_ids(nb))
+    for prefix, _ in prefixes.most_common():
+        if prefix in known:
+            return prefix
+    name = str(nb.get("metadata", {}).get("colab", {}).get("name", ""))
+    return next((k for k in known if k in name), None)
+
+
+def check_notebook(
+    nb: dict, notebook: str | None = None, source: str = "", manifest=MANIFEST
+) -> SubmissionReport:
+    """Compare a notebook's graded cells (a JSON dict) with the release's.
+
+    Args:
+        nb: the notebook as JSON (``json.load`` of the file, or Colab's).
+        notebook: its release name, e.g. "05_generate" (default: guessed from its
+            grade_ids, else from the file name Colab keeps).
+        source: where it came from, for the report.
+    """
+    known = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    notebook = notebook or _guess_notebook(nb, list(known))
+    if notebook is None:
+        raise SubmissionError(
+            "cannot tell which lab notebook this is (no grade_id of the lab's and "
+            "no known name): pass it, e.g. check_submission('05_generate')"
+        )
+    expected = expected_cells(notebook, manifest)
+    seen: dict[str, list[dict]] = {}
+    for cell in nb.get("cells", []):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
+            seen.setdefault(meta["grade_id"], []).append(meta)
+    report = SubmissionReport(notebook, len(expected), colab=_is_colab(nb))
+    report.source = source
+    for grade_id, want in expected.items():
+        metas = seen.get(grade_id, [])
+        if not metas:
+            report.missing.append(grade_id)
+        elif len(metas) > 1:
+            report.duplicated.append(grade_id)
+        elif any(bool(metas[0].get(k)) != want[k] for k in _KEYS) or (
+            "points" in want and metas[0].get("points") != want["points"]
+        ):
+            report.changed.append(grade_id)
+        else:
+            report.kept.append(grade_id)
+    report.unknown = sorted(set(seen) - set(expected))
+    return report
+
+
+def live_colab_notebook(timeout: int = 120) -> dict:
+    """The running notebook as Colab holds it now (what Download .ipynb saves).
+
+    Raises:
+        SubmissionError: not running in Colab.
+    """
+    try:
+        from google.colab import _message  # only inside Colab
+    except ImportError as error:
+        raise SubmissionError("not running in Colab") from error
+    try:
+        return _message.blocking_request("get_ipynb", timeout_sec=timeout)["ipynb"]
+    except Exception as error:  # Colab's messaging: any failure means no notebook
+        raise SubmissionError(
+            f"Colab did not hand over the notebook ({type(error).__name__}: {error}); "
+            "download it (File > Download > Download .ipynb) and check the file"
+        ) from error
+
+
+def read_notebook(path: str | Path) -> dict:
+    """Read an .ipynb as JSON, or raise SubmissionError saying what is wrong."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise SubmissionError(f"{path}: no such file") from error
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SubmissionError(
+            f"{path} is not a notebook (not valid JSON: {error}); download it again "
+            "with File > Download > Download .ipynb"
+        ) from error
+
+
+def check_submission(notebook: str | None = None, path=None, verbose=True):
+    """Check the notebook you are about to hand in; print and return the report.
+
+    In Colab it checks the notebook as Colab holds it now; elsewhere, ``path`` or
+    ``<notebook>.ipynb`` in the working directory (save it first). Nothing is
+    changed: an instructor's ``repair-submission`` mends what this finds.
+
+    Args:
+        notebook: the lab notebook, e.g. "05_generate".
+        path: an .ipynb to check instead.
+
+    Returns:
+        A ``SubmissionReport``, or None when there is nothing to check here.
+    """
+    if path is None:
+        try:
+            nb, source = live_colab_notebook(), "this Colab notebook"
+        except SubmissionError:
+            path = Path(f"{notebook}.ipynb") if notebook else None
+            if path is None or not path.is_file():
+                if verbose:
+                    print(
+                        "Not in Colab, and no saved notebook found here: check the "
+                        "file you hand in with `python -m helpers check-submission "
+                        "FILE.ipynb`."
+                    )
+                return None
+    if path is not None:
+        nb, source = read_notebook(path), f"saved file {path}"
+    report = check_notebook(nb, notebook, source)
+    if verbose:
+        print("\n".join(report.lines()))
+        if report.intact:
+            print("Ready to hand in: File > Download > Download .ipynb.")
+        else:
+            print(
+                "Hand it in all the same: your instructor's repair-submission puts "
+                "the metadata back. Next time, write inside the given cells rather "
+                "than deleting, retyping or copying them."
+            )
+    return report
+
+
+def survey(reports: list[SubmissionReport]) -> list[str]:
+    """Totals over many submissions: what Colab (and the rest) kept."""
+    lines = []
+    for label, group in (
+        ("through Colab", [r for r in reports if r.colab]),
+        ("not through Colab", [r for r in reports if not r.colab]),
+    ):
+        if not group:
+            continue
+        cells = sum(r.expected for r in group)
+        kept = sum(len(r.kept) for r in group)
+        lines.append(
+            f"{len(group)} submission(s) {label}: metadata kept on {kept} of {cells} "
+            f"graded cells ({100 * kept / max(cells, 1):.0f} %); "
+            f"{sum(len(r.missing) for r in group)} lost, "
+            f"{sum(len(r.duplicated) for r in group)} duplicated, "
+            f"{sum(len(r.changed) for r in group)} edited"
+        )
+    return lines
