@@ -160,7 +160,12 @@ def ensure_model(lab, choice: str = "train", url=None, sha256=None, verbose=True
             origins = json.loads(record.read_text()) if record.exists() else {}
             use_lab = [part for part, who in origins.items() if who == "lab"]
             parts = student.load_student_parts(
-                lab.workdir, use_lab, config=config, check=False, verbose=verbose
+                lab.workdir,
+                use_lab,
+                config=config,
+                check=False,
+                parts=student.TRAINING_PARTS,  # what trains (05's are not needed)
+                verbose=verbose,
             )
             student.train_student(parts, config, lab.cache_dir, run_dir, verbose=2)
             return load_run(run_dir)

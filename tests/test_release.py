@@ -137,6 +137,23 @@ def release(tmp_path_factory):
     return dest, summary
 
 
+def run_in_release(script: str, dest: Path, **env) -> subprocess.CompletedProcess:
+    """Run ``script`` in a fresh Python whose ``helpers`` is the release's."""
+    env = dict(os.environ, PYTHONPATH=str(dest), RELEASE=str(dest), **env)
+    env.pop("VAE_LAB_WORKDIR", None)  # the release's lab makes its own
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=dest,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result
+
+
 def test_release_holds_notebooks_and_helpers_but_no_answers(release):
     dest, summary = release
     assert sorted(p.name for p in (dest / "notebooks").glob("*.ipynb")) == sorted(
@@ -254,17 +271,7 @@ def test_self_checks_work_from_the_release_helpers(release):
             assert "student release" not in (kept.__doc__ or ""), kept
         print("CHECK PASSED")
         """)
-    env = dict(os.environ, PYTHONPATH=str(dest), RELEASE=str(dest))
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=dest,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_in_release(script, dest)
     assert "CHECK PASSED" in result.stdout
     assert (
         "REFERENCE GONE: the lab's sampling is not in the student release: you write "
@@ -333,18 +340,7 @@ def test_the_students_code_runs_the_whole_lab_in_the_release(release, tmp_path):
                 assert "notebook 05_generate" in str(error), error
         print("RELEASE LAB OK", len(names), "figures")
         """)
-    env = dict(os.environ, PYTHONPATH=str(dest), RELEASE=str(dest), WORK=str(tmp_path))
-    env.pop("VAE_LAB_WORKDIR", None)
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=dest,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    result = run_in_release(script, dest, WORK=str(tmp_path))
     assert "RELEASE LAB OK" in result.stdout
 
 
