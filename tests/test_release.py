@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -342,6 +343,73 @@ def test_the_students_code_runs_the_whole_lab_in_the_release(release, tmp_path):
         """)
     result = run_in_release(script, dest, WORK=str(tmp_path))
     assert "RELEASE LAB OK" in result.stdout
+
+
+def _stripped_names() -> set[tuple[str, str]]:
+    """(module, name) of every stub the release puts where reference code was."""
+    names = set()
+    for path in sorted((REPO / "helpers").rglob("*.py")):
+        relative = path.relative_to(REPO)
+        text, parts = strip_reference(path.read_text(encoding="utf-8"), str(relative))
+        module = ".".join(relative.with_suffix("").parts)
+        for node in ast.parse(text).body if parts else ():
+            if "NotInReleaseError" in ast.unparse(node):
+                names.add((module, getattr(node, "name", "")))
+    return names
+
+
+def _helpers_used(source: str, modules: dict) -> set[tuple[str, str]]:
+    """(module, name) of every helpers name a cell imports or reads as mod.name.
+
+    ``modules`` maps the names earlier cells imported to what they are; the cell's
+    own imports are added to it (a notebook's cells share one namespace).
+    """
+    lines = [  # a magic or shell line becomes `pass`, at its indentation
+        (
+            line[: len(line) - len(line.lstrip())] + "pass"
+            if line.lstrip().startswith(("%", "!"))
+            else line
+        )
+        for line in source.split("\n")
+    ]
+    tree = ast.parse(textwrap.dedent("\n".join(lines)))
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "helpers"
+        ):
+            for alias in node.names:
+                used.add((node.module, alias.name))
+                modules[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("helpers"):
+                    modules[alias.asname or alias.name] = alias.name
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id in modules:
+                used.add((modules[node.value.id], node.attr))
+    return used
+
+
+def test_no_notebook_cell_uses_what_the_release_strips():
+    """Every cell runs in the release: none may call the lab's reference code."""
+    stripped = _stripped_names()
+    assert {("helpers.generate", "sample_prior"), ("helpers.model", "Sampling")} <= (
+        stripped
+    )
+    found = []
+    for path in sorted((REPO / "solutions").glob("0*.ipynb")):
+        modules = {}
+        for index, cell in enumerate(nbformat.read(str(path), as_version=4).cells):
+            if cell.cell_type == "code":
+                for name in sorted(_helpers_used(cell.source, modules) & stripped):
+                    found.append(f"{path.name} cell {index}: {'.'.join(name)}")
+    assert not found, "\n".join(found)
+    earlier = {}
+    _helpers_used("from helpers import generate", earlier)  # an earlier cell
+    later = _helpers_used("x = generate.sample_prior(vae, 4)", earlier)
+    assert ("helpers.generate", "sample_prior") in later & stripped
 
 
 # ------------------------------------------------------------------ repository URL
