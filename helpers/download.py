@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import re
@@ -60,7 +59,7 @@ from helpers.celeba import (
 )
 from helpers.environment import in_notebook
 from helpers.errors import CredentialsError, DataError, DownloadError
-from helpers.files import atomic_write_text, unsafe_zip_member
+from helpers.files import atomic_write_text, sha256_file, unsafe_zip_member
 
 SOURCES = ("kaggle", "opendatasets", "url", "local")
 KAGGLE_HANDLE = "jessicali9530/celeba-dataset"
@@ -512,14 +511,6 @@ def _from_opendatasets(dest: Path, force: bool) -> Path:
     return dest / KAGGLE_HANDLE.split("/")[1]
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fetch_url(url: str, dest: Path, sha256: str | None, force: bool) -> Path:
     """Download ``url`` into ``dest/downloads`` with keras' get_file; return it."""
     import keras
@@ -543,7 +534,7 @@ def _fetch_url(url: str, dest: Path, sha256: str | None, force: bool) -> Path:
     except Exception as error:
         if target.is_file():  # downloaded, but its hash did not match
             explanation = _html_explanation(target)
-            actual = _sha256_of(target)
+            actual = sha256_file(target)
             target.unlink()
             if explanation:
                 raise DownloadError(explanation + " (The page was deleted.)") from None

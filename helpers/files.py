@@ -8,6 +8,7 @@ or ``kill -9`` leaves the old file or the new, never half.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -17,6 +18,15 @@ from glob import escape as glob_escape
 from pathlib import Path
 
 from helpers.errors import DamagedFileError
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Return the SHA-256 of a file as hex, read in 1 MiB blocks (any size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

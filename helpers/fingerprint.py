@@ -27,15 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.files import sha256_file
+
 SAMPLED_IMAGES = 256
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _evenly(items: list, k: int = SAMPLED_IMAGES) -> list:
@@ -78,7 +72,7 @@ def source_fingerprint(data: str | os.PathLike) -> dict:
     from helpers.celeba import find_celeba
 
     files = find_celeba(data)
-    lists = {p.name: _sha256_file(p) for p in (files.attr_file, files.partition_file)}
+    lists = {p.name: sha256_file(p) for p in (files.attr_file, files.partition_file)}
     ids = _listed_ids(files.attr_file)
     sizes = []
     for image_id in _evenly(ids):
