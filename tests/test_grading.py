@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_answers import type_in_answers
 
 from helpers.grading import (
     ANSWER_POINTS,
@@ -175,20 +176,7 @@ def _by_id(nb, grade_id):
 
 def _answered(release):
     """The release with the solutions typed in (markers dropped), as a student would."""
-    solution = _stamped()
-    answers = {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in solution.cells
-        if c.metadata.get("nbgrader", {}).get("solution")
-    }
-    nb = copy.deepcopy(release)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = "\n".join(
-                line for line in answers[grade_id].split("\n") if "###" not in line
-            )
-    return nb
+    return type_in_answers(release, _stamped())
 
 
 def test_untouched_submission_needs_no_repair():

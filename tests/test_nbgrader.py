@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_answers import type_in_answers
 
 from helpers.grading import grade_cells, repair_submission
 from helpers.notebook_tools import _COLAB, notebook_text, plan_student_notebooks
@@ -186,25 +187,6 @@ def _scores(root: Path, student: str) -> dict[str, tuple[float, float]]:
         return out
 
 
-def _answered(release, source):
-    """The release with the source's answers typed in, markers dropped."""
-    answers = {
-        cell.metadata["nbgrader"]["grade_id"]: cell.source
-        for cell in source.cells
-        if cell.metadata.get("nbgrader", {}).get("solution")
-    }
-    nb = copy.deepcopy(release)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = "\n".join(
-                line
-                for line in answers[grade_id].split("\n")
-                if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line
-            )
-    return nb
-
-
 def test_autograde_gives_solutions_full_points_and_the_release_none(course):
     root, api = course
     source = {s: _read(root / "source" / ASSIGNMENT / f"{s}.ipynb") for s in GRADED}
@@ -247,7 +229,7 @@ def test_repaired_submission_gets_full_points(course):
     root, api = course
     source = _read(root / "source" / ASSIGNMENT / "03_loss.ipynb")
     release = _read(root / "release" / ASSIGNMENT / "03_loss.ipynb")
-    student = _answered(release, source)
+    student = type_in_answers(release, source)
     ids = grade_cells(release)
     answer_ids = [g for g, m in ids.items() if m["solution"]]
     test_ids = [g for g, m in ids.items() if m["grade"] and not m["solution"]]
