@@ -33,8 +33,6 @@ from pathlib import Path
 from helpers.errors import LabError
 from helpers.student import PARTS
 
-# part -> its notebook (every part students write is exported from a notebook)
-PART_NOTEBOOK = dict(PARTS)
 # Top-level files of the repository that students need (installing, reading).
 RELEASE_FILES = ("pyproject.toml", "README.md", "LICENSE", "requirements.txt")
 RELEASE_FOLDERS = ("report_template",)
@@ -62,7 +60,7 @@ class ReleaseError(LabError):
 
 # ----------------------------------------------------------------- reference code
 def _stub(part: str, node: ast.stmt) -> list[str]:
-    notebook = PART_NOTEBOOK[part]
+    notebook = PARTS[part]
     doc = f'"""Not in the student release: you write it in notebook {notebook}."""'
     error = (
         "from helpers.release import NotInReleaseError\n\n"
@@ -142,10 +140,10 @@ def strip_reference(source: str, where: str = "module") -> tuple[str, list[str]]
                     f"is open since line {opened[0]})"
                 )
             part = begin.group("part")
-            if part not in PART_NOTEBOOK:
+            if part not in PARTS:
                 raise ReleaseError(
                     f"{where}, line {number}: unknown part {part!r}; known parts: "
-                    f"{', '.join(PART_NOTEBOOK)}"
+                    f"{', '.join(PARTS)}"
                 )
             region, opened = [], (number, part)
             continue

@@ -23,12 +23,12 @@ from helpers.notebook_tools import (
     write_student_notebooks,
 )
 from helpers.release import (
-    PART_NOTEBOOK,
     NotInReleaseError,
     ReleaseError,
     build_release,
     strip_reference,
 )
+from helpers.student import PARTS
 
 REPO = Path(__file__).resolve().parents[1]
 FORK = "https://github.com/my-uni/vae-lab-2027"
@@ -125,7 +125,7 @@ def test_every_marked_part_is_a_known_part_of_the_repository():
         _, parts = strip_reference(path.read_text(encoding="utf-8"), str(path))
         for part in parts:
             found.setdefault(part, []).append(path.name)
-    assert set(found) <= set(PART_NOTEBOOK)
+    assert set(found) <= set(PARTS)
     for part in ("sampling", "encoder", "decoder", "vae_model", "losses"):
         assert part in found, f"no '# BEGIN REFERENCE ({part})' region in helpers/"
 
