@@ -79,15 +79,22 @@ def update_manifest(solutions: str | Path, path: str | Path = MANIFEST) -> bool:
     return True
 
 
-def expected_cells(notebook: str, manifest: str | Path = MANIFEST) -> dict[str, dict]:
-    """The graded cells of release notebook ``notebook`` (e.g. "05_generate")."""
-    known = json.loads(Path(manifest).read_text(encoding="utf-8"))
+def _release_cells(manifest: str | Path) -> dict[str, dict[str, dict]]:
+    return json.loads(Path(manifest).read_text(encoding="utf-8"))
+
+
+def _cells_of(known: dict, notebook: str) -> dict[str, dict]:
     if notebook not in known:
         raise SubmissionError(
             f"unknown notebook {notebook!r}: the lab's notebooks are "
             f"{', '.join(sorted(known))}"
         )
     return known[notebook]
+
+
+def expected_cells(notebook: str, manifest: str | Path = MANIFEST) -> dict[str, dict]:
+    """The graded cells of release notebook ``notebook`` (e.g. "05_generate")."""
+    return _cells_of(_release_cells(manifest), notebook)
 
 
 # ---------------------------------------------------------------------- the check
@@ -177,14 +184,14 @@ def check_notebook(
             grade_ids, else from the file name Colab keeps).
         source: where it came from, for the report.
     """
-    known = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    known = _release_cells(manifest)
     notebook = notebook or _guess_notebook(nb, list(known))
     if notebook is None:
         raise SubmissionError(
             "cannot tell which lab notebook this is (no grade_id of the lab's and "
             "no known name): pass it, e.g. check_submission('05_generate')"
         )
-    expected = expected_cells(notebook, manifest)
+    expected = _cells_of(known, notebook)
     seen: dict[str, list[dict]] = {}
     for cell in nb.get("cells", []):
         meta = cell.get("metadata", {}).get("nbgrader")
