@@ -13,7 +13,6 @@ from helpers import student
 from helpers.config import preset
 from helpers.errors import LabError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "student_parts"
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 CONFIG = preset(
     "smoke",
@@ -27,9 +26,9 @@ CONFIG = preset(
 
 
 def solution_parts() -> dict[str, str]:
-    """Each part's source: the solutions' %%export cell, else the test fixture."""
-    parts = {p: (FIXTURES / f"{p}.py").read_text() for p in student.PARTS}
-    parts.update(student.parts_from_notebooks(sorted(SOLUTIONS.glob("0*.ipynb"))))
+    """Each part's source: the solutions' %%export cell (every part has one)."""
+    parts = student.parts_from_notebooks(sorted(SOLUTIONS.glob("0*.ipynb")))
+    assert set(parts) == set(student.PARTS), sorted(set(student.PARTS) ^ set(parts))
     return parts
 
 
