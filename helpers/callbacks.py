@@ -51,45 +51,6 @@ def _finite_logs(logs) -> bool:
     return loss is None or bool(np.isfinite(loss))
 
 
-# BEGIN REFERENCE (callbacks)
-class SampleGrid(keras.callbacks.Callback):
-    """Decode fixed latent vectors every ``interval`` epochs and save a PNG grid.
-
-    Epochs count from 1: with ``interval=5`` over 12 epochs the grids are written
-    after epochs 5, 10 and 12 (the last epoch always gets one). An epoch whose loss
-    is NaN writes nothing.
-
-    Args:
-        fixed_z: (N, D) float32 latent vectors, the same for the whole run.
-        path_for_epoch: function of the 1-based epoch returning the PNG path, e.g.
-            ``RunPaths(run_dir).sample_grid``.
-        interval: write a grid every this many epochs.
-        value_range: (low, high) of the decoder's pixels.
-    """
-
-    def __init__(self, fixed_z, path_for_epoch, interval=1, value_range=(0.0, 1.0)):
-        super().__init__()
-        self.fixed_z = np.asarray(fixed_z, dtype="float32")
-        self.path_for_epoch = path_for_epoch
-        self.interval = int(interval)
-        self.value_range = tuple(value_range)
-
-    def on_epoch_end(self, epoch, logs=None):
-        done = epoch + 1
-        last = done == (self.params or {}).get("epochs")
-        if (done % self.interval and not last) or not _finite_logs(logs):
-            return
-        images = self.model.decoder(self.fixed_z, training=False)
-        save_grid(
-            keras.ops.convert_to_numpy(images),
-            self.path_for_epoch(done),
-            value_range=self.value_range,
-        )
-
-
-# END REFERENCE
-
-
 class KLWarmup(keras.callbacks.Callback):
     """Ramp the model's ``kl_weight`` linearly from 0 to ``beta``.
 
@@ -164,6 +125,36 @@ def target_beta_loss(logs, beta: float, prefix: str = "") -> float | None:
     return reconstruction + float(beta) * kl
 
 
+def seed_state_variables(model) -> list:
+    """Every ``SeedGenerator`` state in ``model``: the variables it has but not weights.
+
+    ``save_weights`` keeps the weights and the optimizer; the state of a layer's
+    ``keras.random.SeedGenerator`` (the sampling noise) is a variable outside
+    both, so whatever layer a student writes, the backup keeps these separately.
+    """
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _restore_seed_states(model, states, weights) -> None:
+    """Assign the seed states a backup recorded, in the model's variable order.
+
+    By position, not by name: Keras numbers unnamed generators per process, so
+    the same layer may be ``seed_generator_3`` after a restart.
+    """
+    variables = seed_state_variables(model)
+    if not variables:
+        return
+    if states is None or len(states) != len(variables):
+        print(
+            f"Note: {weights.name} holds no sampling-noise state for this model; "
+            "the resumed run draws other noise than an uninterrupted one would."
+        )
+        return
+    for variable, state in zip(variables, states):
+        variable.assign(np.asarray(state, dtype=variable.dtype))
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """``keras.callbacks.BackupAndRestore`` that survives being killed mid-write.
 
@@ -172,7 +163,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     weight files. The metadata is the commit point: a kill before its rename leaves
     the previous, complete backup in force. Restoring reads the metadata and loads
     exactly the weights it names (model, optimizer state with its step counter, KL
-    weight and the sampling layer's seed state).
+    weight) and restores every ``SeedGenerator``'s state from the metadata.
 
     An epoch whose loss is NaN or infinite is not backed up, so the last good state
     survives a divergence. The backup is kept after training (``delete_checkpoint``
@@ -281,6 +272,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 f"{self.backup_path} to restart from epoch 1, or use a new --run-dir"
             ) from None
         self.model._initial_epoch = int(metadata["epoch"])
+        _restore_seed_states(self.model, metadata.get("seed_states"), weights)
 
     def on_epoch_end(self, epoch, logs=None):
         if _finite_logs(logs) and not self.model.stop_training:
@@ -305,6 +297,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             "epoch": self._current_epoch,
             "batch": self._last_batch_seen,
             "weights": name,
+            "seed_states": [
+                np.asarray(v).tolist() for v in seed_state_variables(self.model)
+            ],
         }
         atomic_write_text(self.backup_path / METADATA, json.dumps(metadata) + "\n")
         self._trusted = (_stamp(self.backup_path / METADATA), metadata)

@@ -27,8 +27,6 @@ from helpers.preprocess import check_crop
 SMOKE_ENV = "SMOKE"
 
 _CHOICES = {
-    "upsampling": ("transpose", "resize"),
-    "activation": ("leaky_relu", "relu"),
     "reconstruction_loss": ("mse", "bce"),
     "output_activation": ("sigmoid", "tanh"),
     "precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
@@ -54,10 +52,6 @@ class VAEConfig:
         filters: encoder channels per strided conv layer; its length (3 or 4) is the
             number of down-sampling stages. The decoder mirrors it.
         kernel_size: side of every convolution kernel.
-        upsampling: "transpose" (Conv2DTranspose) or "resize" (UpSampling2D + Conv2D,
-            which avoids checkerboard artefacts).
-        residual_blocks: residual blocks after each decoder stage (0 = none).
-        activation: "leaky_relu" or "relu" between the convolutions.
         kernel_initializer: Keras initializer name for every conv and dense kernel.
         reconstruction_loss: "mse" (Gaussian likelihood) or "bce" (Bernoulli).
         beta: weight of the KL term; 1 is the plain VAE, larger trades detail for
@@ -86,9 +80,6 @@ class VAEConfig:
     latent_dim: int = 128
     filters: tuple[int, ...] = (32, 64, 128, 256)
     kernel_size: int = 4
-    upsampling: str = "transpose"
-    residual_blocks: int = 0
-    activation: str = "leaky_relu"
     kernel_initializer: str = "he_normal"
     reconstruction_loss: str = "mse"
     beta: float = 1.0
@@ -174,7 +165,6 @@ _INT_FIELDS = (
     "image_size",
     "latent_dim",
     "kernel_size",
-    "residual_blocks",
     "kl_warmup_epochs",
     "batch_size",
     "epochs",
@@ -228,8 +218,6 @@ def _validate(c: VAEConfig) -> None:
         _fail("crop", c.crop, str(error))
     if not 1 <= c.kernel_size <= 7:
         _fail("kernel_size", c.kernel_size, "must be between 1 and 7")
-    if not 0 <= c.residual_blocks <= 4:
-        _fail("residual_blocks", c.residual_blocks, "must be between 0 and 4")
     if not (c.beta >= 0 and c.beta == c.beta and c.beta < 1e6):
         _fail("beta", c.beta, "must be a finite number >= 0")
     if c.kl_warmup_epochs < 0:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from helpers.cache import prepare_cache
 from helpers.config import preset
-from helpers.environment import pick_strategy
 from helpers.runs import print_run_summary
 from helpers.synthetic import make_slice
 from helpers.training import train
@@ -56,7 +55,7 @@ def run_demo(
     print(f"2/3 Decoding them into the cache {cache_dir} (once) ...")
     prepare_cache(slice_dir, cache_dir, image_size=config.image_size, crop=config.crop)
     print(f"3/3 Training the 'cpu' preset ({config.epochs} epochs) into {out} ...")
-    train(config, cache_dir, out, strategy=pick_strategy(), verbose=verbose)
+    train(config, cache_dir, out, verbose=verbose)
     print_run_summary(out)
     print(
         f"\nDemo finished in {time.perf_counter() - start:.0f} s. Look at "

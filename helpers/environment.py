@@ -1,14 +1,13 @@
 """Where the lab runs: in a notebook or not, in Colab or not, and on which hardware.
 
 The hardware is detected here and only here: ``lab.choose_preset`` picks the preset
-from :func:`detect_hardware` and :func:`pick_strategy` builds the ``tf.distribute``
-strategy from the same answer, so the two cannot disagree.
+and ``helpers.precision`` the precision from :func:`detect_hardware`, so the two
+cannot disagree. Training runs on one device (``helpers.training``).
 
 Typical use::
 
-    from helpers.environment import detect_hardware, pick_strategy
+    from helpers.environment import detect_hardware
     print(detect_hardware())        # "GPU x1", "TPU" or "CPU only"
-    strategy = pick_strategy()      # what training runs under
 
 Importing this module does not import TensorFlow.
 """
@@ -166,48 +165,3 @@ def detect_hardware() -> Hardware:
                 backend,
             )
     return Hardware("cpu", 1, _cpu_name(), None, backend)
-
-
-def pick_strategy(verbose: bool = True, hardware: Hardware | None = None):
-    """Return the ``tf.distribute`` strategy for this machine, printing which.
-
-    TPUStrategy when a TPU is attached (Colab TPU runtime), MirroredStrategy over all
-    GPUs when there are several, else the default (one-device) strategy. Under a
-    non-TensorFlow Keras backend, returns None.
-
-    Args:
-        verbose: print the choice.
-        hardware: what :func:`detect_hardware` found (detected when None).
-    """
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        if verbose:
-            print(f"Keras backend {keras.backend.backend()}: no tf.distribute strategy")
-        return None
-    import tensorflow as tf  # optional: only under the TensorFlow backend
-
-    hardware = hardware or detect_hardware()
-    strategy, what = None, ""
-    if hardware.kind == "tpu":
-        try:
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-                tpu=os.environ.get("TPU_NAME", "local" if tpu_vm() else "")
-            )
-            tf.config.experimental_connect_to_cluster(resolver)
-            tf.tpu.experimental.initialize_tpu_system(resolver)
-            strategy = tf.distribute.TPUStrategy(resolver)
-            what = f"TPUStrategy over {strategy.num_replicas_in_sync} TPU cores"
-        except (ValueError, RuntimeError, tf.errors.OpError) as error:
-            print(f"A TPU seems present but could not be used ({error}); not using it.")
-    if strategy is None:
-        gpus = tf.config.list_logical_devices("GPU")
-        if len(gpus) > 1:
-            strategy = tf.distribute.MirroredStrategy()
-            what = f"MirroredStrategy over {len(gpus)} GPUs"
-        else:
-            strategy = tf.distribute.get_strategy()
-            what = f"default strategy on {'the GPU' if gpus else 'the CPU'}"
-    if verbose:
-        print(f"Training with the {what}.")
-    return strategy

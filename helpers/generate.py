@@ -1,6 +1,6 @@
 """Make new faces from a trained VAE, and look inside its latent space.
 
-Everything here takes a trained ``helpers.model.VAE`` and NumPy arrays, and returns
+Everything here takes a trained VAE (the student's, or ``helpers.solution``'s) and NumPy arrays, and returns
 NumPy images in the model's value range ((0, 1) for a sigmoid decoder, (-1, 1) for
 tanh); ``helpers.plots`` turns them into figures. Typical use::
 
@@ -27,7 +27,6 @@ from helpers.errors import LabError
 from helpers.plots import save_grid, save_image_rows
 from helpers.preprocess import normalize
 
-INTERPOLATION_MODES = ("linear", "slerp")
 # Prior quantiles of the 2-D grid, as in the classic Keras 2-D latent plot.
 GRID_QUANTILES = (0.05, 0.95)
 
@@ -128,25 +127,6 @@ def decode(vae, z, batch_size: int = 256) -> np.ndarray:
 
 
 # Sampling ---------------------------------------------------------------------------
-# BEGIN REFERENCE (sample_faces)
-def sample_prior(vae, n: int, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
-    """Decode ``n`` latents drawn from the prior N(0, I), scaled by ``temperature``.
-
-    A temperature below 1 draws from the denser middle of the prior: smoother,
-    more average faces; above 1 gives more unusual (and more broken) ones.
-
-    Returns:
-        (n, H, W, 3) float32 images in the model's value range.
-    """
-    if n < 1:
-        raise ValueError(f"n={n}: ask for at least one sample")
-    if not temperature >= 0:
-        raise ValueError(f"temperature={temperature}: must be >= 0")
-    z = np.random.default_rng(seed).standard_normal((n, latent_dim(vae)))
-    return decode(vae, z * temperature)
-
-
-# END REFERENCE
 
 
 def sample_in_batches(sample_faces, vae, n: int, seed: int = 0, batch_size: int = 256):
@@ -286,41 +266,6 @@ def slerp_faces(vae, image_a, image_b, steps: int = 8) -> np.ndarray:
         ``image_a`` and ``image_b``.
     """
     return decode(vae, slerp(*_two_means(vae, image_a, image_b), steps))
-
-
-# BEGIN REFERENCE (interpolate_faces)
-def interpolate(
-    vae, image_a, image_b, steps: int = 8, mode: str = "linear"
-) -> np.ndarray:
-    """Decode a path between the latent means of two faces.
-
-    "linear" walks the straight line; "slerp" is :func:`slerp_faces`.
-
-    Args:
-        image_a, image_b: (H, W, 3) or (1, H, W, 3) faces (uint8 or model range).
-        steps: images on the path, endpoints included (>= 2).
-        mode: "linear" or "slerp".
-
-    Returns:
-        (steps, H, W, 3) float32; the first and last are the reconstructions of
-        ``image_a`` and ``image_b``.
-    """
-    if mode not in INTERPOLATION_MODES:
-        raise ValueError(
-            f"mode={mode!r}: choose one of {', '.join(INTERPOLATION_MODES)}"
-        )
-    if mode == "slerp":
-        return slerp_faces(vae, image_a, image_b, steps)
-    if steps < 2:
-        raise ValueError(f"steps={steps}: need at least 2 (the two endpoints)")
-    a, b = _two_means(vae, image_a, image_b)
-    t = np.linspace(0.0, 1.0, steps)
-    path = (1 - t)[:, None] * a + t[:, None] * b
-    path[0], path[-1] = a, b  # exact endpoints, whatever the round-off
-    return decode(vae, path)
-
-
-# END REFERENCE
 
 
 def _as_z(vae, image_or_z) -> np.ndarray:
@@ -513,8 +458,9 @@ def write_figures(
         interpolate_faces: ``interpolate_faces(vae, a, b, steps)`` (yours, from 05).
     """
     if sample_faces is None or interpolate_faces is None:
-        from helpers import reference  # the lab's; stubs in the student release
+        from helpers.student import solution_module  # not in the student release
 
+        reference = solution_module()
         sample_faces = sample_faces or reference.sample_faces
         interpolate_faces = interpolate_faces or reference.interpolate_faces
     out, vr = Path(out_dir), value_range

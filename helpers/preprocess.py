@@ -69,33 +69,6 @@ def check_crop(
     return left, top, width, height
 
 
-# BEGIN REFERENCE (preprocess)
-def crop_resize(
-    image: Image.Image,
-    crop: Sequence[int] = DEFAULT_CROP,
-    image_size: int = DEFAULT_IMAGE_SIZE,
-) -> np.ndarray:
-    """Cut the crop box out of a decoded PIL image and resize it, antialiased.
-
-    Args:
-        image: a loaded PIL image of any mode (converted to RGB).
-        crop: (left, top, width, height) in pixels of ``image``.
-        image_size: side of the square output.
-
-    Returns:
-        (image_size, image_size, 3) uint8.
-    """
-    left, top, width, height = check_crop(crop, image.size)
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    box = (left, top, left + width, top + height)
-    out = image.resize((image_size, image_size), PIL_RESAMPLE, box=box)
-    return np.asarray(out, dtype=np.uint8)
-
-
-# END REFERENCE
-
-
 # The frame every crop box is given in: CelebA's aligned 178x218 images.
 CELEBA_FRAME = (178, 218)
 
@@ -207,50 +180,6 @@ def load_image(
         box = (left / scale, top / scale, right / scale, bottom / scale)
         out = image.resize((image_size, image_size), PIL_RESAMPLE, box=box)
         return np.asarray(out, dtype=np.uint8)
-
-
-# BEGIN REFERENCE (preprocess)
-def tf_crop_resize(image, crop: Sequence[int] = DEFAULT_CROP, image_size: int = 64):
-    """Cut the crop box out of a decoded image tensor and resize it (TensorFlow).
-
-    Args:
-        image: (H, W, 3) uint8 tensor, e.g. from ``tf.io.decode_jpeg``.
-        crop: (left, top, width, height) in pixels.
-        image_size: side of the square output.
-
-    Returns:
-        (image_size, image_size, 3) uint8 tensor, rounded like the PIL path.
-    """
-    import tensorflow as tf
-
-    left, top, width, height = check_crop(crop)
-    box = tf.image.crop_to_bounding_box(image, top, left, height, width)
-    resized = tf.image.resize(
-        box, (image_size, image_size), method=TF_RESIZE_METHOD, antialias=True
-    )
-    return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
-
-
-def tf_decode_crop_resize(
-    jpeg_bytes, crop: Sequence[int] = DEFAULT_CROP, image_size: int = 64
-):
-    """Decode JPEG bytes, cut the crop box and resize it (TensorFlow ops).
-
-    Args:
-        jpeg_bytes: scalar string tensor, e.g. from ``tf.io.read_file``.
-        crop: (left, top, width, height) in pixels.
-        image_size: side of the square output.
-
-    Returns:
-        (image_size, image_size, 3) uint8 tensor.
-    """
-    import tensorflow as tf
-
-    image = tf.io.decode_jpeg(jpeg_bytes, channels=3)
-    return tf_crop_resize(image, crop, image_size)
-
-
-# END REFERENCE
 
 
 def _scale_offset(value_range: Sequence[float]) -> tuple[float, float]:

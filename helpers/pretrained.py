@@ -167,7 +167,9 @@ def ensure_model(lab, choice: str = "train", url=None, sha256=None, verbose=True
                 parts=student.TRAINING_PARTS,  # what trains (05's are not needed)
                 verbose=verbose,
             )
-            student.train_student(parts, config, lab.cache_dir, run_dir, verbose=2)
+            from helpers.training import train_student
+
+            train_student(parts, config, lab.cache_dir, run_dir, verbose=2)
             return load_run(run_dir)
         fetch_instructor_model(run_dir, config, url, sha256)
     run = load_instructor_run(run_dir, cache_dir=lab.cache_dir)

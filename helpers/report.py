@@ -134,7 +134,7 @@ def architecture_rows(config: VAEConfig) -> list[tuple[str, str, str, int]]:
         rows.append(
             (
                 "encoder",
-                f"conv{i}: Conv2D {k}x{k}, stride 2, {config.activation}",
+                f"conv{i}: Conv2D {k}x{k}, stride 2, LeakyReLU",
                 f"{size}x{size}x{filters}",
                 k * k * channels * filters + filters,
             )
@@ -159,11 +159,7 @@ def architecture_rows(config: VAEConfig) -> list[tuple[str, str, str, int]]:
         )
     )
     stages = list(reversed(config.filters[:-1])) + [config.filters[0]]
-    kind = (
-        "Conv2DTranspose {k}x{k}, stride 2"
-        if config.upsampling == "transpose"
-        else "UpSampling2D + Conv2D {k}x{k}"
-    ).format(k=k)
+    kind = f"Conv2DTranspose {k}x{k}, stride 2"
     for i, filters in enumerate(stages, start=1):
         size *= 2
         rows.append(
@@ -175,8 +171,7 @@ def architecture_rows(config: VAEConfig) -> list[tuple[str, str, str, int]]:
             )
         )
         channels = filters
-        for r in range(config.residual_blocks):
-            rows.append(
+    rows.append(
                 (
                     "decoder",
                     f"up{i}_res{r + 1}: residual block (2 x Conv2D 3x3)",

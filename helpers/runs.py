@@ -132,7 +132,7 @@ class Run:
 
     paths: RunPaths
     config: VAEConfig
-    # helpers.model.VAE, or helpers.pretrained.PretrainedVAE for an instructor.keras
+    # the parts' VAE, or helpers.pretrained.PretrainedVAE for an instructor.keras
     # (typed loosely so importing this needs no Keras)
     vae: object
     cache_dir: Path | None
@@ -167,8 +167,10 @@ def load_run(run_dir) -> Run:
         )
     import keras
 
-    import helpers.model  # noqa: F401  registers the custom classes for loading
+    from helpers import student
 
+    if student.SOLUTION_FILE.is_file():  # registers the lab's classes ("lab>VAE")
+        student.solution_module()
     config = read_config(paths.root)
     info = read_info(run_dir)
     fix = (

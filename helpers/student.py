@@ -246,30 +246,100 @@ def _switch(use_lab_part) -> set[str]:
     return chosen
 
 
-def reference_source(part: str) -> str:
-    """Return the import that puts the lab's reference ``part`` into the module.
+# ------------------------------------------------------------ the lab's reference parts
+# The solutions' %%export cells, generated into one module (d2l's ``#@save``): the
+# only reference implementation of every part. Its classes are registered under
+# SOLUTION_PACKAGE, so a student's own classes (package "student") keep their names.
+SOLUTION_MODULE = "helpers.solution"
+SOLUTION_FILE = Path(__file__).with_name("solution.py")
+STUDENT_PACKAGE, SOLUTION_PACKAGE = 'package="student"', 'package="lab"'
+_SECTION = re.compile(r"^# =+ (?P<part>[a-z_]+): from (?P<notebook>\S+)$", re.M)
+SOLUTION_BANNER = '''"""The lab's reference VAE: the solutions' %%export cells, in PARTS order.
+
+Generated from solutions/*.ipynb by `python -m helpers make-student`: do not edit.
+Edit the solution cell instead and run make-student again (a test fails when this
+file is out of date). The student release leaves it out, or keeps only the parts
+the instructor gives (`make-student --release DIR --give encoder,decoder`).
+Classes are registered under package "lab", so students' own classes keep theirs.
+"""
+'''
+
+
+def strip_solution_markers(source: str) -> str:
+    """Drop the ``### BEGIN/END SOLUTION`` marker lines, keeping the code between."""
+    keep = [
+        line
+        for line in source.split("\n")
+        if not line.strip().startswith(("### BEGIN SOLUTION", "### END SOLUTION"))
+    ]
+    return "\n".join(keep)
+
+
+def solution_module_source(sources: dict[str, str], notebooks=None) -> str:
+    """Return the text of ``helpers/solution.py`` from {part: %%export source}.
+
+    Args:
+        sources: each part's cell source (marker lines are dropped).
+        notebooks: {part: notebook file name} (default: ``PARTS``' notebooks).
+    """
+    chunks = [SOLUTION_BANNER, HEADER.split('"""', 2)[2]]
+    for part in PARTS:
+        if part not in sources:
+            continue
+        where = (notebooks or {}).get(part, f"{PARTS[part]}.ipynb")
+        body = strip_solution_markers(sources[part]).strip("\n")
+        body = body.replace(STUDENT_PACKAGE, SOLUTION_PACKAGE)
+        chunks.append(f"\n\n# {'=' * 20} {part}: from {where}\n{body}\n")
+    return "".join(chunks)
+
+
+def solution_sources(path: Path = SOLUTION_FILE) -> dict[str, str]:
+    """Return {part: source} of the generated reference module (as students write it)."""
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    marks = list(_SECTION.finditer(text))
+    found = {}
+    for mark, after in zip(marks, marks[1:] + [None]):
+        body = text[mark.end() : after.start() if after else len(text)]
+        found[mark["part"]] = body.strip("\n").replace(
+            SOLUTION_PACKAGE, STUDENT_PACKAGE
+        ) + "\n"
+    return found
+
+
+def solution_module():
+    """Import and return the lab's reference module ``helpers.solution``.
 
     Raises:
-        LabError: this copy of the lab does not include the reference part (the
-            student release leaves it out until the instructor publishes it).
+        LabError: this copy of the lab does not ship it (the student release).
     """
-    from helpers.reference import REFERENCE_PARTS
-
-    module_name, names = REFERENCE_PARTS[part]
-    try:
-        module = importlib.import_module(module_name)
-        missing = [name for name in names if not hasattr(module, name)]
-    except ImportError:
-        missing = list(names)
-    if missing:
+    if not SOLUTION_FILE.is_file():
         raise LabError(
-            f"the lab's reference part {part!r} ({', '.join(missing)}) is not "
-            "included in this copy of the lab: the instructor may publish it later. "
-            f"Until then, fix your own {part!r} (notebook {PARTS[part]}: re-run its "
-            f"%%export {part} cell after its self-check passes) and set "
-            f"USE_LAB_PART[{part!r}] = False."
+            "the lab's reference parts are not shipped with this copy of the lab "
+            "(the student release leaves the answers out): train from your own parts "
+            "(04_train), or ask your instructor for the published ones"
         )
-    return f"from {module_name} import {', '.join(names)}\n"
+    return importlib.import_module(SOLUTION_MODULE)
+
+
+def reference_source(part: str) -> str:
+    """Return the solution's source of ``part``, as the solutions' cell has it.
+
+    Raises:
+        LabError: this copy of the lab does not include that part (the student
+            release ships only the parts the instructor gave out).
+    """
+    source = solution_sources().get(part)
+    if source is None:
+        raise LabError(
+            f"USE_LAB_PART[{part!r}]: the lab's {part!r} is not shipped with this "
+            "copy of the lab (the student release leaves the answers out unless the "
+            "instructor gives them). Fix your own part instead: notebook "
+            f"{PARTS[part]}, re-run its `%%export {part}` cell once its self-check "
+            f"passes, then set USE_LAB_PART[{part!r}] = False."
+        )
+    return source
 
 
 def assemble_source(workdir, use_lab_part=None, parts=None) -> tuple[str, dict]:
@@ -376,7 +446,6 @@ def load_student_parts(
     from helpers.config import preset
 
     config = config or preset("smoke")
-    _register_lab_classes_first()
     source, origins = assemble_source(workdir, use_lab_part, parts)
     folder = student_dir(workdir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -435,29 +504,15 @@ def load_student_parts(
     return result
 
 
-def _register_lab_classes_first() -> None:
-    """Import the lab's model before the student's code registers its classes.
-
-    Keras keeps one class per registered name. Were the lab's model imported later
-    (training imports it), a student class registered under the lab's own name
-    would be replaced, and best.keras would reload as the lab's class.
-    """
-    try:
-        import helpers.model  # noqa: F401
-    except ImportError:  # the student release may leave the reference out
-        pass
-
-
 def _advise(result: StudentParts) -> None:
     mine = [s.part for s in result.status.values() if s.origin == YOURS]
     print(f"\nYour code: {', '.join(mine) or 'none'}")
     if result.lab_parts:
         print(f"The lab's reference code: {', '.join(result.lab_parts)}")
-        if "vae_model" in result.lab_parts:
-            print(
-                "  (the lab's VAE class uses the lab's Sampling and losses, not "
-                "yours)"
-            )
+        print(
+            "  (each is the solution's code, run in your module: the lab's VAE uses "
+            "your Sampling and losses where those are yours)"
+        )
     if result.failed:
         print(
             f"Failing self-check: {', '.join(result.failed)}. Training uses YOUR code "
@@ -542,6 +597,7 @@ def _run_check(part: str, module, config: VAEConfig) -> tuple[bool, str]:
             if have("check_vae_model"):
                 checks.check_vae_model(m["VAE"])
             check_train_step(m["VAE"])
+            checks.check_precision_step(m["VAE"], "mixed_float16")
 
         return _quiet(both)
     if part == "callbacks":
@@ -609,61 +665,6 @@ def build_student_vae(parts, config: VAEConfig):
     return vae
 
 
-def student_datasets(parts, config: VAEConfig, cache_dir):
-    """Return (train_ds, val_ds) made by YOUR ``make_pipeline`` from the cache."""
-    from helpers.cache import load_split
-
-    module = getattr(parts, "module", parts)
-    train_u8, _, _ = load_split(cache_dir, "train")
-    val_u8, _, _ = load_split(cache_dir, "validation")
-    train_u8 = np.asarray(train_u8[: config.train_limit])
-    val_u8 = np.asarray(val_u8[: config.val_limit])
-    return (
-        module.make_pipeline(train_u8, config, training=True),
-        module.make_pipeline(val_u8, config, training=False),
-    )
-
-
-def train_student(parts, config: VAEConfig, cache_dir, run_dir, build=None, **kwargs):
-    """Train the model built from YOUR parts into ``run_dir`` (resumable).
-
-    The lab's ``helpers.training.train`` supplies the crash-safe machinery (backup
-    and resume, history.csv, NaN guard); your parts supply the model
-    (``build_student_vae``), the data (your ``make_pipeline`` on the cache) and the
-    checkpoint, TensorBoard and sample callbacks (your ``make_callbacks``).
-    ``run_dir/student_parts.json`` records whose code each part was.
-
-    Args:
-        parts: the ``StudentParts`` from ``load_student_parts``.
-        config, cache_dir, run_dir: as for ``helpers.training.train``.
-        build: ``fn(parts, config) -> compiled VAE`` (default:
-            ``build_student_vae``; 04_train passes the student's ``build_my_vae``).
-        **kwargs: passed on (``verbose``, ``callbacks``, ``strategy``).
-    """
-    import json
-
-    from helpers.runs import write_info
-    from helpers.training import train
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    origins = parts.origins() if isinstance(parts, StudentParts) else {}
-    atomic_write_text(
-        run_dir / "student_parts.json", json.dumps(origins, indent=2) + "\n"
-    )
-    try:
-        return train(
-            config,
-            student_datasets(parts, config, cache_dir),
-            run_dir,
-            model_factory=lambda cfg: (build or build_student_vae)(parts, cfg),
-            make_callbacks=getattr(parts, "module", parts).make_callbacks,
-            **kwargs,
-        )
-    finally:  # evaluate and the report find the data through run.json
-        write_info(run_dir, cache_dir=str(Path(cache_dir).resolve()))
-
-
 def import_student_module(workdir, verbose: bool = True):
     """Import ``<workdir>/student/student_vae.py`` as 04 assembled it (or None).
 
@@ -675,7 +676,6 @@ def import_student_module(workdir, verbose: bool = True):
         if verbose:
             print(f"(no assembled module at {path}: 04_train has not run here)")
         return None
-    _register_lab_classes_first()
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[MODULE_NAME] = module
@@ -683,6 +683,20 @@ def import_student_module(workdir, verbose: bool = True):
     if verbose:
         print(f"imported your assembled model code from {path}")
     return module
+
+
+def write_solution_module(solutions_dir, path: Path = SOLUTION_FILE) -> bool:
+    """Generate ``helpers/solution.py`` from the solutions; True if it changed."""
+    notebooks = sorted(Path(solutions_dir).glob("[0-9][0-9]_*.ipynb"))
+    text = solution_module_source(
+        parts_from_notebooks(notebooks),
+        {part: f"solutions/{p.name}" for p in notebooks for part in
+         parts_from_notebooks([p])},
+    )
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    atomic_write_text(path, text)
+    return True
 
 
 def parts_from_notebooks(paths) -> dict[str, str]:

@@ -231,16 +231,14 @@ def _architecture(config: VAEConfig) -> VAEConfig:
         latent_dim=config.latent_dim,
         filters=config.filters,
         kernel_size=config.kernel_size,
-        upsampling=config.upsampling,
-        residual_blocks=config.residual_blocks,
     )
 
 
 @functools.lru_cache(maxsize=16)
 def _flops(architecture: VAEConfig) -> int:
-    from helpers.model import VAE
+    from helpers.student import build_student_vae, solution_module
 
-    return forward_flops(VAE.from_vae_config(architecture))
+    return forward_flops(build_student_vae(solution_module(), architecture))
 
 
 def model_flops(config: VAEConfig) -> int:

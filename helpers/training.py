@@ -7,10 +7,32 @@ Typical use::
     history = train(preset("cpu"), "data/cache", "runs/cpu")   # run it again: resumes
 
 or ``python -m helpers train --preset cpu --data data/cache --run-dir runs/cpu``.
+04_train calls ``train_student(parts, ...)`` with the parts the student wrote.
 
-Everything is Keras' own machinery: ``fit()`` with ``ModelCheckpoint``,
-``TensorBoard``, ``CSVLogger``, ``TerminateOnNaN`` and ``BackupAndRestore``, plus
-the lab's ``SampleGrid`` and ``KLWarmup`` (``helpers.callbacks``).
+What trains is always a set of *parts* (``helpers.student.PARTS``): the student's,
+assembled by ``helpers.student.load_student_parts``, or by default the lab's
+reference, ``helpers.solution``, which is generated from the solutions' ``%%export``
+cells. The parts give the pipeline (``make_pipeline``), the model (``VAE`` around
+``build_encoder`` / ``build_decoder``) and the checkpoint, TensorBoard and sample
+callbacks (``make_callbacks``). This module is the scaffolding around them, and its
+guarantees hold for whatever the parts are:
+
+- exact resume: the backup keeps the weights, the optimizer and every
+  ``SeedGenerator``'s state (the sampling noise); the data order of epoch E is the
+  E-th iteration of the parts' own pipeline, so a resumed run skips E iterations
+  before training (making an iterator draws the reshuffle seed, reading none);
+- crash-safe files: history.csv, the backup and any ``ModelCheckpoint`` the parts
+  return are written atomically (``helpers.callbacks``);
+- mixed precision: the model is built under the run's policy, and a ``train_step``
+  that would not scale its loss under float16 is refused before training
+  (``helpers.checks.check_precision_step``);
+- the NaN guard, the KL warm-up and the best-model score.
+
+Training runs on one device (one GPU, or the CPU): no ``tf.distribute`` strategy.
+
+Everything is Keras' own machinery: ``fit()`` with ``CSVLogger``,
+``TerminateOnNaN`` and ``BackupAndRestore``, plus the lab's ``KLWarmup`` and
+``TargetBetaLoss`` (``helpers.callbacks``).
 
 How resume works
 ----------------
@@ -40,8 +62,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import importlib.util
 import io
+import json
 import math
 import os
 from pathlib import Path
@@ -56,6 +78,7 @@ from helpers.files import atomic_write_bytes, atomic_write_text
 from helpers.plots import plot_history, read_history
 from helpers.precision import precision_scope, run_precision
 from helpers.runs import RunPaths, read_config, read_info, write_info
+from helpers.student import build_student_vae, solution_module
 
 # Fields that may change when a run is resumed; any other change is a new experiment.
 RESUMABLE_FIELDS = ("name", "epochs", "learning_rate", "sample_interval", "precision")
@@ -69,13 +92,12 @@ def train(
     config: VAEConfig,
     data,
     run_dir,
-    strategy=None,
+    parts=None,
+    build=None,
     verbose="auto",
     callbacks=(),
-    model_factory=None,
-    make_callbacks=None,
 ):
-    """Train (or resume) a VAE and write everything into ``run_dir``.
+    """Train (or resume) the VAE of ``parts`` and write everything into ``run_dir``.
 
     Only one process trains a run directory at a time: a second one is refused at
     once with a message naming the process that holds it (``helpers.locks``).
@@ -88,21 +110,18 @@ def train(
     Args:
         config: the run's settings; on an existing run only ``RESUMABLE_FIELDS``
             (e.g. more ``epochs``) may differ from its config.json.
-        data: a prepared cache folder (``helpers.cache.prepare_cache``), or a tuple
-            ``(train_ds, val_ds)`` of ``tf.data`` datasets of (B, H, W, 3) float32
-            batches in ``config.value_range`` (``val_ds`` may be None).
+        data: a prepared cache folder (``helpers.cache.prepare_cache``), streamed
+            by the parts' ``make_pipeline``; or a tuple ``(train_ds, val_ds)`` of
+            ``tf.data`` datasets of (B, H, W, 3) float32 batches in
+            ``config.value_range`` (``val_ds`` may be None).
         run_dir: the run directory (see ``helpers.runs``); created if missing.
-        strategy: a ``tf.distribute`` strategy
-            (``helpers.environment.pick_strategy()``), or None.
+        parts: a ``helpers.student.StudentParts`` or module with the parts
+            (default: the lab's reference, ``helpers.solution``).
+        build: ``fn(parts, config) -> VAE`` (default:
+            ``helpers.student.build_student_vae``); compiled with Adam at
+            ``config.learning_rate`` if it comes back uncompiled.
         verbose: passed to ``fit`` ("auto", 0, 1 or 2).
         callbacks: extra Keras callbacks, run after the lab's own.
-        model_factory: ``fn(config) -> VAE`` building the model (default: the
-            lab's ``build_vae``); compiled with Adam at ``config.learning_rate``
-            if it comes back uncompiled. 04_train passes the student's.
-        make_callbacks: ``fn(config, run_dir, fixed_z) -> list`` replacing the
-            lab's best-model checkpoint, TensorBoard and sample grid (the
-            student's, from 04_train); the crash-safe history, NaN guard and
-            backup stay the lab's, and the backup still runs last.
 
     Returns:
         ``keras.callbacks.History`` of the whole run, read back from history.csv
@@ -110,51 +129,49 @@ def train(
         ``.initial_epoch`` the 0-based epoch this session started at.
 
     Raises:
-        TrainingError: the loss became NaN, or ``run_dir`` holds a different run
-            (other settings, or other data).
+        TrainingError: the loss became NaN, the model breaks a guarantee the
+            scaffolding needs, or ``run_dir`` holds a different run.
         DataError: the data is not a cache, or not in the decoder's value range.
         BusyError: another process is training in ``run_dir``.
     """
     from helpers.locks import run_lock
 
     with run_lock(run_dir, "train"):
-        return _train_locked(
-            config,
-            data,
-            run_dir,
-            strategy,
-            verbose,
-            callbacks,
-            model_factory,
-            make_callbacks,
-        )
+        return _train_locked(config, data, run_dir, parts, build, verbose, callbacks)
 
 
-def _train_locked(
-    config: VAEConfig,
-    data,
-    run_dir,
-    strategy,
-    verbose,
-    callbacks,
-    model_factory=None,
-    make_callbacks=None,
-):
+def train_student(parts, config: VAEConfig, cache_dir, run_dir, build=None, **kwargs):
+    """Train the model built from YOUR parts into ``run_dir`` (resumable).
+
+    ``train`` with the student's parts: their pipeline, their VAE (built by
+    ``build``, 04's ``build_my_vae``) and their callbacks, inside the lab's
+    scaffolding. ``run_dir/student_parts.json`` records whose code each part was.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    origins = parts.origins() if hasattr(parts, "origins") else {}
+    atomic_write_text(
+        run_dir / "student_parts.json", json.dumps(origins, indent=2) + "\n"
+    )
+    return train(config, cache_dir, run_dir, parts=parts, build=build, **kwargs)
+
+
+def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callbacks):
     """``train`` while holding the run directory's lock."""
     import keras  # loads TensorFlow: only when training starts, not for `--help`
 
     from helpers.callbacks import (
         AtomicBackupAndRestore,
-        AtomicModelCheckpoint,
         KLWarmup,
-        SampleGrid,
         TargetBetaLoss,
         nan_error,
         stopped_by_nan,
     )
-    from helpers.model import build_vae
+    from helpers.checks.training import check_precision_step
     from helpers.progress import RunETA  # imports Keras
 
+    module = getattr(parts, "module", parts) if parts is not None else None
+    module = module or solution_module()
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
     fingerprint = check_run_data(paths, data)  # before anything is written
@@ -162,17 +179,17 @@ def _train_locked(
     backup = AtomicBackupAndRestore(paths.backup)
     start = backup.completed_epochs()
     _set_aside_damaged_best(paths)
-    train_ds, val_ds, cache_dir, steps = _datasets(config, data, strategy, start)
+    train_ds, val_ds, cache_dir = _datasets(config, data, module)
     _check_batch(val_ds if val_ds is not None else train_ds, config)
 
     keras.utils.set_random_seed(config.seed)
     fixed_z = _fixed_z(config, paths)
     monitor = ("" if val_ds is None else "val_") + BEST_MODEL_SCORE
     best = _truncate_history(paths.history, start, monitor, beta=config.beta)
-    distributed = strategy.scope() if strategy is not None else contextlib.nullcontext()
     policy = run_precision(config, paths, start)
-    with distributed, precision_scope(policy):
-        vae = _build_model(model_factory or build_vae, config)
+    with precision_scope(policy):
+        vae = _build_model(lambda c: (build or build_student_vae)(module, c), config)
+    check_precision_step(type(vae), policy)  # before any step is taken
     vae.jit_compile = _jit_compile()
 
     def restore_learning_rate(logs=None):
@@ -182,23 +199,7 @@ def _train_locked(
         write_info(paths.root, epochs_done=backup.completed_epochs())
 
     csv_logger = keras.callbacks.CSVLogger(str(paths.history), append=True)
-    tensorboard = _tensorboard(paths) if make_callbacks is None else None
-    if make_callbacks is None:
-        view = [
-            *([tensorboard] if tensorboard else []),
-            SampleGrid(
-                fixed_z, paths.sample_grid, config.sample_interval, config.value_range
-            ),
-            AtomicModelCheckpoint(
-                str(paths.best_model),
-                monitor=monitor,
-                mode="min",
-                save_best_only=True,
-                initial_value_threshold=(best if paths.best_model.exists() else None),
-            ),
-        ]
-    else:
-        view = _given_callbacks(make_callbacks, config, paths, fixed_z, best)
+    view = _given_callbacks(module.make_callbacks, config, paths, fixed_z, best)
     lab_callbacks = [
         *(
             [KLWarmup(config.beta, config.kl_warmup_epochs)]
@@ -231,13 +232,15 @@ def _train_locked(
             f"Precision: {policy} (config.precision={config.precision!r}); "
             f"XLA: {'on' if vae.jit_compile else 'off'}"
         )
+    steps = epoch_steps(train_ds)
+    skip_iterations(train_ds, start)  # epoch E's order: the pipeline's E-th
     try:
         fit_history = vae.fit(
-            train_ds,
+            train_ds.repeat(),  # one iterator for the run: an epoch is one pass
+            steps_per_epoch=steps,
             validation_data=val_ds,
             epochs=config.epochs,
             initial_epoch=start,
-            steps_per_epoch=steps,
             verbose=verbose,
             shuffle=False,
             callbacks=lab_callbacks + list(callbacks),
@@ -258,6 +261,41 @@ def _train_locked(
         raise error
     write_info(paths.root, status="finished", epochs_done=max(start, config.epochs))
     return _run_history(vae, paths, fit_history, start)
+
+
+def epoch_steps(dataset) -> int:
+    """Return the batches in one pass over a finite ``tf.data`` pipeline.
+
+    Raises:
+        DataError: the pipeline is infinite or its length cannot be known
+            (``repeat()``, ``filter``): one pass must be one epoch.
+    """
+    import tensorflow as tf
+
+    steps = int(dataset.cardinality())
+    if steps == int(tf.data.INFINITE_CARDINALITY):
+        raise DataError(
+            "the training pipeline never ends (it repeats): return one pass over "
+            "the images from make_pipeline; the trainer repeats it, one pass an epoch"
+        )
+    if steps < 0:  # unknown (a filter, say): count one pass
+        steps = sum(1 for _ in dataset.take(-1))
+    if steps == 0:
+        raise DataError("the training pipeline yields no batch: are there images?")
+    return steps
+
+
+def skip_iterations(dataset, count: int) -> None:
+    """Advance a ``tf.data`` pipeline's reshuffle seed by ``count`` passes.
+
+    A ``shuffle(..., reshuffle_each_iteration=True)`` draws each pass's order when
+    an iterator of it is made (also by ``repeat()``), whatever the pipeline around
+    it: making ``count`` iterators (reading nothing) puts a fresh pipeline where an
+    uninterrupted run's is after ``count`` epochs, so a resumed run trains on the
+    same orders.
+    """
+    for _ in range(count):
+        iter(dataset)
 
 
 def _build_model(factory, config: VAEConfig):
@@ -284,17 +322,25 @@ def _build_model(factory, config: VAEConfig):
 
 
 def _given_callbacks(make_callbacks, config, paths: RunPaths, fixed_z, best):
-    """Return the caller's callbacks; a resumed ModelCheckpoint keeps its best."""
+    """Return the parts' callbacks, each ModelCheckpoint made crash-safe.
+
+    A plain ``keras.callbacks.ModelCheckpoint`` writes its file in place; here it
+    becomes an ``AtomicModelCheckpoint`` (same arguments, written to a temporary
+    name and renamed). On resume it starts from the best score so far, so it does
+    not overwrite best.keras with a worse model.
+    """
     import keras
 
+    from helpers.callbacks import AtomicModelCheckpoint
+
     given = list(make_callbacks(config, paths.root, fixed_z))
-    if not paths.best_model.exists() or not paths.history.exists():
-        return given
-    history = read_history(paths.history)
+    history = read_history(paths.history) if paths.history.exists() else {}
     for callback in given:
+        if type(callback) is keras.callbacks.ModelCheckpoint:
+            callback.__class__ = AtomicModelCheckpoint
         if isinstance(callback, keras.callbacks.ModelCheckpoint):
             values = [v for v in history.get(callback.monitor, []) if math.isfinite(v)]
-            if values:  # do not overwrite best.keras with a worse model on resume
+            if values and paths.best_model.exists():
                 callback.best = min(values)
     return given
 
@@ -302,19 +348,6 @@ def _given_callbacks(make_callbacks, config, paths: RunPaths, fixed_z, best):
 def _jit_compile() -> bool:
     """The measured XLA default of this device (``helpers.environment``)."""
     return detect_hardware().jit_compile
-
-
-def _tensorboard(paths: RunPaths):
-    """Return Keras' TensorBoard callback, or None (with a note) if not installed."""
-    import keras
-
-    if importlib.util.find_spec("tensorboard") is None:
-        print(
-            "Note: the tensorboard package is not installed, so no TensorBoard logs "
-            "are written (`pip install tensorboard` to get them)."
-        )
-        return None
-    return keras.callbacks.TensorBoard(str(paths.tensorboard), write_graph=False)
 
 
 def check_run_config(config: VAEConfig, paths: RunPaths) -> None:
@@ -399,18 +432,17 @@ def _set_aside_damaged_best(paths: RunPaths) -> None:
     )
 
 
-def _datasets(config: VAEConfig, data, strategy, start_epoch: int = 0):
-    """Return (train_ds, val_ds, cache_dir or None, steps per epoch or None).
+def _datasets(config: VAEConfig, data, module):
+    """Return (train_ds, val_ds, cache_dir or None).
 
-    From a cache, the training stream repeats with one order per epoch drawn from
-    (seed, epoch), starting at ``start_epoch``: a resumed run sees the same data
-    order as an uninterrupted one.
+    From a cache, both splits are streamed by the parts' ``make_pipeline`` from
+    the cache's uint8 arrays (the first ``train_limit`` / ``val_limit`` images).
     """
     if isinstance(data, (tuple, list)):
         if len(data) != 2:
             raise DataError("data must be a cache folder or a (train_ds, val_ds) tuple")
-        return data[0], data[1], None, None
-    from helpers.datasets import make_dataset  # imports TensorFlow
+        return data[0], data[1], None
+    from helpers.cache import load_split
 
     cache_dir = Path(data)
     info = cache_info(cache_dir)
@@ -419,37 +451,17 @@ def _datasets(config: VAEConfig, data, strategy, start_epoch: int = 0):
         raise DataError(
             f"the cache {cache_dir} holds {size}x{size} images but the config wants "
             f"image_size={config.image_size}: prepare a cache at that size "
-            "(`python -m helpers prepare --image-size ...`) or change --image-size"
+            f"(`python -m helpers prepare --image-size {config.image_size} ...`) "
+            "and pass it as --data"
         )
-    tpu = strategy is not None and "TPU" in type(strategy).__name__
-    common = dict(
-        batch_size=config.batch_size,
-        value_range=config.value_range,
-        seed=config.seed,
-        drop_remainder=tpu,
-    )
-    train_ds = make_dataset(
-        cache_dir,
-        "train",
-        shuffle=True,
-        limit=config.train_limit,
-        repeat=True,
-        start_epoch=start_epoch,
-        **common,
-    )
-    val_ds = make_dataset(
-        cache_dir, "validation", shuffle=False, limit=config.val_limit, **common
-    )
-    n_train = min(
-        info["counts"]["train"], config.train_limit or info["counts"]["train"]
-    )
-    if tpu and n_train < config.batch_size:
-        raise DataError(
-            f"{n_train} training images make no full batch of {config.batch_size} "
-            "(a TPU needs full batches): lower --batch-size"
-        )
-    steps = n_train // config.batch_size if tpu else -(-n_train // config.batch_size)
-    return train_ds, val_ds, cache_dir, steps
+    splits = []
+    for split, limit, training in (
+        ("train", config.train_limit, True),
+        ("validation", config.val_limit, False),
+    ):
+        images = np.asarray(load_split(cache_dir, split)[0][:limit])
+        splits.append(module.make_pipeline(images, config, training=training))
+    return splits[0], splits[1], cache_dir
 
 
 def _check_batch(dataset, config: VAEConfig) -> None:

@@ -79,6 +79,7 @@ from helpers.checks.training import (
     check_built_vae,
     check_callbacks,
     check_experiment,
+    check_precision_step,
     check_train_step,
     check_training_run,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "check_total_loss",
     "check_vae_model",
     "check_callbacks",
+    "check_precision_step",
     "check_train_step",
     "check_training_run",
     "check_built_vae",

@@ -33,7 +33,7 @@ def check_prior_samples(fn, vae, n: int = 16) -> None:
             ``fn(vae, n, seed=s)``; returns (n, H, W, 3) images in
             ``vae.value_range``, or ``(images, z)`` with z of shape (n, latent_dim)
             (then z itself is tested against N(0, I)).
-        vae: a ``helpers.model.VAE`` (trained or not; only ``decoder`` and
+        vae: a VAE (trained or not; only ``decoder`` and
             ``value_range`` are used).
         n: faces per call.
 

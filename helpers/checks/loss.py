@@ -511,6 +511,36 @@ def _tiny_vae(vae_class, encoder, decoder, beta: float, what: str):
     )
 
 
+def _close(a, b, tol=2e-3) -> bool:
+    return abs(a - b) <= tol * max(1.0, abs(b))
+
+
+def _weighted_means(vae, name: str, images) -> None:
+    """Fail unless the trackers give the mean over images when batches differ."""
+    logs = _call(
+        lambda: vae.evaluate(images, batch_size=16, verbose=0, return_dict=True),
+        what=f"{name}.compute_loss (or test_step)",
+    )
+    mean, log_var = (_numpy(t) for t in vae.encoder(images))
+    per_image = (-0.5 * (1 + log_var - mean**2 - np.exp(log_var))).sum(1)
+    kl, batches = float(per_image.mean()), [per_image[:16], per_image[16:]]
+    unweighted = float(np.mean([b.mean() for b in batches]))
+    reported = float(logs.get("kl_loss", float("nan")))
+    if _close(reported, kl):
+        return
+    if _close(reported, unweighted):
+        raise CheckFailed(
+            f"over 20 images in batches of 16 and 4, kl_loss reports {reported:.4g}, "
+            f"the mean of the two batch means; the mean over the images is {kl:.4g}: "
+            "weigh each batch by its size when you update a tracker "
+            "(update_state(value, sample_weight=batch_size))"
+        )
+    raise CheckFailed(
+        f"over 20 images in batches of 16 and 4, kl_loss reports {reported:.4g}, "
+        f"not the mean KL over the images ({kl:.4g})"
+    )
+
+
 def _set_log_var(encoder, value: float) -> None:
     bias = encoder.get_layer("z_log_var").bias
     bias.assign(np.full(bias.shape, value, np.float32))
@@ -691,9 +721,10 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
                 "the reloaded model's encoder gives different codes: get_config "
                 "must save the encoder and decoder, from_config rebuild them"
             )
+    _weighted_means(vae, name, np.concatenate([images] * 4 + [images * 0.5]))
     _passed(
         f"check_vae_model passed: call() samples z and returns the dict; one fit() "
         f"step reports loss = reconstruction ({rec:.2f}) + kl_weight ({weight:g}) * "
-        f"KL ({kl:.2f}) with both trackers; gradients reach encoder and decoder; "
-        f"the .keras file reloads"
+        f"KL ({kl:.2f}) with both trackers (each batch weighed by its images); gradients reach "
+        f"encoder and decoder; the .keras file reloads"
     )

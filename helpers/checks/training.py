@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.checks._common import CheckFailed, _call, _numpy, _passed, self_check
-from helpers.checks.loss import _set_log_var, _tiny_vae
+from helpers.checks.loss import _close, _set_log_var, _tiny_vae, _weighted_means
 from helpers.checks.loss import _tiny_parts as _seeded_tiny_parts
 
 # What the best-model checkpoint must monitor: the lab's train() logs it every epoch
@@ -37,10 +37,6 @@ def _minimises(checkpoint) -> bool:
     if mode is not None:
         return mode == "min"
     return getattr(checkpoint, "monitor_op", None) in (np.less, np.less_equal)
-
-
-def _close(a, b, tol=2e-3) -> bool:
-    return abs(a - b) <= tol * max(1.0, abs(b))
 
 
 def _diagnose(loss, r, kl, beta, name, where) -> None:
@@ -127,6 +123,7 @@ def check_train_step(vae_class, beta: float = 2.0) -> None:
             f"reconstruction_loss reports {float(logs['reconstruction_loss']):.4g}"
             f", the reconstruction term is {r:.4g}: update its tracker with it"
         )
+    _weighted_means(vae, name, np.concatenate([images, images[:4] * 0.5]))
     before = [np.array(_numpy(w)) for w in vae.trainable_weights]
     trained = _call(
         lambda: vae.train_on_batch(images, return_dict=True),
@@ -163,6 +160,79 @@ def check_train_step(vae_class, beta: float = 2.0) -> None:
         f"({r:.4g} + {beta:g} * {kl:.4g}), reports both terms, and reloads from "
         ".keras"
     )
+
+
+def _overrides(vae_class, method: str) -> bool:
+    import keras
+
+    return getattr(vae_class, method, None) is not getattr(keras.Model, method)
+
+
+def check_precision_step(vae_class, policy: str = "mixed_float16") -> None:
+    """Check your VAE class trains under a mixed-precision ``policy``.
+
+    Keras' own ``train_step`` (what a ``compute_loss`` VAE uses) scales the loss
+    under float16 itself; a ``train_step`` of your own must do it: the gradient of
+    ``self.optimizer.scale_loss(loss)``, which the ``LossScaleOptimizer`` unscales.
+    Without it the step shrinks as the loss scale grows, and training stalls
+    without an error. ``train()`` runs this before training under such a policy
+    (and for any VAE with its own ``train_step``), so the run never starts wrong.
+
+    Raises:
+        CheckFailed: the step does not scale the loss, reports non-finite or
+            missing losses (loss, reconstruction_loss, kl_loss; validation too).
+    """
+    import keras
+
+    from helpers.precision import precision_scope
+
+    own_step = _overrides(vae_class, "train_step")
+    if policy == "float32" and not own_step:
+        return
+    name = getattr(vae_class, "__name__", "VAE")
+    keras.utils.set_random_seed(0)
+    with precision_scope(policy):
+        encoder, decoder = _tiny_parts()
+        vae = _tiny_vae(vae_class, encoder, decoder, 1.0, what=name)
+        vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    scaled = []
+    if hasattr(vae.optimizer, "scale_loss"):
+        scale_loss = vae.optimizer.scale_loss
+        vae.optimizer.scale_loss = lambda loss: scaled.append(1) or scale_loss(loss)
+    images = np.random.default_rng(0).random((16, 8, 8, 3)).astype("float32")
+    logs = _call(
+        lambda: vae.train_on_batch(images, return_dict=True),
+        what=f"{name}.train_step under {policy}",
+    )
+    if policy == "mixed_float16" and not scaled:
+        raise CheckFailed(
+            f"`{name}.train_step` never calls self.optimizer.scale_loss: under "
+            "mixed_float16 take the gradient of `scaled = self.optimizer."
+            "scale_loss(total)` (not of `total`), or training stalls"
+        )
+    tested = _call(
+        lambda: vae.evaluate(images, verbose=0, return_dict=True),
+        what=f"{name}.test_step under {policy}",
+    )
+    for where, found in (("train_step", logs), ("test_step", tested)):
+        missing = [k for k in ("loss", "reconstruction_loss", "kl_loss") if k not in found]
+        if missing:
+            raise CheckFailed(
+                f"`{name}.{where}` reports {sorted(found)}, without "
+                f"{', '.join(missing)}: history.csv, the checkpoint's monitor and "
+                "the resume read them"
+                + (
+                    "; write test_step too (the same losses, no gradient)"
+                    if where == "test_step" and own_step
+                    else ""
+                )
+            )
+        bad = [k for k, v in found.items() if not math.isfinite(float(v))]
+        if bad:
+            raise CheckFailed(
+                f"`{name}.{where}` under {policy} gave non-finite {', '.join(bad)}"
+            )
+    _passed(f"check_precision_step passed: `{name}` trains under {policy}")
 
 
 # ----------------------------------------------------------------------- callbacks

@@ -3,7 +3,7 @@
 Each command group is a module of this package (``train``, ``generate``, ``evaluate``,
 ``report``, ``data``, ``slice``, ``course``, ``pretrained``, ``demo``) holding functions
 ``<name>_command(parser) -> handler``: one adds its arguments to ``parser`` and
-returns the function that runs them. The ML modules (``helpers.model``,
+returns the function that runs them. The ML modules (``helpers.generate``,
 ``helpers.training``, ...) hold no argparse code. A command's module is imported only
 when that command is asked for, so ``--help`` is instant and data commands do not
 load TensorFlow.

@@ -132,7 +132,7 @@ def prepare_command(parser: argparse.ArgumentParser):
             f"took {summary['seconds']:.1f} s"
         )
         cache = str(summary["cache_dir"])
-        print(f"Use it with: helpers.datasets.make_dataset({cache!r}, 'train')")
+        print(f"Train on it: python -m helpers train --preset cpu --data {cache} --run-dir runs/cpu")
         return 0
 
     return handler

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from helpers.errors import LabError
 from helpers.generate import (
     _load_split_images,
+    decode,
     fit_latent_gmm,
+    latent_dim,
     sample_gmm,
-    sample_prior,
     write_figures,
 )
 from helpers.plots import save_grid
@@ -66,7 +69,10 @@ def sample_command(parser):
             images = sample_gmm(run.vae, gmm, args.n, seed=args.seed)
             how = f"a {gmm.n_components}-component GMM fitted to {len(train)} faces"
         else:
-            images = sample_prior(run.vae, args.n, args.temperature, seed=args.seed)
+            z = np.random.default_rng(args.seed).standard_normal(
+                (args.n, latent_dim(run.vae))
+            )
+            images = decode(run.vae, args.temperature * z)  # N(0, t^2 I)
             how = f"N(0, I) at temperature {args.temperature:g}"
         path = save_grid(images, args.out, value_range=run.config.value_range)
         print(f"wrote {path}: {args.n} faces sampled from {how}")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from helpers.cache import cache_info, prepare_cache, report_lines
 from helpers.config import PRESETS, VAEConfig, preset
-from helpers.environment import pick_strategy
 from helpers.errors import DataError, TrainingError
 from helpers.runs import print_run_summary
 from helpers.training import train
@@ -27,7 +26,6 @@ _OVERRIDES = {
         whole(0, 100_000),
         "epochs to ramp the KL weight",
     ),
-    "--upsampling": ("upsampling", str, "transpose or resize"),
     "--train-limit": ("train_limit", whole(1), "use the first N training images"),
     "--val-limit": ("val_limit", whole(1), "use the first N validation images"),
     "--sample-interval": (
@@ -134,7 +132,7 @@ def train_command(parser):
         run_dir = Path(args.run_dir or Path("runs") / args.preset)
         cache_dir = resolve_data(args.data, args.cache, config)
         verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
-        train(config, cache_dir, run_dir, strategy=pick_strategy(), verbose=verbose)
+        train(config, cache_dir, run_dir, verbose=verbose)
         print_run_summary(run_dir)
         return 0
 
