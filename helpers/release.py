@@ -1,18 +1,12 @@
 """What students get: a release without the answers, and an nbgrader course.
 
-The reference implementations of what students write live in ``helpers/`` (the
-self-checks never import them: they compare with stored expected values). Each is
-wrapped, at module level, in comment markers::
-
-    # BEGIN REFERENCE (encoder)
-    def build_encoder(config): ...
-    # END REFERENCE
-
-:func:`build_release` writes the student notebooks and a copy of ``helpers`` in
-which every such region is replaced by stubs of the same names that raise
-:class:`NotInReleaseError` ("the lab's encoder is not in the student release: you
-write it in notebook 02_model"). Nothing else of the solutions goes in: no
-``solutions/``, no tests, no scripts that generate fixtures from the reference.
+The only reference implementation of what students write is ``helpers/solution.py``,
+generated from the solutions' ``%%export`` cells (``helpers.student``).
+:func:`build_release` writes the student notebooks and a copy of ``helpers``
+without that file, so ``USE_LAB_PART`` there says the lab's part is not shipped. A
+course that hands out earlier answers (so later notebooks can go on) gives them by
+name: ``give=("encoder", "decoder")`` writes a ``solution.py`` with those parts
+alone. Nothing else of the solutions goes in: no ``solutions/``, no tests.
 
 :func:`write_nbgrader_course` lays the solutions out as an nbgrader course
 (``source/<assignment>/<notebook>.ipynb`` and ``nbgrader_config.py``).
@@ -20,177 +14,57 @@ write it in notebook 02_model"). Nothing else of the solutions goes in: no
 
 from __future__ import annotations
 
-import ast
-import io
-import py_compile
-import re
 import shutil
-import textwrap
-import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.errors import LabError
-from helpers.student import PARTS
+from helpers.student import (
+    PARTS,
+    SOLUTION_FILE,
+    parts_from_notebooks,
+    solution_module_source,
+)
 
 # Top-level files of the repository that students need (installing, reading).
 RELEASE_FILES = ("pyproject.toml", "README.md", "LICENSE", "requirements.txt")
 RELEASE_FOLDERS = ("report_template",)
 # A file of helpers/ whose first lines carry this is never released.
 INSTRUCTOR_ONLY = "# INSTRUCTOR ONLY"
-_BEGIN = re.compile(r"^# BEGIN REFERENCE \((?P<part>[\w-]+)\)\s*$")
-_END = re.compile(r"^# END REFERENCE\s*$")
-_LOOKS_LIKE = re.compile(r"#\s*(BEGIN|END)\s+REFERENCE", re.IGNORECASE)
-
-
-class NotInReleaseError(LabError, NotImplementedError):
-    """Reference code that the student release leaves out was called."""
-
-    def __init__(self, part: str, notebook: str):
-        super().__init__(
-            f"the lab's {part} is not in the student release: you write it in "
-            f"notebook {notebook} ({notebook}.ipynb); run that notebook's cells "
-            f"(its self-checks say when your {part} is right) and use your own"
-        )
 
 
 class ReleaseError(LabError):
     """The release cannot be built (bad markers, a folder in the way)."""
 
 
-# ----------------------------------------------------------------- reference code
-def _stub(part: str, node: ast.stmt) -> list[str]:
-    notebook = PARTS[part]
-    doc = f'"""Not in the student release: you write it in notebook {notebook}."""'
-    error = (
-        "from helpers.release import NotInReleaseError\n\n"
-        f"raise NotInReleaseError({part!r}, {notebook!r})"
-    )
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        body = textwrap.indent(f"{doc}\n{error}", "    ")
-        return [f"def {node.name}(*args, **kwargs):", *body.split("\n"), "", ""]
-    if isinstance(node, ast.ClassDef):
-        body = textwrap.indent(error, "        ")
-        return [
-            f"class {node.name}:",
-            f"    {doc}",
-            "",
-            "    def __init__(self, *args, **kwargs):",
-            *body.split("\n"),
-            "",
-            "",
-        ]
-    names = []
-    if isinstance(node, ast.Assign):
-        names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-    elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-        names = [node.target.id]
-    return [f"{name} = None  # not in the student release" for name in names]
-
-
-def _marker_lines(source: str, where: str) -> set[int]:
-    """Line numbers of the marker comments (docstrings that mention them aside)."""
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, SyntaxError) as error:
-        raise ReleaseError(f"{where}: not valid Python ({error})") from error
-    lines = set()
-    for token in tokens:
-        if token.type != tokenize.COMMENT or not _LOOKS_LIKE.search(token.string):
-            continue
-        number, column = token.start
-        if column != 0 or not (_BEGIN.match(token.line) or _END.match(token.line)):
-            raise ReleaseError(
-                f"{where}, line {number}: {token.string.strip()!r} looks like a "
-                f"reference marker but is not one: write '# BEGIN REFERENCE (<part>)' "
-                f"and '# END REFERENCE' alone on a line, at column 0"
-            )
-        lines.add(number)
-    return lines
-
-
-def strip_reference(source: str, where: str = "module") -> tuple[str, list[str]]:
-    """Replace every reference region of a module's text with raising stubs.
-
-    Args:
-        source: the module's text.
-        where: its path, for error messages.
-
-    Returns:
-        (the stripped text, the parts removed in order).
-
-    Raises:
-        ReleaseError: a marker is nested, unclosed, stray, misspelt, names an
-            unknown part, or its region is not whole module-level statements.
-    """
-    markers = _marker_lines(source, where)
-    out: list[str] = []
-    parts: list[str] = []
-    region: list[str] | None = None
-    opened = (0, "")
-    for number, line in enumerate(source.split("\n"), start=1):
-        if number not in markers:
-            (out if region is None else region).append(line)
-            continue
-        begin = _BEGIN.match(line)
-        if begin is not None:
-            if region is not None:
-                raise ReleaseError(
-                    f"{where}, line {number}: reference regions cannot nest (one "
-                    f"is open since line {opened[0]})"
-                )
-            part = begin.group("part")
-            if part not in PARTS:
-                raise ReleaseError(
-                    f"{where}, line {number}: unknown part {part!r}; known parts: "
-                    f"{', '.join(PARTS)}"
-                )
-            region, opened = [], (number, part)
-            continue
-        if region is None:
-            raise ReleaseError(
-                f"{where}, line {number}: '# END REFERENCE' without a BEGIN above it"
-            )
-        part = opened[1]
-        try:
-            tree = ast.parse("\n".join(region))
-        except SyntaxError as error:
-            raise ReleaseError(
-                f"{where}, lines {opened[0]}-{number}: the {part} region is not whole "
-                f"module-level statements ({error.msg}): put the markers around "
-                f"complete functions or classes, at column 0"
-            ) from error
-        out.append(f"# Reference {part} removed from the student release.")
-        for node in tree.body:
-            out.extend(_stub(part, node))
-        parts.append(part)
-        region = None
-    if region is not None:
-        raise ReleaseError(
-            f"{where}, line {opened[0]}: '# BEGIN REFERENCE ({opened[1]})' is never "
-            f"closed: add '# END REFERENCE' after the region"
-        )
-    return "\n".join(out), parts
-
-
-# ------------------------------------------------------------------------ release
 @dataclass
 class ReleaseSummary:
     """What :func:`build_release` wrote."""
 
     dest: Path
     notebooks: list[Path] = field(default_factory=list)
-    stripped: dict[str, list[str]] = field(default_factory=dict)  # module -> parts
+    given: tuple[str, ...] = ()
     skipped: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"{len(self.notebooks)} student notebook(s) in {self.dest}/notebooks"]
-        out += [
-            f"stripped {m}: {', '.join(dict.fromkeys(p))}"
-            for m, p in self.stripped.items()
-        ]
+        out.append(
+            "the lab's reference parts: "
+            + (f"given out: {', '.join(self.given)}" if self.given else "none shipped")
+        )
         out += [f"left out (instructor only): {s}" for s in self.skipped]
         return out
+
+
+def check_given(give) -> tuple[str, ...]:
+    """Return the parts to give out, in PARTS order; refuse unknown names."""
+    names = [g.strip() for g in (give or ()) if g.strip()]
+    unknown = [g for g in names if g not in PARTS]
+    if unknown:
+        raise ReleaseError(
+            f"--give {','.join(unknown)}: not a part; the parts are {', '.join(PARTS)}"
+        )
+    return tuple(p for p in PARTS if p in names)
 
 
 def _copy_helpers(src: Path, dest: Path, summary: ReleaseSummary) -> None:
@@ -198,24 +72,19 @@ def _copy_helpers(src: Path, dest: Path, summary: ReleaseSummary) -> None:
         relative = path.relative_to(src)
         if "__pycache__" in relative.parts or path.suffix == ".pyc":
             continue
+        if path == src / SOLUTION_FILE.name:  # the answers: written below, if given
+            continue
         target = dest / relative
         if path.is_dir():
             target.mkdir(parents=True, exist_ok=True)
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix != ".py":
-            shutil.copy2(path, target)
-            continue
-        text = path.read_text(encoding="utf-8")
-        if INSTRUCTOR_ONLY in "\n".join(text.split("\n")[:5]):
-            summary.skipped.append(f"helpers/{relative}")
-            continue
-        stripped, parts = strip_reference(text, f"helpers/{relative}")
-        if parts:
-            summary.stripped[f"helpers/{relative}"] = parts
-        target.write_text(stripped, encoding="utf-8")
-        py_compile.compile(str(target), doraise=True, cfile=str(target) + "c.tmp")
-        Path(str(target) + "c.tmp").unlink()
+        if path.suffix == ".py":
+            head = "\n".join(path.read_text(encoding="utf-8").split("\n")[:5])
+            if INSTRUCTOR_ONLY in head:
+                summary.skipped.append(f"helpers/{relative}")
+                continue
+        shutil.copy2(path, target)
 
 
 def build_release(
@@ -223,23 +92,27 @@ def build_release(
     repo: str | Path = ".",
     solutions: str | Path | None = None,
     repo_url: str | None = None,
+    give=(),
 ) -> ReleaseSummary:
     """Write the student release into ``dest`` (which must not exist or be empty).
 
     Args:
-        dest: the release folder: ``notebooks/``, ``helpers/`` (reference code
-            stripped) and the files needed to install it (``pyproject.toml`` ...).
+        dest: the release folder: ``notebooks/``, ``helpers/`` (without
+            ``solution.py``) and the files needed to install it.
         repo: the instructor's repository (holding ``helpers/`` and ``solutions/``).
         solutions: the solution notebooks (default: ``<repo>/solutions``).
         repo_url: the repository students install from and open in Colab (default:
             :data:`helpers.notebook_tools.REPO_URL`).
+        give: parts whose solution the release ships (``USE_LAB_PART`` then
+            swaps them in), e.g. ``("encoder", "decoder")``; default none.
 
     Raises:
-        ReleaseError: ``dest`` is not empty, or a reference marker is bad.
+        ReleaseError: ``dest`` is not empty, or ``give`` names an unknown part.
     """
     from helpers.notebook_tools import REPO_URL, plan_student_notebooks
 
     repo, dest = Path(repo), Path(dest)
+    given = check_given(give)
     solutions = Path(solutions) if solutions is not None else repo / "solutions"
     if dest.exists() and any(dest.iterdir()):
         raise ReleaseError(
@@ -247,12 +120,18 @@ def build_release(
             f"written from scratch so nothing of the solutions is left in it)"
         )
     plan = plan_student_notebooks(solutions, dest / "notebooks", repo_url or REPO_URL)
-    summary = ReleaseSummary(dest=dest)
+    summary = ReleaseSummary(dest=dest, given=given)
     (dest / "notebooks").mkdir(parents=True, exist_ok=True)
     for path, text in plan.expected.items():
         path.write_text(text, encoding="utf-8")
         summary.notebooks.append(path)
     _copy_helpers(repo / "helpers", dest / "helpers", summary)
+    if given:
+        sources = parts_from_notebooks(sorted(solutions.glob("[0-9][0-9]_*.ipynb")))
+        chosen = {part: sources[part] for part in given}
+        (dest / "helpers" / SOLUTION_FILE.name).write_text(
+            solution_module_source(chosen), encoding="utf-8"
+        )
     for name in RELEASE_FILES:
         if (repo / name).is_file():
             shutil.copy2(repo / name, dest / name)

@@ -106,6 +106,7 @@ class Sampling(layers.Layer):
     """
 
     def __init__(self, seed=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # noise and exp() in float32 under mixed precision
         super().__init__(**kwargs)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -299,8 +300,11 @@ class VAE(keras.Model):
             self.reconstruction,
             self.value_range,
         )
-        self.reconstruction_tracker.update_state(losses["reconstruction"])
-        self.kl_tracker.update_state(losses["kl"])
+        images = ops.cast(ops.shape(targets)[0], "float32")  # a batch counts per image
+        self.reconstruction_tracker.update_state(
+            losses["reconstruction"], sample_weight=images
+        )
+        self.kl_tracker.update_state(losses["kl"], sample_weight=images)
         total = losses["total"]
         return total
 

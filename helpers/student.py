@@ -222,6 +222,12 @@ class StudentParts:
             else:
                 check = f"❌ failed: {s.message}"
             lines.append(f"{s.part:<17} {PARTS[s.part]:<12} {s.origin:<8} {check}")
+        if "preprocess" in self.status:
+            lines.append(
+                "(preprocess is checked, not trained through: the faces that train "
+                "were cut and resized once by the lab's cache (helpers.cache.prepare); "
+                "your pipeline streams them)"
+            )
         return "\n".join(lines)
 
 
@@ -685,17 +691,25 @@ def import_student_module(workdir, verbose: bool = True):
     return module
 
 
+def _solution_text(solutions_dir) -> str:
+    notebooks = sorted(Path(solutions_dir).glob("[0-9][0-9]_*.ipynb"))
+    where = {
+        part: f"solutions/{nb.name}" for nb in notebooks for part in parts_from_notebooks([nb])
+    }
+    return solution_module_source(parts_from_notebooks(notebooks), where)
+
+
+def solution_module_stale(solutions_dir, path: Path = SOLUTION_FILE) -> bool:
+    """True when ``helpers/solution.py`` differs from what the solutions give."""
+    text = _solution_text(solutions_dir)
+    return not path.is_file() or path.read_text(encoding="utf-8") != text
+
+
 def write_solution_module(solutions_dir, path: Path = SOLUTION_FILE) -> bool:
     """Generate ``helpers/solution.py`` from the solutions; True if it changed."""
-    notebooks = sorted(Path(solutions_dir).glob("[0-9][0-9]_*.ipynb"))
-    text = solution_module_source(
-        parts_from_notebooks(notebooks),
-        {part: f"solutions/{p.name}" for p in notebooks for part in
-         parts_from_notebooks([p])},
-    )
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
+    if not solution_module_stale(solutions_dir, path):
         return False
-    atomic_write_text(path, text)
+    atomic_write_text(path, _solution_text(solutions_dir))
     return True
 
 

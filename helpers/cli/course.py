@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers.errors import LabError
+from helpers.student import SOLUTION_FILE, solution_module_stale, write_solution_module
 from helpers.notebook_tools import (
     REPO_URL,
     check_repo_url,
@@ -19,6 +20,11 @@ from helpers.notebook_tools import (
     strip_outputs,
     write_student_notebooks,
 )
+
+
+def _own_layout(solutions) -> bool:
+    """True when ``solutions`` is this repository's, beside its helpers/."""
+    return Path(solutions).resolve() == SOLUTION_FILE.parents[1] / "solutions"
 
 
 def make_student_command(parser):
@@ -58,6 +64,14 @@ def make_student_command(parser):
         "notebooks/ are left as they are",
     )
     parser.add_argument(
+        "--give",
+        metavar="PARTS",
+        default="",
+        help="with --release: comma-separated parts whose solution the release "
+        "ships, so USE_LAB_PART can swap them in (e.g. encoder,decoder); "
+        "default: none",
+    )
+    parser.add_argument(
         "--course",
         metavar="DIR",
         help="lay the solutions out as an nbgrader course in DIR "
@@ -70,7 +84,9 @@ def make_student_command(parser):
             from helpers.release import build_release
 
             repo = Path(args.solutions).resolve().parent  # holds helpers/ too
-            summary = build_release(args.release, repo, args.solutions, repo_url)
+            summary = build_release(
+                args.release, repo, args.solutions, repo_url, args.give.split(",")
+            )
             print("\n".join(summary.lines()))
             print(f"students install and open it from {repo_url}: push {args.release}")
             return 0
@@ -91,8 +107,12 @@ def make_student_command(parser):
                 if strip_outputs(path):
                     print(f"stripped outputs: {path}")
         plan = plan_student_notebooks(args.solutions, args.out, repo_url)
+        own = _own_layout(args.solutions)
         if args.check:
-            if plan.ok:
+            stale = own and solution_module_stale(args.solutions)
+            if stale:
+                print(f"stale: {SOLUTION_FILE} (generated from the solutions)")
+            if plan.ok and not stale:
                 print(f"{len(plan.expected)} student notebook(s) up to date")
                 return 0
             print("\n".join(plan.problems()))
@@ -103,6 +123,8 @@ def make_student_command(parser):
             )
             return 1
         changed = write_student_notebooks(args.solutions, args.out, repo_url)
+        if own and write_solution_module(args.solutions):
+            changed.append(SOLUTION_FILE)
         guide = Path(args.solutions).resolve().parent / "INSTRUCTORS.md"
         if guide.is_file():
             from helpers.grading import update_points_table
