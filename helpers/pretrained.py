@@ -4,8 +4,9 @@ The instructor's model is a *portable* file (``export_portable_model``, the comm
 ``python -m helpers export-model``): one ``.keras`` archive holding a functional
 model of Keras' own layers that wraps the trained encoder and decoder, plus
 ``vae_lab.json`` (the run's config). It loads with ``keras.saving.load_model`` alone,
-so it works in the student release, whose ``helpers.model`` has no ``VAE``; it comes
-back as a ``PretrainedVAE`` (encoder, decoder, value_range: what 05 and 06 use).
+so it works in the student release, which ships no ``helpers.solution`` (the lab's
+``VAE``); it comes back as a ``PretrainedVAE`` (encoder, decoder, value_range: what 05
+and 06 use).
 
 The time it would take comes from ``helpers.timing`` (measured where the lab has a
 measurement for this device, else an estimate from FLOPs, labelled as such).

@@ -299,8 +299,9 @@ def solution_module_source(sources: dict[str, str], notebooks=None) -> str:
     return "".join(chunks)
 
 
-def solution_sources(path: Path = SOLUTION_FILE) -> dict[str, str]:
+def solution_sources(path: Path | None = None) -> dict[str, str]:
     """Return {part: source} of the generated reference module (as students write it)."""
+    path = path or SOLUTION_FILE
     if not path.is_file():
         return {}
     text = path.read_text(encoding="utf-8")
@@ -699,14 +700,16 @@ def _solution_text(solutions_dir) -> str:
     return solution_module_source(parts_from_notebooks(notebooks), where)
 
 
-def solution_module_stale(solutions_dir, path: Path = SOLUTION_FILE) -> bool:
+def solution_module_stale(solutions_dir, path: Path | None = None) -> bool:
     """True when ``helpers/solution.py`` differs from what the solutions give."""
+    path = path or SOLUTION_FILE
     text = _solution_text(solutions_dir)
     return not path.is_file() or path.read_text(encoding="utf-8") != text
 
 
-def write_solution_module(solutions_dir, path: Path = SOLUTION_FILE) -> bool:
+def write_solution_module(solutions_dir, path: Path | None = None) -> bool:
     """Generate ``helpers/solution.py`` from the solutions; True if it changed."""
+    path = path or SOLUTION_FILE
     if not solution_module_stale(solutions_dir, path):
         return False
     atomic_write_text(path, _solution_text(solutions_dir))

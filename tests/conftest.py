@@ -55,7 +55,7 @@ def _build_lab(root):
 
     from helpers import generate
     from helpers.cache import load_split, prepare_cache
-    from helpers.model import build_vae
+    from helpers.student import build_student_vae, solution_module
     from helpers.synthetic import make_slice
     from helpers.training import train
 
@@ -91,7 +91,7 @@ def _build_lab(root):
     def fit_direct(beta, epochs=1):
         """Train a fresh VAE on the cached training faces with plain fit()."""
         keras.utils.set_random_seed(0)
-        vae = build_vae(config.replace(beta=beta, batch_size=32))
+        vae = build_student_vae(solution_module(), config.replace(beta=beta))
         x = generate.as_model_images(vae, np.asarray(train_u8))
         vae.fit(x, epochs=epochs, batch_size=32, verbose=0, shuffle=True)
         return vae
@@ -107,24 +107,3 @@ def _build_lab(root):
         val_attrs=np.asarray(val_attrs),
         fit_direct=fit_direct,
     )
-
-
-def pytest_configure(config):
-    """Split the CPU into two logical devices before TensorFlow starts.
-
-    Lets a test build a two-replica ``MirroredStrategy`` in this process (no
-    subprocess); everything else keeps running on the first device.
-    """
-    import os
-
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        return
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    try:
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-        )
-    except RuntimeError:  # TensorFlow already initialised: tests needing it fail
-        pass

@@ -23,7 +23,8 @@ def preprocess_fixture() -> dict[str, np.ndarray]:
     from PIL import Image
 
     from helpers.checks.data import _test_frame
-    from helpers.preprocess import DEFAULT_CROP, crop_resize
+    from helpers.preprocess import DEFAULT_CROP
+    from pil_crop import crop_resize
 
     return {
         "face": crop_resize(Image.fromarray(_test_frame()), DEFAULT_CROP, 64),

@@ -11,9 +11,17 @@ from PIL import Image
 from helpers import checks
 from helpers.checks import CheckFailed
 from helpers.config import VAEConfig
-from helpers.losses import kl_divergence, vae_loss
-from helpers.model import VAE, Sampling, build_decoder, build_encoder
-from helpers.preprocess import crop_resize, normalize
+from helpers.preprocess import normalize
+from helpers.student import build_student_vae, solution_module
+from helpers.solution import (
+    VAE,
+    Sampling,
+    build_decoder,
+    build_encoder,
+    kl_divergence,
+    vae_loss,
+)
+from pil_crop import crop_resize
 
 TINY = VAEConfig(latent_dim=4, filters=(4, 4, 4), image_size=32)
 TODO = "You have not filled in the TODO yet"
@@ -321,7 +329,7 @@ def test_total_loss(capsys):
 @pytest.fixture(scope="module")
 def tiny_vae():
     keras.utils.set_random_seed(0)
-    return VAE.from_vae_config(TINY)
+    return build_student_vae(solution_module(), TINY)
 
 
 def reference_samples(vae, n, seed):
@@ -334,7 +342,7 @@ def test_prior_samples(tiny_vae, capsys):
     checks.check_prior_samples(
         lambda vae, n, seed: reference_samples(vae, n, seed)[0], tiny_vae
     )
-    from helpers.generate import sample_prior
+    from helpers.solution import sample_faces as sample_prior
 
     checks.check_prior_samples(sample_prior, tiny_vae)
     assert capsys.readouterr().out.count("✅ check_prior_samples passed") == 3
@@ -409,7 +417,7 @@ def test_checks_run_without_the_reference_implementation(monkeypatch):
     def losses_fn(x, r, m, v, beta, kind="mse", value_range=(0.0, 1.0)):
         return lab_vae_loss(x, r, m, v, beta, kind, value_range)
 
-    for name in ("helpers.preprocess", "helpers.model", "helpers.losses"):
+    for name in ("helpers.preprocess", "helpers.solution"):
         monkeypatch.setitem(sys.modules, name, None)  # importing it now fails
     checks.check_preprocess(lambda f: normalize(crop_resize(Image.fromarray(f))))
     checks.check_encoder(encoder, TINY)
@@ -808,7 +816,7 @@ class NoTrackers(VAE):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
-        from helpers.losses import vae_loss as lab_loss
+        from helpers.solution import vae_loss as lab_loss
 
         return lab_loss(
             x,

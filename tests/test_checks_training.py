@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from helpers import checks, student
 from helpers.checks import CheckFailed
 from helpers.config import preset
 
-FIXTURES = Path(__file__).parent / "fixtures" / "student_parts"
+SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 CONFIG = preset("smoke", latent_dim=4, filters=(4, 4, 4), image_size=32)
 TODO = "You have not filled in the TODO yet"
 
@@ -27,24 +28,31 @@ def fails(check, *args, match, **kwargs):
         check(*args, **kwargs)
 
 
+@functools.cache
+def cells() -> dict[str, str]:
+    """{part: source} of the solutions' %%export cells, as a student exports them."""
+    found = student.parts_from_notebooks(sorted(SOLUTIONS.glob("0*.ipynb")))
+    return {p: student.strip_solution_markers(s) for p, s in found.items()}
+
+
 def part(name: str, *edits) -> types.ModuleType:
-    """Run a fixture part (after the assembled module's header), with edits."""
-    source = (FIXTURES / f"{name}.py").read_text()
+    """Run a solution part (after the assembled module's header), with edits."""
+    source = cells()[name]
     for old, new in edits:
         assert old in source, old
         source = source.replace(old, new)
-    module = types.ModuleType(f"fixture_{name}")
+    module = types.ModuleType(f"solution_{name}")
     exec(student.HEADER, module.__dict__)
     if name == "vae_model":
-        exec((FIXTURES / "sampling.py").read_text(), module.__dict__)
-        exec((FIXTURES / "losses.py").read_text(), module.__dict__)
+        exec(cells()["sampling"], module.__dict__)
+        exec(cells()["losses"], module.__dict__)
     exec(source, module.__dict__)
     return module
 
 
 # ---------------------------------------------------------------------- train step
 def test_train_step_passes_students_and_labs_vae(capsys):
-    from helpers.model import VAE
+    VAE = student.solution_module().VAE  # the lab's, from the solutions' cells
 
     checks.check_train_step(part("vae_model").VAE)
     checks.check_train_step(VAE)
@@ -56,16 +64,26 @@ def test_train_step_passes_students_and_labs_vae(capsys):
     "edit, hint",
     [
         (
-            ('return losses["total"]', 'return losses["reconstruction"]'),
+            ('total = losses["total"]', 'total = losses["reconstruction"]'),
             "forgets the KL",
         ),
         (
-            ("            self.beta,\n", "            1.0,\n"),
+            ("            self.kl_weight,\n", "            1.0,\n"),
             "ignores beta",
         ),
         (
-            ('self.kl_tracker.update_state(losses["kl"])', "pass"),
+            (
+                'self.kl_tracker.update_state(losses["kl"], sample_weight=images)',
+                "pass",
+            ),
             "kl_loss reports 0",
+        ),
+        (
+            (
+                'self.kl_tracker.update_state(losses["kl"], sample_weight=images)',
+                'self.kl_tracker.update_state(losses["kl"])',
+            ),
+            "weigh each batch by its size",
         ),
         (
             ('@keras.saving.register_keras_serializable(package="student")\n', ""),
@@ -162,14 +180,15 @@ def test_callbacks_name_the_mistake(tmp_path, edit, hint):
 
 
 def test_callbacks_want_one_of_the_students_own(tmp_path):
-    from helpers.reference import make_callbacks
+    """The lab's callbacks (helpers.solution's) handed in as yours are refused."""
+    make_callbacks = student.solution_module().make_callbacks
 
     z = fixed_z()
     fails(
         checks.check_callbacks,
         make_callbacks(CONFIG, tmp_path, z),
         tmp_path,
-        match="missing your own callback.*SampleGrid is the lab's",
+        match="missing your own callback.*FaceGrid is the lab's",
     )
 
 
@@ -239,10 +258,7 @@ def test_interpolation(capsys):
 def test_built_vae(capsys):
     parts = types.SimpleNamespace(module=part("vae_model"))
     module = parts.module
-    exec(
-        (FIXTURES / "encoder.py").read_text() + (FIXTURES / "decoder.py").read_text(),
-        module.__dict__,
-    )
+    exec(cells()["encoder"] + "\n" + cells()["decoder"], module.__dict__)
 
     def build(parts, config, **changes):
         m = parts.module
@@ -375,14 +391,13 @@ def test_instructor_model_needs_a_hash_then_checks_it(tmp_path):
 
 
 def test_checks_run_without_the_reference_modules(tmp_path, monkeypatch, capsys):
-    """The student release strips the reference: these checks must not need it."""
+    """The student release ships no helpers.solution: these checks must not need it
+    (nor the lab's callbacks and preprocessing)."""
     import sys
 
     for name in (
-        "helpers.model",
-        "helpers.losses",
+        student.SOLUTION_MODULE,
         "helpers.callbacks",
-        "helpers.reference",
         "helpers.preprocess",
     ):
         monkeypatch.setitem(sys.modules, name, None)  # importing it now fails

@@ -1,4 +1,4 @@
-"""Crop geometry, resizing, the PIL and TensorFlow paths, and normalisation."""
+"""Crop geometry, the cache's resizing (load_image), and normalisation."""
 
 from __future__ import annotations
 
@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.preprocess import (
-    DEFAULT_CROP,
-    crop_resize,
-    denormalize,
-    load_image,
-    normalize,
-    tf_crop_resize,
-    tf_decode_crop_resize,
-)
+from helpers.preprocess import DEFAULT_CROP, denormalize, load_image, normalize
+from pil_crop import crop_resize
 
 WIDTH, HEIGHT = 178, 218
 
@@ -59,13 +52,6 @@ def test_crop_resize_on_a_pil_image_matches_load_image():
     )
 
 
-def test_tf_crop_picks_the_same_exact_box():
-    frame = coordinate_image()
-    out = tf_crop_resize(frame, (19, 39, 140, 140), 140).numpy()
-    assert out.dtype == np.uint8
-    np.testing.assert_array_equal(out, frame[39:179, 19:159])
-
-
 def test_downscaled_pixels_sit_at_the_box_centres():
     # Each output pixel of a linear ramp equals the ramp at its centre, so an
     # off-by-one crop or a stretched box would show up as a shift.
@@ -74,8 +60,8 @@ def test_downscaled_pixels_sit_at_the_box_centres():
     centres = np.arange(70) * 2 + 0.5
     np.testing.assert_allclose(out[10, 2:-2, 0], left + centres[2:-2], atol=0.5)
     np.testing.assert_allclose(out[2:-2, 10, 1], top + centres[2:-2], atol=0.5)
-    tf_out = tf_crop_resize(coordinate_image(), (left, top, size, size), 70).numpy()
-    np.testing.assert_allclose(tf_out[10, 2:-2, 0], left + centres[2:-2], atol=0.5)
+    box = crop_resize(Image.fromarray(coordinate_image()), (left, top, size, size), 70)
+    np.testing.assert_allclose(box[10, 2:-2, 0], left + centres[2:-2], atol=0.5)
 
 
 def test_draft_decoding_keeps_the_geometry_of_a_jpeg_ramp():
@@ -86,13 +72,11 @@ def test_draft_decoding_keeps_the_geometry_of_a_jpeg_ramp():
     assert np.abs(out[3:-3, 32, 1] - (centres[3:-3] + 20)).mean() < 1.0
 
 
-# Shapes, both paths, draft mode ----------------------------------------------------
+# Shapes, draft mode ----------------------------------------------------
 @pytest.mark.parametrize("size", [32, 64, 128])
 def test_output_shape_and_dtype(slice_dir, size):
     out = load_image(slice_images(slice_dir, 1)[0], image_size=size)
     assert out.shape == (size, size, 3) and out.dtype == np.uint8
-    tf_out = tf_decode_crop_resize(slice_images(slice_dir, 1)[0], DEFAULT_CROP, size)
-    assert tuple(tf_out.shape) == (size, size, 3) and tf_out.dtype.name == "uint8"
 
 
 def test_draft_decode_is_close_to_the_full_decode(slice_dir):
@@ -100,13 +84,6 @@ def test_draft_decode_is_close_to_the_full_decode(slice_dir):
         fast = load_image(jpeg, draft=True).astype(int)
         full = load_image(jpeg, draft=False).astype(int)
         assert np.abs(fast - full).mean() < 2.0  # grey levels out of 255
-
-
-def test_pil_and_tensorflow_paths_agree(slice_dir):
-    for jpeg in slice_images(slice_dir):
-        pil = load_image(jpeg, draft=False).astype(int)
-        tf_pixels = tf_decode_crop_resize(jpeg).numpy().astype(int)
-        assert np.abs(pil - tf_pixels).mean() < 2.0
 
 
 def test_grayscale_jpeg_comes_out_rgb():

@@ -19,12 +19,11 @@ from helpers.config import preset
 from helpers.errors import LabError
 
 REPO = Path(__file__).resolve().parents[1]
-# A tiny run: seconds on 2 CPU cores, residual blocks so Add layers are in it too.
+# A tiny run of the lab's VAE (helpers.solution): seconds on 2 CPU cores.
 CONFIG = preset(
     "smoke",
     latent_dim=4,
     filters=(4, 8, 8),
-    residual_blocks=1,
     epochs=1,
     batch_size=16,
     train_limit=48,
@@ -78,6 +77,9 @@ def test_fetched_model_gives_the_lab_vaes_numbers(exported, tmp_path, capsys):
     from helpers import generate
     from helpers.pretrained import PretrainedVAE, fetch_instructor_model
     from helpers.runs import load_run
+    from helpers.student import solution_module
+
+    lab_parts = solution_module()
 
     run_dir = tmp_path / "run"
     url = exported.path.as_uri()
@@ -103,15 +105,13 @@ def test_fetched_model_gives_the_lab_vaes_numbers(exported, tmp_path, capsys):
         generate.reconstruct(lab, images),
         atol=1e-5,
     )
-    np.testing.assert_allclose(
-        generate.sample_prior(mine, 4, seed=3),
-        generate.sample_prior(lab, 4, seed=3),
+    np.testing.assert_allclose(  # 05's sample_faces (here the solution's)
+        generate.sample_in_batches(lab_parts.sample_faces, mine, 4, seed=3),
+        generate.sample_in_batches(lab_parts.sample_faces, lab, 4, seed=3),
         atol=1e-5,
     )
     # A trained decoder differs from a fresh one: the comparison can fail.
-    from helpers.model import build_decoder
-
-    fresh = np.asarray(build_decoder(CONFIG)(z))
+    fresh = np.asarray(lab_parts.build_decoder(CONFIG)(z))
     assert not np.allclose(fresh, np.asarray(lab.decode(z)), atol=1e-5)
 
 
@@ -196,7 +196,7 @@ LOAD = textwrap.dedent("""
     import os, sys
     os.environ["KERAS_BACKEND"] = "tensorflow"
     if os.environ.get("BLOCK"):
-        sys.modules["helpers.model"] = None  # importing it now fails
+        sys.modules["helpers.solution"] = None  # importing it now fails
     import numpy as np
     import helpers
     from helpers.runs import load_run
@@ -205,7 +205,7 @@ LOAD = textwrap.dedent("""
     run = load_run(os.environ["RUN_DIR"])
     z = np.load(os.environ["Z"])
     np.save(os.environ["OUT"], np.asarray(run.vae.decode(z)))
-    print(type(run.vae).__name__, bool(sys.modules.get("helpers.model")))
+    print(type(run.vae).__name__, bool(sys.modules.get("helpers.solution")))
     """)
 
 
@@ -241,7 +241,8 @@ def _load_elsewhere(exported, tmp_path, where: Path, block: bool) -> np.ndarray:
     return np.load(tmp_path / "out.npy"), exported.vae.decode(z)
 
 
-def test_it_loads_without_helpers_model(exported, tmp_path):
+def test_it_loads_without_the_labs_vae_code(exported, tmp_path):
+    """The file loads though helpers.solution (the lab's VAE classes) cannot."""
     got, want = _load_elsewhere(exported, tmp_path, REPO, block=True)
     np.testing.assert_allclose(got, np.asarray(want), atol=1e-5)
 
@@ -251,6 +252,7 @@ def test_it_loads_in_the_student_release(exported, tmp_path):
 
     dest = tmp_path / "release"
     summary = build_release(dest, REPO)
-    assert "helpers/model.py" in summary.stripped  # the lab's VAE is a stub there
+    # the lab's VAE is not there: the release ships no helpers/solution.py
+    assert summary.given == () and not (dest / "helpers" / "solution.py").exists()
     got, want = _load_elsewhere(exported, tmp_path, dest, block=False)
     np.testing.assert_allclose(got, np.asarray(want), atol=1e-5)

@@ -107,24 +107,22 @@ def test_report_sections_figures_and_missing_evaluation(tmp_path, capsys):
 
 
 def test_architecture_table_matches_keras_parameter_counts():
-    from helpers.model import build_decoder, build_encoder
+    """One row per weighted layer of the lab's encoder and decoder, same counts."""
+    from helpers.student import solution_module
 
-    config = VAEConfig(
-        latent_dim=8,
-        filters=(4, 8, 16),
-        residual_blocks=1,
-        upsampling="resize",
-        image_size=32,
-    )
+    lab = solution_module()
+    config = VAEConfig(latent_dim=8, filters=(4, 8, 16), image_size=32)
     rows = architecture_rows(config)
-    assert (
-        sum(r[3] for r in rows if r[0] == "encoder")
-        == build_encoder(config).count_params()
-    )
-    assert (
-        sum(r[3] for r in rows if r[0] == "decoder")
-        == build_decoder(config).count_params()
-    )
+    for part, model in (
+        ("encoder", lab.build_encoder(config)),
+        ("decoder", lab.build_decoder(config)),
+    ):
+        mine = [r for r in rows if r[0] == part and r[3]]
+        weighted = [layer for layer in model.layers if layer.count_params()]
+        assert [r[1].split(":")[0] for r in mine] == [w.name for w in weighted]
+        assert [r[3] for r in mine] == [w.count_params() for w in weighted]
+        assert sum(r[3] for r in rows if r[0] == part) == model.count_params()
+    assert rows[1][1] == "conv1: Conv2D 4x4, stride 2, LeakyReLU"
     assert rows[-1][1:3] == ("reconstruction: Conv2D 3x3, sigmoid", "32x32x3")
 
 

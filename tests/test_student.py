@@ -6,12 +6,15 @@ import json
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
 from helpers import student
 from helpers.config import preset
 from helpers.errors import LabError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 CONFIG = preset(
@@ -97,9 +100,7 @@ def test_a_part_that_does_not_run_is_named(tmp_path, capsys):
     assert "ZeroDivisionError" in capsys.readouterr().out
 
 
-def test_the_switch_uses_the_lab_part_and_says_so(tmp_path, capsys):
-    import helpers.model
-
+def test_the_switch_uses_exactly_the_solutions_part_and_says_so(tmp_path, capsys):
     no_noise = ("return z_mean + ops.exp(0.5 * z_log_var) * eps", "return z_mean")
     workdir = write_parts(tmp_path, sampling=[no_noise])
     mine = student.load_student_parts(workdir, config=CONFIG)
@@ -108,25 +109,38 @@ def test_the_switch_uses_the_lab_part_and_says_so(tmp_path, capsys):
     switched = {part: False for part in student.PARTS} | {"sampling": True}
     parts = student.load_student_parts(workdir, switched, config=CONFIG)
     out = capsys.readouterr().out
-    assert parts.Sampling is helpers.model.Sampling
     assert parts.lab_parts == ["sampling"] and parts.failed == []
     assert "sampling          02_model     LAB'S" in out
     assert "The lab's reference code: sampling" in out
-    assert "from helpers.model import Sampling" in parts.path.read_text()
+    # the solution cell's own source, registered as the student's class would be
+    cell = student.parts_from_notebooks([ROOT / "solutions" / "02_model.ipynb"])
+    expected = student.strip_solution_markers(cell["sampling"]).strip()
+    assert expected in parts.path.read_text()
+    assert parts.Sampling.__module__ == student.MODULE_NAME
+    assert "student>Sampling" == keras.saving.get_registered_name(parts.Sampling)
     with pytest.raises(LabError, match="unknown part"):
         student.load_student_parts(workdir, ("sampler",), config=CONFIG)
 
 
-def test_without_the_reference_the_switch_says_so(tmp_path, monkeypatch):
-    from helpers import reference
-
-    monkeypatch.setitem(
-        reference.REFERENCE_PARTS, "sampling", ("helpers.model", ("Stripped",))
-    )
-    with pytest.raises(LabError, match="instructor may publish it later"):
+def test_without_the_solution_module_the_switch_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(student, "SOLUTION_FILE", tmp_path / "absent.py")
+    with pytest.raises(LabError, match="not shipped with this copy of the lab"):
         student.load_student_parts(
             write_parts(tmp_path), ("sampling",), config=CONFIG, check=False
         )
+    with pytest.raises(LabError, match="reference parts are not shipped"):
+        student.solution_module()
+
+
+def test_the_solution_module_is_generated_from_the_solutions():
+    """helpers/solution.py is the solutions' %%export cells; stale fails here."""
+    assert not student.solution_module_stale(ROOT / "solutions"), (
+        "helpers/solution.py is out of date: run python -m helpers make-student"
+    )
+    text = student.SOLUTION_FILE.read_text()
+    assert text.startswith('"""The lab\'s reference VAE') and "do not edit" in text
+    assert "### BEGIN SOLUTION" not in text and 'package="student"' not in text
+    assert list(student.solution_sources()) == list(student.PARTS)
 
 
 def train_parts(workdir, cache_dir, run_dir, config=CONFIG):
@@ -134,7 +148,9 @@ def train_parts(workdir, cache_dir, run_dir, config=CONFIG):
 
     keras.utils.set_random_seed(config.seed)
     parts = student.load_student_parts(workdir, config=config, check=False)
-    return student.train_student(parts, config, cache_dir, run_dir, verbose=0)
+    from helpers.training import train_student
+
+    return train_student(parts, config, cache_dir, run_dir, verbose=0)
 
 
 def test_the_students_parts_are_what_trains(tmp_path, cache_dir):
@@ -170,12 +186,8 @@ def test_a_students_run_resumes(tmp_path, cache_dir):
 
 
 def test_a_student_class_under_the_labs_name_still_reloads_as_theirs(tmp_path):
-    """Registered as vae_lab>VAE (the lab's own name), the student's class wins."""
-    import keras
-
-    import helpers.model
-
-    lab_name = ('package="student"', 'package="vae_lab"')
+    """Registered as lab>VAE (the solution's name), the student's class wins."""
+    lab_name = ('package="student"', 'package="lab"')
     workdir = write_parts(tmp_path, vae_model=[lab_name])
     try:
         parts = student.load_student_parts(workdir, config=CONFIG, check=False)
@@ -185,7 +197,9 @@ def test_a_student_class_under_the_labs_name_still_reloads_as_theirs(tmp_path):
         again = keras.models.load_model(tmp_path / "m.keras", compile=False)
         assert type(again) is parts.VAE
     finally:  # give the lab its name back for the tests that follow
-        keras.saving.register_keras_serializable(package="vae_lab")(helpers.model.VAE)
+        keras.saving.register_keras_serializable(package="lab")(
+            student.solution_module().VAE
+        )
 
 
 def test_05s_generation_parts_join_once_exported_and_are_checked(tmp_path, capsys):

@@ -16,10 +16,11 @@ from helpers.config import VAEConfig
 def vae():
     import keras
 
-    from helpers.model import build_vae
+    from helpers.student import build_student_vae, solution_module
 
     keras.utils.set_random_seed(0)
-    return build_vae(VAEConfig(image_size=16, latent_dim=6, filters=(4, 8, 8)))
+    config = VAEConfig(image_size=16, latent_dim=6, filters=(4, 8, 8))
+    return build_student_vae(solution_module(), config)
 
 
 @pytest.fixture(scope="module")
