@@ -167,6 +167,7 @@ def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callb
         nan_error,
         stopped_by_nan,
     )
+    from helpers.checks import CheckFailed
     from helpers.checks.training import check_precision_step
     from helpers.progress import RunETA  # imports Keras
 
@@ -189,7 +190,10 @@ def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callb
     policy = run_precision(config, paths, start)
     with precision_scope(policy):
         vae = _build_model(lambda c: (build or build_student_vae)(module, c), config)
-    check_precision_step(type(vae), policy)  # before any step is taken
+    try:  # before any step is taken
+        check_precision_step(type(vae), policy)
+    except CheckFailed as error:
+        raise TrainingError(f"not training in {policy}: {error}") from None
     vae.jit_compile = _jit_compile()
 
     def restore_learning_rate(logs=None):

@@ -22,112 +22,68 @@ from helpers.notebook_tools import (
     set_repo_url,
     write_student_notebooks,
 )
-from helpers.release import (
-    NotInReleaseError,
-    ReleaseError,
-    build_release,
-    strip_reference,
-)
-from helpers.student import PARTS
+from helpers.release import ReleaseError, build_release
+from helpers.student import PARTS, parts_from_notebooks, strip_solution_markers
 
 REPO = Path(__file__).resolve().parents[1]
 FORK = "https://github.com/my-uni/vae-lab-2027"
-
-MODULE = '''\
-"""A module."""
-
-import math
-
-SCALE = 2
+SOLUTION_CELLS = parts_from_notebooks(sorted((REPO / "solutions").glob("0*.ipynb")))
+NOT_SHIPPED = "is not shipped with this copy of the lab"
+NONE_SHIPPED = "the lab's reference parts are not shipped with this copy of the lab"
 
 
-# BEGIN REFERENCE (sampling)
-@decorate
-class Sampling(Base):
-    """The answer."""
-
-    def call(self, x):
-        return x * math.exp(0.5)
+# --------------------------------------------------------------- the answers
+SHINGLE = 80  # characters of code (whitespace and comments left out) that mark a copy
 
 
-# END REFERENCE
+def _code(text: str) -> str:
+    """``text``'s code without whitespace or comments: a copy is found reformatted."""
+    kept = []
+    for line in text.split("\n"):
+        if not line.strip().startswith("#"):
+            kept.append("".join(line.split("  #", 1)[0].split()))
+    return "".join(kept)
 
 
-def keep(x):
-    return Sampling(x)
-
-
-# BEGIN REFERENCE (losses)
-def kl(a, b):
-    return a - b
-
-
-WEIGHT: float = 0.5
-# END REFERENCE
-'''
-
-
-# ---------------------------------------------------------------- reference code
-def test_strip_reference_replaces_regions_with_stubs_of_the_same_names():
-    text, parts = strip_reference(MODULE, "helpers/x.py")
-    assert parts == ["sampling", "losses"]
-    assert "math.exp(0.5)" not in text and "return a - b" not in text
-    assert "BEGIN REFERENCE" not in text and "@decorate" not in text
-    assert "def keep(x):" in text and "SCALE = 2" in text
-    assert "WEIGHT = None" in text
-    namespace: dict = {"__name__": "x"}
-    exec(compile(text, "x.py", "exec"), namespace)  # noqa: S102 - our own stub
-    with pytest.raises(NotInReleaseError) as info:
-        namespace["keep"](1)
-    assert str(info.value).startswith(
-        "the lab's sampling is not in the student release: you write it in notebook "
-        "02_model"
-    )
-    assert isinstance(info.value, (LabError, NotImplementedError))
-    with pytest.raises(NotInReleaseError, match="losses .* notebook 03_loss"):
-        namespace["kl"](1, 2)
-    assert "02_model" in namespace["Sampling"].__doc__
-
-
-@pytest.mark.parametrize(
-    "source, message",
-    [
-        (
-            "# BEGIN REFERENCE (losses)\nx = 1\n",
-            "line 1: '# BEGIN REFERENCE (losses)' is never closed",
-        ),
-        ("x = 1\n# END REFERENCE\n", "line 2: '# END REFERENCE' without a BEGIN"),
-        (
-            "# BEGIN REFERENCE (losses)\n# BEGIN REFERENCE (losses)\n",
-            "line 2: reference regions cannot nest",
-        ),
-        (
-            "# BEGIN REFERENCE (answers)\n# END REFERENCE\n",
-            "line 1: unknown part 'answers'",
-        ),
-        ("#BEGIN REFERENCE losses\n", "line 1: '#BEGIN REFERENCE losses' looks like"),
-        (
-            "def f():\n# BEGIN REFERENCE (losses)\n    return 1\n# END REFERENCE\n",
-            "lines 2-4: the losses region is not whole module-level statements",
-        ),
-    ],
-    ids=["unclosed", "stray-end", "nested", "unknown-part", "misspelt", "partial"],
-)
-def test_bad_reference_markers_name_file_and_line(source, message):
-    with pytest.raises(ReleaseError) as info:
-        strip_reference(source, "helpers/x.py")
-    assert str(info.value).startswith("helpers/x.py, " + message)
-
-
-def test_every_marked_part_is_a_known_part_of_the_repository():
+def answers() -> dict[str, list[set[str]]]:
+    """part -> for each ``### BEGIN/END SOLUTION`` region of its %%export cell, its
+    code's every run of SHINGLE characters (all of it, when shorter)."""
     found = {}
-    for path in sorted((REPO / "helpers").rglob("*.py")):
-        _, parts = strip_reference(path.read_text(encoding="utf-8"), str(path))
-        for part in parts:
-            found.setdefault(part, []).append(path.name)
-    assert set(found) <= set(PARTS)
-    for part in ("sampling", "encoder", "decoder", "vae_model", "losses"):
-        assert part in found, f"no '# BEGIN REFERENCE ({part})' region in helpers/"
+    for part, source in SOLUTION_CELLS.items():
+        regions = re.findall(
+            r"### BEGIN SOLUTION[^\n]*\n(.*?)### END SOLUTION", source, re.S
+        )
+        found[part] = []
+        for code in filter(None, map(_code, regions)):
+            stop = max(1, len(code) - SHINGLE + 1)
+            found[part].append({code[i : i + SHINGLE] for i in range(stop)})
+    return found
+
+
+def parts_answered_in(text: str) -> set[str]:
+    """The parts any of whose solution regions is (even partly) in ``text``."""
+    code = _code(text)
+    return {
+        part
+        for part, regions in answers().items()
+        if any(any(piece in code for piece in region) for region in regions)
+    }
+
+
+def test_every_part_has_answers_and_the_check_finds_them_in_the_solution():
+    """What the release tests below look for: every part's answer regions, each
+    found in helpers/solution.py (so a copy of one in helpers/ would be caught)."""
+    assert list(SOLUTION_CELLS) == list(PARTS)
+    assert all(answers()[part] for part in PARTS), answers()
+    solution = (REPO / "helpers" / "solution.py").read_text(encoding="utf-8")
+    assert parts_answered_in(solution) == set(PARTS)
+    for part in PARTS:  # found in its own cell, reformatted too
+        assert part in parts_answered_in(SOLUTION_CELLS[part])
+        spaced = SOLUTION_CELLS[part].replace(", ", ",\n        ").replace("(", "( ")
+        assert part in parts_answered_in(spaced)
+    assert not parts_answered_in(
+        (REPO / "helpers" / "generate.py").read_text(encoding="utf-8")
+    )
 
 
 # ----------------------------------------------------------------------- release
@@ -138,12 +94,23 @@ def release(tmp_path_factory):
     return dest, summary
 
 
+# The repository's editable install would find a module the release lacks (its
+# helpers/solution.py) in the repository: a student's install of the release has
+# no such finder, so the scripts run without it.
+HERMETIC = textwrap.dedent("""
+    import sys
+    sys.meta_path[:] = [
+        f for f in sys.meta_path if "__editable__" not in str(getattr(f, "__module__", ""))
+    ]
+    """)
+
+
 def run_in_release(script: str, dest: Path, **env) -> subprocess.CompletedProcess:
-    """Run ``script`` in a fresh Python whose ``helpers`` is the release's."""
+    """Run ``script`` in a fresh Python whose ``helpers`` is the release's alone."""
     env = dict(os.environ, PYTHONPATH=str(dest), RELEASE=str(dest), **env)
     env.pop("VAE_LAB_WORKDIR", None)  # the release's lab makes its own
     result = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", HERMETIC + script],
         cwd=dest,
         env=env,
         capture_output=True,
@@ -153,6 +120,13 @@ def run_in_release(script: str, dest: Path, **env) -> subprocess.CompletedProces
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result
+
+
+def _helpers_code(dest: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(dest)): path.read_text(encoding="utf-8")
+        for path in sorted((dest / "helpers").rglob("*.py"))
+    }
 
 
 def test_release_holds_notebooks_and_helpers_but_no_answers(release):
@@ -166,25 +140,28 @@ def test_release_holds_notebooks_and_helpers_but_no_answers(release):
     assert (dest / "pyproject.toml").is_file() and (
         dest / "helpers/cli/course.py"
     ).is_file()
-    assert "helpers/model.py" in summary.stripped
+    # the lab's reference parts (helpers/solution.py) are not shipped ...
+    assert not (dest / "helpers/solution.py").exists()
+    assert summary.given == ()
+    assert "the lab's reference parts: none shipped" in summary.lines()
+    # ... and every other module of helpers/ is
+    shipped = {p.relative_to(dest / "helpers") for p in (dest / "helpers").rglob("*.py")}
+    repo = {
+        p.relative_to(REPO / "helpers")
+        for p in (REPO / "helpers").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    skipped = {Path(name.removeprefix("helpers/")) for name in summary.skipped}
+    assert shipped == repo - {Path("solution.py")} - skipped
     # check_submission's list of graded cells goes with the notebooks
     assert (dest / "helpers/templates/graded_cells.json").is_file()
-    code = "\n".join(
-        p.read_text(encoding="utf-8") for p in (dest / "helpers").rglob("*.py")
-    )
-    for answer in (
-        "ops.exp(0.5 * z_log_var) * eps",  # Sampling
-        "class Sampling(layers.Layer)",
-        '"total": reconstruction + beta * kl',  # vae_loss
-        "dataset.shuffle(",  # make_pipeline
-        "z[:, dims[0]] = rows.ravel()",  # latent_grid
-        "np.random.default_rng(seed).standard_normal((n, latent_dim(vae)))",
-        "keras.random.normal((n, latent_dim(vae)), seed=seed)",  # sample_faces
-        "tf.image.crop_to_bounding_box(image, top, left, height, width)",
-        "self.model.decoder(self.fixed_z",  # the grid callback
-    ):
-        assert answer not in code, answer
-    assert not re.search(r"^# (BEGIN|END) REFERENCE", code, re.MULTILINE)
+    # no helpers module holds any of the solution cells' answers
+    found = {
+        name: sorted(parts_answered_in(text))
+        for name, text in _helpers_code(dest).items()
+        if parts_answered_in(text)
+    }
+    assert not found, found
     assert not list((dest / "helpers").rglob("__pycache__"))
     for path in (dest / "notebooks").glob("*.ipynb"):
         text = path.read_text(encoding="utf-8")
@@ -198,18 +175,26 @@ def test_release_refuses_a_folder_in_use(release, tmp_path):
         build_release(tmp_path, REPO)
 
 
+def test_release_refuses_to_give_an_unknown_part(tmp_path):
+    with pytest.raises(ReleaseError, match="--give answers: not a part; the parts"):
+        build_release(tmp_path / "out", REPO, give=("encoder", "answers"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_self_checks_work_from_the_release_helpers(release):
     """A correct Sampling and KL pass the release's checks; the reference is gone."""
     dest, _ = release
     script = textwrap.dedent("""
-        import os
+        import importlib.util, os
+        from pathlib import Path
         os.environ["KERAS_BACKEND"] = "tensorflow"
         import keras
         from keras import layers, ops
 
         import helpers
+        from helpers import student
         from helpers.checks import check_kl, check_sampling
-        from helpers.release import NotInReleaseError
+        from helpers.errors import LabError
 
         assert helpers.__file__.startswith(os.environ["RELEASE"]), helpers.__file__
 
@@ -234,61 +219,51 @@ def test_self_checks_work_from_the_release_helpers(release):
 
 
         check_kl(kl_divergence)
-        from helpers.losses import kl_divergence as reference_kl
+        # The lab's reference parts are not in the release, and each way to them
+        # says so.
+        assert importlib.util.find_spec("helpers.solution") is None
+        assert student.solution_sources() == {}
         try:
-            reference_kl(0.0, 0.0)
-            raise SystemExit("the reference KL is in the release")
-        except NotInReleaseError:
-            pass
-        from helpers.model import Sampling
-        try:
-            Sampling()
-        except NotInReleaseError as error:
-            print("REFERENCE GONE:", error)
-        # What students write is gone, whichever module held it ...
-        from helpers.callbacks import SampleGrid
-        from helpers.datasets import make_dataset
-        from helpers.generate import interpolate, sample_prior
-        from helpers.preprocess import crop_resize
-        from helpers import reference
-
-        stripped = {
-            SampleGrid: "04_train", make_dataset: "01_setup", crop_resize: "01_setup",
-            interpolate: "05_generate", sample_prior: "05_generate",
-            reference.sample_faces: "05_generate", reference.latent_grid: "05_generate",
-            reference.make_pipeline: "01_setup",
-        }
-        for gone, notebook in stripped.items():
+            student.solution_module()
+            raise SystemExit("the lab's reference module is in the release")
+        except LabError as error:
+            print("MODULE GONE:", error)
+        for part in student.PARTS:
             try:
-                gone()
-                raise SystemExit(f"{gone} is in the release")
-            except NotInReleaseError as error:
-                assert f"notebook {notebook}" in str(error), (gone, error)
-        # ... and the scaffolding around it stays.
+                student.reference_source(part)
+                raise SystemExit(f"the lab's {part} is in the release")
+            except LabError as error:
+                assert "is not shipped" in str(error), error
+                assert f"notebook {student.PARTS[part]}" in str(error), error
+        try:  # the switch: USE_LAB_PART["sampling"] = True
+            student.load_student_parts(
+                Path(os.environ["WORK"]), {"sampling": True}, check=False
+            )
+            raise SystemExit("USE_LAB_PART swapped in a part the release lacks")
+        except LabError as error:
+            print("REFERENCE GONE:", error)
+        # ... and the scaffolding around them stays.
         from helpers.generate import latent_grid_2d, sample_in_batches, slerp_faces
-        from helpers.losses import kl_per_dimension
 
-        for kept in (latent_grid_2d, sample_in_batches, slerp_faces, kl_per_dimension):
+        for kept in (latent_grid_2d, sample_in_batches, slerp_faces):
             assert "student release" not in (kept.__doc__ or ""), kept
         print("CHECK PASSED")
         """)
-    result = run_in_release(script, dest)
+    result = run_in_release(script, dest, WORK=str(dest.parent / "work"))
     assert "CHECK PASSED" in result.stdout
+    assert f"MODULE GONE: {NONE_SHIPPED}" in result.stdout
     assert (
-        "REFERENCE GONE: the lab's sampling is not in the student release: you write "
-        "it in notebook 02_model" in result.stdout
+        f"REFERENCE GONE: USE_LAB_PART['sampling']: the lab's 'sampling' {NOT_SHIPPED}"
+        in result.stdout
     )
 
 
 def test_the_students_code_runs_the_whole_lab_in_the_release(release, tmp_path):
     """Only the student's parts (the solutions' %%export cells) and the release's
-    helpers: checks, training, evaluation and every figure work; the lab's own
-    generation is not there and says where to write it."""
-    from helpers.student import parts_from_notebooks
-
+    helpers: checks, training, evaluation and every figure work; what would fall
+    back on the lab's parts says they are not shipped."""
     dest, _ = release
-    parts = parts_from_notebooks(sorted((REPO / "solutions").glob("0*.ipynb")))
-    (tmp_path / "parts.json").write_text(json.dumps(parts))
+    (tmp_path / "parts.json").write_text(json.dumps(SOLUTION_CELLS))
     script = textwrap.dedent("""
         import json, os
         from pathlib import Path
@@ -299,10 +274,11 @@ def test_the_students_code_runs_the_whole_lab_in_the_release(release, tmp_path):
         from helpers import generate, student
         from helpers.cache import load_split, prepare_cache
         from helpers.config import preset
+        from helpers.errors import LabError
         from helpers.metrics import evaluate
-        from helpers.release import NotInReleaseError
         from helpers.runs import load_run
         from helpers.synthetic import make_slice
+        from helpers.training import train, train_student
 
         assert helpers.__file__.startswith(os.environ["RELEASE"]), helpers.__file__
         root = Path(os.environ["WORK"])
@@ -315,17 +291,17 @@ def test_the_students_code_runs_the_whole_lab_in_the_release(release, tmp_path):
         parts = student.load_student_parts(root / "work", config=config)
         assert parts.failed == [] and not parts.lab_parts, parts.table()
         assert "sample_faces" in parts.status and "latent_grid" in parts.status
-        student.train_student(parts, config, root / "cache", root / "run", verbose=0)
+        train_student(parts, config, root / "cache", root / "run", verbose=0)
         student.import_student_module(root / "work", verbose=False)
         run = load_run(root / "run")
         assert type(run.vae).__module__ == "student_vae", type(run.vae)
         report = evaluate(run, n=12, gmm_fit_n=40, write=False,
                           sample_faces=parts.sample_faces)
         assert report["n"] == 12 and "prior_samples" in report["sharpness"]
-        train, _, _ = load_split(root / "cache", "train")
+        train_u8, _, _ = load_split(root / "cache", "train")
         val, attrs, _ = load_split(root / "cache", "validation")
         figures = generate.write_figures(
-            run.vae, root / "figures", config.value_range, np.asarray(train[:40]),
+            run.vae, root / "figures", config.value_range, np.asarray(train_u8[:40]),
             np.asarray(val[:12]), attrs[:12], sample_faces=parts.sample_faces,
             interpolate_faces=parts.interpolate_faces)
         names = sorted(p.name for p in figures)
@@ -333,29 +309,139 @@ def test_the_students_code_runs_the_whole_lab_in_the_release(release, tmp_path):
             names), names
         for call in (lambda: evaluate(run, n=12, gmm_fit_n=40, write=False),
                      lambda: generate.write_figures(run.vae, root / "f2", (0, 1),
-                                                    train[:40], val[:12], attrs[:12])):
+                                                    train_u8[:40], val[:12],
+                                                    attrs[:12]),
+                     lambda: train(config, root / "cache", root / "lab-run",
+                                   verbose=0)):
             try:
                 call()
-                raise SystemExit("the lab's generation ran in the release")
-            except NotInReleaseError as error:
-                assert "notebook 05_generate" in str(error), error
+                raise SystemExit("the lab's parts ran in the release")
+            except LabError as error:
+                assert "reference parts are not shipped" in str(error), error
+        assert not (root / "lab-run").exists() or not any(
+            (root / "lab-run").glob("*.keras"))
         print("RELEASE LAB OK", len(names), "figures")
         """)
     result = run_in_release(script, dest, WORK=str(tmp_path))
     assert "RELEASE LAB OK" in result.stdout
 
 
-def _stripped_names() -> set[tuple[str, str]]:
-    """(module, name) of every stub the release puts where reference code was."""
-    names = set()
-    for path in sorted((REPO / "helpers").rglob("*.py")):
-        relative = path.relative_to(REPO)
-        text, parts = strip_reference(path.read_text(encoding="utf-8"), str(relative))
-        module = ".".join(relative.with_suffix("").parts)
-        for node in ast.parse(text).body if parts else ():
-            if "NotInReleaseError" in ast.unparse(node):
-                names.add((module, getattr(node, "name", "")))
-    return names
+def test_a_release_gives_out_exactly_the_parts_named(tmp_path):
+    """give=("decoder", "encoder"): solution.py holds those parts' cells and no
+    other; USE_LAB_PART swaps in exactly the solution's source of a given part and
+    says a part not given is not shipped."""
+    dest = tmp_path / "release"
+    summary = build_release(dest, REPO, give=("decoder", "encoder"))
+    assert summary.given == ("encoder", "decoder")  # in PARTS order
+    assert "the lab's reference parts: given out: encoder, decoder" in summary.lines()
+    from helpers.student import solution_sources
+
+    shipped = solution_sources(dest / "helpers" / "solution.py")
+    assert list(shipped) == ["encoder", "decoder"]
+    for part in shipped:
+        cell = strip_solution_markers(SOLUTION_CELLS[part]).strip("\n") + "\n"
+        assert shipped[part] == cell, part
+    code = _helpers_code(dest)
+    assert parts_answered_in(code.pop("helpers/solution.py")) == {"encoder", "decoder"}
+    found = {name: parts_answered_in(text) for name, text in code.items()}
+    assert not any(found.values()), found
+    # In the release: the student's encoder is broken, the switch swaps in the
+    # lab's; every other part is the student's own.
+    parts = dict(SOLUTION_CELLS, encoder="def build_encoder(config):\n    1 / 0\n")
+    (tmp_path / "parts.json").write_text(json.dumps(parts))
+    script = textwrap.dedent("""
+        import json, os
+        from pathlib import Path
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+        import numpy as np
+
+        import helpers
+        from helpers import student
+        from helpers.config import preset
+        from helpers.errors import LabError
+
+        assert helpers.__file__.startswith(os.environ["RELEASE"]), helpers.__file__
+        root = Path(os.environ["WORK"])
+        cells = json.loads((root / "cells.json").read_text())
+        for part, source in json.loads((root / "parts.json").read_text()).items():
+            student.export_source(part, source, root / "work")
+        assert student.reference_source("encoder") == cells["encoder"]
+        config = preset("smoke", latent_dim=8, filters=(8, 16, 32))
+        parts = student.load_student_parts(
+            root / "work", {"encoder": True}, config=config,
+            parts=student.TRAINING_PARTS, check=False)
+        assert parts.lab_parts == ["encoder"], parts.table()
+        assert parts.origins()["encoder"] == "lab"
+        assert parts.origins()["decoder"] == "student"
+        assembled = parts.path.read_text()
+        assert cells["encoder"] in assembled and "1 / 0" not in assembled
+        assert parts.build_encoder.__module__ == student.MODULE_NAME
+        vae = student.build_student_vae(parts, config)
+        z_mean, z_log_var = vae.encoder(np.zeros((2, *config.image_shape), "float32"))
+        assert z_mean.shape == (2, 8) == z_log_var.shape
+        for part in ("sampling", "losses", "vae_model"):
+            try:
+                student.load_student_parts(root / "work", {part: True}, config=config,
+                                           check=False)
+                raise SystemExit(f"USE_LAB_PART[{part!r}] swapped in a part not given")
+            except LabError as error:
+                assert "is not shipped" in str(error), error
+        print("GIVEN OK")
+        """)
+    cells = {
+        part: strip_solution_markers(SOLUTION_CELLS[part]).strip("\n") + "\n"
+        for part in ("encoder", "decoder")
+    }
+    (tmp_path / "cells.json").write_text(json.dumps(cells))
+    result = run_in_release(script, dest, WORK=str(tmp_path))
+    assert "GIVEN OK" in result.stdout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="helpers.timing counts FLOPs on helpers.solution's VAE, which the release "
+    "does not ship: 04's and 06's time estimates raise LabError there",
+)
+def test_time_estimates_need_no_lab_parts(monkeypatch, tmp_path):
+    """04 and 06 print training-time estimates in the release too."""
+    from helpers import student, timing
+    from helpers.config import preset
+
+    config = preset("smoke", latent_dim=5)
+    timing._flops.cache_clear()
+    want = timing.model_flops(config)
+    monkeypatch.setattr(student, "SOLUTION_FILE", tmp_path / "absent.py")
+    timing._flops.cache_clear()
+    try:
+        assert timing.model_flops(config) == want
+    finally:
+        timing._flops.cache_clear()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="in a --give release, solution_module() returns the module without the "
+    "parts not given: the fallbacks raise AttributeError, not LabError",
+)
+def test_the_fallbacks_say_a_part_not_given_is_not_shipped(monkeypatch, tmp_path):
+    """A release that gives out the encoder alone: evaluate and write_figures
+    without the student's functions say the lab's are not shipped."""
+    import types
+
+    from helpers import generate, metrics, student
+
+    path = tmp_path / "solution.py"
+    text = student.solution_module_source({"encoder": SOLUTION_CELLS["encoder"]})
+    path.write_text(text, encoding="utf-8")
+    module = types.ModuleType(student.SOLUTION_MODULE)
+    exec(compile(text, str(path), "exec"), module.__dict__)
+    monkeypatch.setattr(student, "SOLUTION_FILE", path)
+    monkeypatch.setitem(sys.modules, student.SOLUTION_MODULE, module)
+    assert student.reference_source("encoder")  # given: USE_LAB_PART works
+    with pytest.raises(LabError, match="not shipped"):
+        metrics.evaluate(tmp_path / "run", n=4, write=False)
+    with pytest.raises(LabError, match="not shipped"):
+        generate.write_figures(None, tmp_path / "f", (0.0, 1.0), None, None, None)
 
 
 def _helpers_used(source: str, modules: dict) -> set[tuple[str, str]]:
@@ -364,15 +450,7 @@ def _helpers_used(source: str, modules: dict) -> set[tuple[str, str]]:
     ``modules`` maps the names earlier cells imported to what they are; the cell's
     own imports are added to it (a notebook's cells share one namespace).
     """
-    lines = [  # a magic or shell line becomes `pass`, at its indentation
-        (
-            line[: len(line) - len(line.lstrip())] + "pass"
-            if line.lstrip().startswith(("%", "!"))
-            else line
-        )
-        for line in source.split("\n")
-    ]
-    tree = ast.parse(textwrap.dedent("\n".join(lines)))
+    tree = _parse_cell(source)
     used = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
@@ -385,6 +463,8 @@ def _helpers_used(source: str, modules: dict) -> set[tuple[str, str]]:
             for alias in node.names:
                 if alias.name.startswith("helpers"):
                     modules[alias.asname or alias.name] = alias.name
+                    if alias.name.count(".") and alias.asname is None:
+                        used.add(tuple(alias.name.rsplit(".", 1)))
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             if node.value.id in modules:
@@ -392,24 +472,99 @@ def _helpers_used(source: str, modules: dict) -> set[tuple[str, str]]:
     return used
 
 
-def test_no_notebook_cell_uses_what_the_release_strips():
-    """Every cell runs in the release: none may call the lab's reference code."""
-    stripped = _stripped_names()
-    assert {("helpers.generate", "sample_prior"), ("helpers.model", "Sampling")} <= (
-        stripped
-    )
+def _parse_cell(source: str) -> ast.Module:
+    lines = [  # a magic or shell line becomes `pass`, at its indentation
+        (
+            line[: len(line) - len(line.lstrip())] + "pass"
+            if line.lstrip().startswith(("%", "!"))
+            else line
+        )
+        for line in source.split("\n")
+    ]
+    return ast.parse(textwrap.dedent("\n".join(lines)))
+
+
+def _called(source: str, modules: dict) -> list[tuple[str, int, set[str]]]:
+    """(qualified name, positional count, keywords) of each helpers call in a cell."""
+    calls = []
+    for node in ast.walk(_parse_cell(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func, name = node.func, None
+        if isinstance(func, ast.Name) and func.id in modules:
+            name = modules[func.id]
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            if func.value.id in modules:
+                name = f"{modules[func.value.id]}.{func.attr}"
+        if name:
+            calls.append((name, len(node.args), {k.arg for k in node.keywords}))
+    return calls
+
+
+# What the student release does not ship, and the calls that fall back on it
+# unless they are given the student's parts: {call: [(keyword, position), ...]}.
+LAB_ONLY = {
+    ("helpers", "solution"),
+    ("helpers.student", "solution_module"),
+    ("helpers.student", "reference_source"),
+    ("helpers.student", "solution_sources"),
+}
+FALLS_BACK = {
+    "helpers.metrics.evaluate": [("sample_faces", 10)],
+    "helpers.generate.write_figures": [("sample_faces", 7), ("interpolate_faces", 8)],
+    "helpers.training.train": [("parts", 3)],
+}
+
+
+def _lab_code_used(source: str, modules: dict) -> list[str]:
+    used = _helpers_used(source, modules)
+    found = [
+        ".".join(name)
+        for name in sorted(used)
+        if name in LAB_ONLY or name[0].startswith("helpers.solution")
+    ]
+    for name, positional, keywords in _called(source, modules):
+        for keyword, position in FALLS_BACK.get(name, ()):
+            if keyword not in keywords and positional <= position:
+                found.append(f"{name} without {keyword}=")
+    return found
+
+
+def test_no_notebook_cell_uses_what_the_release_leaves_out():
+    """Every cell runs in the release: none may use the lab's reference parts, nor
+    call what falls back on them without the student's own."""
     found = []
     for path in sorted((REPO / "solutions").glob("0*.ipynb")):
         modules = {}
         for index, cell in enumerate(nbformat.read(str(path), as_version=4).cells):
             if cell.cell_type == "code":
-                for name in sorted(_helpers_used(cell.source, modules) & stripped):
-                    found.append(f"{path.name} cell {index}: {'.'.join(name)}")
+                for name in _lab_code_used(cell.source, modules):
+                    found.append(f"{path.name} cell {index}: {name}")
     assert not found, "\n".join(found)
+    # The scan sees through earlier cells' imports, and finds each kind of use.
     earlier = {}
-    _helpers_used("from helpers import generate", earlier)  # an earlier cell
-    later = _helpers_used("x = generate.sample_prior(vae, 4)", earlier)
-    assert ("helpers.generate", "sample_prior") in later & stripped
+    _helpers_used("from helpers import metrics, student", earlier)  # an earlier cell
+    assert _lab_code_used("student.solution_module()", earlier) == [
+        "helpers.student.solution_module"
+    ]
+    assert _lab_code_used("metrics.evaluate(run, n=8)", earlier) == [
+        "helpers.metrics.evaluate without sample_faces="
+    ]
+    assert not _lab_code_used("metrics.evaluate(run, sample_faces=mine)", earlier)
+    assert _lab_code_used("from helpers.solution import VAE", {}) == [
+        "helpers.solution.VAE"
+    ]
+    assert _lab_code_used("import helpers.solution", {}) == ["helpers.solution"]
+    assert _lab_code_used("from helpers import solution", {}) == ["helpers.solution"]
+    uses = _lab_code_used(
+        "from helpers.generate import write_figures as wf\n"
+        "wf(vae, out, vr, a, b, c, sample_faces=s)",
+        {},
+    )
+    assert uses == ["helpers.generate.write_figures without interpolate_faces="]
+    assert _lab_code_used(
+        "from helpers.training import train\ntrain(c, d, r, parts)", {}
+    ) == []
 
 
 # ------------------------------------------------------------------ repository URL
@@ -500,10 +655,24 @@ def test_make_student_release_course_and_repo_url_from_the_command_line(
         == 0
     )
     out = capsys.readouterr().out
-    assert "6 student notebook(s)" in out and "stripped helpers/model.py" in out
+    assert "6 student notebook(s)" in out
+    assert "the lab's reference parts: none shipped" in out
+    assert not (dest / "helpers/solution.py").exists()
     assert "my-uni/vae-lab-2027" in (dest / "notebooks/03_loss.ipynb").read_text()
     assert main(["make-student", "--solutions", solutions, "--release", str(dest)]) == 2
     assert "is not empty" in capsys.readouterr().err
+    given = tmp_path / "given"
+    args = ["make-student", "--solutions", solutions, "--release", str(given)]
+    assert main(args + ["--give", "decoder,encoder"]) == 0
+    assert "given out: encoder, decoder" in capsys.readouterr().out
+    from helpers.student import solution_sources
+
+    assert list(solution_sources(given / "helpers/solution.py")) == [
+        "encoder",
+        "decoder",
+    ]
+    assert main(args[:-1] + [str(tmp_path / "g2"), "--give", "encoder,answers"]) == 2
+    assert "--give answers: not a part" in capsys.readouterr().err
     course = tmp_path / "course"
     assert (
         main(["make-student", "--solutions", solutions, "--course", str(course)]) == 0

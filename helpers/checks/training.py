@@ -199,21 +199,34 @@ def check_precision_step(vae_class, policy: str = "mixed_float16") -> None:
     if hasattr(vae.optimizer, "scale_loss"):
         scale_loss = vae.optimizer.scale_loss
         vae.optimizer.scale_loss = lambda loss: scaled.append(1) or scale_loss(loss)
+    import tensorflow as tf  # what 04 feeds fit(): a tf.data stream of image batches
+
     images = np.random.default_rng(0).random((16, 8, 8, 3)).astype("float32")
-    logs = _call(
-        lambda: vae.train_on_batch(images, return_dict=True),
+    stream = tf.data.Dataset.from_tensor_slices(images).batch(8)
+    history = _call(
+        lambda: vae.fit(stream, epochs=1, verbose=0),
         what=f"{name}.train_step under {policy}",
     )
+    logs = {k: v[-1] for k, v in history.history.items()}
     if policy == "mixed_float16" and not scaled:
         raise CheckFailed(
             f"`{name}.train_step` never calls self.optimizer.scale_loss: under "
             "mixed_float16 take the gradient of `scaled = self.optimizer."
             "scale_loss(total)` (not of `total`), or training stalls"
         )
-    tested = _call(
-        lambda: vae.evaluate(images, verbose=0, return_dict=True),
-        what=f"{name}.test_step under {policy}",
-    )
+    try:
+        tested = _call(
+            lambda: vae.evaluate(stream, verbose=0, return_dict=True),
+            what=f"{name}.test_step under {policy}",
+        )
+    except CheckFailed as error:
+        if own_step and not _overrides(vae_class, "test_step"):
+            raise CheckFailed(
+                f"`{name}` has its own train_step but Keras' test_step cannot score "
+                "the validation data with it: write test_step too (the same losses, "
+                "no gradient)"
+            ) from error
+        raise
     for where, found in (("train_step", logs), ("test_step", tested)):
         missing = [k for k in ("loss", "reconstruction_loss", "kl_loss") if k not in found]
         if missing:
@@ -225,6 +238,16 @@ def check_precision_step(vae_class, policy: str = "mixed_float16") -> None:
                     "; write test_step too (the same losses, no gradient)"
                     if where == "test_step" and own_step
                     else ""
+                )
+            )
+        if where == "test_step" and float(found["reconstruction_loss"]) == 0.0:
+            raise CheckFailed(
+                f"`{name}.test_step` reports reconstruction_loss 0 on images its "
+                "train_step reconstructs with an error: validation computes no loss; "
+                + (
+                    "write test_step too (the same losses, no gradient)"
+                    if own_step
+                    else "update the trackers in compute_loss"
                 )
             )
         bad = [k for k, v in found.items() if not math.isfinite(float(v))]
