@@ -1,5 +1,5 @@
 """
-Title: Input pipeline: per-epoch JPEG decoding vs the uint8 cache
+Title: Input pipeline: per-epoch JPEG decoding vs the uint8 cache and make_pipeline
 Author: CelebA VAE lab
 Date created: 2026/11/26
 Last modified: 2026/11/26
@@ -11,8 +11,9 @@ Run::
     python benchmarks/input_pipeline.py --n 20000
     python benchmarks/input_pipeline.py --data data/celeba   # a real copy
 
-It prints images/s of the per-epoch JPEG pipeline (read, decode, crop, resize
-every epoch) and of the cached pipeline (gather uint8 rows, normalise), each
+It prints images/s of a plain per-epoch JPEG pipeline (read, decode, crop, resize
+every epoch, written here) and of the lab's: the solutions' ``make_pipeline``
+(``helpers.solution``) over the uint8 cache, what training streams; each
 timed over one full epoch after one warm-up epoch; their ratio; the time to
 prepare the cache and that time scaled to CelebA's 202,599 images; and bytes per
 cached image. The last line is one JSON object with the same numbers.
@@ -37,9 +38,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from helpers.cache import prepare_cache  # noqa: E402
-from helpers.datasets import make_dataset, make_jpeg_dataset  # noqa: E402
-from helpers.celeba import CELEBA_TOTAL  # noqa: E402
+from helpers.cache import load_split, prepare_cache  # noqa: E402
+from helpers.celeba import CELEBA_TOTAL, find_celeba, read_partitions  # noqa: E402
+from helpers.config import preset  # noqa: E402
+from helpers.solution import make_pipeline  # noqa: E402
 from helpers.synthetic import make_slice  # noqa: E402
 
 """## Timing helpers"""
@@ -59,6 +61,24 @@ def epoch_rate(dataset) -> tuple[float, int]:
     for batch in dataset:
         count += int(batch.shape[0])
     return count / (time.perf_counter() - start), count
+
+
+def jpeg_pipeline(data, batch_size: int, crop=(19, 39, 140, 140), size: int = 64):
+    """The plain reference: read, decode, crop and resize every JPEG every epoch."""
+    files = find_celeba(data)
+    train = sorted(i for i, split in read_partitions(files).items() if split == 0)
+    paths = [str(files.image_path(i)) for i in train]
+    left, top, width, height = crop
+
+    def load(path):
+        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+        face = tf.image.crop_to_bounding_box(image, top, left, height, width)
+        face = tf.image.resize(face, (size, size), antialias=True)
+        return face / 255.0
+
+    dataset = tf.data.Dataset.from_tensor_slices(paths)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 """## Run"""
@@ -86,9 +106,11 @@ def main(argv=None) -> dict:
         total = sum(summary["counts"].values())
         celeba_s = prepare_s * CELEBA_TOTAL / total
 
-        jpeg = make_jpeg_dataset(data, "train", batch_size=args.batch_size)
+        jpeg = jpeg_pipeline(data, args.batch_size)
         decode_rate, n_decode = epoch_rate(jpeg)
-        cached = make_dataset(cache, "train", batch_size=args.batch_size)
+        config = preset("cpu", batch_size=args.batch_size)
+        images = load_split(cache, "train")[0]
+        cached = make_pipeline(images, config, training=True)
         cached_rate, n_cached = epoch_rate(cached)
     assert n_decode == n_cached, (n_decode, n_cached)
 

@@ -14,7 +14,8 @@ Run::
     KERAS_BACKEND=jax python benchmarks/train_throughput.py --preset colab
 
 For each precision (``float32``, ``mixed_float16``, ``mixed_bfloat16`` or ``auto``,
-comma-separated) it builds the preset's ``helpers.model.VAE`` under that Keras dtype
+comma-separated) it builds the preset's VAE from ``helpers.solution`` (the solutions'
+parts) under that Keras dtype
 policy, warms ``fit()`` up (tracing and compiling), then times ``--rounds`` rounds of
 ``--steps`` steps and keeps the best. The data are NumPy batches of random images in
 [0, 1] from a Python generator: no ``tf.data`` and no TensorFlow import on this path,
@@ -56,11 +57,17 @@ from keras import layers, ops  # noqa: E402
 
 from helpers.config import PRESETS, preset  # noqa: E402
 from helpers.environment import detect_hardware  # noqa: E402
-from helpers.model import VAE, build_decoder, build_encoder  # noqa: E402
+from helpers.solution import build_decoder, build_encoder  # noqa: E402
+from helpers.student import build_student_vae, solution_module  # noqa: E402
 from helpers.precision import PRECISIONS, precision_scope  # noqa: E402
 from helpers.timing import forward_flops  # noqa: E402
 
 BACKEND = keras.backend.backend()
+
+def lab_vae(config):
+    """The lab's VAE: the solutions' parts (helpers.solution), compiled."""
+    return build_student_vae(solution_module(), config)
+
 
 """## The reference: keras.io's VAE, with our layers and our loss"""
 
@@ -215,7 +222,7 @@ def build(config, precision, jit, reference=False):
     """Build and compile a model under ``precision``; return (model, policy)."""
     keras.utils.set_random_seed(config.seed)
     with precision_scope(precision) as policy:
-        model = (build_reference if reference else VAE.from_vae_config)(config)
+        model = (build_reference if reference else lab_vae)(config)
         model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit
         )
@@ -291,7 +298,7 @@ def main(argv=None):
         f"load average {load:.1f}",
         flush=True,
     )
-    flops = 3 * forward_flops(VAE.from_vae_config(config))
+    flops = 3 * forward_flops(lab_vae(config))
     print(
         f"Model: {config.name} preset, batch {config.batch_size}, "
         f"{config.image_size}x{config.image_size}; training FLOPs per image = 3 x "

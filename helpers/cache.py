@@ -27,6 +27,7 @@ TensorFlow.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -47,6 +48,7 @@ from tqdm.auto import tqdm
 from helpers import celeba
 from helpers.errors import DamagedFileError, DataError
 from helpers.files import read_json, unsafe_zip_member
+from helpers.fingerprint import describe_change, evenly, source_fingerprint
 from helpers.preprocess import (
     DEFAULT_CROP,
     DEFAULT_IMAGE_SIZE,
@@ -477,7 +479,6 @@ def prepare_cache(
 
 def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dict:
     """prepare_cache while holding the cache's lock."""
-    from helpers.fingerprint import describe_change
 
     crop = list(check_crop(crop, celeba.IMAGE_SIZE))
     if not 1 <= int(image_size) <= 1024:
@@ -583,7 +584,6 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
 
 def _source_fingerprint(data: Path) -> dict:
     """The source's fingerprint, or the usual clear error when it is not CelebA."""
-    from helpers.fingerprint import source_fingerprint
 
     if data.is_file() and data.suffix.lower() == ".zip":
         try:
@@ -619,3 +619,49 @@ def report_lines(summary: dict, first: int = 5) -> list[str]:
             more = f"{len(items) - first} more; " if len(items) > first else ""
             lines.append(f"    ({more}full list: {meta_path}, under {name!r})")
     return lines
+
+
+# The cache's own fingerprint: which data a run was trained on --------------------
+def cache_fingerprint(cache_dir: str | os.PathLike) -> dict:
+    """Return {"digest", "image_size", "crop", "counts", "source"} of a finished cache.
+
+    Raises:
+        DataError: no finished cache, or damaged arrays (from ``cache.load_split``).
+    """
+    cache_dir = Path(cache_dir)
+    meta = cache_info(cache_dir)
+    digest = hashlib.sha256()
+    settings = {
+        key: meta.get(key)
+        for key in ("image_size", "crop", "counts", "layout", "source_fingerprint")
+    }
+    if not settings["source_fingerprint"]:
+        settings["source"] = meta.get("source")
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for split in meta.get("counts", {}):
+        images, attributes, ids = load_split(cache_dir, split)
+        digest.update(repr((split, images.shape, str(images.dtype))).encode())
+        digest.update(np.ascontiguousarray(attributes).tobytes())
+        digest.update("\n".join(ids).encode())
+        for i in evenly(list(range(len(images)))):
+            digest.update(np.ascontiguousarray(images[i]).tobytes())
+    return {
+        "digest": digest.hexdigest(),
+        "cache_dir": str(cache_dir.resolve()),
+        "source": meta.get("source"),
+        "image_size": meta.get("image_size"),
+        "crop": meta.get("crop"),
+        "counts": dict(meta.get("counts", {})),
+    }
+
+
+def describe_cache(fingerprint: dict) -> str:
+    """One line: "the cache X (64 px, crop [...], train 160 / ..., from SOURCE)"."""
+    counts = " / ".join(
+        f"{k} {v}" for k, v in (fingerprint.get("counts") or {}).items()
+    )
+    return (
+        f"the cache {fingerprint.get('cache_dir')} ({fingerprint.get('image_size')} px, "
+        f"crop {fingerprint.get('crop')}, {counts}, made from "
+        f"{fingerprint.get('source')})"
+    )

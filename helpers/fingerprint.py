@@ -25,14 +25,13 @@ import os
 import zipfile
 from pathlib import Path
 
-import numpy as np
 
 from helpers.files import sha256_file
 
 SAMPLED_IMAGES = 256
 
 
-def _evenly(items: list, k: int = SAMPLED_IMAGES) -> list:
+def evenly(items: list, k: int = SAMPLED_IMAGES) -> list:
     if len(items) <= k:
         return list(items)
     step = (len(items) - 1) / (k - 1)
@@ -75,7 +74,7 @@ def source_fingerprint(data: str | os.PathLike) -> dict:
     lists = {p.name: sha256_file(p) for p in (files.attr_file, files.partition_file)}
     ids = _listed_ids(files.attr_file)
     sizes = []
-    for image_id in _evenly(ids):
+    for image_id in evenly(ids):
         try:
             sizes.append((image_id, files.image_path(image_id).stat().st_size))
         except OSError:
@@ -105,50 +104,3 @@ def describe_change(old: dict, new: dict) -> str:
     if old.get("members") != new.get("members"):
         return f"the zip held {old.get('members')} files, now {new.get('members')}"
     return "image files changed (sizes or contents)"
-
-
-def cache_fingerprint(cache_dir: str | os.PathLike) -> dict:
-    """Return {"digest", "image_size", "crop", "counts", "source"} of a finished cache.
-
-    Raises:
-        DataError: no finished cache, or damaged arrays (from ``cache.load_split``).
-    """
-    from helpers.cache import cache_info, load_split
-
-    cache_dir = Path(cache_dir)
-    meta = cache_info(cache_dir)
-    digest = hashlib.sha256()
-    settings = {
-        key: meta.get(key)
-        for key in ("image_size", "crop", "counts", "layout", "source_fingerprint")
-    }
-    if not settings["source_fingerprint"]:
-        settings["source"] = meta.get("source")
-    digest.update(json.dumps(settings, sort_keys=True).encode())
-    for split in meta.get("counts", {}):
-        images, attributes, ids = load_split(cache_dir, split)
-        digest.update(repr((split, images.shape, str(images.dtype))).encode())
-        digest.update(np.ascontiguousarray(attributes).tobytes())
-        digest.update("\n".join(ids).encode())
-        for i in _evenly(list(range(len(images)))):
-            digest.update(np.ascontiguousarray(images[i]).tobytes())
-    return {
-        "digest": digest.hexdigest(),
-        "cache_dir": str(cache_dir.resolve()),
-        "source": meta.get("source"),
-        "image_size": meta.get("image_size"),
-        "crop": meta.get("crop"),
-        "counts": dict(meta.get("counts", {})),
-    }
-
-
-def describe_cache(fingerprint: dict) -> str:
-    """One line: "the cache X (64 px, crop [...], train 160 / ..., from SOURCE)"."""
-    counts = " / ".join(
-        f"{k} {v}" for k, v in (fingerprint.get("counts") or {}).items()
-    )
-    return (
-        f"the cache {fingerprint.get('cache_dir')} ({fingerprint.get('image_size')} px, "
-        f"crop {fingerprint.get('crop')}, {counts}, made from "
-        f"{fingerprint.get('source')})"
-    )

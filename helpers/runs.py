@@ -217,7 +217,7 @@ def _warn_if_cache_changed(root: Path, cache: Path, recorded: dict | None) -> No
     """Warn when the run's cache no longer holds the data the run trained on."""
     import warnings
 
-    from helpers.fingerprint import cache_fingerprint
+    from helpers.cache import cache_fingerprint
 
     if not recorded or not cache.exists():
         return  # an older run, or a moved cache: loading it says what is wrong

@@ -395,14 +395,14 @@ def check_run_data(paths: RunPaths, data) -> dict | None:
     moved). Nothing is written here.
 
     Returns:
-        The fingerprint (``helpers.fingerprint.cache_fingerprint``), or None when
+        The fingerprint (``helpers.cache.cache_fingerprint``), or None when
         ``data`` is a pair of datasets.
 
     Raises:
         TrainingError: the run was trained on other data.
         DamagedFileError: run.json is damaged.
     """
-    from helpers.fingerprint import cache_fingerprint, describe_cache
+    from helpers.cache import cache_fingerprint, describe_cache
 
     if isinstance(data, (tuple, list)):
         return None

@@ -100,7 +100,9 @@ def release(tmp_path_factory):
 HERMETIC = textwrap.dedent("""
     import sys
     sys.meta_path[:] = [
-        f for f in sys.meta_path if "__editable__" not in str(getattr(f, "__module__", ""))
+        f
+        for f in sys.meta_path
+        if "__editable__" not in str(getattr(f, "__module__", ""))
     ]
     """)
 
@@ -145,7 +147,9 @@ def test_release_holds_notebooks_and_helpers_but_no_answers(release):
     assert summary.given == ()
     assert "the lab's reference parts: none shipped" in summary.lines()
     # ... and every other module of helpers/ is
-    shipped = {p.relative_to(dest / "helpers") for p in (dest / "helpers").rglob("*.py")}
+    shipped = {
+        p.relative_to(dest / "helpers") for p in (dest / "helpers").rglob("*.py")
+    }
     repo = {
         p.relative_to(REPO / "helpers")
         for p in (REPO / "helpers").rglob("*.py")
