@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import os
 import re
 import sys
@@ -32,23 +31,148 @@ from helpers.config import VAEConfig
 from helpers.errors import LabError
 from helpers.files import atomic_write_text
 
-# part name -> the notebook where the student writes it (module order = this order)
-PARTS: dict[str, str] = {
-    "preprocess": "01_setup",
-    "pipeline": "01_setup",
-    "encoder": "02_model",
-    "sampling": "02_model",
-    "decoder": "02_model",
-    "losses": "03_loss",
-    "vae_model": "03_loss",
-    "callbacks": "04_train",
-    "sample_faces": "05_generate",
-    "interpolate_faces": "05_generate",
-    "latent_grid": "05_generate",
+# ---------------------------------------------------------------------- the parts
+@dataclass(frozen=True)
+class Part:
+    """One thing students write: its notebook, the names it defines, its self-check.
+
+    Attributes:
+        notebook: where the student writes it (its ``%%export <part>`` cell).
+        names: what the part must define (the module's interface).
+        check: ``fn(namespace, config)`` running its self-check quietly on the
+            module's definitions (raises ``CheckFailed``).
+        trains: whether the model 04 trains is assembled from it (05's
+            generation parts join once exported).
+    """
+
+    notebook: str
+    names: tuple[str, ...]
+    check: object
+    trains: bool = True
+
+
+def _check_preprocess(m, config):
+    from helpers.checks import check_preprocess
+
+    check_preprocess(m["crop_resize_normalize"], config=config)
+
+
+def _check_pipeline(m, config):
+    from helpers.checks import check_pipeline
+
+    check_pipeline(m["make_pipeline"], config)
+
+
+def _check_encoder(m, config):
+    from helpers.checks import check_encoder
+
+    check_encoder(m["build_encoder"], config)
+
+
+def _check_sampling(m, config):
+    from helpers.checks import check_sampling
+
+    check_sampling(m["Sampling"], draws=2000)
+
+
+def _check_decoder(m, config):
+    from helpers.checks import check_decoder
+
+    check_decoder(m["build_decoder"], config)
+
+
+def _check_losses(m, config):
+    from helpers import checks
+
+    checks.check_reconstruction_loss(m["reconstruction_loss"])
+    checks.check_kl(m["kl_divergence"])
+    checks.check_total_loss(
+        lambda x, r, mean, log_var, beta: m["vae_loss"](
+            x, r, mean, log_var, beta, "mse", (0.0, 1.0)
+        )
+    )
+
+
+def _check_vae_model(m, config):
+    from helpers import checks
+
+    checks.check_vae_model(m["VAE"])
+    checks.check_train_step(m["VAE"])
+    checks.check_precision_step(m["VAE"], "mixed_float16")
+
+
+def _check_callbacks(m, config):
+    import tempfile
+
+    from helpers.checks import check_callbacks
+
+    fixed_z = np.random.default_rng(0).standard_normal((8, config.latent_dim))
+    fixed_z = fixed_z.astype("float32")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        check_callbacks(
+            lambda: m["make_callbacks"](config, run, fixed_z),
+            run,
+            config=config,
+            fixed_z=fixed_z,
+        )
+
+
+def _check_sample_faces(m, config):
+    from helpers.checks import check_prior_samples
+
+    check_prior_samples(m["sample_faces"], _tiny_vae())
+
+
+def _check_interpolate_faces(m, config):
+    from helpers.checks import check_interpolation
+
+    check_interpolation(m["interpolate_faces"])
+
+
+def _check_latent_grid(m, config):
+    from helpers.checks import check_latent_grid
+
+    check_latent_grid(m["latent_grid"])
+
+
+# Every part, once, in the order the assembled module needs them. Adding a part:
+# an entry here, its `%%export <part>` cell and self-check cell in the solutions
+# (README, "How to change an exercise").
+PART_REGISTRY: dict[str, Part] = {
+    "preprocess": Part("01_setup", ("crop_resize_normalize",), _check_preprocess),
+    "pipeline": Part("01_setup", ("make_pipeline",), _check_pipeline),
+    "encoder": Part("02_model", ("build_encoder",), _check_encoder),
+    "sampling": Part("02_model", ("Sampling",), _check_sampling),
+    "decoder": Part("02_model", ("build_decoder",), _check_decoder),
+    "losses": Part(
+        "03_loss",
+        ("reconstruction_loss", "kl_divergence", "vae_loss"),
+        _check_losses,
+    ),
+    "vae_model": Part("03_loss", ("VAE",), _check_vae_model),
+    "callbacks": Part("04_train", ("make_callbacks",), _check_callbacks),
+    "sample_faces": Part(
+        "05_generate", ("sample_faces",), _check_sample_faces, trains=False
+    ),
+    "interpolate_faces": Part(
+        "05_generate", ("interpolate_faces",), _check_interpolate_faces, trains=False
+    ),
+    "latent_grid": Part(
+        "05_generate", ("latent_grid",), _check_latent_grid, trains=False
+    ),
 }
-# The parts a model is trained from (01-04); 05's generation parts join the
-# assembled module once they are exported (06 draws its figures with them).
-TRAINING_PARTS: tuple[str, ...] = tuple(p for p, nb in PARTS.items() if nb < "05")
+# part -> its notebook (module order = this order)
+PARTS: dict[str, str] = {name: part.notebook for name, part in PART_REGISTRY.items()}
+# The parts a model is trained from; 05's generation parts join the assembled
+# module once they are exported (06 draws its figures with them).
+TRAINING_PARTS: tuple[str, ...] = tuple(
+    name for name, part in PART_REGISTRY.items() if part.trains
+)
+# The names each part must define.
+PART_NAMES: dict[str, tuple[str, ...]] = {
+    name: part.names for name, part in PART_REGISTRY.items()
+}
 STUDENT_DIRNAME = "student"
 _PART_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _active_workdir: Path | None = None
@@ -133,20 +257,6 @@ from helpers.config import VAEConfig
 MODULE_NAME = "student_vae"
 MODULE_FILE = "student_vae.py"
 
-# The names each part must define (COMMON.md's interface).
-PART_NAMES: dict[str, tuple[str, ...]] = {
-    "preprocess": ("crop_resize_normalize",),
-    "pipeline": ("make_pipeline",),
-    "encoder": ("build_encoder",),
-    "sampling": ("Sampling",),
-    "decoder": ("build_decoder",),
-    "losses": ("reconstruction_loss", "kl_divergence", "vae_loss"),
-    "vae_model": ("VAE",),
-    "callbacks": ("make_callbacks",),
-    "sample_faces": ("sample_faces",),
-    "interpolate_faces": ("interpolate_faces",),
-    "latent_grid": ("latent_grid",),
-}
 YOURS, LABS, MISSING = "yours", "LAB'S", "missing"
 
 
@@ -556,81 +666,7 @@ def _short(message: str, limit: int = 240) -> str:
 
 def _run_check(part: str, module, config: VAEConfig) -> tuple[bool, str]:
     """Run ``part``'s self-check against the module's definitions."""
-    import tempfile
-
-    from helpers import checks
-
-    m = module.__dict__
-    have = lambda name: getattr(checks, name, None)  # noqa: E731 (newer checks)
-    if part == "preprocess":
-        fn = m["crop_resize_normalize"]
-        if "config" in inspect.signature(checks.check_preprocess).parameters:
-            return _quiet(lambda: checks.check_preprocess(fn, config=config))
-        return _quiet(
-            lambda: checks.check_preprocess(
-                lambda frame: fn(frame, config),
-                config.value_range,
-                crop=config.crop,
-                image_size=config.image_size,
-            )
-        )
-    if part == "pipeline":
-        return _quiet(lambda: checks.check_pipeline(m["make_pipeline"], config))
-    if part == "encoder":
-        check = have("check_encoder") or checks.check_encoder_heads
-        return _quiet(lambda: check(m["build_encoder"], config))
-    if part == "sampling":
-        return _quiet(lambda: checks.check_sampling(m["Sampling"], draws=2000))
-    if part == "decoder":
-        check = have("check_decoder") or checks.check_decoder_output
-        return _quiet(lambda: check(m["build_decoder"], config))
-    if part == "losses":
-
-        def all_three():
-            if have("check_reconstruction_loss"):
-                checks.check_reconstruction_loss(m["reconstruction_loss"])
-            checks.check_kl(m["kl_divergence"])
-            checks.check_total_loss(
-                lambda x, r, mean, log_var, beta: m["vae_loss"](
-                    x, r, mean, log_var, beta, "mse", (0.0, 1.0)
-                )
-            )
-
-        return _quiet(all_three)
-    if part == "vae_model":
-        from helpers.checks.training import check_train_step
-
-        def both():
-            if have("check_vae_model"):
-                checks.check_vae_model(m["VAE"])
-            check_train_step(m["VAE"])
-            checks.check_precision_step(m["VAE"], "mixed_float16")
-
-        return _quiet(both)
-    if part == "callbacks":
-        from helpers.checks.training import check_callbacks
-
-        fixed_z = np.random.default_rng(0).standard_normal((8, config.latent_dim))
-        fixed_z = fixed_z.astype("float32")
-        with tempfile.TemporaryDirectory() as tmp:
-            run = Path(tmp) / "run"
-            return _quiet(
-                lambda: check_callbacks(
-                    lambda: m["make_callbacks"](config, run, fixed_z),
-                    run,
-                    config=config,
-                    fixed_z=fixed_z,
-                )
-            )
-    if part == "sample_faces":
-        return _quiet(
-            lambda: checks.check_prior_samples(m["sample_faces"], _tiny_vae())
-        )
-    if part == "interpolate_faces":
-        return _quiet(lambda: checks.check_interpolation(m["interpolate_faces"]))
-    if part == "latent_grid":
-        return _quiet(lambda: checks.check_latent_grid(m["latent_grid"]))
-    return True, ""  # pragma: no cover - every part has a check above
+    return _quiet(lambda: PART_REGISTRY[part].check(module.__dict__, config))
 
 
 def _tiny_vae(latent_dim: int = 4, size: int = 8):
