@@ -6,6 +6,7 @@ write a PNG; none of them touches global state or the working directory.
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 from pathlib import Path
@@ -15,7 +16,6 @@ from PIL import Image
 
 from helpers.files import atomic_write_bytes
 from helpers.preprocess import denormalize
-from helpers.runs import read_history_rows
 
 
 def make_grid(
@@ -82,6 +82,28 @@ def show_grid(images, ncols=None, value_range=(0.0, 1.0), title=None, scale=1.5)
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def read_history_rows(path: str | Path) -> list[dict[str, float]]:
+    """Read history.csv (Keras ``CSVLogger``) into one {column: value} per epoch.
+
+    A missing file gives []; a half-written last line (a crash while Keras wrote
+    it) is skipped.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for row in rows:
+        try:
+            out.append(
+                {k: float(v) for k, v in row.items() if k and v not in ("", None)}
+            )
+        except ValueError:
+            continue  # a half-written last line
+    return out
 
 
 def read_history(csv_path: str | os.PathLike) -> dict[str, list[float]]:

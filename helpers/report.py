@@ -35,7 +35,8 @@ from helpers.cache import cache_info
 from helpers.config import VAEConfig
 from helpers.errors import DataError, LabError
 from helpers.plots import plot_history
-from helpers.runs import RunPaths, read_history_rows, read_info
+from helpers.plots import read_history_rows
+from helpers.runs import RunPaths, read_info
 from helpers.synthetic import is_generated_slice
 
 # A symlink to report_template/report.md, so the template also ships in the wheel.

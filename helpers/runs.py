@@ -22,7 +22,7 @@ A run directory is self-describing, so a student can evaluate yesterday's model:
 
 from __future__ import annotations
 
-import csv
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,9 @@ from helpers.config import VAEConfig
 from helpers.errors import DamagedFileError, LabError
 from helpers.files import atomic_write_text, read_json
 from helpers.integrity import check_keras_file
+
+# The lab's reference parts (generated; not in the student release).
+SOLUTION_FILE = Path(__file__).with_name("solution.py")
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ class Run:
 
     paths: RunPaths
     config: VAEConfig
-    # the parts' VAE, or helpers.pretrained.PretrainedVAE for an instructor.keras
+    # the parts' VAE, or helpers.portable.PretrainedVAE for an instructor.keras
     # (typed loosely so importing this needs no Keras)
     vae: object
     cache_dir: Path | None
@@ -144,7 +147,7 @@ def load_run(run_dir) -> Run:
 
     Warns (UserWarning) when the cache it trained on has changed since. A folder
     with no best.keras but the instructor's downloaded model (instructor.keras)
-    gives that model (``helpers.pretrained.load_instructor_run``).
+    gives that model (``load_instructor_run``).
 
     Raises:
         LabError: the folder is not a run directory, or has no saved model yet.
@@ -157,8 +160,6 @@ def load_run(run_dir) -> Run:
             "with `python -m helpers train --run-dir DIR ...`"
         )
     if not paths.best_model.exists() and paths.instructor_model.exists():
-        from helpers.pretrained import load_instructor_run
-
         return load_instructor_run(paths.root)
     if not paths.best_model.exists():
         raise LabError(
@@ -167,10 +168,8 @@ def load_run(run_dir) -> Run:
         )
     import keras
 
-    from helpers import student
-
-    if student.SOLUTION_FILE.is_file():  # registers the lab's classes ("lab>VAE")
-        student.solution_module()
+    if SOLUTION_FILE.is_file():  # registers the lab's classes ("lab>VAE")
+        importlib.import_module("helpers.solution")
     config = read_config(paths.root)
     info = read_info(run_dir)
     fix = (
@@ -191,26 +190,21 @@ def load_run(run_dir) -> Run:
     return Run(paths, config, vae, Path(cache) if cache else None, info)
 
 
-def read_history_rows(path: str | Path) -> list[dict[str, float]]:
-    """Read history.csv (Keras ``CSVLogger``) into one {column: value} per epoch.
+def load_instructor_run(run_dir, cache_dir=None):
+    """Return a ``helpers.runs.Run`` of the ``instructor.keras`` in ``run_dir``.
 
-    A missing file gives []; a half-written last line (a crash while Keras wrote
-    it) is skipped.
+    Its ``config`` is the one the model was trained with (from the file), its
+    ``info`` what the file says of that training (``epochs_done``); ``cache_dir``
+    is ``cache_dir``, else the one run.json names, else None.
     """
-    path = Path(path)
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    out = []
-    for row in rows:
-        try:
-            out.append(
-                {k: float(v) for k, v in row.items() if k and v not in ("", None)}
-            )
-        except ValueError:
-            continue  # a half-written last line
-    return out
+    from helpers.portable import INSTRUCTOR_FILE, load_portable_model
+
+    paths = RunPaths(Path(run_dir))
+    vae = load_portable_model(paths.instructor_model)
+    if cache_dir is None:
+        cache_dir = read_info(paths.root).get("cache_dir")
+    info = {**vae.info, "model": INSTRUCTOR_FILE}
+    return Run(paths, vae.config, vae, Path(cache_dir) if cache_dir else None, info)
 
 
 def _warn_if_cache_changed(root: Path, cache: Path, recorded: dict | None) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 from helpers.config import VAEConfig
 from helpers.errors import LabError
 from helpers.files import atomic_write_text
+from helpers.runs import SOLUTION_FILE
 
 # ---------------------------------------------------------------------- the parts
 @dataclass(frozen=True)
@@ -367,7 +368,6 @@ def _switch(use_lab_part) -> set[str]:
 # only reference implementation of every part. Its classes are registered under
 # SOLUTION_PACKAGE, so a student's own classes (package "student") keep their names.
 SOLUTION_MODULE = "helpers.solution"
-SOLUTION_FILE = Path(__file__).with_name("solution.py")
 STUDENT_PACKAGE, SOLUTION_PACKAGE = 'package="student"', 'package="lab"'
 _SECTION = re.compile(r"^# =+ (?P<part>[a-z_]+): from (?P<notebook>\S+)$", re.M)
 SOLUTION_BANNER = '''"""The lab's reference VAE: the solutions' %%export cells, in PARTS order.
