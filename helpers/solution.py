@@ -394,6 +394,22 @@ def make_callbacks(config, run_dir, fixed_z):
     ]
 
 
+# ==================== build_my_vae: from solutions/04_train.ipynb
+def build_my_vae(parts, config):
+    """Return your VAE, built from your parts for `config` and compiled (Adam)."""
+    vae = parts.VAE(
+        parts.build_encoder(config),
+        parts.build_decoder(config),
+        beta=config.beta,
+        reconstruction=config.reconstruction_loss,
+        value_range=config.value_range,
+        seed=config.seed,
+        name="vae",
+    )
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
+    return vae
+
+
 # ==================== sample_faces: from solutions/05_generate.ipynb
 def sample_faces(vae, n, seed=0):
     """Decode n faces from latents drawn from the prior N(0, I).

@@ -42,8 +42,9 @@ class Part:
         names: what the part must define (the module's interface).
         check: ``fn(namespace, config)`` running its self-check quietly on the
             module's definitions (raises ``CheckFailed``).
-        trains: whether the model 04 trains is assembled from it (05's
-            generation parts join once exported).
+        trains: whether 04 assembles it before it trains (the parts written
+            after that cell, 04's build_my_vae and 05's, join the assembled module
+            once exported).
     """
 
     notebook: str
@@ -119,6 +120,12 @@ def _check_callbacks(m, config):
         )
 
 
+def _check_build_my_vae(m, config):
+    from helpers.checks import check_built_vae
+
+    check_built_vae(m["build_my_vae"], types.SimpleNamespace(**m), config)
+
+
 def _check_sample_faces(m, config):
     from helpers.checks import check_prior_samples
 
@@ -153,6 +160,9 @@ PART_REGISTRY: dict[str, Part] = {
     ),
     "vae_model": Part("03_loss", ("VAE",), _check_vae_model),
     "callbacks": Part("04_train", ("make_callbacks",), _check_callbacks),
+    "build_my_vae": Part(
+        "04_train", ("build_my_vae",), _check_build_my_vae, trains=False
+    ),
     "sample_faces": Part(
         "05_generate", ("sample_faces",), _check_sample_faces, trains=False
     ),
@@ -686,26 +696,23 @@ def _tiny_vae(latent_dim: int = 4, size: int = 8):
 
 # ------------------------------------------------------------- building and training
 def build_student_vae(parts, config: VAEConfig):
-    """Build and compile the VAE from the assembled parts (Adam, learning_rate).
+    """Build the compiled VAE with the parts' own ``build_my_vae`` (04).
 
     Args:
-        parts: a ``StudentParts`` or the assembled module.
+        parts: a ``StudentParts`` or a module (``helpers.solution``).
         config: the run's VAEConfig.
-    """
-    import keras
 
+    Raises:
+        LabError: the parts hold no ``build_my_vae`` yet.
+    """
     module = getattr(parts, "module", parts)
-    vae = module.VAE(
-        module.build_encoder(config),
-        module.build_decoder(config),
-        beta=config.beta,
-        reconstruction=config.reconstruction_loss,
-        value_range=config.value_range,
-        seed=config.seed,
-        name="vae",
-    )
-    vae.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
-    return vae
+    build = getattr(module, "build_my_vae", None)
+    if build is None:
+        raise LabError(
+            "the parts hold no build_my_vae: run its `%%export build_my_vae` cell in "
+            "04_train, then load the parts again (or pass build=...)"
+        )
+    return build(parts, config)
 
 
 def import_student_module(workdir, verbose: bool = True):

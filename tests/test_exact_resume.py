@@ -60,7 +60,7 @@ def student_workdir(tmp_path_factory):
     """A work directory holding the solutions' parts as a student's exports."""
     workdir = tmp_path_factory.mktemp("workdir")
     sources = student.parts_from_notebooks(sorted((ROOT / "solutions").glob("0*.ipynb")))
-    for part in student.TRAINING_PARTS:
+    for part in student.PARTS:  # 01-05 done, as a student who reached 06 has
         student.export_source(part, sources[part], workdir)
     return workdir
 

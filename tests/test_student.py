@@ -205,10 +205,12 @@ def test_a_student_class_under_the_labs_name_still_reloads_as_theirs(tmp_path):
 def test_05s_generation_parts_join_once_exported_and_are_checked(tmp_path, capsys):
     """04 assembles the training parts only; 06 asks for 05's and gets them checked."""
     workdir = write_parts(tmp_path)
-    for part in ("sample_faces", "interpolate_faces", "latent_grid"):
+    later = ("build_my_vae", "sample_faces", "interpolate_faces", "latent_grid")
+    for part in later:  # what 04's load cell sees: written after it
         (workdir / "student" / f"{part}.py").unlink()
     parts = student.load_student_parts(workdir, config=CONFIG, check=False)
     assert set(parts.status) == set(student.TRAINING_PARTS)  # 04: nothing missing
+    assert not set(later) & set(student.TRAINING_PARTS)
     with pytest.raises(AttributeError, match="%%export sample_faces.*05_generate"):
         _ = parts.sample_faces
     wanted = [*student.TRAINING_PARTS, "sample_faces"]
