@@ -166,7 +166,7 @@ def ensure_model(lab, choice: str = "train", url=None, sha256=None, verbose=True
                 use_lab,
                 config=config,
                 check=False,
-                parts=student.TRAINING_PARTS,  # what trains (05's are not needed)
+                parts=[*student.TRAINING_PARTS, "build_my_vae"],  # what trains
                 verbose=verbose,
             )
             from helpers.training import train_student
