@@ -125,69 +125,25 @@ def _best(history: list[dict]) -> dict | None:
 
 
 # ------------------------------------------------------------------ sections
-def architecture_rows(config: VAEConfig) -> list[tuple[str, str, str, int]]:
-    """Return (part, layer, output shape, parameters) for every weighted layer."""
-    k, size, rows = config.kernel_size, config.image_size, []
-    channels = 3
-    rows.append(("encoder", "input", f"{size}x{size}x3", 0))
-    for i, filters in enumerate(config.filters, start=1):
-        size //= 2
+def architecture_rows(run_dir) -> list[tuple[str, str, str, int]]:
+    """Return (part, layer, output shape, parameters) of the model that trained.
+
+    Read from the run's architecture.json (written by ``train()`` from the built
+    encoder and decoder); [] for a run without one.
+    """
+    path = RunPaths(Path(run_dir)).architecture
+    if not path.exists():
+        return []
+    rows = []
+    for row in json.loads(path.read_text(encoding="utf-8")):
+        shape = row.get("output")
+        if shape and isinstance(shape[0], list):
+            shape = " + ".join("x".join(str(d) for d in s) for s in shape)
+        elif shape:
+            shape = "x".join(str(d) for d in shape)
         rows.append(
-            (
-                "encoder",
-                f"conv{i}: Conv2D {k}x{k}, stride 2, LeakyReLU",
-                f"{size}x{size}x{filters}",
-                k * k * channels * filters + filters,
-            )
+            (row["part"], f"{row['layer']}: {row['class']}", shape or "", row["parameters"])
         )
-        channels = filters
-    flat = size * size * channels
-    for head in ("z_mean", "z_log_var"):
-        rows.append(
-            (
-                "encoder",
-                f"{head}: Dense",
-                str(config.latent_dim),
-                flat * config.latent_dim + config.latent_dim,
-            )
-        )
-    rows.append(
-        (
-            "decoder",
-            "project: Dense + reshape",
-            f"{size}x{size}x{channels}",
-            config.latent_dim * flat + flat,
-        )
-    )
-    stages = list(reversed(config.filters[:-1])) + [config.filters[0]]
-    kind = f"Conv2DTranspose {k}x{k}, stride 2"
-    for i, filters in enumerate(stages, start=1):
-        size *= 2
-        rows.append(
-            (
-                "decoder",
-                f"up{i}: {kind}",
-                f"{size}x{size}x{filters}",
-                k * k * channels * filters + filters,
-            )
-        )
-        channels = filters
-    rows.append(
-                (
-                    "decoder",
-                    f"up{i}_res{r + 1}: residual block (2 x Conv2D 3x3)",
-                    f"{size}x{size}x{filters}",
-                    2 * (9 * filters * filters + filters),
-                )
-            )
-    rows.append(
-        (
-            "decoder",
-            f"reconstruction: Conv2D 3x3, {config.output_activation}",
-            f"{size}x{size}x3",
-            9 * channels * 3 + 3,
-        )
-    )
     return rows
 
 
@@ -210,9 +166,9 @@ def _no_config(run: _Run) -> str | None:
     return _missing(f"{run.paths.config} (the run's settings)", train)
 
 
-def _parameters(config: VAEConfig) -> tuple[int, int]:
-    """Return the (encoder, decoder) parameter counts."""
-    rows = architecture_rows(config)
+def _parameters(run) -> tuple[int, int]:
+    """Return the (encoder, decoder) parameter counts of the run's model."""
+    rows = architecture_rows(run.root)
     encoder = sum(r[3] for r in rows if r[0] == "encoder")
     decoder = sum(r[3] for r in rows if r[0] == "decoder")
     return encoder, decoder
@@ -223,7 +179,7 @@ def _summary_section(run: _Run) -> str:
     if missing := _no_config(run):
         return missing
     c = run.config
-    encoder, decoder = _parameters(c)
+    encoder, decoder = _parameters(run)
     generated, _ = _data_facts(run)
     data_name = "a generated CelebA-format slice" if generated else "CelebA faces"
     summary = (
@@ -289,13 +245,13 @@ def _architecture_section(run: _Run) -> str:
     """Every weighted layer with its output shape and parameter count."""
     if missing := _no_config(run):
         return missing
-    encoder, decoder = _parameters(run.config)
+    rows = architecture_rows(run.root)
+    if not rows:
+        return "(no architecture.json in the run: it was trained by an older lab)"
+    encoder, decoder = _parameters(run)
     architecture = _table(
         ("part", "layer", "output", "parameters"),
-        [
-            (p, layer, shape, f"{n:,}")
-            for p, layer, shape, n in architecture_rows(run.config)
-        ],
+        [(p, layer, shape, f"{n:,}") for p, layer, shape, n in rows],
     )
     return architecture + (
         f"\n\nEncoder {encoder:,} parameters, decoder {decoder:,}, total "

@@ -71,6 +71,11 @@ class RunPaths:
         return self.root / "fixed_z.npy"
 
     @property
+    def architecture(self) -> Path:
+        """architecture.json: the trained model's layers, written by train()."""
+        return self.root / "architecture.json"
+
+    @property
     def samples(self) -> Path:
         return self.root / "samples"
 

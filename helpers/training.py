@@ -195,6 +195,7 @@ def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callb
     except CheckFailed as error:
         raise TrainingError(f"not training in {policy}: {error}") from None
     vae.jit_compile = _jit_compile()
+    write_architecture(paths, vae)
 
     def restore_learning_rate(logs=None):
         vae.optimizer.learning_rate = config.learning_rate
@@ -323,6 +324,36 @@ def _build_model(factory, config: VAEConfig):
             "ramps it): add one, or set kl_warmup_epochs=0"
         )
     return vae
+
+
+def write_architecture(paths: RunPaths, vae) -> list[dict]:
+    """Write architecture.json: every layer of the built encoder and decoder.
+
+    The report's architecture table comes from it, so it shows the model that
+    trained (the student's, whatever they built), not a formula of the config.
+    """
+    rows = []
+    for part in ("encoder", "decoder"):
+        network = getattr(vae, part, None)
+        for layer in getattr(network, "layers", []):
+            shape = getattr(layer, "output", None)
+            shape = getattr(shape, "shape", None) if shape is not None else None
+            if isinstance(getattr(layer, "output", None), (list, tuple)):
+                shape = [tuple(o.shape)[1:] for o in layer.output]
+            elif shape is not None:
+                shape = tuple(shape)[1:]
+            rows.append(
+                {
+                    "part": part,
+                    "layer": layer.name,
+                    "class": type(layer).__name__,
+                    "output": json.loads(json.dumps(shape)),
+                    "parameters": int(layer.count_params()) if layer.built else 0,
+                }
+            )
+    text = "[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n"
+    atomic_write_text(paths.architecture, text)
+    return rows
 
 
 def _given_callbacks(make_callbacks, config, paths: RunPaths, fixed_z, best):
