@@ -881,3 +881,29 @@ def test_decoder_output_layer_may_be_a_transpose_or_a_separate_activation():
 
     checks.check_decoder(build, TINY)
     checks.check_decoder(lambda c: build(c, separate=True), TINY)
+
+
+class _IntegerSeedSampling(Sampling):
+    """Draws with the int seed it was given: the same eps every call in 04."""
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        eps = keras.random.normal(ops.shape(z_mean), seed=self.seed)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
+class _NumpyNoiseSampling(Sampling):
+    """NumPy noise: right in eager, baked into the graph (or broken) in fit()."""
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        eps = np.random.normal(size=tuple(z_mean.shape)).astype("float32")
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
+def test_sampling_is_checked_seeded_and_inside_a_model_as_04_runs_it():
+    """A fixed integer seed and NumPy noise pass eager calls without a seed; the
+    check builds the layer with a seed and runs it inside a model, as 04 does."""
+    fails(checks.check_sampling, _IntegerSeedSampling, match="two calls returned the same z")
+    fails(checks.check_sampling, _NumpyNoiseSampling, match="not NumPy|traced call")
+    checks.check_sampling(Sampling, draws=2000)

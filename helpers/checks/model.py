@@ -29,8 +29,11 @@ def _sampling_caller(sampling):
 
     import keras
 
-    if isinstance(sampling, type):
-        sampling = _call(sampling, what=f"{sampling.__name__}()")
+    if isinstance(sampling, type):  # seeded, as the VAE builds it in 04
+        try:
+            sampling = sampling(seed=1337)
+        except TypeError:
+            sampling = _call(sampling, what=f"{sampling.__name__}()")
     if isinstance(sampling, keras.layers.Layer):
         return sampling, lambda mean, log_var: sampling([mean, log_var])
     if not callable(sampling):
@@ -158,15 +161,22 @@ def check_sampling(sampling, draws: int = 4000) -> None:
 
 
 def _check_symbolic(layer) -> None:
-    """A layer must also work inside a functional model (symbolic inputs)."""
+    """A layer must also work inside a functional model, as fit() runs it.
+
+    Inside a model Keras traces ``call`` into a graph: NumPy or Python randomness
+    is drawn once, at tracing, and baked in as a constant, so every step would
+    reuse the same eps (or fail when the batch size changes).
+    """
     import keras
 
     if not isinstance(layer, keras.layers.Layer):
         return
     mean, log_var = keras.Input((4,)), keras.Input((4,))
+    draws = []
     try:
         model = keras.Model([mean, log_var], layer([mean, log_var]))
-        z = model.predict([np.zeros((3, 4), np.float32)] * 2, verbose=0)
+        for batch in (3, 3, 5):
+            draws.append(model.predict([np.zeros((batch, 4), np.float32)] * 2, verbose=0))
     except Exception as error:
         first = (str(error).strip().splitlines() or [""])[0][:200]
         raise CheckFailed(
@@ -176,9 +186,17 @@ def _check_symbolic(layer) -> None:
             f"seed=self.seed_generator), not NumPy",
             student_error=error,
         ) from None
-    if np.shape(z) != (3, 4):
+    if [np.shape(z) for z in draws] != [(3, 4), (3, 4), (5, 4)]:
         raise CheckFailed(
-            f"inside a model the layer returned {np.shape(z)}, expected " f"(3, 4)"
+            f"inside a model the layer returned {np.shape(draws[0])} for 3 rows, "
+            "expected (3, 4)"
+        )
+    if np.allclose(draws[0], draws[1], atol=1e-6):
+        raise CheckFailed(
+            "inside a model (as fit() runs it) two steps drew the same eps: the "
+            "noise was drawn once when Keras traced call (NumPy, Python's random, "
+            "or a fixed integer seed). Draw it with keras.random.normal(..., "
+            "seed=self.seed_generator), a keras.random.SeedGenerator made in __init__"
         )
 
 
