@@ -574,7 +574,7 @@ def evaluate(
     if sample_faces is None:
         from helpers.student import solution_module  # not in the student release
 
-        sample_faces = solution_module().sample_faces
+        sample_faces = solution_module("sample_faces").sample_faces
     run = run if isinstance(run, Run) else load_run(run)
     vae, value_range = run.vae, run.config.value_range
     split = split or default_split(run)

@@ -185,8 +185,9 @@ def _summary_section(run: _Run) -> str:
     summary = (
         f"A convolutional variational autoencoder (VAE) trained on {data_name} "
         f"at {c.image_size}x{c.image_size}: latent size {c.latent_dim}, "
-        f"beta = {c.beta:g}, {c.reconstruction_loss.upper()} reconstruction loss, "
-        f"{encoder + decoder:,} parameters. Run directory: `{run.root}` "
+        f"beta = {c.beta:g}, {c.reconstruction_loss.upper()} reconstruction loss"
+        + (f", {encoder + decoder:,} parameters" if encoder + decoder else "")
+        + f". Run directory: `{run.root}` "
         f"(preset `{c.name}`), {len(run.history)} of {c.epochs} epochs in history.csv"
     )
     best = _best(run.history)

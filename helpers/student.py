@@ -435,11 +435,15 @@ def solution_sources(path: Path | None = None) -> dict[str, str]:
     return found
 
 
-def solution_module():
+def solution_module(*parts: str):
     """Import and return the lab's reference module ``helpers.solution``.
 
+    Args:
+        *parts: the parts the caller needs from it (a release may ship some).
+
     Raises:
-        LabError: this copy of the lab does not ship it (the student release).
+        LabError: this copy of the lab does not ship it, or not those parts (the
+            student release leaves the answers out unless the instructor gives them).
     """
     if not SOLUTION_FILE.is_file():
         raise LabError(
@@ -447,7 +451,16 @@ def solution_module():
             "(the student release leaves the answers out): train from your own parts "
             "(04_train), or ask your instructor for the published ones"
         )
-    return importlib.import_module(SOLUTION_MODULE)
+    module = importlib.import_module(SOLUTION_MODULE)
+    missing = [p for p in parts if any(not hasattr(module, n) for n in PART_NAMES[p])]
+    if missing:
+        given = ", ".join(solution_sources()) or "none"
+        raise LabError(
+            f"the lab's {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+            f"not shipped with this copy of the lab (the instructor gave out {given}): "
+            "pass your own (e.g. sample_faces=parts.sample_faces)"
+        )
+    return module
 
 
 def reference_source(part: str) -> str:

@@ -78,7 +78,7 @@ from helpers.files import atomic_write_bytes, atomic_write_text
 from helpers.plots import plot_history, read_history
 from helpers.precision import precision_scope, run_precision
 from helpers.runs import RunPaths, read_config, read_info, write_info
-from helpers.student import build_student_vae, solution_module
+from helpers.student import TRAINING_PARTS, build_student_vae, solution_module
 
 # Fields that may change when a run is resumed; any other change is a new experiment.
 RESUMABLE_FIELDS = ("name", "epochs", "learning_rate", "sample_interval", "precision")
@@ -172,7 +172,7 @@ def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callb
     from helpers.progress import RunETA  # imports Keras
 
     module = getattr(parts, "module", parts) if parts is not None else None
-    module = module or solution_module()
+    module = module or solution_module(*TRAINING_PARTS, "build_my_vae")
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
     fingerprint = check_run_data(paths, data)  # before anything is written

@@ -247,3 +247,16 @@ def test_prepare_time_scales_with_images_and_cores():
     assert text.startswith("Decoding 202,599 images into the cache: about")
     assert "about 80 s to 100 s on 2 CPU cores" in text and "estimate" in text
     assert "about 3 min on 1 CPU core " in timing.describe_prepare_time(202_599, 1)
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "colab"])
+def test_the_designs_flops_are_the_built_models(name):
+    """The estimate's FLOPs formula (checks.model.design_layers, which the parameter
+    checks use too) counts what the solution's built VAE computes."""
+    from helpers.checks.model import design_flops
+    from helpers.config import preset
+    from helpers.student import build_student_vae, solution_module
+
+    config = preset(name)
+    built = build_student_vae(solution_module(), config)
+    assert design_flops(config) == timing.forward_flops(built)

@@ -651,24 +651,49 @@ def check_decoder(decoder, config) -> None:
     )
 
 
-def decoder_parameter_count(config, output_kernel: int = 3) -> int:
-    """The decoder design's parameter count, by formula (no model is built).
+def design_layers(config, output_kernel: int = 3) -> list[tuple]:
+    """The assignment's design, layer by layer, by formula (no model is built).
 
-    Dense (D -> b*b*f[-1]), one k x k Conv2DTranspose per stage, and an
-    ``output_kernel`` x ``output_kernel`` convolution to 3 channels.
+    One row per weighted layer: (part, kind, input side, output side, input
+    channels, output channels, kernel side); Dense rows have sides 1. The
+    parameter counts the checks expect and the FLOPs the time estimates use both
+    come from here.
     """
-    dim, b, k = config.latent_dim, config.bottleneck_size, config.kernel_size
-    channels = [config.filters[-1]] + _stage_filters(config)
-    total = dim * b * b * channels[0] + b * b * channels[0]
-    for cin, cout in zip(channels[:-1], channels[1:]):
-        total += k * k * cin * cout + cout
-    return total + output_kernel**2 * channels[-1] * 3 + 3
+    k, size, channels, rows = config.kernel_size, config.image_size, 3, []
+    for filters in config.filters:
+        rows.append(("encoder", "Conv2D", size, size // 2, channels, filters, k))
+        size, channels = size // 2, filters
+    flat = size * size * channels
+    rows += [("encoder", "Dense", 1, 1, flat, config.latent_dim, 1)] * 2  # two heads
+    rows.append(("decoder", "Dense", 1, 1, config.latent_dim, flat, 1))
+    for filters in _stage_filters(config):
+        rows.append(("decoder", "Conv2DTranspose", size, size * 2, channels, filters, k))
+        size, channels = size * 2, filters
+    rows.append(("decoder", "Conv2D", size, size, channels, 3, output_kernel))
+    return rows
+
+
+def _parameters(row) -> int:
+    _, _, _, _, c_in, c_out, k = row
+    return k * k * c_in * c_out + c_out
+
+
+def design_flops(config) -> int:
+    """Forward FLOPs per image of the design: 2 x every layer's multiply-adds."""
+    macs = 0
+    for _, kind, side_in, side_out, c_in, c_out, k in design_layers(config):
+        side = side_in if kind == "Conv2DTranspose" else side_out  # per input pixel
+        macs += side * side * k * k * c_in * c_out
+    return 2 * macs
+
+
+def decoder_parameter_count(config, output_kernel: int = 3) -> int:
+    """The decoder design's parameter count: Dense (D -> b*b*f[-1]), one k x k
+    Conv2DTranspose per stage, an ``output_kernel`` convolution to 3 channels."""
+    rows = design_layers(config, output_kernel)
+    return sum(_parameters(r) for r in rows if r[0] == "decoder")
 
 
 def encoder_parameter_count(config) -> int:
-    """The encoder design's parameter count, by formula (no model is built)."""
-    k, dim = config.kernel_size, config.latent_dim
-    channels = [3] + list(config.filters)
-    total = sum(k * k * a * c + c for a, c in zip(channels[:-1], channels[1:]))
-    features = config.bottleneck_size**2 * config.filters[-1]
-    return total + 2 * (features * dim + dim)
+    """The encoder design's parameter count: strided convs and two Dense heads."""
+    return sum(_parameters(r) for r in design_layers(config) if r[0] == "encoder")
