@@ -64,7 +64,7 @@ def test_export_is_one_keras_file_with_its_hash_and_config(exported):
     with zipfile.ZipFile(exported.path) as archive:
         names = archive.namelist()
     assert {"config.json", "model.weights.h5", "vae_lab.json"} <= set(names)
-    from helpers.pretrained import load_portable_model
+    from helpers.portable import load_portable_model
 
     vae = load_portable_model(exported.path)
     assert vae.config == CONFIG
@@ -75,7 +75,8 @@ def test_export_is_one_keras_file_with_its_hash_and_config(exported):
 
 def test_fetched_model_gives_the_lab_vaes_numbers(exported, tmp_path, capsys):
     from helpers import generate
-    from helpers.pretrained import PretrainedVAE, fetch_instructor_model
+    from helpers.portable import PretrainedVAE
+    from helpers.pretrained import fetch_instructor_model
     from helpers.runs import load_run
     from helpers.student import solution_module
 
@@ -131,7 +132,8 @@ def test_ensure_model_downloads_once_and_evaluate_copes(
 ):
     from helpers import pretrained, student
     from helpers.metrics import evaluate
-    from helpers.pretrained import PretrainedVAE, ensure_model
+    from helpers.portable import PretrainedVAE
+    from helpers.pretrained import ensure_model
 
     monkeypatch.setattr(student, "import_student_module", lambda *a, **k: None)
     monkeypatch.setattr(pretrained, "describe_run_time", lambda *a, **k: "")
@@ -186,7 +188,7 @@ def test_export_refuses_a_missing_run_and_an_existing_file(exported, tmp_path, c
 
 
 def test_a_lab_vae_file_is_not_a_portable_model(exported):
-    from helpers.pretrained import load_portable_model
+    from helpers.portable import load_portable_model
 
     with pytest.raises(LabError, match="not a portable model.*export-model"):
         load_portable_model(exported.run_dir / "best.keras")

@@ -33,7 +33,10 @@ NONE_SHIPPED = "the lab's reference parts are not shipped with this copy of the 
 
 
 # --------------------------------------------------------------- the answers
-SHINGLE = 80  # characters of code (whitespace and comments left out) that mark a copy
+# Characters of code (whitespace and comments left out) that mark a copy: more than
+# one statement, so a line the scaffolding shares with an answer (train()'s
+# `vae.compile(optimizer=keras.optimizers.Adam(learning_rate=...))`) is not one.
+SHINGLE = 100
 
 
 def _code(text: str) -> str:
@@ -372,8 +375,7 @@ def test_a_release_gives_out_exactly_the_parts_named(tmp_path):
         assert student.reference_source("encoder") == cells["encoder"]
         config = preset("smoke", latent_dim=8, filters=(8, 16, 32))
         parts = student.load_student_parts(
-            root / "work", {"encoder": True}, config=config,
-            parts=student.TRAINING_PARTS, check=False)
+            root / "work", {"encoder": True}, config=config, check=False)
         assert parts.lab_parts == ["encoder"], parts.table()
         assert parts.origins()["encoder"] == "lab"
         assert parts.origins()["decoder"] == "student"
@@ -401,11 +403,6 @@ def test_a_release_gives_out_exactly_the_parts_named(tmp_path):
     assert "GIVEN OK" in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="helpers.timing counts FLOPs on helpers.solution's VAE, which the release "
-    "does not ship: 04's and 06's time estimates raise LabError there",
-)
 def test_time_estimates_need_no_lab_parts(monkeypatch, tmp_path):
     """04 and 06 print training-time estimates in the release too."""
     from helpers import student, timing
@@ -422,11 +419,6 @@ def test_time_estimates_need_no_lab_parts(monkeypatch, tmp_path):
         timing._flops.cache_clear()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="in a --give release, solution_module() returns the module without the "
-    "parts not given: the fallbacks raise AttributeError, not LabError",
-)
 def test_the_fallbacks_say_a_part_not_given_is_not_shipped(monkeypatch, tmp_path):
     """A release that gives out the encoder alone: evaluate and write_figures
     without the student's functions say the lab's are not shipped."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers.cli import main
-from helpers.config import VAEConfig, preset
+from helpers.config import preset
 from helpers.errors import LabError
 from helpers.plots import save_png
 from helpers.report import architecture_rows, markdown_to_html, write_report
@@ -106,24 +106,49 @@ def test_report_sections_figures_and_missing_evaluation(tmp_path, capsys):
     assert "<strong>Missing:</strong>" in html and "<table>" in html
 
 
-def test_architecture_table_matches_keras_parameter_counts():
-    """One row per weighted layer of the lab's encoder and decoder, same counts."""
-    from helpers.student import solution_module
+def test_architecture_table_is_the_model_that_trained(tmp_path):
+    """architecture.json (train() writes it from the built model) gives the table:
+    every layer of the encoder and decoder, with Keras' own parameter counts,
+    whatever the student built."""
+    import keras
 
+    from helpers.runs import RunPaths
+    from helpers.student import build_student_vae, solution_module
+    from helpers.training import write_architecture
+
+    config = preset("smoke", latent_dim=8, filters=(4, 8, 16), image_size=32)
+    run = make_run(tmp_path / "run", config)
+    md = write_report(run)[0].read_text()
+    assert "(no architecture.json in the run: it was trained by an older lab)" in md
     lab = solution_module()
-    config = VAEConfig(latent_dim=8, filters=(4, 8, 16), image_size=32)
-    rows = architecture_rows(config)
-    for part, model in (
-        ("encoder", lab.build_encoder(config)),
-        ("decoder", lab.build_decoder(config)),
-    ):
-        mine = [r for r in rows if r[0] == part and r[3]]
-        weighted = [layer for layer in model.layers if layer.count_params()]
-        assert [r[1].split(":")[0] for r in mine] == [w.name for w in weighted]
-        assert [r[3] for r in mine] == [w.count_params() for w in weighted]
-        assert sum(r[3] for r in rows if r[0] == part) == model.count_params()
-    assert rows[1][1] == "conv1: Conv2D 4x4, stride 2, LeakyReLU"
-    assert rows[-1][1:3] == ("reconstruction: Conv2D 3x3, sigmoid", "32x32x3")
+    # A student's own encoder, unlike the lab's: one convolution, other names.
+    images = keras.Input(config.image_shape, name="faces")
+    x = keras.layers.Conv2D(4, 3, strides=4, padding="same", name="mine")(images)
+    x = keras.layers.Flatten(name="flat")(x)
+    heads = [keras.layers.Dense(8, name=n)(x) for n in ("mean", "log_var")]
+    encoder = keras.Model(images, heads, name="encoder")
+    theirs = lab.VAE(encoder, lab.build_decoder(config), name="vae")
+    for vae in (build_student_vae(lab, config), theirs):
+        write_architecture(RunPaths(run), vae)
+        rows = architecture_rows(run)
+        for part in ("encoder", "decoder"):
+            model = getattr(vae, part)
+            mine = [r for r in rows if r[0] == part]
+            assert [r[1] for r in mine] == [
+                f"{layer.name}: {type(layer).__name__}" for layer in model.layers
+            ]
+            assert [r[3] for r in mine] == [
+                layer.count_params() for layer in model.layers
+            ]
+            assert sum(r[3] for r in mine) == model.count_params()
+        assert rows[-1] == ("decoder", "reconstruction: Conv2D", "32x32x3", 111)
+        encoder_n = vae.encoder.count_params()
+        md = write_report(run, force=True)[0].read_text()
+        assert f"Encoder {encoder_n:,} parameters, decoder " in md
+        total = encoder_n + vae.decoder.count_params()
+        assert f"{total:,} parameters. Run directory" in md
+    assert ("encoder", "mine: Conv2D", "8x8x4", 3 * 3 * 3 * 4 + 4) in rows
+    assert "| encoder | mine: Conv2D | 8x8x4 | 112 |" in md
 
 
 def test_evaluation_analysis_and_drawn_loss_curves(tmp_path):
