@@ -34,7 +34,7 @@ from helpers import celeba
 from helpers.cache import cache_info, prepare_cache
 from helpers.config import VAEConfig, preset, smoke_mode
 from helpers.download import download_celeba
-from helpers.environment import detect_hardware, in_colab
+from helpers.environment import detect_hardware, enable_colab_widgets, in_colab
 from helpers.errors import DataError
 from helpers.student import register_magic, set_workdir
 from helpers.synthetic import make_slice
@@ -316,6 +316,7 @@ def setup_lab(
     """
     import keras  # loads TensorFlow: only when a notebook sets up
 
+    enable_colab_widgets()  # progress bars and sliders are ipywidgets
     download_options = {
         k: overrides.pop(k) for k in ("url", "path", "sha256") if k in overrides
     }
