@@ -810,3 +810,14 @@ def test_cli_local_zip_then_nothing_to_do(tmp_path, tiny_zip):
     assert "CelebA verified: 5 images" in first.stdout
     second = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert "already verified" in second.stdout and "extracting" not in second.stdout
+
+
+def test_opendatasets_imports_on_this_python():
+    """opendatasets imports cgi (gone in Python 3.13): legacy-cgi provides it there."""
+    import opendatasets  # noqa: F401
+    from opendatasets.utils import network  # the module that calls cgi.parse_header
+
+    assert network.cgi.parse_header('attachment; filename="celeba.zip"') == (
+        "attachment",
+        {"filename": "celeba.zip"},
+    )
