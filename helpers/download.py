@@ -644,11 +644,19 @@ def _refused(what: str, status: int, credentials: KaggleCredentials) -> LabError
             f"account for this download. {_ways_to_sign_in()}"
         )
     if status == 401:
+        if credentials.kind == "token":
+            fix = f"put it in {credentials.source}"
+        else:
+            fix = (
+                f"add it as the Colab secret or environment variable {TOKEN_VARIABLE} "
+                f"(used before {credentials.source}), or put a valid username and key "
+                f"in {credentials.source}"
+            )
         return CredentialsError(
             f"{what} rejected the credentials from {credentials.source} (HTTP 401): "
             "they are wrong, expired or revoked (an old key stops working when a new "
-            f"one is made). Create a new API token at {KAGGLE_SETTINGS}, put it in "
-            f"{credentials.source} (or as {TOKEN_VARIABLE}) and run again."
+            f"one is made). Create a new API token at {KAGGLE_SETTINGS}, {fix}, and "
+            "run again."
         )
     if status == 403:
         return CredentialsError(
