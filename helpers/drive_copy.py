@@ -55,6 +55,11 @@ def wait_seconds() -> float:
         return WAIT_SECONDS
 
 
+def describe_wait(seconds: float) -> str:
+    """'45 s' or '10 min'."""
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.0f} min"
+
+
 def _size(n: int) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= scale:
@@ -184,7 +189,7 @@ def wait_until_complete(
             f"{what} is not complete yet ({'; '.join(found[:3])}"
             f"{'; ...' if len(found) > 3 else ''}): Google Drive is probably still "
             "syncing it from the machine that wrote it. Waiting up to "
-            f"{timeout / 60:.0f} min (checking every {poll:.0f} s) ..."
+            f"{describe_wait(timeout)} (checking every {poll:.0f} s) ..."
         )
     waited = 0.0
     while found and waited < timeout:
@@ -204,7 +209,7 @@ def copy_folder(
     expected: dict | None = None,
     progress_bar=None,
 ) -> dict:
-    """Copy ``source`` to ``target`` (via ``target.copying``), verified, with a manifest.
+    """Copy ``source`` to ``target`` (via ``target.copying``), verified, manifested.
 
     Every file is hashed while it is read, written, fsync-ed and read back; with
     ``expected`` (the source's manifest) each file must also have the recorded

@@ -228,7 +228,7 @@ def ipywidgets_major() -> int | None:
 
 
 def enable_colab_widgets() -> bool:
-    """Make ipywidgets render in Colab; return True if the widget manager was switched.
+    """Make ipywidgets render in Colab; True if the widget manager was switched on.
 
     Colab renders its own ipywidgets 7.7.1 (and the tqdm bars built on it) natively.
     ipywidgets 8 widgets render only with Colab's custom widget manager
@@ -246,6 +246,7 @@ def enable_colab_widgets() -> bool:
 
         output.enable_custom_widget_manager()
     except Exception as error:  # an older Colab without it, or not a kernel
+        _custom_widget_manager = True  # tried: say it once, not at every bar
         print(
             f"note: ipywidgets {major} needs Colab's custom widget manager, which "
             f"could not be switched on ({type(error).__name__}); sliders and "

@@ -427,9 +427,10 @@ def _check_runs_on_drive(runs_dir: Path, verbose: bool) -> None:
             run, f"The run {run.name} on Google Drive", verbose=verbose
         )
         if left:
+            waited = drive_copy.describe_wait(drive_copy.wait_seconds())
             raise DataError(
                 f"the run {run} on Google Drive is still incomplete after waiting "
-                f"{drive_copy.wait_seconds() / 60:.0f} min ({'; '.join(left[:3])}): "
+                f"{waited} ({'; '.join(left[:3])}): "
                 "Drive has not finished syncing it from the machine that wrote it. "
                 "Nothing was trained or loaded from it. Run this cell again in a few "
                 "minutes; on the old machine, if it is still open, run "
@@ -488,9 +489,10 @@ def _celeba_lab(
         )
         if left:
             usable = False
+            waited = drive_copy.describe_wait(drive_copy.wait_seconds())
             print(
                 f"The CelebA cache on Google Drive is still incomplete after waiting "
-                f"{drive_copy.wait_seconds() / 60:.0f} min ({'; '.join(left[:3])}): "
+                f"{waited} ({'; '.join(left[:3])}): "
                 "not using it. Making the cache again on this machine (download and "
                 "decode, about 10 min), then copying it to Drive again."
             )

@@ -266,9 +266,8 @@ def test_the_cache_on_drive_is_flushed_and_has_a_manifest(
 
 
 def _largest(folder: Path) -> Path:
-    return max(
-        (p for p in folder.rglob("*.npy") if p.is_file()), key=lambda p: p.stat().st_size
-    )
+    arrays = [p for p in folder.rglob("*.npy") if p.is_file()]
+    return max(arrays, key=lambda p: p.stat().st_size)
 
 
 def test_a_still_syncing_cache_is_waited_for_then_used(
@@ -288,7 +287,7 @@ def test_a_still_syncing_cache_is_waited_for_then_used(
     second = lab.setup_lab(preset_name="smoke")
     out = capsys.readouterr().out
     assert "The CelebA cache on Google Drive is not complete yet" in out
-    assert f"{big.name} has 0 bytes of" in out and "Waiting up to 1 min" in out
+    assert f"{big.name} has 0 bytes of" in out and "Waiting up to 60 s" in out
     assert "is complete now" in out and "cache is ready" in out
     assert len(fake_kaggle) == 1  # waited: no download, no decoding
     assert no_waiting.slept and sum(counts(second.cache_dir).values()) == 200
@@ -309,7 +308,7 @@ def test_a_cache_that_never_completes_is_rebuilt_not_trained_on(
     capsys.readouterr()
     second = lab.setup_lab(preset_name="smoke")
     out = capsys.readouterr().out
-    assert "still incomplete after waiting 1 min" in out and "not using it" in out
+    assert "still incomplete after waiting 60 s" in out and "not using it" in out
     assert sum(no_waiting.slept) == pytest.approx(60)  # bounded
     assert len(fake_kaggle) == 2  # made again from the data
     assert big.stat().st_size == size  # and the Drive copy replaced by a whole one
@@ -356,7 +355,7 @@ def test_a_short_run_on_drive_stops_setup_after_a_bounded_wait(
     with pytest.raises(lab.DataError) as caught:
         lab.setup_lab(preset_name="smoke", verbose=False)
     message = str(caught.value)
-    assert "still incomplete after waiting 1 min" in message
+    assert "still incomplete after waiting 60 s" in message
     assert "best.keras has 0 bytes of 5.0 kB" in message
     assert "Nothing was trained or loaded" in message
     assert fake_kaggle == []  # stopped before anything else

@@ -365,7 +365,8 @@ def test_tokens_and_the_older_pair_outside_colab(
     assert said in out.out and "note:" not in out.out
     assert SECRET not in out.out + out.err
     if where == "kaggle.json":
-        assert fake_kaggle.seen == [{"KAGGLE_USERNAME": "student", "KAGGLE_KEY": SECRET}]
+        pair = {"KAGGLE_USERNAME": "student", "KAGGLE_KEY": SECRET}
+        assert fake_kaggle.seen == [pair]
 
 
 def test_no_credentials_tries_the_anonymous_download(
@@ -474,7 +475,8 @@ def test_kaggle_without_network_says_so(fake_kaggle, tmp_path):
 
 def test_the_lab_uses_kagglehubs_public_api_only():
     source = (REPO / "helpers" / "download.py").read_text()
-    assert "kagglehub.config" not in source and "from kagglehub import config" not in source
+    assert "kagglehub.config" not in source
+    assert "from kagglehub import config" not in source
 
 
 def test_opendatasets_without_terminal_or_kaggle_json_explains(monkeypatch, tmp_path):
