@@ -229,7 +229,7 @@ def no_waiting(monkeypatch):
             actions.pop(0)()
 
     monkeypatch.setattr(drive_copy.time, "sleep", sleep)
-    monkeypatch.setenv(drive_copy.WAIT_ENV, "60")
+    monkeypatch.setenv(drive_copy.WAIT_ENV, "45")
     return types.SimpleNamespace(slept=slept, actions=actions)
 
 
@@ -287,7 +287,7 @@ def test_a_still_syncing_cache_is_waited_for_then_used(
     second = lab.setup_lab(preset_name="smoke")
     out = capsys.readouterr().out
     assert "The CelebA cache on Google Drive is not complete yet" in out
-    assert f"{big.name} has 0 bytes of" in out and "Waiting up to 60 s" in out
+    assert f"{big.name} has 0 bytes of" in out and "Waiting up to 45 s" in out
     assert "is complete now" in out and "cache is ready" in out
     assert len(fake_kaggle) == 1  # waited: no download, no decoding
     assert no_waiting.slept and sum(counts(second.cache_dir).values()) == 200
@@ -308,8 +308,8 @@ def test_a_cache_that_never_completes_is_rebuilt_not_trained_on(
     capsys.readouterr()
     second = lab.setup_lab(preset_name="smoke")
     out = capsys.readouterr().out
-    assert "still incomplete after waiting 60 s" in out and "not using it" in out
-    assert sum(no_waiting.slept) == pytest.approx(60)  # bounded
+    assert "still incomplete after waiting 45 s" in out and "not using it" in out
+    assert sum(no_waiting.slept) == pytest.approx(45)  # bounded
     assert len(fake_kaggle) == 2  # made again from the data
     assert big.stat().st_size == size  # and the Drive copy replaced by a whole one
     assert drive_copy.problems(_drive_cache()) == []
@@ -355,7 +355,7 @@ def test_a_short_run_on_drive_stops_setup_after_a_bounded_wait(
     with pytest.raises(lab.DataError) as caught:
         lab.setup_lab(preset_name="smoke", verbose=False)
     message = str(caught.value)
-    assert "still incomplete after waiting 60 s" in message
+    assert "still incomplete after waiting 45 s" in message
     assert "best.keras has 0 bytes of 5.0 kB" in message
     assert "Nothing was trained or loaded" in message
     assert fake_kaggle == []  # stopped before anything else
