@@ -134,13 +134,21 @@ def read_manifest(folder: Path) -> dict | None:
     return record if isinstance(files, dict) else None
 
 
-def problems(folder: Path, manifest: dict | None = None) -> list[str] | None:
+def problems(
+    folder: Path, manifest: dict | None = None, allow_newer: bool = False
+) -> list[str] | None:
     """What differs between ``folder`` and its manifest, by size (no reading).
+
+    Args:
+        folder: the folder with a manifest.
+        manifest: its manifest (read from ``folder`` when None).
+        allow_newer: a file modified after the manifest was written is not a
+            problem (a run that went on after its last manifest); a cache is
+            never rewritten, so for it every difference counts.
 
     Returns:
         None when there is no manifest; else one line per missing or short file
-        ([] when every file has its recorded size). Files changed after the
-        manifest was written are not problems.
+        ([] when every file has its recorded size).
     """
     folder = Path(folder)
     manifest = manifest or read_manifest(folder)
@@ -156,7 +164,7 @@ def problems(folder: Path, manifest: dict | None = None) -> list[str] | None:
             continue
         if stat.st_size == entry["size"]:
             continue
-        if stat.st_mtime > manifest["written_at"] + 1:
+        if allow_newer and stat.st_mtime > manifest["written_at"] + 1:
             continue  # written again after the manifest: newer, not short
         found.append(
             f"{rel} has {_size(stat.st_size)} of {_size(entry['size'])}"
@@ -171,6 +179,7 @@ def wait_until_complete(
     timeout: float | None = None,
     poll: float = POLL_SECONDS,
     verbose: bool = True,
+    allow_newer: bool = False,
 ) -> list[str] | None:
     """Wait (at most ``timeout`` s) until ``folder`` matches its manifest's sizes.
 
@@ -181,7 +190,7 @@ def wait_until_complete(
         still there when the time ran out.
     """
     timeout = wait_seconds() if timeout is None else timeout
-    found = problems(folder)
+    found = problems(folder, allow_newer=allow_newer)
     if not found:
         return found
     if verbose:
@@ -196,7 +205,7 @@ def wait_until_complete(
         step = min(poll, timeout - waited)
         time.sleep(step)
         waited += step
-        found = problems(folder)
+        found = problems(folder, allow_newer=allow_newer)
     if verbose and not found:
         print(f"{what} is complete now (after {waited:.0f} s).")
     return found
@@ -293,29 +302,33 @@ def changed_since_manifest(folder: Path) -> bool:
     return False
 
 
-def flush(runs_dir: Path) -> list[Path]:
-    """fsync and re-record every run directory under ``runs_dir`` that changed.
+def watched_folders(runs_dir: Path, extra=()) -> list[Path]:
+    """Every run directory under ``runs_dir``, and the ``extra`` folders that exist."""
+    runs_dir = Path(runs_dir)
+    folders = []
+    if runs_dir.is_dir():
+        folders = sorted(p for p in runs_dir.iterdir() if p.is_dir())
+    return folders + [Path(p) for p in extra if Path(p).is_dir()]
+
+
+def flush(runs_dir: Path, extra=()) -> list[Path]:
+    """fsync and re-record every run directory (and ``extra`` folder) that changed.
 
     Returns:
-        The run directories whose manifest was (re)written.
+        The folders whose manifest was (re)written.
     """
-    runs_dir = Path(runs_dir)
     written = []
-    if not runs_dir.is_dir():
-        return written
-    for run in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
-        if run.name.endswith(".copying"):
-            continue
-        if changed_since_manifest(run):
-            write_manifest(run)
-            written.append(run)
+    for folder in watched_folders(runs_dir, extra):
+        if changed_since_manifest(folder):
+            write_manifest(folder)
+            written.append(folder)
     return written
 
 
 _hooks: dict[str, object] = {}
 
 
-def keep_flushed(runs_dir: Path) -> bool:
+def keep_flushed(runs_dir: Path, extra=()) -> bool:
     """After every notebook cell, :func:`flush` ``runs_dir`` (once per folder).
 
     Returns:
@@ -334,7 +347,7 @@ def keep_flushed(runs_dir: Path) -> bool:
 
     def after_cell(*_):
         try:
-            flush(runs_dir)
+            flush(runs_dir, extra)
         except OSError as error:  # Drive unmounted, full, ...: say it, go on
             print(f"note: could not flush {runs_dir} to Google Drive ({error})")
 

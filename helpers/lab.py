@@ -37,7 +37,7 @@ from helpers.config import VAEConfig, preset, smoke_mode
 from helpers.download import download_celeba
 from helpers.environment import detect_hardware, enable_colab_widgets, in_colab
 from helpers.errors import DataError
-from helpers.student import register_magic, set_workdir
+from helpers.student import STUDENT_DIRNAME, register_magic, set_workdir
 from helpers.synthetic import make_slice
 
 WORKDIR_ENV = "VAE_LAB_WORKDIR"
@@ -89,22 +89,23 @@ class Lab:
     def flush_drive(self, unmount: bool = False) -> list[Path]:
         """Make sure this session's runs are on Google Drive (a no-op elsewhere).
 
-        Flushes (``os.fsync``) every changed file of every run and records its size
-        and SHA-256 in the run's manifest, which the next machine checks before it
+        Flushes (``os.fsync``) every changed file of every run (and of your
+        exported code) and records its size and SHA-256 in the folder's manifest, which the next machine checks before it
         trusts the run. In Colab this already happens after every cell. With
         ``unmount=True`` it then calls Colab's ``drive.flush_and_unmount()``, which
         waits until Drive has uploaded everything but unmounts it: only at the very
         end of a session (run ``setup_lab()`` again to remount).
 
         Returns:
-            The run directories whose manifest was written.
+            The folders whose manifest was written.
         """
         if not self.on_drive:
             return []
-        written = drive_copy.flush(self.runs_dir)
+        code = self.workdir / STUDENT_DIRNAME
+        written = drive_copy.flush(self.runs_dir, [code])
         print(
-            f"Flushed to Google Drive: {len(written)} changed run(s) under "
-            f"{self.runs_dir}."
+            f"Flushed to Google Drive: {len(written)} changed folder(s) of "
+            f"{self.runs_dir} and {code}."
         )
         if unmount:
             from google.colab import drive  # type: ignore[import-not-found]
@@ -385,8 +386,9 @@ def setup_lab(
                 "keeps them on Drive."
             )
     if on_drive:
-        _check_runs_on_drive(root / "runs", verbose)
-        drive_copy.keep_flushed(root / "runs")
+        code = [root / STUDENT_DIRNAME]  # the exported parts
+        _check_runs_on_drive(root / "runs", code, verbose)
+        drive_copy.keep_flushed(root / "runs", code)
     if generated:
         lab = _generated_lab(root, config, verbose)
     else:
@@ -413,23 +415,27 @@ def setup_lab(
     return lab
 
 
-def _check_runs_on_drive(runs_dir: Path, verbose: bool) -> None:
+def _check_runs_on_drive(runs_dir: Path, extra: list, verbose: bool) -> None:
     """Wait (bounded) until every run on Drive has the sizes its manifest records.
+
+    A file written after its run's last manifest (the session ended in the middle
+    of a cell) is newer, not short, and passes.
 
     Raises:
         DataError: a run is still incomplete after the wait: training or loading
             it now would read a short file.
     """
-    if not runs_dir.is_dir():
-        return
-    for run in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+    for run in drive_copy.watched_folders(runs_dir, extra):
         left = drive_copy.wait_until_complete(
-            run, f"The run {run.name} on Google Drive", verbose=verbose
+            run,
+            f"The folder {run.name} on Google Drive",
+            verbose=verbose,
+            allow_newer=True,
         )
         if left:
             waited = drive_copy.describe_wait(drive_copy.wait_seconds())
             raise DataError(
-                f"the run {run} on Google Drive is still incomplete after waiting "
+                f"{run} on Google Drive is still incomplete after waiting "
                 f"{waited} ({'; '.join(left[:3])}): "
                 "Drive has not finished syncing it from the machine that wrote it. "
                 "Nothing was trained or loaded from it. Run this cell again in a few "
@@ -490,11 +496,15 @@ def _celeba_lab(
         if left:
             usable = False
             waited = drive_copy.describe_wait(drive_copy.wait_seconds())
+            instead = (
+                f"caching the first {QUICK_IMAGES} validation images instead"
+                if quick
+                else "making the cache again on this machine (download and decode, "
+                "about 10 min), then copying it to Drive again"
+            )
             print(
                 f"The CelebA cache on Google Drive is still incomplete after waiting "
-                f"{waited} ({'; '.join(left[:3])}): "
-                "not using it. Making the cache again on this machine (download and "
-                "decode, about 10 min), then copying it to Drive again."
+                f"{waited} ({'; '.join(left[:3])}): not using it; {instead}."
             )
     if usable and ready_cache(full_cache, config):
         if verbose:

@@ -355,7 +355,7 @@ def test_a_short_run_on_drive_stops_setup_after_a_bounded_wait(
     with pytest.raises(lab.DataError) as caught:
         lab.setup_lab(preset_name="smoke", verbose=False)
     message = str(caught.value)
-    assert "still incomplete after waiting 45 s" in message
+    assert "smoke on Google Drive is still incomplete after waiting 45 s" in message
     assert "best.keras has 0 bytes of 5.0 kB" in message
     assert "Nothing was trained or loaded" in message
     assert fake_kaggle == []  # stopped before anything else
@@ -409,6 +409,21 @@ def test_runs_are_flushed_after_every_cell(tmp_path, monkeypatch):
     (runs / "r1" / "history.csv").write_text("epoch\n0\n")
     shell.events.hooks[0][1]()  # a cell ended
     assert drive_copy.problems(runs / "r1") == []
+
+
+def test_exported_code_is_flushed_and_a_newer_cache_file_still_counts(tmp_path):
+    import os
+
+    code = tmp_path / "student"
+    code.mkdir()
+    (code / "encoder.py").write_text("def build_encoder(): ...\n")
+    assert drive_copy.flush(tmp_path / "runs", [code]) == [code]
+    assert drive_copy.read_manifest(code)["files"]["encoder.py"]["size"] == 25
+    (code / "encoder.py").write_text("")  # 0 bytes, stamped after the manifest
+    later = drive_copy.read_manifest(code)["written_at"] + 30
+    os.utime(code / "encoder.py", (later, later))
+    assert drive_copy.problems(code, allow_newer=True) == []  # a run went on
+    assert drive_copy.problems(code) == ["encoder.py has 0 bytes of 25 bytes"]
 
 
 def test_declining_drive_says_where_the_work_goes_and_what_is_lost(
