@@ -27,8 +27,14 @@ Where the data lands:
   copy is extracted; a local one is never touched.
 - ``local`` folder: used where it is; ``DEST/celeba`` links to it, as for Kaggle.
 
+Kaggle credentials (see :func:`find_kaggle_credentials`): an API token before an
+older username/key pair, each from the environment, Colab secrets or ``~/.kaggle``;
+with none the public dataset is downloaded anonymously, where Kaggle allows it.
+
 Errors are :class:`helpers.errors.LabError` subclasses whose message says what went
-wrong and what to do. No message ever contains a Kaggle key.
+wrong and what to do, true to what was sent: no credentials, credentials rejected
+(401), consent missing (403), not found (404), or no network. No message, log or
+file ever contains a Kaggle key or token.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ import urllib.error
 import urllib.parse
 import warnings
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.celeba import (
@@ -57,8 +64,8 @@ from helpers.celeba import (
     read_attributes,
     read_partitions,
 )
-from helpers.environment import in_notebook
-from helpers.errors import CredentialsError, DataError, DownloadError
+from helpers.environment import in_colab, in_notebook
+from helpers.errors import CredentialsError, DataError, DownloadError, LabError
 from helpers.files import atomic_write_text, sha256_file, unsafe_zip_member
 
 SOURCES = ("kaggle", "opendatasets", "url", "local")
@@ -349,9 +356,71 @@ def _socket_timeout(seconds: float):
 
 
 # Kaggle credentials ------------------------------------------------------------------
-def _kaggle_managed_env() -> bool:
-    """True on Colab's or Kaggle's own runtimes, where kagglehub needs no key."""
-    return "TBE_RUNTIME_ADDR" in os.environ or "KAGGLE_KERNEL_RUN_TYPE" in os.environ
+# What kagglehub 1.0 sends, in its order: a token (KAGGLE_API_TOKEN, ~/.kaggle/
+# access_token) before a legacy username/key pair (KAGGLE_USERNAME + KAGGLE_KEY,
+# then kaggle.json). In Colab it reads one secret, KAGGLE_API_TOKEN, and swallows
+# every error, so secrets named KAGGLE_USERNAME / KAGGLE_KEY were never read. The
+# lab reads the secrets itself (the token first, then the pair) and hands what it
+# found to kagglehub through its documented environment variables, only for the
+# length of the download. With nothing found it tries the anonymous download Kaggle
+# allows for public datasets, and a refusal then says that nothing was sent.
+KAGGLE_SETTINGS = "https://www.kaggle.com/settings"
+TOKEN_VARIABLE = "KAGGLE_API_TOKEN"
+PAIR_VARIABLES = ("KAGGLE_USERNAME", "KAGGLE_KEY")
+_JSON_TYPES = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true/false",
+    type(None): "null",
+}
+
+
+@dataclass(frozen=True)
+class KaggleCredentials:
+    """Which Kaggle credentials a download sends, and where they came from.
+
+    ``kind`` is "token", "pair" or "none"; ``source`` names where they were found
+    (a variable, a Colab secret or a file: never a value). ``env`` holds the
+    variables to give kagglehub for the download (secret values: it is neither
+    printed nor part of ``repr``).
+    """
+
+    kind: str
+    source: str
+    env: dict = field(default_factory=dict, repr=False, compare=False)
+    notes: tuple = ()
+
+    @property
+    def sent(self) -> bool:
+        return self.kind != "none"
+
+    def describe(self) -> str:
+        """One line for the student: what will be sent to Kaggle."""
+        if not self.sent:
+            return (
+                "Kaggle: no credentials found, so none are sent: trying the anonymous "
+                "download Kaggle allows for public datasets. (To sign in, add your "
+                f"API token from {KAGGLE_SETTINGS} as the Colab secret "
+                f"{TOKEN_VARIABLE}, or the environment variable of that name.)"
+            )
+        what = "API token" if self.kind == "token" else "username and key"
+        return f"Kaggle: signing in with the {what} from {self.source}."
+
+    @contextlib.contextmanager
+    def exported(self):
+        """Set ``env`` in os.environ during the block only, then restore it."""
+        saved = {name: os.environ.get(name) for name in self.env}
+        os.environ.update(self.env)
+        try:
+            yield self
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def _kaggle_json_path() -> Path:
@@ -359,61 +428,254 @@ def _kaggle_json_path() -> Path:
     return Path(folder) / "kaggle.json"
 
 
-def check_kaggle_credentials() -> None:
-    """Raise CredentialsError unless kagglehub can find Kaggle credentials.
-
-    Uses kagglehub's own lookup (``kagglehub.login()``, ``KAGGLE_API_TOKEN``,
-    ``KAGGLE_USERNAME`` + ``KAGGLE_KEY``, ``kaggle.json`` in ``~/.kaggle`` or
-    ``$KAGGLE_CONFIG_DIR``, Colab secrets), without any network access. The message
-    names variables and files, never their values.
-    """
-    from kagglehub.config import get_kaggle_credentials
-
+def _ways_to_sign_in() -> str:
     json_path = _kaggle_json_path()
-    try:
-        found = get_kaggle_credentials()
-    except ValueError as error:  # kaggle.json is not JSON or lacks a field
-        raise CredentialsError(
-            f'{error}. It must read {{"username": "...", "key": "..."}}: '
-            "download a fresh one from https://www.kaggle.com/settings (API, Create "
-            "New Token)."
-        ) from None
-    if found:
-        if json_path.is_file() and json_path.stat().st_mode & 0o077:
-            print(f"note: other users can read {json_path}: chmod 600 {json_path}")
-        return
-    partial = [v for v in ("KAGGLE_USERNAME", "KAGGLE_KEY") if os.environ.get(v)]
-    note = ""
-    if len(partial) == 1:
-        other = "KAGGLE_KEY" if partial == ["KAGGLE_USERNAME"] else "KAGGLE_USERNAME"
-        note = f" ({partial[0]} is set but {other} is not: both are needed)"
-    raise CredentialsError(
-        "no Kaggle credentials found, so CelebA cannot be downloaded from Kaggle. "
-        "Create an API token at https://www.kaggle.com/settings (API section), then "
+    return (
+        f"Create an API token at {KAGGLE_SETTINGS} (API, Create New Token), then "
         "give it in one of these ways and run again:\n"
-        f"  1. environment variables KAGGLE_USERNAME and KAGGLE_KEY{note}, or "
-        "KAGGLE_API_TOKEN for a new-style token;\n"
-        f"  2. the kaggle.json file saved as {json_path} (or in the folder named by "
-        f"KAGGLE_CONFIG_DIR), then `chmod 600 {json_path}`;\n"
-        "  3. on Colab: notebook secrets (the key icon) named KAGGLE_USERNAME and "
-        "KAGGLE_KEY, with notebook access switched on;\n"
-        "  4. in a notebook: `import kagglehub; kagglehub.login()`, then paste the "
-        "token.\n"
+        f"  1. on Colab: the notebook secret {TOKEN_VARIABLE} (the key icon on the "
+        "left; switch on its notebook access);\n"
+        f"  2. elsewhere: the environment variable {TOKEN_VARIABLE};\n"
+        "  3. an older username/key pair: the Colab secrets or environment variables "
+        f"KAGGLE_USERNAME and KAGGLE_KEY, or the kaggle.json file saved as "
+        f"{json_path} (or in the folder named by KAGGLE_CONFIG_DIR), then "
+        f"`chmod 600 {json_path}`.\n"
         "Or use a copy you already have: --source local --from ZIP_OR_FOLDER."
     )
 
 
-def _rejected(what: str, status: int) -> CredentialsError:
+def _bad_kaggle_json(path: Path, problem: str) -> CredentialsError:
     return CredentialsError(
-        f"{what} refused the request (HTTP {status}): the Kaggle credentials were "
-        "rejected or the dataset's terms not accepted. Check the username and key "
-        "(or create a new token at https://www.kaggle.com/settings; an old one stops "
-        f"working when a new one is made) and open {KAGGLE_URL} once while logged in."
+        f"{path} is not a usable Kaggle credentials file: {problem}. Replace it "
+        f"with a fresh kaggle.json from {KAGGLE_SETTINGS} (API, Create New Token; "
+        'it reads {"username": "...", "key": "..."}), or delete it and give an API '
+        f"token as {TOKEN_VARIABLE} (a Colab secret or environment variable)."
     )
 
 
+def read_kaggle_json(path: str | os.PathLike) -> tuple[str, str]:
+    """Read a kaggle.json file; return (username, key).
+
+    Raises:
+        CredentialsError: one line naming the file, what is wrong with it (a
+            folder, unreadable, empty, not JSON, not an object, a missing, empty or
+            non-string field) and the fix. It never shows the file's content.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise _bad_kaggle_json(path, "it is a folder, not a file")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _bad_kaggle_json(path, "it is not text") from None
+    except OSError as error:
+        raise _bad_kaggle_json(
+            path, f"it cannot be read ({error.strerror or type(error).__name__})"
+        ) from None
+    if not text.strip():
+        raise _bad_kaggle_json(path, "it is empty")
+    try:
+        record = json.loads(text)
+    except ValueError as error:
+        where = getattr(error, "lineno", None)
+        at = f" (line {where}, column {error.colno})" if where else ""
+        raise _bad_kaggle_json(path, f"it is not valid JSON{at}") from None
+    if not isinstance(record, dict):
+        kind = _JSON_TYPES.get(type(record), type(record).__name__)
+        raise _bad_kaggle_json(path, f"it holds {kind}, not a JSON object")
+    missing = [name for name in ("username", "key") if name not in record]
+    if missing:
+        names = " and ".join(f'"{name}"' for name in missing)
+        raise _bad_kaggle_json(path, f"it has no {names} field")
+    values = []
+    for name in ("username", "key"):
+        value = record[name]
+        if not isinstance(value, str):
+            kind = _JSON_TYPES.get(type(value), "an object")
+            raise _bad_kaggle_json(path, f'its "{name}" is {kind}, not a string')
+        if not value.strip():
+            raise _bad_kaggle_json(path, f'its "{name}" is empty')
+        values.append(value.strip())
+    return values[0], values[1]
+
+
+def _colab_userdata():
+    """google.colab.userdata in Colab, else None."""
+    if not in_colab():
+        return None
+    try:
+        from google.colab import userdata  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return userdata
+
+
+def _colab_secret(userdata, name: str, notes: list) -> str | None:
+    """The Colab secret ``name`` (whitespace removed), or None if it is not set.
+
+    Raises:
+        CredentialsError: the secret exists but this notebook may not read it.
+    """
+    not_found = getattr(userdata, "SecretNotFoundError", ())
+    no_access = getattr(userdata, "NotebookAccessError", ())
+    try:
+        value = userdata.get(name)
+    except Exception as error:
+        if not_found and isinstance(error, not_found):
+            return None
+        if no_access and isinstance(error, no_access):
+            raise CredentialsError(
+                f"the Colab secret {name} exists, but this notebook may not read "
+                "it: open the key icon on the left, switch on its notebook access "
+                "(or allow access when Colab asks) and run this cell again."
+            ) from None
+        # TimeoutException (not run from the Colab page), or a Colab change.
+        notes.append(
+            f"the Colab secret {name} could not be read ({type(error).__name__})"
+        )
+        return None
+    value = "".join(str(value or "").split())
+    return value or None
+
+
+def find_kaggle_credentials() -> KaggleCredentials:
+    """Find the Kaggle credentials a download will send, without network access.
+
+    In this order (a token before a username/key pair, as kagglehub 1.0 does):
+
+    1. the environment variable ``KAGGLE_API_TOKEN``;
+    2. in Colab, the notebook secret ``KAGGLE_API_TOKEN``;
+    3. the token file ``~/.kaggle/access_token`` (kagglehub reads it);
+    4. the environment variables ``KAGGLE_USERNAME`` and ``KAGGLE_KEY``;
+    5. in Colab, the secrets ``KAGGLE_USERNAME`` and ``KAGGLE_KEY``;
+    6. ``kaggle.json`` in ``$KAGGLE_CONFIG_DIR`` or ``~/.kaggle``.
+
+    Nothing found is no error: the result's kind is "none" and the download is
+    tried anonymously.
+
+    Raises:
+        CredentialsError: half a username/key pair, a Colab secret this notebook
+            may not read, or a kaggle.json that cannot be used. Messages name
+            variables, secrets and files, never their values.
+    """
+    notes: list[str] = []
+    if os.environ.get(TOKEN_VARIABLE, "").strip():
+        return KaggleCredentials("token", f"the environment variable {TOKEN_VARIABLE}")
+    userdata = _colab_userdata()
+    if userdata is not None:
+        token = _colab_secret(userdata, TOKEN_VARIABLE, notes)
+        if token:
+            return KaggleCredentials(
+                "token",
+                f"the Colab secret {TOKEN_VARIABLE}",
+                {TOKEN_VARIABLE: token},
+                tuple(notes),
+            )
+    for name in ("access_token", "access_token.txt"):
+        token_file = Path.home() / ".kaggle" / name
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if token_file.is_file() and token_file.read_text().strip():
+                return KaggleCredentials("token", str(token_file), notes=tuple(notes))
+    pair = [name for name in PAIR_VARIABLES if os.environ.get(name, "").strip()]
+    if len(pair) == 2:
+        return KaggleCredentials(
+            "pair", "the environment variables KAGGLE_USERNAME and KAGGLE_KEY"
+        )
+    if len(pair) == 1:
+        other = next(name for name in PAIR_VARIABLES if name not in pair)
+        raise CredentialsError(
+            f"incomplete Kaggle credentials: the environment variable {pair[0]} is "
+            f"set but {other} is not (both are needed). Set {other} too, or unset "
+            f"{pair[0]} and give a token instead. {_ways_to_sign_in()}"
+        )
+    if userdata is not None:
+        found = {name: _colab_secret(userdata, name, notes) for name in PAIR_VARIABLES}
+        if all(found.values()):
+            return KaggleCredentials(
+                "pair",
+                "the Colab secrets KAGGLE_USERNAME and KAGGLE_KEY",
+                dict(found),
+                tuple(notes),
+            )
+        if any(found.values()):
+            have = next(name for name, value in found.items() if value)
+            lack = next(name for name, value in found.items() if not value)
+            raise CredentialsError(
+                f"incomplete Kaggle credentials: the Colab secret {have} is set but "
+                f"{lack} is not (both are needed). Add {lack}, or add the one API "
+                f"token as the secret {TOKEN_VARIABLE} instead. {_ways_to_sign_in()}"
+            )
+    json_path = _kaggle_json_path()
+    if json_path.exists():
+        username, key = read_kaggle_json(json_path)
+        with contextlib.suppress(OSError):
+            if json_path.stat().st_mode & 0o077:
+                notes.append(f"other users can read {json_path}: chmod 600 {json_path}")
+        return KaggleCredentials(
+            "pair",
+            str(json_path),
+            {"KAGGLE_USERNAME": username, "KAGGLE_KEY": key},
+            tuple(notes),
+        )
+    return KaggleCredentials("none", "nothing", notes=tuple(notes))
+
+
+def check_kaggle_credentials() -> KaggleCredentials:
+    """Find the credentials (``find_kaggle_credentials``) and print what is sent."""
+    credentials = find_kaggle_credentials()
+    for note in credentials.notes:
+        print(f"note: {note}")
+    print(credentials.describe())
+    return credentials
+
+
+def _refused(what: str, status: int, credentials: KaggleCredentials) -> LabError:
+    """The message for an HTTP refusal, true to what was sent."""
+    if not credentials.sent:
+        if status == 404:
+            return DownloadError(
+                f"{what} found no dataset {KAGGLE_HANDLE} visible without signing in "
+                f"(HTTP 404; no credentials were sent). Check {KAGGLE_URL}; if it "
+                f"opens while you are logged in, sign in here. {_ways_to_sign_in()}"
+            )
+        return CredentialsError(
+            f"{what} refused the anonymous download (HTTP {status}): no credentials "
+            "were sent, because none were found, and Kaggle wants a signed-in "
+            f"account for this download. {_ways_to_sign_in()}"
+        )
+    if status == 401:
+        if credentials.kind == "token":
+            fix = f"put it in {credentials.source}"
+        else:
+            fix = (
+                f"add it as the Colab secret or environment variable {TOKEN_VARIABLE} "
+                f"(used before {credentials.source}), or put a valid username and key "
+                f"in {credentials.source}"
+            )
+        return CredentialsError(
+            f"{what} rejected the credentials from {credentials.source} (HTTP 401): "
+            "they are wrong, expired or revoked (an old key stops working when a new "
+            f"one is made). Create a new API token at {KAGGLE_SETTINGS}, {fix}, and "
+            "run again."
+        )
+    if status == 403:
+        return CredentialsError(
+            f"{what} accepted the credentials from {credentials.source} but refused "
+            f"this dataset (HTTP 403): that account has not given the consent the "
+            f"dataset asks for. Open {KAGGLE_URL} while logged in as that account, "
+            "accept its terms (the Download button asks), and run again."
+        )
+    return DownloadError(
+        f"{what} found no dataset {KAGGLE_HANDLE} for the account from "
+        f"{credentials.source} (HTTP 404): check {KAGGLE_URL}."
+    )
+
+
+_NOBODY = KaggleCredentials("none", "nothing")
+
+
 @contextlib.contextmanager
-def _kaggle_errors(what: str):
+def _kaggle_errors(what: str, credentials: KaggleCredentials = _NOBODY):
     """Turn network and HTTP failures of a Kaggle client into clear LabErrors."""
     try:
         yield
@@ -421,8 +683,8 @@ def _kaggle_errors(what: str):
         raise
     except Exception as error:
         status = _http_status(error)
-        if status in (401, 403):
-            raise _rejected(what, status) from None
+        if status in (401, 403, 404):
+            raise _refused(what, status, credentials) from None
         reason = _network_reason(error)
         if reason:
             raise _network_error(what, reason) from None
@@ -441,15 +703,13 @@ def _kaggle_errors(what: str):
 
 # Sources: each returns the folder that holds (or is above) the CelebA layout -----
 def _from_kaggle(dest: Path, force: bool) -> Path:
-    if not _kaggle_managed_env():
-        check_kaggle_credentials()
+    credentials = check_kaggle_credentials()
     import kagglehub
 
-    with _kaggle_errors("Kaggle"):
+    with _kaggle_errors("Kaggle", credentials), credentials.exported():
         cached = Path(kagglehub.dataset_download(KAGGLE_HANDLE, force_download=force))
     _link(dest, cached)
     return cached
-
 
 def _link(dest: Path, target: Path) -> None:
     """Make ``dest/celeba`` a symlink to ``target``, where the system allows it."""
@@ -475,24 +735,16 @@ def _from_opendatasets(dest: Path, force: bool) -> Path:
     import opendatasets
 
     local_json = Path("kaggle.json")
-    if local_json.is_file():
-        try:
-            record = json.loads(local_json.read_text())
-            ok = isinstance(record, dict) and {"username", "key"} <= set(record)
-        except ValueError:
-            ok = False
-        if not ok:
-            raise CredentialsError(
-                f'{local_json.resolve()} must read {{"username": "...", "key": '
-                '"..."}}: download a fresh one from https://www.kaggle.com/settings.'
-            )
+    if local_json.exists():
+        read_kaggle_json(local_json.resolve())  # one clear line if it is unusable
     elif not (sys.stdin.isatty() or in_notebook()):
         raise CredentialsError(
             "opendatasets asks for your Kaggle username and key interactively, and "
             "this session has no terminal to ask in. Put kaggle.json (from "
             "https://www.kaggle.com/settings, API, Create New Token) in the current "
-            "folder, or use --source kaggle, which also reads KAGGLE_USERNAME / "
-            "KAGGLE_KEY, ~/.kaggle/kaggle.json and Colab secrets."
+            "folder, or use --source kaggle, which also reads the KAGGLE_API_TOKEN "
+            "token, KAGGLE_USERNAME / KAGGLE_KEY, ~/.kaggle/kaggle.json and Colab "
+            "secrets."
         )
     dest.mkdir(parents=True, exist_ok=True)
     try:

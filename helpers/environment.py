@@ -165,3 +165,48 @@ def detect_hardware() -> Hardware:
                 backend,
             )
     return Hardware("cpu", 1, _cpu_name(), None, backend)
+
+
+# Widgets in Colab ------------------------------------------------------------------
+_custom_widget_manager = False
+
+
+def ipywidgets_major() -> int | None:
+    """The installed ipywidgets' major version (7 on Colab), or None without it."""
+    from importlib import metadata
+
+    try:
+        return int(metadata.version("ipywidgets").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return None
+
+
+def enable_colab_widgets() -> bool:
+    """Make ipywidgets render in Colab; True if the widget manager was switched on.
+
+    Colab renders its own ipywidgets 7.7.1 (and the tqdm bars built on it) natively.
+    ipywidgets 8 widgets render only with Colab's custom widget manager
+    (googlecolab/colabtools #3020, #4525), so with 8.x this switches it on, once
+    per session. Elsewhere, and with 7.x, it does nothing.
+    """
+    global _custom_widget_manager
+    if _custom_widget_manager or not in_colab():
+        return False
+    major = ipywidgets_major()
+    if major is None or major < 8:
+        return False
+    try:
+        from google.colab import output  # type: ignore[import-not-found]
+
+        output.enable_custom_widget_manager()
+    except Exception as error:  # an older Colab without it, or not a kernel
+        _custom_widget_manager = True  # tried: say it once, not at every bar
+        print(
+            f"note: ipywidgets {major} needs Colab's custom widget manager, which "
+            f"could not be switched on ({type(error).__name__}); sliders and "
+            "progress bars may not render. `pip install ipywidgets==7.7.1` and "
+            "restart the runtime to use Colab's own."
+        )
+        return False
+    _custom_widget_manager = True
+    return True

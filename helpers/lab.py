@@ -25,18 +25,19 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from helpers import celeba
+from helpers import celeba, drive_copy
 from helpers.cache import cache_info, prepare_cache
 from helpers.config import VAEConfig, preset, smoke_mode
 from helpers.download import download_celeba
-from helpers.environment import detect_hardware, in_colab
+from helpers.environment import detect_hardware, enable_colab_widgets, in_colab
 from helpers.errors import DataError
-from helpers.student import register_magic, set_workdir
+from helpers.student import STUDENT_DIRNAME, register_magic, set_workdir
 from helpers.synthetic import make_slice
 
 WORKDIR_ENV = "VAE_LAB_WORKDIR"
@@ -84,6 +85,35 @@ class Lab:
         if self._data_dir is None and self._fetch_data is not None:
             object.__setattr__(self, "_data_dir", self._fetch_data())
         return self._data_dir
+
+    def flush_drive(self, unmount: bool = False) -> list[Path]:
+        """Make sure this session's runs are on Google Drive (a no-op elsewhere).
+
+        Flushes (``os.fsync``) every changed file of every run (and of your
+        exported code) and records its size and SHA-256 in the folder's manifest, which the next machine checks before it
+        trusts the run. In Colab this already happens after every cell. With
+        ``unmount=True`` it then calls Colab's ``drive.flush_and_unmount()``, which
+        waits until Drive has uploaded everything but unmounts it: only at the very
+        end of a session (run ``setup_lab()`` again to remount).
+
+        Returns:
+            The folders whose manifest was written.
+        """
+        if not self.on_drive:
+            return []
+        code = self.workdir / STUDENT_DIRNAME
+        written = drive_copy.flush(self.runs_dir, [code])
+        print(
+            f"Flushed to Google Drive: {len(written)} changed folder(s) of "
+            f"{self.runs_dir} and {code}."
+        )
+        if unmount:
+            from google.colab import drive  # type: ignore[import-not-found]
+
+            print("Waiting for Google Drive to upload everything, then unmounting ...")
+            drive.flush_and_unmount()
+            print("Google Drive is up to date and unmounted.")
+        return written
 
 
 def accelerator() -> str:
@@ -212,29 +242,31 @@ def ready_cache(cache_dir: Path, config: VAEConfig) -> dict | None:
     return meta
 
 
-def _copy_cache(source: Path, target: Path, verbose: bool, why: str) -> Path:
-    """Copy a finished cache folder to ``target`` (via a temporary name), with a bar."""
+def _copy_cache(
+    source: Path, target: Path, verbose: bool, why: str, expected: dict | None = None
+) -> Path:
+    """Copy a finished cache folder to ``target``, verified (see ``drive_copy``).
+
+    Each file is fsync-ed, read back and recorded in ``target``'s manifest; with
+    ``expected`` (the manifest of ``source``) it must also match what was written.
+
+    Raises:
+        drive_copy.IncompleteCopy: the copy differs; ``target`` is left as it was.
+    """
     from helpers.progress import progress
 
-    files = sorted(f for f in source.rglob("*") if f.is_file())
+    files = [
+        f for f in source.rglob("*") if f.is_file() and f.name != drive_copy.MANIFEST
+    ]
     size = sum(f.stat().st_size for f in files)
     if verbose:
         print(f"Copying the cache {why} ({size / 1e9:.1f} GB): {source} -> {target}")
-    partial = target.with_name(target.name + ".copying")
-    shutil.rmtree(partial, ignore_errors=True)
     with progress(
         total=size, desc="copy", unit="B", unit_scale=True, disable=not verbose
     ) as bar:
-        for file in files:
-            copy = partial / file.relative_to(source)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            with open(file, "rb") as reader, open(copy, "wb") as writer:
-                while chunk := reader.read(16 << 20):
-                    writer.write(chunk)
-                    bar.update(len(chunk))
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(partial, target)
+        drive_copy.copy_folder(source, target, expected=expected, progress_bar=bar)
+    if verbose:
+        print(f"  verified: {len(files)} files, sizes and SHA-256 match")
     return target
 
 
@@ -316,6 +348,7 @@ def setup_lab(
     """
     import keras  # loads TensorFlow: only when a notebook sets up
 
+    enable_colab_widgets()  # progress bars and sliders are ipywidgets
     download_options = {
         k: overrides.pop(k) for k in ("url", "path", "sha256") if k in overrides
     }
@@ -340,7 +373,22 @@ def setup_lab(
                 "per run). In Colab: Runtime > Change runtime type > GPU."
             )
         if on_drive:
-            print(f"Work folder on Google Drive: {root}")
+            print(
+                f"Work folder on Google Drive: {root} (copies there are flushed and "
+                "checked against a manifest; runs after every cell)"
+            )
+        elif in_colab() and workdir is None and not os.environ.get(WORKDIR_ENV):
+            print(
+                f"Work folder on this machine only: {root} (not Google Drive). The "
+                "cache, your runs and your exported code are LOST when this runtime "
+                "ends or is recycled: the next notebook downloads and decodes CelebA "
+                "again and cannot resume or reuse a run. setup_lab(use_drive=True) "
+                "keeps them on Drive."
+            )
+    if on_drive:
+        code = [root / STUDENT_DIRNAME]  # the exported parts
+        _check_runs_on_drive(root / "runs", code, verbose)
+        drive_copy.keep_flushed(root / "runs", code)
     if generated:
         lab = _generated_lab(root, config, verbose)
     else:
@@ -365,6 +413,35 @@ def setup_lab(
             f"runs: {lab.runs_dir}"
         )
     return lab
+
+
+def _check_runs_on_drive(runs_dir: Path, extra: list, verbose: bool) -> None:
+    """Wait (bounded) until every run on Drive has the sizes its manifest records.
+
+    A file written after its run's last manifest (the session ended in the middle
+    of a cell) is newer, not short, and passes.
+
+    Raises:
+        DataError: a run is still incomplete after the wait: training or loading
+            it now would read a short file.
+    """
+    for run in drive_copy.watched_folders(runs_dir, extra):
+        left = drive_copy.wait_until_complete(
+            run,
+            f"The folder {run.name} on Google Drive",
+            verbose=verbose,
+            allow_newer=True,
+        )
+        if left:
+            waited = drive_copy.describe_wait(drive_copy.wait_seconds())
+            raise DataError(
+                f"{run} on Google Drive is still incomplete after waiting "
+                f"{waited} ({'; '.join(left[:3])}): "
+                "Drive has not finished syncing it from the machine that wrote it. "
+                "Nothing was trained or loaded from it. Run this cell again in a few "
+                "minutes; on the old machine, if it is still open, run "
+                "lab.flush_drive(unmount=True)."
+            )
 
 
 def _generated_lab(root: Path, config: VAEConfig, verbose: bool) -> dict:
@@ -410,12 +487,33 @@ def _celeba_lab(
             print(f"Data: CelebA in {data_dir}")
         return Path(data_dir)
 
-    if ready_cache(full_cache, config):
+    on_drive = fast_copy != full_cache
+    usable = True
+    if on_drive and full_cache.is_dir():
+        left = drive_copy.wait_until_complete(
+            full_cache, "The CelebA cache on Google Drive", verbose=verbose
+        )
+        if left:
+            usable = False
+            waited = drive_copy.describe_wait(drive_copy.wait_seconds())
+            instead = (
+                f"caching the first {QUICK_IMAGES} validation images instead"
+                if quick
+                else "making the cache again on this machine (download and decode, "
+                "about 10 min), then copying it to Drive again"
+            )
+            print(
+                f"The CelebA cache on Google Drive is still incomplete after waiting "
+                f"{waited} ({'; '.join(left[:3])}): not using it; {instead}."
+            )
+    if usable and ready_cache(full_cache, config):
         if verbose:
             print(f"Data: the CelebA cache is ready in {full_cache} (no download)")
-        if fast_copy != full_cache and not quick:
-            if not ready_cache(fast_copy, config):
-                _copy_cache(full_cache, fast_copy, verbose, "to this machine's disk")
+        if on_drive and not quick:
+            if not ready_cache(fast_copy, config) or drive_copy.problems(fast_copy):
+                copied = _copy_from_drive(full_cache, fast_copy, verbose)
+                if not copied:
+                    return _rebuild(fetch, fast_copy, full_cache, config, verbose)
             return {"cache_dir": fast_copy, "fetch": fetch, "quick": False}
         return {"cache_dir": full_cache, "fetch": fetch, "quick": False}
     if quick and ready_cache(quick_cache, config):
@@ -438,7 +536,45 @@ def _celeba_lab(
     if fast_copy == full_cache:
         prepare_cache(data_dir, full_cache, **options)
         return {"cache_dir": full_cache, "data_dir": data_dir, "quick": False}
-    # Decode onto this machine's disk (fast), then keep one copy on Drive.
-    prepare_cache(data_dir, fast_copy, **options)
-    _copy_cache(fast_copy, full_cache, verbose, "to Google Drive for later notebooks")
-    return {"cache_dir": fast_copy, "data_dir": data_dir, "quick": False}
+    return _rebuild(lambda: data_dir, fast_copy, full_cache, config, verbose)
+
+
+def _copy_from_drive(drive_cache: Path, local: Path, verbose: bool) -> bool:
+    """Copy the Drive cache to this machine, checked against its manifest.
+
+    A mismatch (Drive still syncing) is waited for once and copied again.
+    Returns False when the copy still does not match: the caller rebuilds.
+    """
+    for attempt in (1, 2):
+        expected = drive_copy.read_manifest(drive_cache)
+        if expected is None and verbose:
+            print(
+                f"note: {drive_cache} has no manifest (copied by an older version of "
+                "the lab, or the manifest has not synced yet): its sizes and SHA-256 "
+                "cannot be checked."
+            )
+        try:
+            _copy_cache(drive_cache, local, verbose, "to this machine's disk", expected)
+            return True
+        except drive_copy.IncompleteCopy as error:
+            print(f"{error}")
+            if attempt == 1:
+                wait = min(drive_copy.wait_seconds(), 120.0)
+                print(f"Waiting {wait:.0f} s for Google Drive, then copying again ...")
+                time.sleep(wait)
+    print("The Drive copy still does not match: making the cache again instead.")
+    return False
+
+
+def _rebuild(fetch, local: Path, drive_cache: Path, config, verbose: bool) -> dict:
+    """Decode onto this machine's disk (fast), then keep one verified copy on Drive."""
+    data_dir = fetch()
+    prepare_cache(
+        data_dir,
+        local,
+        image_size=config.image_size,
+        crop=config.crop,
+        progress=verbose,
+    )
+    _copy_cache(local, drive_cache, verbose, "to Google Drive for later notebooks")
+    return {"cache_dir": local, "data_dir": data_dir, "quick": False}

@@ -117,6 +117,10 @@ def progress(iterable=None, desc=None, total=None, unit="it", disable=False, **k
     """
     from tqdm.auto import tqdm
 
+    from helpers.environment import enable_colab_widgets
+
+    if not disable:
+        enable_colab_widgets()  # the notebook bar is an ipywidget
     kwargs.setdefault("mininterval", 1.0)  # Colab's output is slow to redraw
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, desc=desc, total=total, unit=unit, disable=disable, **kwargs)

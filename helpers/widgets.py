@@ -20,7 +20,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from helpers.environment import in_notebook
+from helpers.environment import enable_colab_widgets, in_notebook
 from helpers.errors import LabError
 from helpers.generate import decode, encode_means, latent_dim
 from helpers.plots import show_image_rows
@@ -212,6 +212,7 @@ class LatentExplorer:
     def show(self):
         """Display the widget in a notebook; elsewhere return ``static_figure()``."""
         if in_notebook():
+            enable_colab_widgets()  # ipywidgets 8 in Colab needs its widget manager
             try:
                 from IPython.display import display
 

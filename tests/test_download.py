@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+import types
 import zipfile
 from pathlib import Path
 
@@ -45,28 +46,39 @@ def no_internet(monkeypatch):
 
 @pytest.fixture
 def no_kaggle_credentials(monkeypatch, tmp_path):
-    """An environment where kagglehub finds no credentials at all."""
-    from kagglehub import config
-
+    """An environment where neither the lab nor kagglehub finds any credentials."""
     for name in (
         "KAGGLE_USERNAME",
         "KAGGLE_KEY",
         "KAGGLE_API_TOKEN",
         "TBE_RUNTIME_ADDR",
         "KAGGLE_KERNEL_RUN_TYPE",
+        "COLAB_RELEASE_TAG",
     ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / "kaggle-config"))
-    monkeypatch.setattr(config, "_kaggle_credentials", None)
+    try:  # a kagglehub.login() of another test (the lab never reads this module)
+        from kagglehub import config
+
+        monkeypatch.setattr(config, "_kaggle_credentials", None)
+    except (ImportError, AttributeError):
+        pass
     return home
+
+
+KAGGLE_VARIABLES = ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY")
 
 
 @pytest.fixture
 def fake_kaggle(monkeypatch, no_kaggle_credentials):
-    """Fake credentials, and a spy in place of kagglehub.dataset_download."""
+    """Fake credentials, and a spy in place of kagglehub.dataset_download.
+
+    The spy records the Kaggle variables set while it runs: what kagglehub sends.
+    """
     import kagglehub
 
     monkeypatch.setenv("KAGGLE_USERNAME", "student")
@@ -75,14 +87,71 @@ def fake_kaggle(monkeypatch, no_kaggle_credentials):
 
     def spy(handle, path=None, *, force_download=False, output_dir=None):
         calls.append(handle)
+        spy.seen.append({n: os.environ[n] for n in KAGGLE_VARIABLES if n in os.environ})
         result = spy.result
         if isinstance(result, BaseException):
             raise result
         return str(result)
 
     monkeypatch.setattr(kagglehub, "dataset_download", spy)
-    spy.calls = calls
+    spy.calls, spy.seen = calls, []
     return spy
+
+
+class SecretNotFoundError(Exception):
+    """As google.colab.userdata raises for a secret that is not defined."""
+
+    def __init__(self, key):
+        super().__init__(f"Secret {key} does not exist.")
+
+
+class NotebookAccessError(Exception):
+    """As google.colab.userdata raises when the notebook's access is off."""
+
+    def __init__(self, key):
+        super().__init__(f"Notebook does not have access to secret {key}")
+
+
+class TimeoutException(Exception):
+    """As google.colab.userdata raises outside the Colab page."""
+
+    def __init__(self, key):
+        super().__init__(f"Requesting secret {key} timed out.")
+
+
+@pytest.fixture
+def colab_secrets(monkeypatch):
+    """A stand-in google.colab with userdata.get over a dict of secrets.
+
+    A value that is an exception class is raised (e.g. NotebookAccessError).
+    """
+    secrets = {}
+
+    def get(key):
+        value = secrets.get(key, SecretNotFoundError)
+        if isinstance(value, type) and issubclass(value, Exception):
+            raise value(key)
+        return value
+
+    userdata = types.ModuleType("google.colab.userdata")
+    userdata.get = get
+    userdata.SecretNotFoundError = SecretNotFoundError
+    userdata.NotebookAccessError = NotebookAccessError
+    userdata.TimeoutException = TimeoutException
+    colab = types.ModuleType("google.colab")
+    colab.userdata = userdata
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.userdata", userdata)
+    return secrets
+
+
+def http_error(status, kind="KaggleApiHTTPError"):
+    import requests
+    from kagglehub import exceptions
+
+    response = requests.Response()
+    response.status_code = status
+    return getattr(exceptions, kind)(f"{status} Client Error", response=response)
 
 
 def tiny_celeba(root: Path, n: int = 5, layout: str = "official") -> Path:
@@ -132,7 +201,12 @@ DRIVE_PAGE = (
 
 
 # Kaggle credentials ---------------------------------------------------------------
-def test_missing_credentials_name_every_way_and_hide_the_key(
+def everything_shown(caught, capsys) -> str:
+    out = capsys.readouterr()
+    return str(caught.value if caught else "") + out.out + out.err
+
+
+def test_half_a_pair_names_every_way_and_hides_the_key(
     fake_kaggle, monkeypatch, tmp_path, capsys
 ):
     monkeypatch.delenv("KAGGLE_USERNAME")  # only KAGGLE_KEY=SECRETKEY123 is left
@@ -146,28 +220,59 @@ def test_missing_credentials_name_every_way_and_hide_the_key(
         "KAGGLE_CONFIG_DIR",
         "chmod 600",
         "Colab",
-        "kagglehub.login()",
         "--source local",
     ):
         assert way in message
     assert "KAGGLE_KEY is set but KAGGLE_USERNAME is not" in message
-    out = capsys.readouterr()
-    assert SECRET not in message + out.out + out.err
+    assert SECRET not in everything_shown(caught, capsys)
     assert fake_kaggle.calls == []  # refused before any network call
 
 
-def test_broken_kaggle_json_is_explained_without_its_content(
-    no_kaggle_credentials, tmp_path
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ('{"username": "student", "key": "' + SECRET, "it is not valid JSON"),
+        ('["student", "' + SECRET + '"]', "it holds an array, not a JSON object"),
+        ('"' + SECRET + '"', "it holds a string, not a JSON object"),
+        ("null", "it holds null, not a JSON object"),
+        ('{"username": "student"}', 'it has no "key" field'),
+        ("{}", 'it has no "username" and "key" field'),
+        ('{"username": "student", "key": 123}', 'its "key" is a number, not a string'),
+        ('{"username": ["s"], "key": "' + SECRET + '"}', 'its "username" is an array'),
+        ('{"username": "student", "key": "  "}', 'its "key" is empty'),
+        ("", "it is empty"),
+        ("\n  \n", "it is empty"),
+        (b"\xff\xfe" + SECRET.encode("utf-16-le"), "it is not text"),
+        (None, "it is a folder, not a file"),
+    ],
+)
+def test_a_malformed_kaggle_json_is_one_clear_line(
+    fake_kaggle, monkeypatch, tmp_path, capsys, content, problem
 ):
-    config_dir = no_kaggle_credentials / "kaggle-config"
-    config_dir.mkdir()
-    (config_dir / "kaggle.json").write_text('{"username": "student", "key": "' + SECRET)
+    for name in KAGGLE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    path = fake_kaggle_json(content)
     with pytest.raises(CredentialsError) as caught:
         download_celeba(tmp_path / "data")
-    assert f"Invalid Kaggle credentials file at {config_dir / 'kaggle.json'}" in str(
-        caught.value
-    )
-    assert SECRET not in str(caught.value)
+    message = str(caught.value)
+    assert message.startswith(f"{path} is not a usable Kaggle credentials file: ")
+    assert problem in message and "https://www.kaggle.com/settings" in message
+    assert "\n" not in message  # one line
+    assert SECRET not in everything_shown(caught, capsys)
+    assert fake_kaggle.calls == []
+
+
+def fake_kaggle_json(content) -> Path:
+    """Write ``content`` as $KAGGLE_CONFIG_DIR/kaggle.json (None: a folder there)."""
+    path = Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if content is None:
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
 
 
 def test_kaggle_source_links_the_cache_and_is_idempotent(fake_kaggle, tmp_path):
@@ -191,19 +296,173 @@ def test_kaggle_source_links_the_cache_and_is_idempotent(fake_kaggle, tmp_path):
     assert again.root == cache and fake_kaggle.calls == [download.KAGGLE_HANDLE]
 
 
-@pytest.mark.parametrize("status", [401, 403])
-def test_rejected_kaggle_key_gets_a_clear_message(fake_kaggle, tmp_path, status):
-    import requests
-    from kagglehub.exceptions import KaggleApiHTTPError
+def _unset_pair(monkeypatch):
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
 
-    response = requests.Response()
-    response.status_code = status
-    fake_kaggle.result = KaggleApiHTTPError(f"{status} Client Error", response=response)
+
+@pytest.mark.parametrize(
+    "secrets, sent, said",
+    [
+        (  # kagglehub 1.0's one secret
+            {"KAGGLE_API_TOKEN": f" {SECRET}\n"},
+            {"KAGGLE_API_TOKEN": SECRET},
+            "API token from the Colab secret KAGGLE_API_TOKEN",
+        ),
+        (  # the older pair, which kagglehub 1.0 no longer reads from secrets
+            {"KAGGLE_USERNAME": "student", "KAGGLE_KEY": SECRET},
+            {"KAGGLE_USERNAME": "student", "KAGGLE_KEY": SECRET},
+            "username and key from the Colab secrets KAGGLE_USERNAME and KAGGLE_KEY",
+        ),
+        (  # the token wins over the pair
+            {"KAGGLE_API_TOKEN": SECRET, "KAGGLE_USERNAME": "s", "KAGGLE_KEY": "k"},
+            {"KAGGLE_API_TOKEN": SECRET},
+            "the Colab secret KAGGLE_API_TOKEN",
+        ),
+    ],
+)
+def test_colab_secrets_are_sent_for_the_download_only(
+    fake_kaggle, colab_secrets, monkeypatch, tmp_path, capsys, secrets, sent, said
+):
+    _unset_pair(monkeypatch)
+    colab_secrets.update(secrets)
+    fake_kaggle.result = tiny_celeba(tmp_path / "kh", 5, "kaggle")
+    download_celeba(tmp_path / "data", expected_images=5)
+    assert fake_kaggle.seen == [sent]
+    assert not any(name in os.environ for name in KAGGLE_VARIABLES)  # restored
+    out = capsys.readouterr()
+    assert said in out.out
+    assert SECRET not in out.out + out.err
+
+
+@pytest.mark.parametrize(
+    "where, said",
+    [
+        ("token env", "API token from the environment variable KAGGLE_API_TOKEN"),
+        ("access_token", "API token from"),
+        ("pair env", "the environment variables KAGGLE_USERNAME and KAGGLE_KEY"),
+        ("kaggle.json", "username and key from"),
+    ],
+)
+def test_tokens_and_the_older_pair_outside_colab(
+    fake_kaggle, monkeypatch, tmp_path, capsys, where, said
+):
+    _unset_pair(monkeypatch)
+    if where == "token env":
+        monkeypatch.setenv("KAGGLE_API_TOKEN", SECRET)
+    elif where == "access_token":
+        (Path.home() / ".kaggle").mkdir()
+        (Path.home() / ".kaggle" / "access_token").write_text(SECRET + "\n")
+    elif where == "pair env":
+        monkeypatch.setenv("KAGGLE_USERNAME", "student")
+        monkeypatch.setenv("KAGGLE_KEY", SECRET)
+    else:
+        path = fake_kaggle_json(json.dumps({"username": "student", "key": SECRET}))
+        path.chmod(0o600)
+    fake_kaggle.result = tiny_celeba(tmp_path / "kh", 5, "kaggle")
+    download_celeba(tmp_path / "data", expected_images=5)
+    out = capsys.readouterr()
+    assert said in out.out and "note:" not in out.out
+    assert SECRET not in out.out + out.err
+    if where == "kaggle.json":
+        pair = {"KAGGLE_USERNAME": "student", "KAGGLE_KEY": SECRET}
+        assert fake_kaggle.seen == [pair]
+
+
+def test_no_credentials_tries_the_anonymous_download(
+    fake_kaggle, colab_secrets, monkeypatch, tmp_path, capsys
+):
+    _unset_pair(monkeypatch)
+    fake_kaggle.result = tiny_celeba(tmp_path / "kh", 5, "kaggle")
+    files = download_celeba(tmp_path / "data", expected_images=5)
+    assert files.layout == "kaggle" and fake_kaggle.seen == [{}]  # nothing sent
+    assert "no credentials found, so none are sent" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_anonymous_refusal_says_nothing_was_sent(
+    fake_kaggle, monkeypatch, tmp_path, status
+):
+    _unset_pair(monkeypatch)
+    fake_kaggle.result = http_error(status)
     with pytest.raises(CredentialsError) as caught:
         download_celeba(tmp_path / "data")
-    assert f"refused the request (HTTP {status})" in str(caught.value)
+    message = str(caught.value)
+    assert f"refused the anonymous download (HTTP {status})" in message
+    assert "no credentials were sent" in message and "KAGGLE_API_TOKEN" in message
+    assert "rejected" not in message
+
+
+@pytest.mark.parametrize("kind", ["KaggleApiHTTPError", "ColabHTTPError"])
+def test_rejected_credentials_name_their_source(
+    fake_kaggle, colab_secrets, monkeypatch, tmp_path, capsys, kind
+):
+    _unset_pair(monkeypatch)
+    colab_secrets["KAGGLE_API_TOKEN"] = SECRET
+    fake_kaggle.result = http_error(401, kind)
+    with pytest.raises(CredentialsError) as caught:
+        download_celeba(tmp_path / "data")
+    assert str(caught.value).startswith(
+        "Kaggle rejected the credentials from the Colab secret KAGGLE_API_TOKEN "
+        "(HTTP 401)"
+    )
     assert "https://www.kaggle.com/settings" in str(caught.value)
-    assert SECRET not in str(caught.value)
+    assert SECRET not in everything_shown(caught, capsys)
+
+
+def test_consent_needed_is_not_called_rejected(fake_kaggle, tmp_path, capsys):
+    fake_kaggle.result = http_error(403)
+    with pytest.raises(CredentialsError) as caught:
+        download_celeba(tmp_path / "data")
+    message = str(caught.value)
+    assert "accepted the credentials from the environment variables" in message
+    assert "(HTTP 403)" in message and "consent" in message
+    assert download.KAGGLE_URL in message
+    assert SECRET not in everything_shown(caught, capsys)
+
+
+def test_not_found_anonymously_suggests_signing_in(fake_kaggle, monkeypatch, tmp_path):
+    _unset_pair(monkeypatch)
+    fake_kaggle.result = http_error(404)
+    with pytest.raises(DownloadError, match="visible without signing in") as caught:
+        download_celeba(tmp_path / "data")
+    assert "no credentials were sent" in str(caught.value)
+
+
+def test_a_secret_without_notebook_access_is_explained(
+    fake_kaggle, colab_secrets, monkeypatch, tmp_path
+):
+    _unset_pair(monkeypatch)
+    colab_secrets["KAGGLE_API_TOKEN"] = NotebookAccessError
+    with pytest.raises(CredentialsError, match="notebook access") as caught:
+        download_celeba(tmp_path / "data")
+    assert "Colab secret KAGGLE_API_TOKEN exists" in str(caught.value)
+    assert fake_kaggle.calls == []
+
+
+def test_half_a_pair_of_colab_secrets_is_explained(
+    fake_kaggle, colab_secrets, monkeypatch, tmp_path
+):
+    _unset_pair(monkeypatch)
+    colab_secrets["KAGGLE_USERNAME"] = "student"
+    with pytest.raises(CredentialsError) as caught:
+        download_celeba(tmp_path / "data")
+    assert "the Colab secret KAGGLE_USERNAME is set but KAGGLE_KEY is not" in str(
+        caught.value
+    )
+
+
+def test_unreadable_secrets_fall_back_with_a_note(
+    fake_kaggle, colab_secrets, monkeypatch, tmp_path, capsys
+):
+    _unset_pair(monkeypatch)
+    colab_secrets["KAGGLE_API_TOKEN"] = TimeoutException
+    fake_kaggle_json(json.dumps({"username": "student", "key": SECRET})).chmod(0o600)
+    fake_kaggle.result = tiny_celeba(tmp_path / "kh", 5, "kaggle")
+    download_celeba(tmp_path / "data", expected_images=5)
+    out = capsys.readouterr().out
+    assert "KAGGLE_API_TOKEN could not be read (TimeoutException)" in out
+    assert "username and key from" in out and SECRET not in out
 
 
 def test_kaggle_without_network_says_so(fake_kaggle, tmp_path):
@@ -212,6 +471,12 @@ def test_kaggle_without_network_says_so(fake_kaggle, tmp_path):
     fake_kaggle.result = requests.ConnectionError("Max retries exceeded")
     with pytest.raises(DownloadError, match="the network is unreachable"):
         download_celeba(tmp_path / "data")
+
+
+def test_the_lab_uses_kagglehubs_public_api_only():
+    source = (REPO / "helpers" / "download.py").read_text()
+    assert "kagglehub.config" not in source
+    assert "from kagglehub import config" not in source
 
 
 def test_opendatasets_without_terminal_or_kaggle_json_explains(monkeypatch, tmp_path):
@@ -503,7 +768,7 @@ def test_cli_exits_2_with_the_message_and_no_secret(tmp_path):
     }
     env.update(
         HOME=str(tmp_path), KAGGLE_KEY=SECRET, KAGGLE_CONFIG_DIR=str(tmp_path / "cfg")
-    )
+    )  # half a pair: refused before any network call
     result = subprocess.run(
         [
             sys.executable,
@@ -522,7 +787,7 @@ def test_cli_exits_2_with_the_message_and_no_secret(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("error: no Kaggle credentials found")
+    assert result.stderr.startswith("error: incomplete Kaggle credentials")
     assert "Traceback" not in result.stderr
     assert SECRET not in result.stdout + result.stderr
 
@@ -547,3 +812,14 @@ def test_cli_local_zip_then_nothing_to_do(tmp_path, tiny_zip):
     assert "CelebA verified: 5 images" in first.stdout
     second = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert "already verified" in second.stdout and "extracting" not in second.stdout
+
+
+def test_opendatasets_imports_on_this_python():
+    """opendatasets imports cgi (gone in Python 3.13): legacy-cgi provides it there."""
+    import opendatasets  # noqa: F401
+    from opendatasets.utils import network  # the module that calls cgi.parse_header
+
+    assert network.cgi.parse_header('attachment; filename="celeba.zip"') == (
+        "attachment",
+        {"filename": "celeba.zip"},
+    )

@@ -150,6 +150,7 @@ def test_stamp_is_deterministic_idempotent_and_ids_unique():
 
 
 def test_nbgrader_validator_accepts_the_stamped_notebook():
+    pytest.importorskip("nbgrader", reason="nbgrader is not installed (as on Colab)")
     from nbgrader.nbgraderformat import MetadataValidator
 
     MetadataValidator().validate_nb(_stamped())
@@ -200,6 +201,8 @@ def test_copied_cell_keeps_one_grade_id():
     assert "return 0.0 * z_mean" in repaired.cells[kl + 1].source
     assert _by_id(repaired, "03_loss-kl_divergence-check") == [test]
     assert any("was on cells" in line for line in report.actions)
+    # The repair is checked above; nbgrader's own validator only where installed.
+    pytest.importorskip("nbgrader", reason="nbgrader is not installed (as on Colab)")
     from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 
     with pytest.raises(ValidationError, match="Duplicate grade id"):

@@ -90,3 +90,71 @@ def test_bad_directions_are_explained(vae):
         widgets.LatentExplorer(vae, np.eye(4))
     with pytest.raises(ValueError, match="1 labels for 2 directions"):
         widgets.LatentExplorer(vae, np.eye(6)[:2], labels=["a"])
+
+
+# Colab: ipywidgets 7.7.1 renders natively, 8.x needs the custom widget manager --
+@pytest.fixture
+def colab_output(monkeypatch):
+    """A stand-in google.colab whose output.enable_custom_widget_manager is counted."""
+    import sys
+    import types
+
+    from helpers import environment
+
+    calls = []
+    colab = types.ModuleType("google.colab")
+    colab.output = types.SimpleNamespace(
+        enable_custom_widget_manager=lambda: calls.append("on")
+    )
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setattr(environment, "_custom_widget_manager", False)
+    return calls
+
+
+@pytest.mark.parametrize("major, switched", [(7, False), (8, True)])
+def test_colab_gets_its_widget_manager_only_for_ipywidgets_8(
+    colab_output, monkeypatch, major, switched
+):
+    from helpers import environment
+
+    monkeypatch.setattr(environment, "ipywidgets_major", lambda: major)
+    assert environment.enable_colab_widgets() is switched
+    assert environment.enable_colab_widgets() is False  # once per session
+    assert colab_output == (["on"] if switched else [])
+
+
+def test_the_installed_ipywidgets_is_one_the_lab_supports(colab_output, vae):
+    """7.x (Colab, the colab-like CI job) or 8.x (the main CI): the UI builds."""
+    import ipywidgets
+
+    from helpers import environment
+
+    major = environment.ipywidgets_major()
+    assert major == int(ipywidgets.__version__.split(".")[0]) and major in (7, 8)
+    environment.enable_colab_widgets()
+    assert colab_output == (["on"] if major >= 8 else [])
+    explorer = widgets.LatentExplorer.from_dims(vae, [0, 1])
+    ui = explorer.widget()
+    assert isinstance(ui, ipywidgets.HBox) and len(explorer._sliders) == 2
+    explorer._sliders[1].value = 1.5  # observers work the same in 7 and 8
+    assert explorer.values[1] == pytest.approx(1.5)
+
+
+def test_outside_colab_nothing_is_switched(monkeypatch):
+    import sys
+
+    from helpers import environment
+
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    monkeypatch.setattr(environment, "_custom_widget_manager", False)
+    monkeypatch.setattr(environment, "ipywidgets_major", lambda: 8)
+    assert environment.enable_colab_widgets() is False
+
+
+def test_a_progress_bar_works_with_this_ipywidgets():
+    from helpers.progress import progress
+
+    with progress(total=3, desc="test", disable=False) as bar:
+        bar.update(3)
+    assert bar.n == 3
