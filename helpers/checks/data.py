@@ -309,6 +309,52 @@ def _epoch(dataset, n: int, batch_size: int, value_range):
     return batches, np.array(order)
 
 
+def _check_pipeline_arguments(fn, config, images, order, what) -> None:
+    """The pipeline must follow the config it is given: range, batch size, seed."""
+    n, size = len(images), int(config.batch_size)
+    other = config.replace(
+        output_activation="tanh" if config.value_range == (0.0, 1.0) else "sigmoid",
+        reconstruction_loss="mse",
+        batch_size=size + 3,
+    )
+    low, high = other.value_range
+    batches, other_order = _epoch(
+        _call(fn, images.copy(), other, True, what=what), n, size + 3, (low, high)
+    )
+    values = np.concatenate(batches)
+    if max(len(b) for b in batches) != size + 3:
+        raise CheckFailed(
+            f"with batch_size={size + 3} the batches hold up to "
+            f"{max(len(b) for b in batches)} images: use config.batch_size"
+        )
+    readable = (
+        len(other_order) == len(values)
+        and other_order.min() >= 0
+        and other_order.max() < n
+    )
+    if not readable or not np.allclose(
+        values, _scale(images[other_order], (low, high)), atol=2e-3 * (high - low)
+    ):
+        raise CheckFailed(
+            f"with value_range ({low:g}, {high:g}) the pixels are in "
+            f"[{values.min():.2f}, {values.max():.2f}]: scale by config.value_range "
+            "(x * (high - low) / 255 + low), not by fixed numbers"
+        )
+    _, again = _epoch(_call(fn, images.copy(), config, True, what=what), n, size, config.value_range)
+    if not np.array_equal(order, again):
+        raise CheckFailed(
+            "two pipelines made with the same config shuffled differently: seed the "
+            "shuffle with config.seed, so a run (and its resume) is repeatable"
+        )
+    reseeded = config.replace(seed=config.seed + 1)
+    _, third = _epoch(_call(fn, images.copy(), reseeded, True, what=what), n, size, config.value_range)
+    if np.array_equal(order, third):
+        raise CheckFailed(
+            f"config.seed {config.seed} and {config.seed + 1} gave the same order: "
+            "seed the shuffle with config.seed, not a fixed number"
+        )
+
+
 @self_check("make_pipeline")
 def check_pipeline(fn, config) -> None:
     """Check a tf.data pipeline from uint8 images to shuffled float32 batches.
@@ -448,6 +494,7 @@ def check_pipeline(fn, config) -> None:
             "with training=False the images come shuffled: shuffle only when "
             "training, so validation losses and pictures are comparable run to run"
         )
+    _check_pipeline_arguments(fn, config, images, order, what)
     _passed(
         f"check_pipeline passed: uint8 {images.shape[1:]} -> float32 batches of "
         f"{size} in [{low:g}, {high:g}], every image once per epoch, a fresh "
