@@ -50,6 +50,8 @@ def run_demo(
     slice_dir = Path(data_dir) / f"slice{suffix}"
     cache_dir = Path(data_dir) / f"cache{suffix}"
     config = preset("cpu", epochs=epochs)
+    if config.epochs < config.sample_interval:  # at least one grid of faces
+        config = config.replace(sample_interval=config.epochs)
     print(f"1/3 Generating {n} stand-in faces in {slice_dir} (once) ...")
     make_slice(slice_dir, n, progress=True)
     print(f"2/3 Decoding them into the cache {cache_dir} (once) ...")

@@ -10,7 +10,7 @@ from PIL import Image
 
 from helpers import checks
 from helpers.checks import CheckFailed
-from helpers.config import VAEConfig
+from helpers.config import VAEConfig, preset
 from helpers.preprocess import normalize
 from helpers.student import build_student_vae, solution_module
 from helpers.solution import (
@@ -509,10 +509,10 @@ def pipeline(
     do_shuffle = training or shuffle_validation
     size = buffer or len(images)
     if do_shuffle and shuffle_first:
-        ds = ds.shuffle(size, reshuffle_each_iteration=reshuffle)
+        ds = ds.shuffle(size, seed=config.seed, reshuffle_each_iteration=reshuffle)
     ds = ds.batch(batch or config.batch_size)
     if do_shuffle and not shuffle_first:
-        ds = ds.shuffle(size)
+        ds = ds.shuffle(size, seed=config.seed)
     if scale:
         ds = ds.map(lambda x: tf.cast(x, tf.float32) * ((high - low) / 255.0) + low)
     if labels:
@@ -907,3 +907,29 @@ def test_sampling_is_checked_seeded_and_inside_a_model_as_04_runs_it():
     fails(checks.check_sampling, _IntegerSeedSampling, match="two calls returned the same z")
     fails(checks.check_sampling, _NumpyNoiseSampling, match="not NumPy|traced call")
     checks.check_sampling(Sampling, draws=2000)
+
+
+def _pipeline(scale_by_config=True, seeded=True):
+    import tensorflow as tf
+
+    def make_pipeline(images, config, training):
+        low, high = config.value_range if scale_by_config else (0.0, 1.0)
+        dataset = tf.data.Dataset.from_tensor_slices(images)
+        if training:
+            dataset = dataset.shuffle(len(images), seed=config.seed if seeded else None)
+        dataset = dataset.batch(config.batch_size)
+        dataset = dataset.map(lambda b: tf.cast(b, tf.float32) * ((high - low) / 255) + low)
+        return dataset.prefetch(2)
+
+    return make_pipeline
+
+
+def test_the_pipeline_follows_the_config_it_is_given():
+    """A pipeline that hard-codes [0, 1] passes a sigmoid config alone; one with an
+    unseeded shuffle cannot repeat a run. Both are named."""
+    config = preset("smoke")
+    checks.check_pipeline(_pipeline(), config)
+    fails(checks.check_pipeline, _pipeline(scale_by_config=False), config,
+          match=r"with value_range \(-1, 1\) the pixels are in \[0.00, 1.00\]")
+    fails(checks.check_pipeline, _pipeline(seeded=False), config,
+          match="seed the shuffle with config.seed")

@@ -81,7 +81,7 @@ class NoTestStep(TapeVAE):
 def parts_with(vae_class):
     """The solution's parts with another VAE class (as a student's module)."""
     return types.SimpleNamespace(
-        **{k: getattr(SOLUTION, k) for k in ("make_pipeline", "build_encoder", "build_decoder", "make_callbacks")},
+        **{k: getattr(SOLUTION, k) for k in ("make_pipeline", "build_encoder", "build_decoder", "make_callbacks", "build_my_vae")},
         VAE=vae_class,
     )
 
