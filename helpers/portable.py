@@ -76,7 +76,7 @@ class PretrainedVAE:
 def _not_portable(path, problem: str) -> LabError:
     return LabError(
         f"{path} is not a portable model of this lab ({problem}): make one from a "
-        "trained run with `python -m helpers export-model RUN_DIR OUT.keras`"
+        "trained run with `python -m instructor export-model RUN_DIR OUT.keras`"
     )
 
 

@@ -12,21 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from pathlib import Path
 
 from helpers.config import VAEConfig
 from helpers.errors import LabError
-from helpers.portable import (
-    FORMAT,
-    FORMAT_VERSION,
-    INSTRUCTOR_FILE,
-    METADATA_MEMBER,
-    load_portable_model,
-    portable_model,
-)
+from helpers.portable import INSTRUCTOR_FILE
 
-# The instructor's trained `colab` model, as written by `python -m helpers
+# The instructor's trained `colab` model, as written by `python -m instructor
 # export-model` (a portable file: it loads without the lab's VAE class, which the
 # student release does not have): one place to change. The SHA-256 is filled in
 # when the file is published; until then fetching refuses instead of downloading an
@@ -190,69 +182,3 @@ def _check_fits(model_config: VAEConfig, config: VAEConfig, path) -> None:
             f"the {model_config.name!r} preset's image_size and output_activation, "
             'or set IF_NO_MODEL = "train"'
         )
-
-
-def export_portable_model(run_dir, out, force: bool = False) -> tuple[Path, str]:
-    """Write a run's best model as a portable ``.keras`` file; return (path, SHA-256).
-
-    The file is a functional model of Keras' own layers (``portable_model``) plus
-    ``vae_lab.json`` (the run's config and epochs done) inside the same archive:
-    it loads where the lab's ``VAE`` and ``Sampling`` are not available, as in the
-    student release. It is checked (loaded back, same decoder output) before it
-    is written, atomically.
-
-    Raises:
-        LabError: ``run_dir`` is not a run or has no best.keras, ``out`` exists and
-            ``force`` is false, or the model cannot be made portable.
-    """
-    import hashlib
-    import tempfile
-
-    import keras
-    import numpy as np
-
-    from helpers.files import atomic_write_bytes
-    from helpers.runs import RunPaths, load_run, read_info
-
-    out, paths = Path(out), RunPaths(Path(run_dir))
-    if out.suffix != ".keras":
-        raise LabError(f"{out}: the portable model's file name must end in .keras")
-    if out.exists() and not force:
-        raise LabError(
-            f"{out} already exists: choose another file name, or pass --force to "
-            "replace it (its SHA-256 changes: publish the new one)"
-        )
-    if not paths.config.exists() or not paths.best_model.exists():
-        missing = "config.json" if not paths.config.exists() else "best.keras"
-        raise LabError(
-            f"{paths.root} is not a trained run (no {missing}): pass the --run-dir "
-            "of a `python -m helpers train` run that finished at least one epoch"
-        )
-    run = load_run(paths.root)
-    model = portable_model(run.vae.encoder, run.vae.decoder)
-    info = read_info(paths.root)
-    metadata = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "config": run.config.to_dict(),
-        "run": {key: info[key] for key in ("epochs_done", "status") if key in info},
-        "keras": keras.__version__,
-    }
-    z = np.random.default_rng(0).normal(size=(2, run.config.latent_dim))
-    z = z.astype("float32")
-    expected = np.asarray(run.vae.decoder(z, training=False))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / out.name
-        model.save(path)
-        with zipfile.ZipFile(path, "a") as archive:
-            archive.writestr(METADATA_MEMBER, json.dumps(metadata, indent=2) + "\n")
-        check = load_portable_model(path)
-        if not np.allclose(np.asarray(check.decode(z)), expected, atol=1e-5):
-            raise LabError(  # a Keras bug; never publish such a file
-                f"the exported model decodes differently from {paths.best_model}: "
-                "not written"
-            )
-        data = path.read_bytes()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, data)
-    return out, hashlib.sha256(data).hexdigest()

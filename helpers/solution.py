@@ -1,6 +1,6 @@
 """The lab's reference VAE: the solutions' %%export cells, in PARTS order.
 
-Generated from solutions/*.ipynb by `python -m helpers make-student`: do not edit.
+Generated from solutions/*.ipynb by `python -m instructor make-student`: do not edit.
 Edit the solution cell instead and run make-student again (a test fails when this
 file is out of date). The student release leaves it out, or keeps only the parts
 the instructor gives (`make-student --release DIR --give encoder,decoder`).

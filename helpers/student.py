@@ -380,45 +380,6 @@ def _switch(use_lab_part) -> set[str]:
 SOLUTION_MODULE = "helpers.solution"
 STUDENT_PACKAGE, SOLUTION_PACKAGE = 'package="student"', 'package="lab"'
 _SECTION = re.compile(r"^# =+ (?P<part>[a-z_]+): from (?P<notebook>\S+)$", re.M)
-SOLUTION_BANNER = '''"""The lab's reference VAE: the solutions' %%export cells, in PARTS order.
-
-Generated from solutions/*.ipynb by `python -m helpers make-student`: do not edit.
-Edit the solution cell instead and run make-student again (a test fails when this
-file is out of date). The student release leaves it out, or keeps only the parts
-the instructor gives (`make-student --release DIR --give encoder,decoder`).
-Classes are registered under package "lab", so students' own classes keep theirs.
-"""
-'''
-
-
-def strip_solution_markers(source: str) -> str:
-    """Drop the ``### BEGIN/END SOLUTION`` marker lines, keeping the code between."""
-    keep = [
-        line
-        for line in source.split("\n")
-        if not line.strip().startswith(("### BEGIN SOLUTION", "### END SOLUTION"))
-    ]
-    return "\n".join(keep)
-
-
-def solution_module_source(sources: dict[str, str], notebooks=None) -> str:
-    """Return the text of ``helpers/solution.py`` from {part: %%export source}.
-
-    Args:
-        sources: each part's cell source (marker lines are dropped).
-        notebooks: {part: notebook file name} (default: ``PARTS``' notebooks).
-    """
-    chunks = [SOLUTION_BANNER, HEADER.split('"""', 2)[2]]
-    for part in PARTS:
-        if part not in sources:
-            continue
-        where = (notebooks or {}).get(part, f"{PARTS[part]}.ipynb")
-        body = strip_solution_markers(sources[part]).strip("\n")
-        body = body.replace(STUDENT_PACKAGE, SOLUTION_PACKAGE)
-        chunks.append(f"\n\n# {'=' * 20} {part}: from {where}\n{body}\n")
-    return "".join(chunks)
-
-
 def solution_sources(path: Path | None = None) -> dict[str, str]:
     """Return {part: source} of the generated reference module (as students write it)."""
     path = path or SOLUTION_FILE
@@ -746,41 +707,3 @@ def import_student_module(workdir, verbose: bool = True):
     if verbose:
         print(f"imported your assembled model code from {path}")
     return module
-
-
-def _solution_text(solutions_dir) -> str:
-    notebooks = sorted(Path(solutions_dir).glob("[0-9][0-9]_*.ipynb"))
-    where = {
-        part: f"solutions/{nb.name}" for nb in notebooks for part in parts_from_notebooks([nb])
-    }
-    return solution_module_source(parts_from_notebooks(notebooks), where)
-
-
-def solution_module_stale(solutions_dir, path: Path | None = None) -> bool:
-    """True when ``helpers/solution.py`` differs from what the solutions give."""
-    path = path or SOLUTION_FILE
-    text = _solution_text(solutions_dir)
-    return not path.is_file() or path.read_text(encoding="utf-8") != text
-
-
-def write_solution_module(solutions_dir, path: Path | None = None) -> bool:
-    """Generate ``helpers/solution.py`` from the solutions; True if it changed."""
-    path = path or SOLUTION_FILE
-    if not solution_module_stale(solutions_dir, path):
-        return False
-    atomic_write_text(path, _solution_text(solutions_dir))
-    return True
-
-
-def parts_from_notebooks(paths) -> dict[str, str]:
-    """Return {part: source} of every ``%%export`` cell in the given notebooks."""
-    import nbformat
-
-    found = {}
-    for path in paths:
-        notebook = nbformat.read(str(path), as_version=4)
-        for cell in notebook.cells:
-            first, _, rest = cell.source.partition("\n")
-            if cell.cell_type == "code" and first.startswith("%%export "):
-                found[first.split()[1]] = rest
-    return found

@@ -11,14 +11,14 @@ module *measures* it, on the notebooks students actually hand in:
   as Colab holds it at that moment (Colab's ``get_ipynb`` request, what
   *File > Download > .ipynb* saves) or, in Jupyter, the saved file, compares its
   graded cells with the release's list and says what it found;
-- ``python -m helpers check-submission FILE_OR_FOLDER`` does the same for the
-  files an instructor collected, and totals, over the class, which graded cells
-  kept their metadata and whether each file passed through Colab: first-hand
-  evidence of what Colab keeps. ``repair-submission`` then mends what is lost.
+- ``python -m instructor check-submission FILE_OR_FOLDER`` (the instructor's
+  tools, ``instructor.submissions``) does the same for the files an instructor
+  collected, and totals over the class. ``repair-submission`` then mends what is
+  lost.
 
 The release's list, ``templates/graded_cells.json``, is written by
-``python -m helpers make-student`` from the stamped solutions (a test keeps it in
-step), so the student release, which has no solutions, carries it.
+``python -m instructor make-student`` from the stamped solutions (a test keeps it
+in step), so the student release, which has no solutions, carries it.
 """
 
 from __future__ import annotations
@@ -37,46 +37,6 @@ _KEYS = ("solution", "grade", "locked")
 
 class SubmissionError(LabError):
     """A notebook to check cannot be found or read."""
-
-
-# ------------------------------------------------------------------- the manifest
-def graded_cells(solutions: str | Path) -> dict[str, dict[str, dict]]:
-    """Return {notebook: {grade_id: {solution, grade, locked[, points]}}}.
-
-    Args:
-        solutions: the folder of stamped solution notebooks.
-    """
-    import nbformat
-
-    from helpers.grading import grade_cells
-
-    out = {}
-    for path in sorted(Path(solutions).glob("*.ipynb")):
-        cells = grade_cells(nbformat.read(str(path), as_version=4))
-        out[path.stem] = {
-            grade_id: {
-                **{key: bool(meta.get(key)) for key in _KEYS},
-                **({"points": meta["points"]} if meta.get("grade") else {}),
-            }
-            for grade_id, meta in cells.items()
-        }
-    return out
-
-
-def manifest_text(solutions: str | Path) -> str:
-    """The text of ``templates/graded_cells.json`` for these solutions."""
-    return json.dumps(graded_cells(solutions), indent=1, sort_keys=True) + "\n"
-
-
-def update_manifest(solutions: str | Path, path: str | Path = MANIFEST) -> bool:
-    """Rewrite the manifest from the solutions; return True when it changed."""
-    from helpers.files import atomic_write_text
-
-    text, path = manifest_text(solutions), Path(path)
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    atomic_write_text(path, text)
-    return True
 
 
 def _release_cells(manifest: str | Path) -> dict[str, dict[str, dict]]:
@@ -271,8 +231,8 @@ def check_submission(notebook: str | None = None, path=None, verbose=True):
                 if verbose:
                     print(
                         "Not in Colab, and no saved notebook found here: check the "
-                        "file you hand in with `python -m helpers check-submission "
-                        "FILE.ipynb`."
+                        "file you hand in with "
+                        "check_submission(path=\"FILE.ipynb\")."
                     )
                 return None
     if path is not None:
@@ -289,24 +249,3 @@ def check_submission(notebook: str | None = None, path=None, verbose=True):
                 "than deleting, retyping or copying them."
             )
     return report
-
-
-def survey(reports: list[SubmissionReport]) -> list[str]:
-    """Totals over many submissions: what Colab (and the rest) kept."""
-    lines = []
-    for label, group in (
-        ("through Colab", [r for r in reports if r.colab]),
-        ("not through Colab", [r for r in reports if not r.colab]),
-    ):
-        if not group:
-            continue
-        cells = sum(r.expected for r in group)
-        kept = sum(len(r.kept) for r in group)
-        lines.append(
-            f"{len(group)} submission(s) {label}: metadata kept on {kept} of {cells} "
-            f"graded cells ({100 * kept / max(cells, 1):.0f} %); "
-            f"{sum(len(r.missing) for r in group)} lost, "
-            f"{sum(len(r.duplicated) for r in group)} duplicated, "
-            f"{sum(len(r.changed) for r in group)} edited"
-        )
-    return lines

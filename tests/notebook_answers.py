@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from helpers.notebook_tools import BEGIN_SOLUTION, END_SOLUTION
+from instructor.notebook_tools import BEGIN_SOLUTION, END_SOLUTION
 
 
 def type_in_answers(release, source):

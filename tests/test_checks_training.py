@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+from instructor import export_cells
 from helpers import checks, student
 from helpers.checks import CheckFailed
 from helpers.config import preset
@@ -31,8 +32,8 @@ def fails(check, *args, match, **kwargs):
 @functools.cache
 def cells() -> dict[str, str]:
     """{part: source} of the solutions' %%export cells, as a student exports them."""
-    found = student.parts_from_notebooks(sorted(SOLUTIONS.glob("0*.ipynb")))
-    return {p: student.strip_solution_markers(s) for p, s in found.items()}
+    found = export_cells.parts_from_notebooks(sorted(SOLUTIONS.glob("0*.ipynb")))
+    return {p: export_cells.strip_solution_markers(s) for p, s in found.items()}
 
 
 def part(name: str, *edits) -> types.ModuleType:

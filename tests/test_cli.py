@@ -100,7 +100,20 @@ def test_python_m_helpers_and_help_without_tensorflow():
     done = subprocess.run(
         [sys.executable, "-m", "helpers"], capture_output=True, text=True, env=env
     )
-    assert done.returncode == 0 and "make-student" in done.stdout
+    assert done.returncode == 0 and "train" in done.stdout
+    assert "make-student" not in done.stdout  # the instructor's: python -m instructor
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers", "make-student"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert "python -m instructor make-student" in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "instructor"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0 and "repair-submission" in done.stdout
     script = (
         "import sys\n"
         "from helpers.cli import main\n"

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from instructor import export_cells
 from helpers import student
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ np.savez(out, *values)
 def student_workdir(tmp_path_factory):
     """A work directory holding the solutions' parts as a student's exports."""
     workdir = tmp_path_factory.mktemp("workdir")
-    sources = student.parts_from_notebooks(sorted((ROOT / "solutions").glob("0*.ipynb")))
+    sources = export_cells.parts_from_notebooks(sorted((ROOT / "solutions").glob("0*.ipynb")))
     for part in student.PARTS:  # 01-05 done, as a student who reached 06 has
         student.export_source(part, sources[part], workdir)
     return workdir

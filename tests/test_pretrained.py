@@ -35,7 +35,7 @@ CONFIG = preset(
 @pytest.fixture(scope="module")
 def exported(cache_dir, tmp_path_factory):
     """A tiny trained run, its loaded VAE, and its exported portable file."""
-    from helpers.pretrained import export_portable_model
+    from instructor.export import export_portable_model
     from helpers.runs import load_run
     from helpers.training import train
 
@@ -161,7 +161,7 @@ def test_ensure_model_downloads_once_and_evaluate_copes(
 
 
 def test_export_refuses_a_missing_run_and_an_existing_file(exported, tmp_path, capsys):
-    from helpers.cli import main
+    from instructor.commands import main
 
     (tmp_path / "empty").mkdir()
     assert (
@@ -250,7 +250,7 @@ def test_it_loads_without_the_labs_vae_code(exported, tmp_path):
 
 
 def test_it_loads_in_the_student_release(exported, tmp_path):
-    from helpers.release import build_release
+    from instructor.release import build_release
 
     dest = tmp_path / "release"
     summary = build_release(dest, REPO)

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+from instructor import export_cells
 from helpers import student
 from helpers.config import preset
 from helpers.errors import LabError
@@ -30,7 +31,7 @@ CONFIG = preset(
 
 def solution_parts() -> dict[str, str]:
     """Each part's source: the solutions' %%export cell (every part has one)."""
-    parts = student.parts_from_notebooks(sorted(SOLUTIONS.glob("0*.ipynb")))
+    parts = export_cells.parts_from_notebooks(sorted(SOLUTIONS.glob("0*.ipynb")))
     assert set(parts) == set(student.PARTS), sorted(set(student.PARTS) ^ set(parts))
     return parts
 
@@ -61,7 +62,7 @@ def test_parts_from_notebooks_reads_export_cells(tmp_path):
     ]
     path = tmp_path / "02_model.ipynb"
     nbformat.write(nb, path)
-    assert student.parts_from_notebooks([path]) == {"sampling": "class Sampling: ...\n"}
+    assert export_cells.parts_from_notebooks([path]) == {"sampling": "class Sampling: ...\n"}
 
 
 def test_correct_parts_pass_and_a_broken_kl_is_named(tmp_path, capsys):
@@ -113,8 +114,8 @@ def test_the_switch_uses_exactly_the_solutions_part_and_says_so(tmp_path, capsys
     assert "sampling          02_model     LAB'S" in out
     assert "The lab's reference code: sampling" in out
     # the solution cell's own source, registered as the student's class would be
-    cell = student.parts_from_notebooks([ROOT / "solutions" / "02_model.ipynb"])
-    expected = student.strip_solution_markers(cell["sampling"]).strip()
+    cell = export_cells.parts_from_notebooks([ROOT / "solutions" / "02_model.ipynb"])
+    expected = export_cells.strip_solution_markers(cell["sampling"]).strip()
     assert expected in parts.path.read_text()
     assert parts.Sampling.__module__ == student.MODULE_NAME
     assert "student>Sampling" == keras.saving.get_registered_name(parts.Sampling)
@@ -134,8 +135,8 @@ def test_without_the_solution_module_the_switch_says_so(tmp_path, monkeypatch):
 
 def test_the_solution_module_is_generated_from_the_solutions():
     """helpers/solution.py is the solutions' %%export cells; stale fails here."""
-    assert not student.solution_module_stale(ROOT / "solutions"), (
-        "helpers/solution.py is out of date: run python -m helpers make-student"
+    assert not export_cells.solution_module_stale(ROOT / "solutions"), (
+        "helpers/solution.py is out of date: run python -m instructor make-student"
     )
     text = student.SOLUTION_FILE.read_text()
     assert text.startswith('"""The lab\'s reference VAE') and "do not edit" in text

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from helpers import submission
-from helpers.cli import main
+from instructor import submissions
+from instructor.commands import main
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "05_generate"
@@ -39,10 +40,10 @@ def through_colab(nb: dict) -> dict:
 
 
 def test_the_manifest_matches_the_stamped_solutions():
-    text = submission.manifest_text(REPO / "solutions")
+    text = submissions.manifest_text(REPO / "solutions")
     assert (
         submission.MANIFEST.read_text(encoding="utf-8") == text
-    ), "stale helpers/templates/graded_cells.json: run python -m helpers make-student"
+    ), "stale helpers/templates/graded_cells.json: run python -m instructor make-student"
     cells = submission.expected_cells(NOTEBOOK)
     assert cells[f"{NOTEBOOK}-sample_faces"] == {
         "grade": False,
@@ -80,7 +81,7 @@ def test_what_students_do_in_colab_is_named():
     assert len(report.kept) == report.expected - 3
     text = "\n".join(report.lines())
     assert "passed through Colab" in text and "deleted and retyped" in text
-    totals = submission.survey(
+    totals = submissions.survey(
         [report, submission.check_notebook(release_nb(), NOTEBOOK)]
     )
     assert totals[0].startswith(
@@ -125,7 +126,7 @@ def test_outside_colab_it_reads_the_saved_file_or_says_how(
     monkeypatch.setitem(sys.modules, "google.colab", None)  # importing it fails
     monkeypatch.chdir(tmp_path)
     assert submission.check_submission(NOTEBOOK) is None
-    assert "python -m helpers check-submission" in capsys.readouterr().out
+    assert "python -m instructor check-submission" in capsys.readouterr().out
     (tmp_path / f"{NOTEBOOK}.ipynb").write_text(json.dumps(release_nb()))
     report = submission.check_submission(NOTEBOOK)
     assert report.intact and report.source == f"saved file {NOTEBOOK}.ipynb"

@@ -1,7 +1,7 @@
 """The lab's one command line: ``python -m helpers <command> [--help]``.
 
 Each command group is a module of this package (``train``, ``generate``, ``evaluate``,
-``report``, ``data``, ``slice``, ``course``, ``pretrained``, ``demo``) holding functions
+``report``, ``data``, ``slice``, ``demo``) holding functions
 ``<name>_command(parser) -> handler``: one adds its arguments to ``parser`` and
 returns the function that runs them. The ML modules (``helpers.generate``,
 ``helpers.training``, ...) hold no argparse code. A command's module is imported only
@@ -59,22 +59,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "helpers.cli.evaluate:evaluate_command",
         "reconstruction, latent usage, blur, FID/KID",
     ),
-    "make-student": (
-        "helpers.cli.course:make_student_command",
-        "stamp solutions/, generate notebooks/ (or --release DIR, --course DIR)",
-    ),
-    "repair-submission": (
-        "helpers.cli.course:repair_submission_command",
-        "repair a student's notebook against its release before nbgrader autograde",
-    ),
-    "check-submission": (
-        "helpers.cli.course:check_submission_command",
-        "what hand-ins kept of their grading metadata (through Colab or not)",
-    ),
-    "export-model": (
-        "helpers.cli.pretrained:export_model_command",
-        "write a run's model as a portable file for students to download",
-    ),
     "report": (
         "helpers.cli.report:report_command",
         "build the hand-in report from a run",
@@ -82,32 +66,52 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _overview() -> str:
-    width = max(map(len, COMMANDS))
-    lines = ["usage: python -m helpers <command> [options]", "", "commands:"]
-    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
-    lines += ["", "Run `python -m helpers <command> --help` for a command's options."]
+# The instructor's commands, which students never install (instructor/).
+INSTRUCTOR_COMMANDS = ("make-student", "repair-submission", "check-submission", "export-model")
+
+
+def _overview(commands: dict, prog: str) -> str:
+    width = max(map(len, commands))
+    lines = [f"usage: {prog} <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in commands.items()]
+    lines += ["", f"Run `{prog} <command> --help` for a command's options."]
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; return its exit code."""
+def main(
+    argv: list[str] | None = None,
+    commands: dict[str, tuple[str, str]] | None = None,
+    prog: str = "python -m helpers",
+) -> int:
+    """Run one command of ``commands`` (default: the lab's); return its exit code.
+
+    ``python -m instructor`` runs its own command table through this same function.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    commands = COMMANDS if commands is None else commands
     # Hide TensorFlow's C++ info/warning lines where it honours this (TF 2.21 prints
     # its start-up lines regardless); errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not argv or argv[0] in {"-h", "--help", "help"}:
-        print(_overview())
+        print(_overview(commands, prog))
         return 0
     name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print(f"error: unknown command {name!r}\n\n{_overview()}", file=sys.stderr)
+    if name not in commands and name in INSTRUCTOR_COMMANDS and prog.endswith("helpers"):
+        print(
+            f"error: {name} is an instructor's command: run `python -m instructor "
+            f"{name}` in a checkout of the course repository",
+            file=sys.stderr,
+        )
         return 2
-    target, description = COMMANDS[name]
+    if name not in commands:
+        print(
+            f"error: unknown command {name!r}\n\n{_overview(commands, prog)}",
+            file=sys.stderr,
+        )
+        return 2
+    target, description = commands[name]
     module_name, function_name = target.split(":")
-    parser = argparse.ArgumentParser(
-        prog=f"python -m helpers {name}", description=description
-    )
+    parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=description)
     args = None
     try:
         handler = getattr(importlib.import_module(module_name), function_name)(parser)

@@ -1,7 +1,7 @@
 """Generate the student notebooks from the solutions, nbgrader style.
 
 ``solutions/NN_name.ipynb`` is the source; ``notebooks/NN_name.ipynb`` is generated
-by ``python -m helpers make-student`` and never edited by hand. In every cell the
+by ``python -m instructor make-student`` and never edited by hand. In every cell the
 lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become, at the marker's
 indentation::
 
@@ -21,7 +21,7 @@ stale notebook from a fresh one without writing anything.
 The markers alone drive this; cell metadata is derived from them. Before the
 student notebooks are written, every solution notebook is *stamped*: nbgrader's cell
 metadata (solution cells, locked test cells with points, manually graded written
-answers, see :mod:`helpers.grading`) is computed from the markers and written into
+answers, see :mod:`instructor.grading`) is computed from the markers and written into
 ``solutions/*.ipynb``, so ``nbgrader generate_assignment`` works on the solutions as
 they are, and the student notebooks carry the same ``grade_id``s as nbgrader's
 release. Every Colab badge and ``git+`` install line points at :data:`REPO_URL`
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.errors import LabError
+from instructor.grading import notebook_text, stamp_notebook
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -226,16 +227,6 @@ def strip_outputs(path: str | Path) -> bool:
     return True
 
 
-def notebook_text(nb) -> str:
-    """Serialise a notebook deterministically (sorted keys, one-space indent)."""
-    nbformat = _nbformat()
-    for index, cell in enumerate(nb.cells):
-        if "id" not in cell and (nb.nbformat, nb.nbformat_minor) >= (4, 5):
-            cell["id"] = f"cell-{index}"
-    text = nbformat.writes(nb, version=4)
-    return text if text.endswith("\n") else text + "\n"
-
-
 def check_repo_url(url: str) -> str:
     """Return ``url`` as ``https://github.com/OWNER/REPO``, or raise LabError.
 
@@ -273,8 +264,6 @@ def set_repo_url(nb, url: str = REPO_URL) -> int:
 
 def prepare_solution(nb, stem: str, repo_url: str = REPO_URL):
     """Return the solution as committed: links at ``repo_url``, nbgrader-stamped."""
-    from helpers.grading import stamp_notebook
-
     nb = copy.deepcopy(nb)
     set_repo_url(nb, repo_url)
     return stamp_notebook(nb, stem)
@@ -307,7 +296,7 @@ def make_student_notebook(nb, source_name: str):
             cell.metadata["editable"] = False
             cell.metadata["deletable"] = False
     notice = nbformat.v4.new_markdown_cell(
-        f"*Generated from `{source_name}` by `python -m helpers make-student`: "
+        f"*Generated from `{source_name}` by `python -m instructor make-student`: "
         f"do not edit.*"
     )
     notice["id"] = NOTICE_ID
@@ -353,7 +342,7 @@ class StudentPlan:
         ]
         lines += [
             f"outputs: {p} has outputs in cells {cells} (strip them with "
-            f"`python -m helpers make-student --strip-outputs`)"
+            f"`python -m instructor make-student --strip-outputs`)"
             for p, cells in self.with_outputs.items()
         ]
         return lines

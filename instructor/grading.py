@@ -54,6 +54,17 @@ class GradingError(LabError):
 
 
 # ------------------------------------------------------------------------ stamping
+def notebook_text(nb) -> str:
+    """Serialise a notebook deterministically (sorted keys, one-space indent)."""
+    import nbformat
+
+    for index, cell in enumerate(nb.cells):
+        if "id" not in cell and (nb.nbformat, nb.nbformat_minor) >= (4, 5):
+            cell["id"] = f"cell-{index}"
+    text = nbformat.writes(nb, version=4)
+    return text if text.endswith("\n") else text + "\n"
+
+
 def _metadata(grade_id: str, *, solution: bool, grade: bool, locked: bool, points=None):
     meta = {
         "grade": grade,
@@ -458,8 +469,6 @@ def repair_file(submitted: str | Path, release: str | Path, out: str | Path | No
     """
     import nbformat
 
-    from helpers.notebook_tools import notebook_text
-
     submitted, release = Path(submitted), Path(release)
     for path in (submitted, release):
         if not path.is_file():
@@ -529,7 +538,7 @@ def repair_folder(
 
 
 # -------------------------------------------------------------- the points table
-TABLE_BEGIN = "<!-- BEGIN POINTS TABLE (python -m helpers make-student writes it) -->"
+TABLE_BEGIN = "<!-- BEGIN POINTS TABLE (python -m instructor make-student writes it) -->"
 TABLE_END = "<!-- END POINTS TABLE -->"
 
 

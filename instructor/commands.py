@@ -1,9 +1,9 @@
-"""The instructor's commands: ``make-student`` and ``repair-submission``.
+"""The instructor's commands: make-student, repair- and check-submission, export-model.
 
-``python -m helpers make-student`` stamps nbgrader metadata into solutions/ and
+``python -m instructor make-student`` stamps nbgrader metadata into solutions/ and
 generates notebooks/ from them; with ``--release DIR`` it writes the student release
 (notebooks and a helpers without the reference answers) instead, and with
-``--course DIR`` an nbgrader course. ``python -m helpers repair-submission`` repairs
+``--course DIR`` an nbgrader course. ``python -m instructor repair-submission`` repairs
 what students hand in before ``nbgrader autograde``.
 """
 
@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers.errors import LabError
-from helpers.student import SOLUTION_FILE, solution_module_stale, write_solution_module
-from helpers.notebook_tools import (
+from helpers.runs import SOLUTION_FILE
+from instructor.export_cells import solution_module_stale, write_solution_module
+from instructor.notebook_tools import (
     REPO_URL,
     check_repo_url,
     plan_student_notebooks,
@@ -28,7 +29,7 @@ def _own_layout(solutions) -> bool:
 
 
 def make_student_command(parser):
-    """``python -m helpers make-student``: generate notebooks/ from solutions/."""
+    """``python -m instructor make-student``: generate notebooks/ from solutions/."""
     parser.add_argument(
         "--solutions",
         default="solutions",
@@ -81,7 +82,7 @@ def make_student_command(parser):
     def run(args) -> int:
         repo_url = check_repo_url(args.repo_url)
         if args.release:
-            from helpers.release import build_release
+            from instructor.release import build_release
 
             repo = Path(args.solutions).resolve().parent  # holds helpers/ too
             summary = build_release(
@@ -91,7 +92,7 @@ def make_student_command(parser):
             print(f"students install and open it from {repo_url}: push {args.release}")
             return 0
         if args.course:
-            from helpers.release import write_nbgrader_course
+            from instructor.release import write_nbgrader_course
 
             written = write_nbgrader_course(
                 args.course, args.solutions, repo_url=repo_url
@@ -117,7 +118,7 @@ def make_student_command(parser):
                 return 0
             print("\n".join(plan.problems()))
             print(
-                "fix: python -m helpers make-student"
+                "fix: python -m instructor make-student"
                 + (" --strip-outputs" if plan.with_outputs else "")
                 + (f" --repo-url {repo_url}" if repo_url != REPO_URL else "")
             )
@@ -127,11 +128,12 @@ def make_student_command(parser):
             changed.append(SOLUTION_FILE)
         guide = Path(args.solutions).resolve().parent / "INSTRUCTORS.md"
         if guide.is_file():
-            from helpers.grading import update_points_table
+            from instructor.grading import update_points_table
 
             if update_points_table(guide, args.solutions):
                 changed.append(guide)
-        from helpers.submission import MANIFEST, update_manifest
+        from helpers.submission import MANIFEST
+        from instructor.submissions import update_manifest
 
         # the repository's own list, beside its solutions (not a scratch folder's)
         manifest = guide.parent / "helpers" / MANIFEST.relative_to(MANIFEST.parents[1])
@@ -151,7 +153,7 @@ def make_student_command(parser):
 
 
 def repair_submission_command(parser):
-    """``python -m helpers repair-submission``: repair hand-ins before autograde."""
+    """``python -m instructor repair-submission``: repair hand-ins before autograde."""
     parser.add_argument(
         "submitted",
         help="a submitted .ipynb, or nbgrader's submitted/ folder "
@@ -172,7 +174,7 @@ def repair_submission_command(parser):
     )
 
     def run(args) -> int:
-        from helpers.grading import repair_file, repair_folder
+        from instructor.grading import repair_file, repair_folder
 
         if Path(args.submitted).is_dir():
             reports = repair_folder(args.submitted, args.release, args.out)
@@ -188,7 +190,7 @@ def repair_submission_command(parser):
 
 
 def check_submission_command(parser):
-    """``python -m helpers check-submission``: what hand-ins kept of their metadata."""
+    """``python -m instructor check-submission``: what hand-ins kept of their metadata."""
     parser.add_argument(
         "paths",
         nargs="+",
@@ -202,7 +204,8 @@ def check_submission_command(parser):
     )
 
     def run(args) -> int:
-        from helpers.submission import check_notebook, read_notebook, survey
+        from helpers.submission import check_notebook, read_notebook
+        from instructor.submissions import survey
 
         files = []
         for path in map(Path, args.paths):
@@ -225,3 +228,30 @@ def check_submission_command(parser):
         return 0
 
     return run
+
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "make-student": (
+        "instructor.commands:make_student_command",
+        "stamp solutions/, generate notebooks/ (or --release DIR, --course DIR)",
+    ),
+    "repair-submission": (
+        "instructor.commands:repair_submission_command",
+        "repair a student's notebook against its release before nbgrader autograde",
+    ),
+    "check-submission": (
+        "instructor.commands:check_submission_command",
+        "what hand-ins kept of their grading metadata (through Colab or not)",
+    ),
+    "export-model": (
+        "instructor.export:export_model_command",
+        "write a run's model as a portable file for students to download",
+    ),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one instructor command (``python -m instructor``); return its exit code."""
+    from helpers.cli import main as run_command
+
+    return run_command(argv, commands=COMMANDS, prog="python -m instructor")

@@ -20,13 +20,14 @@ import nbformat
 import pytest
 from notebook_answers import type_in_answers
 
-from helpers.grading import grade_cells, repair_submission
-from helpers.notebook_tools import _COLAB, notebook_text, plan_student_notebooks
-from helpers.release import write_nbgrader_course
+from instructor.grading import grade_cells, repair_submission
+from instructor.grading import notebook_text
+from instructor.notebook_tools import _COLAB, plan_student_notebooks
+from instructor.release import write_nbgrader_course
 
 pytest.importorskip("nbgrader")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "lab"
 # CI autogrades the two fastest notebooks; LAB_AUTOGRADE_ALL=1 autogrades all six
 # (01..06 in order: later notebooks load the parts the same student exported).

@@ -19,12 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.errors import LabError
-from helpers.student import (
-    PARTS,
-    SOLUTION_FILE,
-    parts_from_notebooks,
-    solution_module_source,
-)
+from helpers.runs import SOLUTION_FILE
+from helpers.student import PARTS
+from instructor.export_cells import parts_from_notebooks, solution_module_source
 
 # Top-level files of the repository that students need (installing, reading).
 RELEASE_FILES = ("pyproject.toml", "README.md", "LICENSE", "requirements.txt")
@@ -102,14 +99,14 @@ def build_release(
         repo: the instructor's repository (holding ``helpers/`` and ``solutions/``).
         solutions: the solution notebooks (default: ``<repo>/solutions``).
         repo_url: the repository students install from and open in Colab (default:
-            :data:`helpers.notebook_tools.REPO_URL`).
+            :data:`instructor.notebook_tools.REPO_URL`).
         give: parts whose solution the release ships (``USE_LAB_PART`` then
             swaps them in), e.g. ``("encoder", "decoder")``; default none.
 
     Raises:
         ReleaseError: ``dest`` is not empty, or ``give`` names an unknown part.
     """
-    from helpers.notebook_tools import REPO_URL, plan_student_notebooks
+    from instructor.notebook_tools import REPO_URL, plan_student_notebooks
 
     repo, dest = Path(repo), Path(dest)
     given = check_given(give)
@@ -143,7 +140,7 @@ def build_release(
 
 # ------------------------------------------------------------------ nbgrader course
 NBGRADER_CONFIG = """\
-# nbgrader configuration written by `python -m helpers make-student --course`.
+# nbgrader configuration written by `python -m instructor make-student --course`.
 c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.course_id = "vae-celeba-lab"
 # Grade with the generated slice: the self-checks use fixed inputs, so SMOKE=1
@@ -171,7 +168,7 @@ def write_nbgrader_course(
         assignment: one assignment holding every notebook; default: one
             assignment per notebook, named after it (``source/03_loss/03_loss.ipynb``).
         notebooks: stems to include (default: all).
-        repo_url: see :func:`helpers.notebook_tools.prepare_solution`.
+        repo_url: see :func:`instructor.notebook_tools.prepare_solution`.
         timeout: seconds one cell may run during ``nbgrader autograde``.
 
     Returns:
@@ -179,7 +176,7 @@ def write_nbgrader_course(
     """
     import nbformat
 
-    from helpers.notebook_tools import REPO_URL, notebook_text, prepare_solution
+    from instructor.notebook_tools import REPO_URL, notebook_text, prepare_solution
 
     root, solutions = Path(root), Path(solutions)
     written = []

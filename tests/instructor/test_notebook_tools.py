@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.cli import main
-from helpers.notebook_tools import (
+from instructor.commands import main
+from instructor.notebook_tools import (
     MarkerError,
     clear_solutions,
     find_outputs,
@@ -19,7 +19,7 @@ from helpers.notebook_tools import (
     write_student_notebooks,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 SOLUTION_CELL = '''\
 class Sampling:
@@ -169,7 +169,7 @@ def test_student_notebook_notice_badge_and_no_outputs():
     assert nb.cells[1].execution_count == 3  # the input is untouched
     assert student.cells[0].cell_type == "markdown"
     assert student.cells[0].source == (
-        "*Generated from `solutions/02_model.ipynb` by `python -m helpers "
+        "*Generated from `solutions/02_model.ipynb` by `python -m instructor "
         "make-student`: do not edit.*"
     )
     assert "/blob/main/notebooks/02_model.ipynb" in student.cells[1].source
@@ -237,7 +237,7 @@ def test_repository_student_notebooks_are_up_to_date():
         assert (
             REPO / "notebooks" / source.name
         ).exists(), f"no student twin of {source}"
-    assert plan.ok, "run `python -m helpers make-student`:\n" + "\n".join(
+    assert plan.ok, "run `python -m instructor make-student`:\n" + "\n".join(
         plan.problems()
     )
 

@@ -15,17 +15,22 @@ import nbformat
 import pytest
 
 from helpers.errors import LabError
-from helpers.notebook_tools import (
+from instructor.notebook_tools import (
     REPO_URL,
     check_repo_url,
     plan_student_notebooks,
     set_repo_url,
     write_student_notebooks,
 )
-from helpers.release import ReleaseError, build_release
-from helpers.student import PARTS, parts_from_notebooks, strip_solution_markers
+from instructor.release import ReleaseError, build_release
+from helpers.student import PARTS
+from instructor.export_cells import (
+    parts_from_notebooks,
+    solution_module_source,
+    strip_solution_markers,
+)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FORK = "https://github.com/my-uni/vae-lab-2027"
 SOLUTION_CELLS = parts_from_notebooks(sorted((REPO / "solutions").glob("0*.ipynb")))
 NOT_SHIPPED = "is not shipped with this copy of the lab"
@@ -427,7 +432,7 @@ def test_the_fallbacks_say_a_part_not_given_is_not_shipped(monkeypatch, tmp_path
     from helpers import generate, metrics, student
 
     path = tmp_path / "solution.py"
-    text = student.solution_module_source({"encoder": SOLUTION_CELLS["encoder"]})
+    text = solution_module_source({"encoder": SOLUTION_CELLS["encoder"]})
     path.write_text(text, encoding="utf-8")
     module = types.ModuleType(student.SOLUTION_MODULE)
     exec(compile(text, str(path), "exec"), module.__dict__)
@@ -632,7 +637,7 @@ def test_set_repo_url_counts_what_it_rewrote():
 def test_make_student_release_course_and_repo_url_from_the_command_line(
     tmp_path, capsys
 ):
-    from helpers.cli import main
+    from instructor.commands import main
 
     solutions = str(REPO / "solutions")
     dest = tmp_path / "release"

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from notebook_answers import type_in_answers
 
-from helpers.grading import (
+from instructor.grading import (
     ANSWER_POINTS,
     CHECK_POINTS,
     TABLE_BEGIN,
@@ -24,7 +24,8 @@ from helpers.grading import (
     total_points,
     update_points_table,
 )
-from helpers.notebook_tools import make_student_notebook, notebook_text
+from instructor.grading import notebook_text
+from instructor.notebook_tools import make_student_notebook
 
 SAMPLING = '''\
 %%export sampling
@@ -314,7 +315,7 @@ def test_repair_files_and_an_nbgrader_submitted_folder(tmp_path):
 
 
 def test_repair_submission_command(tmp_path, capsys):
-    from helpers.cli import main
+    from instructor.commands import main
 
     release = tmp_path / "03_loss_release.ipynb"
     release.write_text(notebook_text(_release()))
@@ -347,7 +348,7 @@ def test_repair_submission_command(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- the real repository
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_instructors_guide_has_a_rubric_for_every_graded_cell():
@@ -363,7 +364,7 @@ def test_instructors_guide_has_a_rubric_for_every_graded_cell():
     assert f"**{ANSWER_POINTS} points**" in guide
     table = guide.split(TABLE_BEGIN)[1].split(TABLE_END)[0].strip()
     assert table == points_table(REPO / "solutions"), (
-        "the points table in INSTRUCTORS.md is stale: run python -m helpers "
+        "the points table in INSTRUCTORS.md is stale: run python -m instructor "
         "make-student"
     )
 
