@@ -169,8 +169,9 @@ def repair_submission_command(parser):
     parser.add_argument(
         "-o",
         "--out",
-        help="where to write the repaired notebook (or folder); default: in place "
-        "(a folder's originals are first copied to <submitted>-before-repair/)",
+        help="where to write the repaired notebook (or folder); default: in place, "
+        "after keeping the original (a file's as NAME.before-repair.ipynb beside it, "
+        "a folder's in <submitted>-before-repair/)",
     )
 
     def run(args) -> int:
@@ -182,9 +183,13 @@ def repair_submission_command(parser):
             reports = [repair_file(args.submitted, args.release, args.out)]
         for report in reports:
             print(report)
-        changed = sum(bool(r.actions) for r in reports)
-        print(f"{len(reports)} notebook(s) checked, {changed} repaired")
-        return 0
+        failed = sum(r.failed for r in reports)
+        changed = sum(bool(r.actions) and not r.failed for r in reports)
+        print(
+            f"{len(reports)} notebook(s) checked, {changed} repaired"
+            + (f", {failed} NOT repaired (see above)" if failed else "")
+        )
+        return 1 if failed else 0
 
     return run
 
@@ -209,23 +214,35 @@ def check_submission_command(parser):
 
         files = []
         for path in map(Path, args.paths):
+            if not path.exists():
+                raise LabError(f"{path}: no such file or folder")
             files += sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
         files = [f for f in files if ".ipynb_checkpoints" not in f.parts]
         if not files:
             raise LabError(f"no .ipynb files in {', '.join(args.paths)}")
-        reports = []
+        reports, unreadable = [], []
         for path in files:
-            report = check_notebook(read_notebook(path), args.notebook, str(path))
+            try:  # every file is reported: one bad file does not stop the class
+                report = check_notebook(read_notebook(path), args.notebook, str(path))
+            except LabError as error:
+                unreadable.append(path)
+                print(f"{path}: CANNOT CHECK: {error}")
+                continue
             reports.append(report)
             print("\n".join(report.lines()))
         print("\n".join(survey(reports)))
         damaged = sum(not r.intact for r in reports)
         if damaged:
             print(
-                f"{damaged} of {len(reports)} need `repair-submission` before "
+                f"{damaged} of {len(files)} need `repair-submission` before "
                 "nbgrader autograde"
             )
-        return 0
+        if unreadable:
+            print(
+                f"{len(unreadable)} of {len(files)} file(s) could not be read: ask "
+                "those students for the notebook again"
+            )
+        return 1 if unreadable else 0
 
     return run
 
