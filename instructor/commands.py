@@ -18,6 +18,7 @@ from instructor.notebook_tools import (
     REPO_URL,
     check_repo_url,
     plan_student_notebooks,
+    repo_url_in,
     strip_outputs,
     write_student_notebooks,
 )
@@ -53,9 +54,12 @@ def make_student_command(parser):
     )
     parser.add_argument(
         "--repo-url",
-        default=REPO_URL,
-        help="GitHub repository every Colab badge and install line points at "
-        f"(default: {REPO_URL}, the REPO_URL constant in helpers/notebook_tools.py)",
+        default=None,
+        help="GitHub repository every Colab badge and install line points at, in "
+        "solutions/, notebooks/, the --release and the --course; it is written into "
+        "the solutions, so later commands find it there (default: the one the "
+        f"solutions' install lines name, else {REPO_URL}, the REPO_URL constant in "
+        "instructor/notebook_tools.py)",
     )
     parser.add_argument(
         "--release",
@@ -80,7 +84,9 @@ def make_student_command(parser):
     )
 
     def run(args) -> int:
-        repo_url = check_repo_url(args.repo_url)
+        repo_url = check_repo_url(
+            args.repo_url or repo_url_in(args.solutions) or REPO_URL
+        )
         if args.release:
             from instructor.release import build_release
 
@@ -120,7 +126,7 @@ def make_student_command(parser):
             print(
                 "fix: python -m instructor make-student"
                 + (" --strip-outputs" if plan.with_outputs else "")
-                + (f" --repo-url {repo_url}" if repo_url != REPO_URL else "")
+                + (f" --repo-url {repo_url}" if args.repo_url else "")
             )
             return 1
         changed = write_student_notebooks(args.solutions, args.out, repo_url)
