@@ -174,10 +174,20 @@ file as your instructor asks.
 # ------------------------------------------------------------------ nbgrader course
 NBGRADER_CONFIG = """\
 # nbgrader configuration written by `python -m instructor make-student --course`.
+import os
+
 c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.course_id = "vae-celeba-lab"
-# Grade with the generated slice: the self-checks use fixed inputs, so SMOKE=1
-# gives the same points in minutes (run `SMOKE=1 nbgrader autograde ...`).
+# Grade in the mode the self-checks were written for: the generated slice (SMOKE=1).
+# nbgrader's kernels inherit this process's environment (it adds
+# NBGRADER_EXECUTION=autograde), so every command run from this folder grades so;
+# the lab then shrinks its training cells, and each student's notebooks share a
+# work folder of their own (autograded/<student>/.vae-lab). A notebook graded
+# without SMOKE=1 stops its kernel, so nbgrader fails it instead of scoring it.
+os.environ["SMOKE"] = "1"
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 c.Execute.timeout = {timeout}
 # nbgrader's stub is the same as make-student's, minus the "# TODO: hint" line.
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
