@@ -2,7 +2,7 @@
 
 One course (a single assignment ``lab`` with the six notebooks) is generated once
 for the module. ``nbgrader generate_assignment`` runs on all six notebooks;
-``nbgrader autograde`` executes notebooks (about 20 s each on 2 CPU cores, under
+``nbgrader autograde`` executes notebooks (12-31 s each on 2 CPU cores, under
 ``SMOKE=1``), so full and zero points are proven on the two fastest notebooks,
 02_model and 03_loss, and a repaired submission is graded for 03_loss.
 """
