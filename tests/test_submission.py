@@ -126,7 +126,7 @@ def test_outside_colab_it_reads_the_saved_file_or_says_how(
     monkeypatch.setitem(sys.modules, "google.colab", None)  # importing it fails
     monkeypatch.chdir(tmp_path)
     assert submission.check_submission(NOTEBOOK) is None
-    assert "python -m instructor check-submission" in capsys.readouterr().out
+    assert "check_submission(path=" in capsys.readouterr().out
     (tmp_path / f"{NOTEBOOK}.ipynb").write_text(json.dumps(release_nb()))
     report = submission.check_submission(NOTEBOOK)
     assert report.intact and report.source == f"saved file {NOTEBOOK}.ipynb"
