@@ -123,3 +123,65 @@ def report_error(error: BaseException, log_folders=()) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+# ------------------------------------------------------------ short notebook errors
+_STUB_LINE = "raise NotImplementedError()"
+
+
+def short_error_lines(error: BaseException) -> list[str] | None:
+    """One red line for a notebook error a student should not read a traceback for.
+
+    A TODO stub that still raises ``NotImplementedError``, a name a cell above
+    never defined (it was not run, or it failed), and a ``LabError`` (its message
+    says what to do) each get one line; anything else returns None (the usual
+    traceback).
+    """
+    red, reset = "\x1b[31m", "\x1b[0m"
+    frames = traceback.extract_tb(error.__traceback__)
+    last = frames[-1] if frames else None
+    if isinstance(error, LabError):
+        return [f"{red}❌ {error}{reset}"]
+    if isinstance(error, NotImplementedError) and last is not None:
+        if (last.line or "").strip() != _STUB_LINE:
+            return None
+        tb = error.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        name = getattr(tb.tb_frame.f_code, "co_qualname", last.name)
+        return [
+            f"{red}❌ The TODO in `{name}` is not done yet: it still raises "
+            "NotImplementedError. Fill it in and run its cell (and its check), then "
+            f"run this cell again.{reset}"
+        ]
+    if isinstance(error, NameError) and last is not None and last.name == "<module>":
+        return [
+            f"{red}❌ NameError: {error}. A cell above has not run, or it failed: run "
+            "the cells above in order; the first that fails says what to fix (an "
+            f"exercise whose TODO is not done yet, say).{reset}"
+        ]
+    return None
+
+
+def register_short_errors(shell=None) -> bool:
+    """Show ``short_error_lines`` in IPython instead of a traceback; False outside."""
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - IPython ships with Jupyter
+            return False
+        shell = get_ipython()
+    if shell is None:
+        return False
+
+    def handler(self, etype, value, tb, tb_offset=None):
+        stb = short_error_lines(value)
+        if stb is None:
+            stb = self.InteractiveTB.structured_traceback(
+                etype, value, tb, tb_offset=tb_offset
+            )
+        self._showtraceback(etype, value, stb)
+        return stb
+
+    shell.set_custom_exc((NotImplementedError, NameError, LabError), handler)
+    return True

@@ -173,6 +173,12 @@ PART_REGISTRY: dict[str, Part] = {
         "05_generate", ("latent_grid",), _check_latent_grid, trains=False
     ),
 }
+# The parts whose code a part's self-check runs: when one of those fails, the
+# part's own failure is that one's, and the table names the first broken part only.
+USES: dict[str, tuple[str, ...]] = {
+    "vae_model": ("sampling", "losses"),
+    "build_my_vae": ("encoder", "sampling", "decoder", "losses", "vae_model"),
+}
 # part -> its notebook (module order = this order)
 PARTS: dict[str, str] = {name: part.notebook for name, part in PART_REGISTRY.items()}
 # The parts a model is trained from; 05's generation parts join the assembled
@@ -337,7 +343,7 @@ class StudentParts:
             elif s.origin == MISSING:
                 check = f"❌ {s.message}"
             elif s.passed is None:
-                check = "(not checked)"
+                check = f"({s.message})" if s.message else "(not checked)"
             elif s.passed:
                 check = "✅ passed"
             else:
@@ -581,6 +587,12 @@ def load_student_parts(
         for part, item in status.items():
             if item.origin == YOURS and item.passed is None:
                 item.passed, item.message = _run_check(part, module, config)
+                broken = [d for d in USES.get(part, ()) if d in status
+                          and status[d].passed is False]
+                if item.passed is False and broken:  # a cascade: name its start
+                    item.passed = None
+                    item.message = (f"not judged: it uses your {', '.join(broken)}, "
+                                    "whose check fails; fix that first")
     if verbose:
         print(result.table())
         _advise(result)
