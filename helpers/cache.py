@@ -46,6 +46,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from helpers import celeba
+from helpers.archives import KIND_NAMES, archive_kind
 from helpers.errors import DamagedFileError, DataError
 from helpers.files import read_json, unsafe_zip_member
 from helpers.fingerprint import describe_change, evenly, source_fingerprint
@@ -168,8 +169,22 @@ def _open_zip(path: Path, workdir: Path) -> tuple[_Source, celeba.CelebAFiles]:
     return source, files
 
 
+def _is_zip(data: Path) -> bool:
+    """A file that is a zip by its name or its bytes; a tar is refused clearly."""
+    if not data.is_file():
+        return False
+    kind = archive_kind(data)
+    if kind is not None and kind != "zip":
+        raise DataError(
+            f"{data} is {KIND_NAMES[kind]}: prepare reads a folder or a zip. Extract "
+            f"it first: `python -m helpers download --source local --from {data} "
+            "--dest DIR`, then pass --data DIR/celeba."
+        )
+    return kind == "zip" or data.suffix.lower() == ".zip"
+
+
 def _locate(data: Path, workdir: Path) -> tuple[_Source, celeba.CelebAFiles]:
-    if data.is_file() and data.suffix.lower() == ".zip":
+    if _is_zip(data):
         return _open_zip(data, workdir)
     files = celeba.find_celeba(data)
     return _Source(folder=str(files.image_dir)), files
@@ -585,7 +600,7 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
 def _source_fingerprint(data: Path) -> dict:
     """The source's fingerprint, or the usual clear error when it is not CelebA."""
 
-    if data.is_file() and data.suffix.lower() == ".zip":
+    if _is_zip(data):
         try:
             return source_fingerprint(data)
         except zipfile.BadZipFile as error:
