@@ -26,8 +26,8 @@ Where the data lands:
   devices, enough disk, a CelebA layout at any depth) before anything is written,
   then the layout's folder is extracted into ``DEST/.partial-XXXX/payload`` and
   renamed to ``DEST/celeba`` in one step, so a half-extracted copy never looks
-  complete; an extraction that fails verification is removed. A downloaded zip is deleted after the
-  copy is extracted; a local one is never touched.
+  complete; an extraction that fails verification is removed. A downloaded
+  archive is deleted after the copy is extracted; a local one is never touched.
 - ``local`` folder: used where it is; ``DEST/celeba`` links to it, as for Kaggle.
 
 Kaggle credentials (see :func:`find_kaggle_credentials`): an API token before an
