@@ -53,6 +53,7 @@ from helpers.fingerprint import describe_change, evenly, source_fingerprint
 from helpers.preprocess import (
     DEFAULT_CROP,
     DEFAULT_IMAGE_SIZE,
+    MODE_NAMES,
     check_crop,
     load_image,
 )
@@ -100,35 +101,40 @@ def _close_zips() -> None:
 
 
 def _decode(
-    source: _Source, image_id: str, crop, image_size: int, notes=None
+    source: _Source, image_id: str, crop, image_size: int, notes=None, modes=None
 ) -> np.ndarray:
     """Decode one image of ``source``; raises on a missing or broken file."""
     if source.zip_path is None:
         path = os.path.join(source.folder, image_id)
-        return load_image(path, crop, image_size, notes=notes)
+        return load_image(path, crop, image_size, notes=notes, modes=modes)
     archive = _OPEN_ZIPS.get(source.zip_path)
     if archive is None:
         archive = _OPEN_ZIPS[source.zip_path] = zipfile.ZipFile(source.zip_path)
     data = archive.read(source.prefix + image_id)
-    return load_image(data, crop, image_size, notes=notes)
+    return load_image(data, crop, image_size, notes=notes, modes=modes)
 
 
 def _decode_chunk(task):
     """Decode a chunk; return (positions decoded, (k, H, W, 3) uint8, failures,
-    notes), failures and notes as (image id, text) pairs."""
+    notes, converted), failures and notes as (image id, text) pairs, converted
+    as {original mode: images} of the images that were not 8-bit RGB."""
     source, ids, crop, image_size = task
     done, images, failed, notes = [], [], [], []
+    converted: dict[str, int] = {}
     for position, image_id in enumerate(ids):
         noted: list[str] = []
+        modes: list[str] = []
         try:
-            images.append(_decode(source, image_id, crop, image_size, noted))
+            images.append(_decode(source, image_id, crop, image_size, noted, modes))
             done.append(position)
         except _DECODE_ERRORS as error:
             failed.append((image_id, f"{type(error).__name__}: {error}"))
         notes += [(image_id, text) for text in noted]
+        for mode in modes:
+            converted[mode] = converted.get(mode, 0) + 1
     shape = (len(done), image_size, image_size, 3)
     stacked = np.stack(images) if images else np.zeros(shape, np.uint8)
-    return done, stacked, failed, notes
+    return done, stacked, failed, notes, converted
 
 
 def _open_zip(path: Path, workdir: Path) -> tuple[_Source, celeba.CelebAFiles]:
@@ -345,6 +351,7 @@ def _summary(meta: dict, cache_dir: Path, reused: bool) -> dict:
         "skipped_files": list(meta["skipped"]),
         "reframed": len(meta.get("reframed", [])),
         "reframed_files": list(meta.get("reframed", [])),
+        "converted": dict(meta.get("converted", {})),
         "seconds": meta["seconds"],
         "bytes_per_image": meta["bytes_per_image"],
         "reused": reused,
@@ -377,6 +384,7 @@ class _SplitWriter:
         self.out, self.run, self.bar, self.size = out, run, bar, image_size
         self.skipped: list[dict] = []
         self.reframed: list[dict] = []
+        self.converted: dict[str, int] = {}  # original mode -> images converted
         self.seen = 0
 
     def _note(self, split: str, failed: list[tuple[str, str]], count: int) -> None:
@@ -402,9 +410,11 @@ class _SplitWriter:
         else:
             images = np.lib.format.open_memmap(path, "w+", np.uint8, shape)
         kept: list[int] = []
-        for start, (done, chunk, failed, notes) in zip(
+        for start, (done, chunk, failed, notes, converted) in zip(
             range(0, len(ids), CHUNK), self.run(tasks)
         ):
+            for mode, count in converted.items():
+                self.converted[mode] = self.converted.get(mode, 0) + count
             images[len(kept) : len(kept) + len(done)] = chunk
             kept += [start + i for i in done]
             self._note(split, failed, len(done) + len(failed))
@@ -559,6 +569,12 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
                 f"skipped {len(skipped)} unreadable images in all (see meta.json)",
                 stacklevel=3,
             )
+        if writer.converted:
+            warnings.warn(
+                f"converted {_converted_text(writer.converted)} to 8-bit RGB; "
+                f"the counts per mode are in {cache_dir / META}, under 'converted'",
+                stacklevel=3,
+            )
         shutil.rmtree(partial / "lists", ignore_errors=True)
         kept = sum(counts.values())
         if kept == 0:
@@ -577,6 +593,7 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
             "counts": counts,
             "skipped": skipped,
             "reframed": writer.reframed,
+            "converted": dict(sorted(writer.converted.items())),
             "attribute_names": list(celeba.ATTRIBUTE_NAMES),
             "seconds": round(time.perf_counter() - start, 3),
             "bytes_per_image": round(size / max(kept, 1), 1),
@@ -610,6 +627,24 @@ def _source_fingerprint(data: Path) -> dict:
             ) from None
     celeba.find_celeba(data)  # its clear DataError when there is no CelebA
     return source_fingerprint(data)
+
+
+def _converted_text(converted: dict) -> str:
+    """'3 images not in 8-bit RGB (I;16, 16-bit grayscale, scaled: 2; L, ...: 1)'."""
+    total = sum(converted.values())
+    parts = "; ".join(
+        f"{mode}, {_mode_name(mode)}: {count}"
+        for mode, count in sorted(converted.items())
+    )
+    return f"{total} image{'s' if total != 1 else ''} not in 8-bit RGB ({parts})"
+
+
+def _mode_name(mode: str) -> str:
+    if mode.startswith("I;16"):
+        return "16-bit grayscale, scaled by 255/65535"
+    base = mode.split(" ")[0]
+    extra = " with transparency, over black" if "transparency" in mode else ""
+    return MODE_NAMES.get(base, base) + extra
 
 
 def report_lines(summary: dict, first: int = 5) -> list[str]:

@@ -259,3 +259,134 @@ def test_prepare_reads_a_zip_by_its_bytes(tmp_path):
     archive = pack(tiny_celeba(tmp_path / "src", 6), tmp_path / "c.data", "zip")
     summary = prepare_cache(archive, tmp_path / "cache", 16, progress=False)
     assert sum(summary["counts"].values()) == 6
+
+
+    """A PNG (TIFF for F, I, CMYK) under a .jpg name, as a careless copy does."""
+def _face_gray(size=(178, 218)) -> np.ndarray:
+    """A grayscale ramp: every level 0..1 across the frame (float)."""
+    ramp = np.linspace(0.0, 1.0, size[0])[None, :]
+    return np.repeat(ramp, size[1], axis=0)
+
+
+def _image_in_mode(mode: str) -> tuple[Image.Image, np.ndarray]:
+    """An image of ``mode`` and the 8-bit gray levels it must become."""
+    gray = _face_gray()
+    expected = np.rint(gray * 255).astype(np.uint8)
+    if mode in ("I;16", "I;16B", "I;16L"):
+        values = np.rint(gray * 65535).astype("<u2" if mode != "I;16B" else ">u2")
+        image = Image.frombytes(mode, (178, 218), values.tobytes())
+        return image, np.rint(values.astype(float) / 65535 * 255).astype(np.uint8)
+    if mode == "I":
+        values = np.rint(gray * 65535).astype(np.int32)
+        image = Image.fromarray(values, "I")
+        return image, np.rint(values / 65535 * 255).astype(np.uint8)
+    if mode == "F":
+        return Image.fromarray(gray.astype(np.float32), "F"), expected
+    if mode == "1":
+        bits = gray > 0.5
+        return Image.fromarray(bits).convert("1"), np.where(bits, 255, 0).astype(
+            np.uint8
+        )
+    base = Image.fromarray(expected, "L")
+    if mode == "L":
+        return base, expected
+    if mode == "LA":
+        return base.convert("LA"), expected  # opaque alpha
+    if mode == "RGBA":
+        return base.convert("RGBA"), expected
+    if mode == "P":
+        return base.convert("P"), expected
+    if mode == "CMYK":
+        return base.convert("RGB").convert("CMYK"), expected
+    raise AssertionError(mode)
+
+
+MODES = ["I;16", "I;16B", "I;16L", "I", "F", "1", "L", "LA", "RGBA", "P", "CMYK"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_becomes_faithful_8_bit_rgb(mode):
+    from helpers.preprocess import to_rgb
+
+    image, expected = _image_in_mode(mode)
+    rgb, converted = to_rgb(image)
+    assert converted == mode and rgb.mode == "RGB"
+    pixels = np.asarray(rgb)
+    for channel in range(3):
+        assert np.abs(pixels[..., channel].astype(int) - expected).max() <= 1
+
+
+def test_transparent_pixels_are_composited_over_black():
+    from helpers.preprocess import to_rgb
+
+    image = Image.new("RGBA", (4, 4), (255, 255, 255, 0))
+    image.putpixel((0, 0), (200, 100, 50, 255))
+    palette = Image.new("P", (4, 4), 1)
+    palette.putpalette([0, 0, 0, 250, 250, 250] + [0] * 762)
+    palette.info["transparency"] = 1
+    for source in (image, palette, Image.new("LA", (4, 4), (255, 0))):
+        rgb, converted = to_rgb(source)
+        assert converted is not None
+        assert np.asarray(rgb)[3, 3].tolist() == [0, 0, 0]
+    assert np.asarray(to_rgb(image)[0])[0, 0].tolist() == [200, 100, 50]
+
+
+@pytest.mark.parametrize(
+    "image, named",
+    [
+        (Image.fromarray(np.full((8, 8), -5, np.int32), "I"), "mode I"),
+        (Image.fromarray(np.full((8, 8), 70000, np.int32), "I"), "mode I"),
+        (Image.fromarray(np.full((8, 8), 300.0, np.float32), "F"), "mode F"),
+        (Image.fromarray(np.full((8, 8), np.nan, np.float32), "F"), "mode F"),
+    ],
+)
+def test_modes_without_a_faithful_conversion_are_refused_by_name(image, named):
+    from helpers.preprocess import UnsupportedModeError, to_rgb
+
+    with pytest.raises(UnsupportedModeError, match=named):
+        to_rgb(image)
+
+
+def _save_as_jpg_name(image: Image.Image, path: Path) -> None:
+    """Save a PNG (or TIFF for F and I) under a .jpg name, as a careless copy does."""
+    fmt = "TIFF" if image.mode in ("F", "I", "CMYK") else "PNG"
+    image.save(path, format=fmt)
+
+
+@pytest.mark.parametrize("modes", [["I;16", "L"], ["I;16B", "F", "P"], ["1", "RGBA"]])
+def test_prepare_converts_and_notes_each_mode_once(tmp_path, modes, recwarn):
+    from helpers.cache import load_split, prepare_cache
+
+    folder = tiny_celeba(tmp_path / "src", 6)
+    images = folder / "img_align_celeba"
+    expected = {}
+    for k, mode in enumerate(modes, 1):
+        image, levels = _image_in_mode(mode)
+        _save_as_jpg_name(image, images / f"{k:06d}.jpg")
+        expected[f"{k:06d}.jpg"] = levels
+    summary = prepare_cache(folder, tmp_path / "cache", 32, (0, 0, 178, 218),
+                            progress=False)
+    meta = json.loads((tmp_path / "cache" / "meta.json").read_text())
+    reopened = Image.open(images / "000001.jpg").mode  # what PIL reads back
+    assert sum(meta["converted"].values()) == len(modes)
+    assert reopened in meta["converted"]
+    assert summary["skipped"] == 0
+    said = [w for w in recwarn if "not in 8-bit RGB" in str(w.message)]
+    assert len(said) == 1 and "meta.json" in str(said[0].message)
+    # a 16-bit or float image is a gray ramp, not pure white
+    for split in ("train", "validation", "test"):
+        cached, _, ids = load_split(tmp_path / "cache", split)
+        for image_id, pixels in zip(ids, cached):
+            if image_id in expected:
+                assert pixels.min() < 60 and pixels.max() > 190, image_id
+
+
+def test_prepare_skips_and_lists_an_unconvertible_mode(tmp_path):
+    from helpers.cache import prepare_cache
+
+    folder = tiny_celeba(tmp_path / "src", 4)
+    bad = Image.fromarray(np.full((218, 178), 1000.0, np.float32), "F")
+    bad.save(folder / "img_align_celeba" / "000002.jpg", format="TIFF")
+    summary = prepare_cache(folder, tmp_path / "cache", 16, progress=False)
+    assert [s["file"] for s in summary["skipped_files"]] == ["000002.jpg"]
+    assert "mode F" in summary["skipped_files"][0]["reason"]
