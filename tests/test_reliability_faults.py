@@ -261,7 +261,7 @@ def test_prepare_reads_a_zip_by_its_bytes(tmp_path):
     assert sum(summary["counts"].values()) == 6
 
 
-    """A PNG (TIFF for F, I, CMYK) under a .jpg name, as a careless copy does."""
+# Image modes -----------------------------------------------------------------------
 def _face_gray(size=(178, 218)) -> np.ndarray:
     """A grayscale ramp: every level 0..1 across the frame (float)."""
     ramp = np.linspace(0.0, 1.0, size[0])[None, :]
