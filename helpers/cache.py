@@ -315,6 +315,37 @@ def load_split(cache_dir: str | os.PathLike, split: str):
     return images, attributes, ids
 
 
+def cache_problem(cache_dir: Path, meta: dict) -> str | None:
+    """Say what is wrong with a finished cache's files, or None when they are whole.
+
+    Checks the byte size of every file meta.json records (``file_sizes``; caches
+    written before it was recorded skip this), then opens every split the way
+    training does (``load_split``: array headers, shapes and counts against
+    meta.json), and reads the first and last image of each.
+    """
+    recorded = meta.get("file_sizes")
+    if isinstance(recorded, dict):
+        for name, size in recorded.items():
+            path = cache_dir / name
+            try:
+                actual = path.stat().st_size
+            except OSError:
+                return f"{name} is missing"
+            if actual != size:
+                return f"{name} holds {actual:,} bytes, meta.json records {size:,}"
+    for split in celeba.SPLITS:
+        try:
+            images, _, _ = load_split(cache_dir, split)
+            if len(images):
+                np.asarray(images[0]).sum()
+                np.asarray(images[-1]).sum()
+        except DataError as error:
+            return str(error).split(": delete")[0]
+        except (OSError, ValueError) as error:
+            return f"{split} cannot be read ({type(error).__name__}: {error})"
+    return None
+
+
 def _check_existing(cache_dir: Path, wanted: dict) -> dict | None:
     """Return the meta of a matching finished cache, None for an empty folder."""
     if not cache_dir.exists():
@@ -521,15 +552,23 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
     stale = None
     if meta is not None:
         old = meta.get("source_fingerprint")
-        if old is None or old.get("digest") == fingerprint["digest"]:
+        damage = cache_problem(cache_dir, meta)
+        if damage is not None:
+            stale = damage
+            print(
+                f"{cache_dir} is damaged ({damage}): rebuilding it from {data} (the "
+                "damaged one is replaced once the new one is done)."
+            )
+        elif old is None or old.get("digest") == fingerprint["digest"]:
             if progress:
                 print(f"{cache_dir} already holds this cache; nothing to do.")
             return _summary(meta, cache_dir, reused=True)
-        stale = describe_change(old, fingerprint)
-        print(
-            f"{data} has changed since the cache {cache_dir} was made ({stale}): "
-            "rebuilding the cache (the old one is kept until the new one is done)."
-        )
+        else:
+            stale = describe_change(old, fingerprint)
+            print(
+                f"{data} has changed since the cache {cache_dir} was made ({stale}): "
+                "rebuilding the cache (the old one is kept until the new one is done)."
+            )
 
     partial = cache_dir.with_name(cache_dir.name + ".partial")
     if partial.exists():
@@ -585,7 +624,8 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
                 f"no image of {data} could be decoded, e.g. {first['file']}: "
                 f"{first['reason']}. Check --data (and --crop); nothing was cached."
             )
-        size = sum(f.stat().st_size for f in partial.iterdir())
+        file_sizes = {f.name: f.stat().st_size for f in sorted(partial.iterdir())}
+        size = sum(file_sizes.values())
         meta = {
             **wanted,
             "source_fingerprint": fingerprint,
@@ -598,6 +638,7 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
             "seconds": round(time.perf_counter() - start, 3),
             "bytes_per_image": round(size / max(kept, 1), 1),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "file_sizes": file_sizes,
         }
         (partial / META).write_text(json.dumps(meta, indent=2) + "\n")
         old = cache_dir.with_name(cache_dir.name + ".old")

@@ -390,3 +390,62 @@ def test_prepare_skips_and_lists_an_unconvertible_mode(tmp_path):
     summary = prepare_cache(folder, tmp_path / "cache", 16, progress=False)
     assert [s["file"] for s in summary["skipped_files"]] == ["000002.jpg"]
     assert "mode F" in summary["skipped_files"][0]["reason"]
+
+
+# A damaged cache at the same path ---------------------------------------------------
+def _truncate(path: Path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+DAMAGES = {
+    "truncated images": lambda c: _truncate(c / "train_images.npy"),
+    "images cut by one byte": lambda c: _truncate(
+        c / "train_images.npy", 1 - 1 / (c / "train_images.npy").stat().st_size
+    ),
+    "images grown": lambda c: (c / "validation_images.npy").open("ab").write(b"x"),
+    "truncated attributes": lambda c: _truncate(c / "test_attributes.npy"),
+    "missing ids": lambda c: (c / "train_ids.txt").unlink(),
+    "garbled header": lambda c: (c / "train_images.npy").write_bytes(
+        b"garbage" * 100
+    ),
+    "empty images": lambda c: (c / "test_images.npy").write_bytes(b""),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_prepare_verifies_an_existing_cache_and_rebuilds_a_damaged_one(
+    tmp_path, capsys, damage
+):
+    from helpers.cache import load_split
+
+    folder = tiny_celeba(tmp_path / "src", 9)
+    cache = tmp_path / "cache"
+    args = ["prepare", "--data", str(folder), "--cache", str(cache),
+            "--image-size", "16"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "nothing to do" in capsys.readouterr().out  # a whole cache is reused
+    DAMAGES[damage](cache)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "is damaged" in out and "nothing to do" not in out
+    for split in ("train", "validation", "test"):
+        load_split(cache, split)  # whole again
+    assert not cache.with_name("cache.partial").exists()
+    assert not cache.with_name("cache.old").exists()
+
+
+def test_prepare_refuses_a_damaged_meta_json_with_a_followable_fix(tmp_path, capsys):
+    folder = tiny_celeba(tmp_path / "src", 6)
+    cache = tmp_path / "cache"
+    args = ["prepare", "--data", str(folder), "--cache", str(cache)]
+    assert main(args) == 0
+    _truncate(cache / "meta.json")
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"delete {cache}" in err and "meta.json" in err
+    shutil.rmtree(cache)  # the fix, as written
+    assert main(args) == 0
