@@ -27,6 +27,7 @@ TensorFlow.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import multiprocessing
@@ -398,7 +399,7 @@ def _shrink(path: Path, count: int) -> None:
     if count == 0:
         np.save(tmp, np.zeros(shape, np.uint8))
     else:
-        new = np.lib.format.open_memmap(tmp, "w+", np.uint8, shape)
+        new = _open_reserved_memmap(tmp, shape)
         for start in range(0, count, 4096):
             stop = min(start + 4096, count)
             new[start:stop] = old[start:stop]
@@ -406,6 +407,39 @@ def _shrink(path: Path, count: int) -> None:
         del new
     del old
     os.replace(tmp, path)
+
+
+def _need_space(folder: Path, needed: int, what: Path) -> None:
+    """Raise ENOSPC (the command line's "no space left" line) before writing."""
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise OSError(
+            errno.ENOSPC,
+            f"{what} needs {needed / 1e9:.2f} GB, {free / 1e9:.2f} GB is free",
+            str(what),
+        )
+
+
+def _open_reserved_memmap(path: Path, shape) -> np.ndarray:
+    """``open_memmap`` whose every block is allocated first.
+
+    A memory map over a sparse file on a full disk dies of SIGBUS at the first
+    page that cannot be written; checking the free space and allocating the whole
+    file (``posix_fallocate``) first turns that into an ordinary ENOSPC OSError.
+    """
+    _need_space(path.parent, int(np.prod(shape)) + 4096, path)
+    images = np.lib.format.open_memmap(path, "w+", np.uint8, shape)
+    if hasattr(os, "posix_fallocate"):
+        try:
+            with open(path, "r+b") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                os.posix_fallocate(handle.fileno(), 0, size)
+        except OSError as error:
+            del images
+            if error.errno in (errno.EINVAL, errno.EOPNOTSUPP):  # not supported here
+                return np.lib.format.open_memmap(path, "r+")
+            raise OSError(error.errno, error.strerror, str(path)) from None
+    return images
 
 
 class _SplitWriter:
@@ -439,7 +473,7 @@ class _SplitWriter:
         if not ids:
             np.save(path, np.zeros(shape, np.uint8))
         else:
-            images = np.lib.format.open_memmap(path, "w+", np.uint8, shape)
+            images = _open_reserved_memmap(path, shape)
         kept: list[int] = []
         for start, (done, chunk, failed, notes, converted) in zip(
             range(0, len(ids), CHUNK), self.run(tasks)
@@ -583,6 +617,9 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
         row = {image_id: i for i, image_id in enumerate(all_ids)}
         by_split = celeba.split_ids(all_ids, celeba.read_partitions(files))
         total = sum(map(len, by_split.values()))
+        # the whole cache (images, attributes, ids) before a single image is decoded
+        per_image = image_size * image_size * 3 + len(celeba.ATTRIBUTE_NAMES) + 12
+        _need_space(partial, total * per_image + 64 * 1024, cache_dir)
         if workers is None:
             workers = 1 if total < 2000 else (os.cpu_count() or 1)
         run, pool = _runner(workers)

@@ -449,3 +449,226 @@ def test_prepare_refuses_a_damaged_meta_json_with_a_followable_fix(tmp_path, cap
     assert f"delete {cache}" in err and "meta.json" in err
     shutil.rmtree(cache)  # the fix, as written
     assert main(args) == 0
+
+
+# Full disks -----------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real tmpfs of a given size under tmp_path (root only; skipped otherwise)."""
+    import subprocess
+
+    mounted = []
+
+    def make(size: str) -> Path:
+        point = tmp_path / f"disk-{len(mounted)}"
+        point.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
+            capture_output=True,
+        )
+        if done.returncode != 0:
+            pytest.skip("cannot mount a small tmpfs here (needs root)")
+        mounted.append(point)
+        return point
+
+    yield make
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def _one_error_line(capsys) -> str:
+    err = [
+        line
+        for line in capsys.readouterr().err.splitlines()
+        if line.startswith("error:") or "Traceback" in line
+    ]
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.mark.parametrize("size", ["300k", "1m"])
+def test_prepare_on_a_full_disk_says_so_and_leaves_nothing(
+    tmp_path, small_disk, capsys, size
+):
+    folder = tiny_celeba(tmp_path / "src", 30)
+    cache = small_disk(size) / "cache"
+    code = main(["prepare", "--data", str(folder), "--cache", str(cache),
+                 "--image-size", "128"])
+    line = _one_error_line(capsys)
+    assert code == 1 and "no space left" in line and str(cache) in line
+    assert [n for n in listing(cache.parent) if not n.endswith(".lock")] == []
+
+
+@pytest.mark.parametrize("failing", ["disk_usage", "fallocate"])
+def test_prepare_never_maps_unallocated_blocks(tmp_path, monkeypatch, capsys, failing):
+    """Without the up-front check, allocating the array still fails cleanly."""
+    import errno
+
+    from helpers import cache as cache_module
+
+    folder = tiny_celeba(tmp_path / "src", 12)
+    if failing == "disk_usage":
+        usage = shutil.disk_usage(tmp_path)
+        monkeypatch.setattr(
+            cache_module.shutil, "disk_usage", lambda p: usage._replace(free=1000)
+        )
+    else:
+        def full(fd, offset, length):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(cache_module.os, "posix_fallocate", full, raising=False)
+    cache = tmp_path / "cache"
+    code = main(["prepare", "--data", str(folder), "--cache", str(cache)])
+    line = _one_error_line(capsys)
+    assert code == 1 and "no space left" in line
+    assert not cache.exists() and not cache.with_name("cache.partial").exists()
+
+
+def _train_args(cache_dir, run_dir, epochs=2):
+    return ["train", "--preset", "smoke", "--data", str(cache_dir), "--run-dir",
+            str(run_dir), "--epochs", str(epochs), "--batch-size", "16",
+            "--train-limit", "32", "--val-limit", "16", "--verbose", "0"]
+
+
+def _temporary_files(run_dir: Path) -> list[str]:
+    return [
+        p.relative_to(run_dir).as_posix()
+        for p in run_dir.rglob("*")
+        if p.name.startswith((".tmp-", "tmp-")) or p.name.endswith(".tmp")
+    ]
+
+
+def test_train_on_a_full_disk_records_failed_and_cleans_up(
+    cache_dir, small_disk, capsys
+):
+    run_dir = small_disk("1m") / "run"
+    code = main(_train_args(cache_dir, run_dir))
+    line = _one_error_line(capsys)
+    assert code == 1 and "no space left" in line
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+    assert _temporary_files(run_dir) == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError("Unable to synchronously write data (file write failed: errno = 28, "
+                "error message = 'No space left on device')"),
+        OSError(28, "No space left on device"),
+        RuntimeError("Can't decrement id ref count (errno = 28)"),
+    ],
+)
+def test_a_backup_that_does_not_fit_leaves_no_temporary_file(
+    cache_dir, tmp_path, monkeypatch, capsys, error
+):
+    import keras
+
+    real_save = keras.Model.save_weights
+
+    def full(self, path, *args, **kwargs):
+        if Path(path).name.startswith("tmp-"):
+            Path(path).write_bytes(b"\x89HDF partial")
+            raise error
+        return real_save(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", full)
+    run_dir = tmp_path / "run"
+    code = main(_train_args(cache_dir, run_dir))
+    line = _one_error_line(capsys)
+    assert code == 1 and "no space left" in line and str(run_dir) in line
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "failed" and info["epochs_done"] == 0
+    assert _temporary_files(run_dir) == []
+    # resuming after the space is freed works: the same command
+    monkeypatch.setattr(keras.Model, "save_weights", real_save)
+    assert main(_train_args(cache_dir, run_dir)) == 0
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
+
+
+def test_run_status_is_written_in_place_when_the_disk_is_full(tmp_path, monkeypatch):
+    import errno
+
+    from helpers import training
+    from helpers.runs import RunPaths, write_info
+
+    paths = RunPaths(tmp_path)
+    write_info(tmp_path, status="running", epochs_done=1)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(training, "write_info", full)
+    training.write_status(paths, status="failed", error="OSError: full")
+    info = json.loads(paths.info.read_text())
+    assert info == {"status": "failed", "epochs_done": 1, "error": "OSError: full"}
+
+
+# Status after a signal -----------------------------------------------------------------
+class _StopAt:
+    """A callback that stops training the way a user or a system does."""
+
+    def __init__(self, how: str, batch: int):
+        import keras
+
+        self.how, self.batch = how, batch
+        outer = self
+
+        class Stop(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                if batch == outer.batch:
+                    if outer.how == "sigterm":
+                        os.kill(os.getpid(), __import__("signal").SIGTERM)
+                    elif outer.how == "ctrl-c":
+                        raise KeyboardInterrupt
+                    else:
+                        raise RuntimeError("a crash in the middle of an epoch")
+
+        self.callback = Stop()
+
+
+@pytest.mark.parametrize(
+    "how, status", [("sigterm", "interrupted"), ("ctrl-c", "interrupted"),
+                    ("crash", "failed")]
+)
+def test_run_json_tells_the_truth_after_a_stop(cache_dir, tmp_path, how, status):
+    from helpers.config import preset
+    from helpers.training import train
+
+    config = preset("smoke", epochs=2, batch_size=16, train_limit=32, val_limit=16)
+    run_dir = tmp_path / "run"
+    stop = _StopAt(how, 0)
+    expected = RuntimeError if how == "crash" else KeyboardInterrupt
+    with pytest.raises(expected):
+        train(config, cache_dir, run_dir, verbose=0, callbacks=[stop.callback])
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == status
+    assert _temporary_files(run_dir) == []
+    import signal
+
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler removed
+    history = train(config, cache_dir, run_dir, verbose=0)  # resumes and finishes
+    assert len(history.epoch) == 2
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
+
+
+def test_sigterm_from_outside_stops_train_in_order(cache_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    args = _train_args(cache_dir, run_dir, epochs=200)
+    child = subprocess.Popen([sys.executable, "-m", "helpers", *args], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run_dir / "backup").exists():
+        time.sleep(0.5)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 143, err.decode()[-2000:]
+    assert "SIGTERM" in err.decode()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    assert _temporary_files(run_dir) == []
