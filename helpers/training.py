@@ -524,6 +524,13 @@ def _set_aside_damaged_best(paths: RunPaths) -> None:
     )
 
 
+def _preset_flag(config: VAEConfig) -> str:
+    """The --preset value a config came from, or PRESET when it is no preset's."""
+    from helpers.config import PRESETS
+
+    return config.name if config.name in PRESETS else "PRESET"
+
+
 def _datasets(config: VAEConfig, data, module):
     """Return (train_ds, val_ds, cache_dir or None).
 
@@ -542,9 +549,11 @@ def _datasets(config: VAEConfig, data, module):
     if size is not None and int(size) != config.image_size:
         raise DataError(
             f"the cache {cache_dir} holds {size}x{size} images but the config wants "
-            f"image_size={config.image_size}: prepare a cache at that size "
-            f"(`python -m helpers prepare --image-size {config.image_size} ...`) "
-            "and pass it as --data"
+            f"image_size={config.image_size} (train has no --image-size: the size "
+            f"comes with --preset {_preset_flag(config)}): prepare a cache at that "
+            "size, "
+            f"`python -m helpers prepare --data CELEBA --cache NEW_CACHE --image-size "
+            f"{config.image_size}`, and train with --data NEW_CACHE"
         )
     splits = []
     for split, limit, training in (

@@ -603,7 +603,7 @@ def test_run_status_is_written_in_place_when_the_disk_is_full(tmp_path, monkeypa
     assert info == {"status": "failed", "epochs_done": 1, "error": "OSError: full"}
 
 
-# Status after a signal -----------------------------------------------------------------
+# Status after a signal -------------------------------------------------------------
 class _StopAt:
     """A callback that stops training the way a user or a system does."""
 
@@ -672,3 +672,165 @@ def test_sigterm_from_outside_stops_train_in_order(cache_dir, tmp_path):
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "interrupted"
     assert _temporary_files(run_dir) == []
+
+
+# Typos that destroy work: no output over a run's own files --------------------------
+@pytest.fixture
+def fake_run(tmp_path):
+    run = tmp_path / "run"
+    (run / "backup").mkdir(parents=True)
+    (run / "samples").mkdir()
+    for name in ("config.json", "run.json", "history.csv"):
+        (run / name).write_text("{}\n")
+    (run / "best.keras").write_bytes(b"model")
+    (run / "backup" / "training_metadata.json").write_text("{}")
+    (run / "samples" / "epoch_001.png").write_bytes(b"png")
+    return run
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "out, why",
+    [
+        ("best.keras", "must end in .png"),
+        ("run.json", "must end in .png"),
+        ("history.csv", "must end in .png"),
+        ("backup/training_metadata.json", "must end in .png"),
+        ("loss_curves.png", "own loss_curves.png"),
+        ("samples/epoch_001.png", "own samples"),
+        ("backup/grid.png", "own backup"),
+    ],
+)
+def test_sample_refuses_an_output_over_the_runs_files(fake_run, capsys, out, why):
+    before = _snapshot(fake_run)
+    with pytest.raises(SystemExit) as caught:
+        main(["sample", "--run-dir", str(fake_run), "--out", str(fake_run / out)])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert why in err and str(fake_run / out) in err
+    assert _snapshot(fake_run) == before
+
+
+@pytest.mark.parametrize("out", ["best.keras", "instructor.keras", "model.h5"])
+def test_export_model_refuses_the_runs_own_model(fake_run, capsys, out):
+    before = _snapshot(fake_run)
+    with pytest.raises(SystemExit) as caught:
+        main(["export-model", str(fake_run), str(fake_run / out), "--force"])
+    assert caught.value.code == 2
+    assert str(fake_run / out) in capsys.readouterr().err
+    assert _snapshot(fake_run) == before
+
+
+@pytest.mark.parametrize(
+    "name", ["meta.json", "train_images.npy", "test_attributes.npy", "train_ids.txt"]
+)
+def test_no_output_lands_on_a_cache_file(tmp_path, name):
+    import argparse
+
+    from helpers.validate import output_file_of
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "meta.json").write_text("{}")
+    with pytest.raises(argparse.ArgumentTypeError, match="cache"):
+        output_file_of(Path(name).suffix)(str(cache / name))
+    assert output_file_of(".png")(str(tmp_path / "grid.png")) == tmp_path / "grid.png"
+
+
+# Advice that can be followed as written ---------------------------------------------
+def _parse(command: str, **placeholders: str):
+    """Parse a suggested `python -m helpers ...` command with the CLI's own parser."""
+    import argparse
+    import importlib
+    import shlex
+
+    from helpers.cli import COMMANDS
+
+    assert "..." not in command, f"not runnable as written: {command}"
+    words = shlex.split(command)
+    assert words[:3] == ["python", "-m", "helpers"], command
+    words = [placeholders.get(w, w) for w in words[3:]]
+    module, function = COMMANDS[words[0]][0].split(":")
+    parser = argparse.ArgumentParser(prog=words[0])
+    getattr(importlib.import_module(module), function)(parser)
+    return parser.parse_args(words[1:])  # SystemExit(2) if the advice is wrong
+
+
+def _commands(message: str) -> list[str]:
+    import re
+
+    return re.findall(r"`(python -m helpers [^`]+)`", message)
+
+
+def test_the_image_size_advice_works_as_written(tmp_path, slice_dir):
+    from helpers.cache import prepare_cache
+    from helpers.config import preset
+    from helpers.training import train
+
+    small = tmp_path / "cache16"
+    prepare_cache(slice_dir, small, 16, progress=False)
+    with pytest.raises(DataError) as caught:
+        train(preset("smoke"), small, tmp_path / "run", verbose=0)
+    message = str(caught.value)
+    assert "--image-size" not in message.split("`")[0].replace(
+        "train has no --image-size", ""
+    )
+    (command,) = _commands(message)
+    new_cache = tmp_path / "cache64"
+    args = _parse(command, CELEBA=str(slice_dir), NEW_CACHE=str(new_cache))
+    assert main(["prepare", "--data", str(args.data), "--cache", str(args.cache),
+                 "--image-size", str(args.image_size)]) == 0
+    # "train with --data NEW_CACHE": the data is accepted (no size error)
+    from helpers.student import TRAINING_PARTS, solution_module
+    from helpers.training import _datasets
+
+    module = solution_module(*TRAINING_PARTS, "build_my_vae")
+    _datasets(preset("smoke", train_limit=8, val_limit=8), new_cache, module)
+
+
+def test_the_not_a_run_and_damaged_model_advice_parse(tmp_path, fake_run):
+    from helpers.config import preset
+    from helpers.errors import LabError
+    from helpers.runs import load_run
+
+    with pytest.raises(LabError) as caught:
+        load_run(tmp_path / "nothing")
+    for command in _commands(str(caught.value)):
+        _parse(command, DATA=str(tmp_path), DIR=str(tmp_path / "r"))
+    preset("smoke").save(fake_run / "config.json")
+    with pytest.raises(LabError) as caught:
+        load_run(fake_run)
+    commands = _commands(str(caught.value))
+    assert commands
+    for command in commands:
+        args = _parse(command, DATA=str(tmp_path))
+        assert args.preset == "smoke"
+
+
+def test_every_flag_a_message_names_exists(tmp_path):
+    """Flags named in advice (train's, prepare's) are ones their parser accepts."""
+    import argparse
+    import re
+
+    from helpers.callbacks import nan_error
+    from helpers.cli.data import prepare_command
+    from helpers.cli.train import train_command
+    import keras
+
+    history = keras.callbacks.History()
+    history.history = {"loss": [float("nan")], "kl_loss": [float("inf")]}
+    messages = {"train": [str(nan_error(history, 3))]}
+    parser = argparse.ArgumentParser()
+    train_command(parser)
+    known = {a for action in parser._actions for a in action.option_strings}
+    for message in messages["train"]:
+        for flag in re.findall(r"(--[a-z][a-z-]+)", message):
+            assert flag in known, (flag, message)
+    parser = argparse.ArgumentParser()
+    prepare_command(parser)
+    assert "--image-size" in {
+        a for action in parser._actions for a in action.option_strings
+    }

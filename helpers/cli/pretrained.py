@@ -8,6 +8,8 @@ paste into ``helpers/pretrained.py``.
 
 from __future__ import annotations
 
+from helpers.validate import output_file_of
+
 
 def export_model_command(parser):
     """``python -m helpers export-model``: write a run's model as a portable file."""
@@ -17,7 +19,9 @@ def export_model_command(parser):
         "run_dir", help="a trained run directory (it holds best.keras and config.json)"
     )
     parser.add_argument(
-        "out", help="the portable model file to write, e.g. model.keras"
+        "out",
+        type=output_file_of(".keras"),
+        help="the portable model file to write, e.g. model.keras",
     )
     parser.add_argument(
         "--force", action="store_true", help="replace OUT if it already exists"
