@@ -604,6 +604,53 @@ def read_kaggle_json(path: str | os.PathLike) -> tuple[str, str]:
     return values[0], values[1]
 
 
+def _token_problem(text: str) -> str | None:
+    if not text.strip():
+        return "it is empty"
+    if any(ch.isspace() for ch in text.strip()) or not text.strip().isprintable():
+        return "it holds spaces or control characters, not one token"
+    if not text.strip().isascii():
+        return "it holds non-ASCII characters, not a token"
+    return None
+
+
+def _check_token_text(text: str, where: str) -> None:
+    problem = _token_problem(text)
+    if problem:
+        raise CredentialsError(
+            f"{where} is not a usable Kaggle API token: {problem}. Set it to the "
+            f"token from {KAGGLE_SETTINGS} (API, Create New Token), and run again."
+        )
+
+
+def _read_token_file(path: Path) -> str:
+    """The token in ``path`` (kagglehub reads it too); a bad file is one clear line.
+
+    An empty, whitespace-only, binary or unreadable token file would make
+    kagglehub fail (or send garbage), so it is refused with the fix.
+    """
+    fix = (
+        f"put your API token from {KAGGLE_SETTINGS} (API, Create New Token) in "
+        f"it, or delete it (`rm {path}`), and run again"
+    )
+    if path.is_dir():
+        raise CredentialsError(f"{path} is a folder, not a token file: {fix}.")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise CredentialsError(f"{path} is not text (binary data): {fix}.") from None
+    except OSError as error:
+        raise CredentialsError(
+            f"{path} cannot be read ({error.strerror or type(error).__name__}): {fix}."
+        ) from None
+    problem = _token_problem(text)
+    if problem:
+        raise CredentialsError(
+            f"{path} is not a usable Kaggle API token: {problem}; {fix}."
+        )
+    return text.strip()
+
+
 def _colab_userdata():
     """google.colab.userdata in Colab, else None."""
     if not in_colab():
@@ -664,7 +711,15 @@ def find_kaggle_credentials() -> KaggleCredentials:
             variables, secrets and files, never their values.
     """
     notes: list[str] = []
-    if os.environ.get(TOKEN_VARIABLE, "").strip():
+    token = os.environ.get(TOKEN_VARIABLE)
+    if token is not None and not token.strip():
+        raise CredentialsError(
+            f"the environment variable {TOKEN_VARIABLE} is set but empty: unset it "
+            f"(`unset {TOKEN_VARIABLE}`) or set it to your API token from "
+            f"{KAGGLE_SETTINGS}, and run again."
+        )
+    if token is not None:
+        _check_token_text(token, f"the environment variable {TOKEN_VARIABLE}")
         return KaggleCredentials("token", f"the environment variable {TOKEN_VARIABLE}")
     userdata = _colab_userdata()
     if userdata is not None:
@@ -678,9 +733,14 @@ def find_kaggle_credentials() -> KaggleCredentials:
             )
     for name in ("access_token", "access_token.txt"):
         token_file = Path.home() / ".kaggle" / name
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            if token_file.is_file() and token_file.read_text().strip():
-                return KaggleCredentials("token", str(token_file), notes=tuple(notes))
+        if token_file.exists() and _read_token_file(token_file):
+            return KaggleCredentials("token", str(token_file), notes=tuple(notes))
+    blank = [n for n in PAIR_VARIABLES if n in os.environ and not os.environ[n].strip()]
+    if blank:
+        raise CredentialsError(
+            f"the environment variable {blank[0]} is set but empty: unset it "
+            f"(`unset {blank[0]}`) or give it its value, and run again."
+        )
     pair = [name for name in PAIR_VARIABLES if os.environ.get(name, "").strip()]
     if len(pair) == 2:
         return KaggleCredentials(

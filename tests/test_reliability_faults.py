@@ -834,3 +834,68 @@ def test_every_flag_a_message_names_exists(tmp_path):
     assert "--image-size" in {
         a for action in parser._actions for a in action.option_strings
     }
+
+
+# Malformed credential files and variables -------------------------------------------
+SECRET = "KGAT_0123456789abcdef"
+
+
+@pytest.fixture
+def kaggle_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".kaggle").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / ".kaggle"))
+    for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(download, "_colab_userdata", lambda: None)
+    return home / ".kaggle"
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"", "empty"),
+        (b"   \n\t", "empty"),
+        (b"\xff\xfe\x00\x01", "not text"),
+        (b"two tokens", "spaces"),
+        (b"tok\x00en", "control"),
+    ],
+)
+def test_a_bad_access_token_file_is_one_line(kaggle_home, capsys, content, problem):
+    (kaggle_home / "access_token").write_bytes(content)
+    (kaggle_home / "kaggle.json").write_text(
+        json.dumps({"username": "student", "key": SECRET})
+    )
+    code = main(["download", "--source", "kaggle", "--dest", str(kaggle_home.parent)])
+    line = _one_error_line(capsys)
+    assert code == 2 and problem in line
+    assert str(kaggle_home / "access_token") in line and "rm " in line
+    assert SECRET not in line
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['[]', '42', '"text"', 'null', '{"username": ["a"], "key": "k"}',
+     '{"username": "a", "key": {"k": 1}}', '{"username": "a"}', '{"key": 5}'],
+)
+def test_kaggle_json_of_the_wrong_shape_is_one_line(kaggle_home, capsys, content):
+    (kaggle_home / "kaggle.json").write_text(content)
+    code = main(["download", "--source", "kaggle", "--dest", str(kaggle_home.parent)])
+    line = _one_error_line(capsys)
+    assert code == 2 and str(kaggle_home / "kaggle.json") in line
+    assert "unexpected" not in line and "TypeError" not in line
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [("KAGGLE_API_TOKEN", ""), ("KAGGLE_API_TOKEN", "   "),
+     ("KAGGLE_API_TOKEN", "a b"), ("KAGGLE_USERNAME", " "), ("KAGGLE_KEY", "")],
+)
+def test_empty_or_garbled_variables_are_named(
+    kaggle_home, monkeypatch, capsys, variable, value
+):
+    monkeypatch.setenv(variable, value)
+    code = main(["download", "--source", "kaggle", "--dest", str(kaggle_home.parent)])
+    line = _one_error_line(capsys)
+    assert code == 2 and variable in line
