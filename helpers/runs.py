@@ -178,7 +178,7 @@ def load_run(run_dir) -> Run:
     config = read_config(paths.root)
     info = read_info(run_dir)
     fix = (
-        "the run's best model is damaged: resume it from the backup with the train "
+        "the run's best model is damaged: to resume from the backup, run the train "
         f"command that made it, `python -m helpers train --data DATA --run-dir "
         f"{paths.root} --preset {_preset_flag(config)}` (a new best.keras is "
         "written at the next epoch), or train again in a new --run-dir"
