@@ -7,9 +7,12 @@ any other exception is a bug: one line says where its full traceback was saved.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
 import sys
+import threading
 import tempfile
 import time
 import traceback
@@ -42,6 +45,40 @@ class DamagedFileError(LabError):
     def __init__(self, path, problem: str, fix: str):
         self.path, self.problem, self.fix = path, problem, fix
         super().__init__(f"{path} is damaged ({problem}): {fix}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM turned into an orderly stop (``sigterm_stops``), cleaned up as Ctrl-C."""
+
+
+@contextlib.contextmanager
+def sigterm_stops():
+    """Within the block, SIGTERM raises :class:`Terminated` instead of killing.
+
+    So a ``kill``, a Colab or a batch system's stop runs the same cleanup as
+    Ctrl-C (temporary files removed, the status written). Only in the main
+    thread, where Python delivers signals; elsewhere the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True for ENOSPC / EDQUOT, also when a library (h5py) only says so in words."""
+    if isinstance(error, OSError) and error.errno in _NO_SPACE:
+        return True
+    text = str(error).lower()
+    return "no space left" in text or "errno = 28" in text or "disk quota" in text
 
 
 # Turning any error into one line for the command line ------------------------------
