@@ -292,6 +292,15 @@ def preset(name: str, **overrides) -> VAEConfig:
     return PRESETS[name].replace(**overrides)
 
 
+# nbgrader sets NBGRADER_EXECUTION=autograde in the kernels ``nbgrader autograde`` runs
+GRADING_ENV = "NBGRADER_EXECUTION"
+
+
+def grading_mode() -> bool:
+    """True inside ``nbgrader autograde``: the notebooks shrink their long cells."""
+    return os.environ.get(GRADING_ENV, "").strip() == "autograde"
+
+
 def smoke_mode() -> bool:
     """True when the SMOKE environment switch asks for the tiny CI profile."""
     return os.environ.get(SMOKE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}

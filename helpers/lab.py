@@ -33,7 +33,7 @@ import numpy as np
 
 from helpers import celeba, drive_copy
 from helpers.cache import cache_info, prepare_cache
-from helpers.config import VAEConfig, preset, smoke_mode
+from helpers.config import VAEConfig, grading_mode, preset, smoke_mode
 from helpers.download import download_celeba
 from helpers.environment import detect_hardware, enable_colab_widgets, in_colab
 from helpers.errors import DataError, register_short_errors
@@ -41,6 +41,10 @@ from helpers.student import STUDENT_DIRNAME, register_magic, set_workdir
 from helpers.synthetic import make_slice
 
 WORKDIR_ENV = "VAE_LAB_WORKDIR"
+# Under `nbgrader autograde` (with SMOKE=1): the self-checks use fixed inputs, so
+# the training cells only have to show that the student's model trains.
+GRADING_OVERRIDES = {"train_limit": 128, "val_limit": 64, "epochs": 1}
+WRONG_MODE_EXIT = 70
 USE_DRIVE_ENV = "VAE_LAB_USE_DRIVE"
 SMOKE_SLICE_IMAGES = 600
 # setup_lab(quick=True) without a full cache: the first this many validation images.
@@ -123,6 +127,8 @@ def accelerator() -> str:
 
 def describe_environment() -> str:
     """One line per version that matters, and the device, for the first cell."""
+    if grading_mode() and not smoke_mode():
+        _refuse_to_grade()
     import keras  # loads TensorFlow: only when a notebook sets up
 
     lines = [
@@ -139,9 +145,17 @@ def describe_environment() -> str:
 
 
 def default_workdir(use_drive: bool = False) -> Path:
-    """The folder for data and runs: $VAE_LAB_WORKDIR, Google Drive, or ~/vae-lab."""
+    """The folder for data and runs: $VAE_LAB_WORKDIR, Google Drive, or ~/vae-lab.
+
+    Under ``nbgrader autograde`` (which runs each notebook in
+    ``autograded/<student>/<assignment>/``) it is ``autograded/<student>/.vae-lab``:
+    one per student, shared by that student's notebooks, so 03 loads the parts the
+    same student exported in 02, and students can be graded in parallel.
+    """
     if os.environ.get(WORKDIR_ENV):
         return Path(os.environ[WORKDIR_ENV])
+    if grading_mode():
+        return Path.cwd().parent / ".vae-lab"
     if use_drive:
         return DRIVE_WORKDIR
     return COLAB_LOCAL_WORKDIR if in_colab() else Path.home() / "vae-lab"
@@ -346,6 +360,8 @@ def setup_lab(
     Returns:
         A ``Lab`` with the folders and the config.
     """
+    if grading_mode() and not smoke_mode():
+        _refuse_to_grade()
     import keras  # loads TensorFlow: only when a notebook sets up
 
     enable_colab_widgets()  # progress bars and sliders are ipywidgets
@@ -364,6 +380,8 @@ def setup_lab(
     smoke = smoke_mode()
     generated = source == "generated" or (source == "auto" and smoke)
     name = preset_name or choose_preset(smoke)
+    if grading_mode():
+        overrides = {**GRADING_OVERRIDES, **overrides}
     config = preset(name, seed=seed, **overrides)
     keras.utils.set_random_seed(config.seed)
     if verbose:
@@ -414,6 +432,27 @@ def setup_lab(
             f"runs: {lab.runs_dir}"
         )
     return lab
+
+
+def _refuse_to_grade() -> None:
+    """Stop ``nbgrader autograde`` outside SMOKE=1: loudly, never with wrong points.
+
+    Without SMOKE=1 the notebook would look for CelebA (and Kaggle credentials) on
+    the grading machine, fail in its first cell and score every check as failed,
+    while nbgrader reports success. Ending the kernel makes nbgrader fail the
+    notebook instead ("There was an error processing assignment"), with no grade.
+    """
+    import sys
+
+    message = (
+        "GRADING STOPPED: nbgrader autograde runs this notebook without SMOKE=1. "
+        "The self-checks are written for the generated slice: run nbgrader from the "
+        "course folder made by `python -m instructor make-student --course` (its "
+        "nbgrader_config.py sets SMOKE=1), or `SMOKE=1 nbgrader autograde ...`."
+    )
+    print(message, file=sys.stderr, flush=True)
+    print(message, flush=True)
+    os._exit(WRONG_MODE_EXIT)
 
 
 def _check_runs_on_drive(runs_dir: Path, extra: list, verbose: bool) -> None:

@@ -250,6 +250,10 @@ def inception_extractor(batch_size: int = 50) -> InceptionExtractor:
     """
     import keras
 
+    from helpers.config import grading_mode
+
+    if grading_mode():  # seconds of building a 24 M-parameter model, for nothing
+        raise LabError("FID/KID are not computed under nbgrader autograde")
     try:
         model = keras.applications.InceptionV3(
             include_top=False,

@@ -33,6 +33,31 @@ from helpers.errors import LabError
 MANIFEST = Path(__file__).parent / "templates" / "graded_cells.json"
 # What nbgrader compares for a graded cell (``points`` only where it is graded).
 _KEYS = ("solution", "grade", "locked")
+# The stubs make-student (and nbgrader) leave where the student writes.
+CODE_STUB = "# YOUR CODE HERE"
+RAISE_STUB = "raise NotImplementedError()"
+ANSWER_STUB = "YOUR ANSWER HERE"
+
+
+def source_digest(source) -> str:
+    """SHA-256 of a cell's text, blind to trailing spaces and end-of-line changes."""
+    import hashlib
+
+    text = "".join(source) if isinstance(source, list) else str(source)
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def is_stub(cell: dict) -> bool:
+    """True when a cell still holds the release's stub (nothing written in it)."""
+    text = cell.get("source", "")
+    text = "".join(text) if isinstance(text, list) else str(text)
+    if cell.get("cell_type") == "markdown":
+        return text.strip().startswith(ANSWER_STUB) and all(
+            line.strip().startswith(("*Hint:", ANSWER_STUB)) or not line.strip()
+            for line in text.strip().splitlines()
+        )
+    return CODE_STUB in text and RAISE_STUB in text
 
 
 class SubmissionError(LabError):
@@ -69,12 +94,21 @@ class SubmissionReport:
     missing: list[str] = field(default_factory=list)  # no cell carries the grade_id
     duplicated: list[str] = field(default_factory=list)  # more than one cell does
     unknown: list[str] = field(default_factory=list)  # not a grade_id of the release
+    tests_edited: list[str] = field(default_factory=list)  # a locked test's text
+    empty: list[str] = field(default_factory=list)  # answer cells still the stub
     colab: bool = False  # the file shows Colab's own metadata
     source: str = ""
 
     @property
     def intact(self) -> bool:
-        return not (self.changed or self.missing or self.duplicated)
+        return not (
+            self.changed or self.missing or self.duplicated or self.tests_edited
+        )
+
+    @property
+    def ready(self) -> bool:
+        """Intact and every answer written: nothing left to do before handing in."""
+        return self.intact and not self.empty
 
     def lines(self) -> list[str]:
         where = "passed through Colab" if self.colab else "no sign of Colab"
@@ -96,6 +130,13 @@ class SubmissionReport:
             out.append(f"  flags or points edited: {', '.join(self.changed)}")
         if self.unknown:
             out.append(f"  not in the release: {', '.join(self.unknown)}")
+        if self.tests_edited:
+            out.append(
+                f"  test cells edited: {', '.join(self.tests_edited)} (grading puts "
+                "the release's back: an edit never earns points)"
+            )
+        if self.empty:
+            out.append(f"  still empty (the stub is there): {', '.join(self.empty)}")
         return out
 
 
@@ -124,13 +165,16 @@ def _grade_ids(nb: dict) -> list[str]:
     return ids
 
 
-def _guess_notebook(nb: dict, known: list[str]) -> str | None:
+def _guess_notebook(nb: dict, known: list[str], source: str = "") -> str | None:
     prefixes = Counter(grade_id.split("-", 1)[0] for grade_id in _grade_ids(nb))
     for prefix, _ in prefixes.most_common():
         if prefix in known:
             return prefix
     name = str(nb.get("metadata", {}).get("colab", {}).get("name", ""))
-    return next((k for k in known if k in name), None)
+    file_name = Path(source).name if source else ""  # nbgrader's <NN_name>.ipynb
+    return next((k for k in known if k in name), None) or next(
+        (k for k in known if k in file_name), None
+    )
 
 
 def check_notebook(
@@ -145,7 +189,7 @@ def check_notebook(
         source: where it came from, for the report.
     """
     known = _release_cells(manifest)
-    notebook = notebook or _guess_notebook(nb, list(known))
+    notebook = notebook or _guess_notebook(nb, list(known), source)
     if notebook is None:
         raise SubmissionError(
             "cannot tell which lab notebook this is (no grade_id of the lab's and "
@@ -153,11 +197,20 @@ def check_notebook(
         )
     expected = _cells_of(known, notebook)
     seen: dict[str, list[dict]] = {}
-    for cell in nb.get("cells", []):
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
-            seen.setdefault(meta["grade_id"], []).append(meta)
+    sources: dict[str, list[str]] = {}
     report = SubmissionReport(notebook, len(expected), colab=_is_colab(nb))
+    for index, cell in enumerate(nb.get("cells", [])):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if isinstance(grade_id, str):
+            seen.setdefault(grade_id, []).append(meta)
+            sources.setdefault(grade_id, []).append(cell.get("source", ""))
+        if is_stub(cell):
+            report.empty.append(
+                grade_id
+                if isinstance(grade_id, str)
+                else f"cell {index} ({cell.get('cell_type')})"
+            )
     report.source = source
     for grade_id, want in expected.items():
         metas = seen.get(grade_id, [])
@@ -171,6 +224,10 @@ def check_notebook(
             report.changed.append(grade_id)
         else:
             report.kept.append(grade_id)
+        digest = want.get("sha256")
+        texts = sources.get(grade_id, [])
+        if digest and any(source_digest(text) != digest for text in texts):
+            report.tests_edited.append(grade_id)
     report.unknown = sorted(set(seen) - set(expected))
     return report
 
@@ -198,7 +255,7 @@ def read_notebook(path: str | Path) -> dict:
     """Read an .ipynb as JSON, or raise SubmissionError saying what is wrong."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        nb = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
         raise SubmissionError(f"{path}: no such file") from error
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -206,6 +263,15 @@ def read_notebook(path: str | Path) -> dict:
             f"{path} is not a notebook (not valid JSON: {error}); download it again "
             "with File > Download > Download .ipynb"
         ) from error
+    except OSError as error:  # a folder, no permission
+        raise SubmissionError(f"{path} cannot be read ({error})") from error
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+        raise SubmissionError(
+            f"{path} is JSON but not a notebook (no list of cells); hand in the "
+            ".ipynb itself (File > Download > Download .ipynb)"
+        )
+    return nb
 
 
 def check_submission(notebook: str | None = None, path=None, verbose=True):
@@ -240,8 +306,14 @@ def check_submission(notebook: str | None = None, path=None, verbose=True):
     report = check_notebook(nb, notebook, source)
     if verbose:
         print("\n".join(report.lines()))
-        if report.intact:
+        if report.ready:
             print("Ready to hand in: File > Download > Download .ipynb.")
+        elif report.intact:
+            print(
+                f"NOT ready: {len(report.empty)} answer cell(s) still empty "
+                f"({', '.join(report.empty)}): write them, save, and run this cell "
+                "again."
+            )
         else:
             print(
                 "Hand it in all the same: your instructor's repair-submission puts "

@@ -18,6 +18,7 @@ from instructor.notebook_tools import (
     REPO_URL,
     check_repo_url,
     plan_student_notebooks,
+    repo_url_in,
     strip_outputs,
     write_student_notebooks,
 )
@@ -53,9 +54,12 @@ def make_student_command(parser):
     )
     parser.add_argument(
         "--repo-url",
-        default=REPO_URL,
-        help="GitHub repository every Colab badge and install line points at "
-        f"(default: {REPO_URL}, the REPO_URL constant in helpers/notebook_tools.py)",
+        default=None,
+        help="GitHub repository every Colab badge and install line points at, in "
+        "solutions/, notebooks/, the --release and the --course; it is written into "
+        "the solutions, so later commands find it there (default: the one the "
+        f"solutions' install lines name, else {REPO_URL}, the REPO_URL constant in "
+        "instructor/notebook_tools.py)",
     )
     parser.add_argument(
         "--release",
@@ -80,7 +84,9 @@ def make_student_command(parser):
     )
 
     def run(args) -> int:
-        repo_url = check_repo_url(args.repo_url)
+        repo_url = check_repo_url(
+            args.repo_url or repo_url_in(args.solutions) or REPO_URL
+        )
         if args.release:
             from instructor.release import build_release
 
@@ -120,7 +126,7 @@ def make_student_command(parser):
             print(
                 "fix: python -m instructor make-student"
                 + (" --strip-outputs" if plan.with_outputs else "")
-                + (f" --repo-url {repo_url}" if repo_url != REPO_URL else "")
+                + (f" --repo-url {repo_url}" if args.repo_url else "")
             )
             return 1
         changed = write_student_notebooks(args.solutions, args.out, repo_url)
@@ -169,8 +175,9 @@ def repair_submission_command(parser):
     parser.add_argument(
         "-o",
         "--out",
-        help="where to write the repaired notebook (or folder); default: in place "
-        "(a folder's originals are first copied to <submitted>-before-repair/)",
+        help="where to write the repaired notebook (or folder); default: in place, "
+        "after keeping the original (a file's as NAME.before-repair.ipynb beside it, "
+        "a folder's in <submitted>-before-repair/)",
     )
 
     def run(args) -> int:
@@ -182,9 +189,13 @@ def repair_submission_command(parser):
             reports = [repair_file(args.submitted, args.release, args.out)]
         for report in reports:
             print(report)
-        changed = sum(bool(r.actions) for r in reports)
-        print(f"{len(reports)} notebook(s) checked, {changed} repaired")
-        return 0
+        failed = sum(r.failed for r in reports)
+        changed = sum(bool(r.actions) and not r.failed for r in reports)
+        print(
+            f"{len(reports)} notebook(s) checked, {changed} repaired"
+            + (f", {failed} NOT repaired (see above)" if failed else "")
+        )
+        return 1 if failed else 0
 
     return run
 
@@ -209,23 +220,35 @@ def check_submission_command(parser):
 
         files = []
         for path in map(Path, args.paths):
+            if not path.exists():
+                raise LabError(f"{path}: no such file or folder")
             files += sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
         files = [f for f in files if ".ipynb_checkpoints" not in f.parts]
         if not files:
             raise LabError(f"no .ipynb files in {', '.join(args.paths)}")
-        reports = []
+        reports, unreadable = [], []
         for path in files:
-            report = check_notebook(read_notebook(path), args.notebook, str(path))
+            try:  # every file is reported: one bad file does not stop the class
+                report = check_notebook(read_notebook(path), args.notebook, str(path))
+            except LabError as error:
+                unreadable.append(path)
+                print(f"{path}: CANNOT CHECK: {error}")
+                continue
             reports.append(report)
             print("\n".join(report.lines()))
         print("\n".join(survey(reports)))
         damaged = sum(not r.intact for r in reports)
         if damaged:
             print(
-                f"{damaged} of {len(reports)} need `repair-submission` before "
+                f"{damaged} of {len(files)} need `repair-submission` before "
                 "nbgrader autograde"
             )
-        return 0
+        if unreadable:
+            print(
+                f"{len(unreadable)} of {len(files)} file(s) could not be read: ask "
+                "those students for the notebook again"
+            )
+        return 1 if unreadable else 0
 
     return run
 

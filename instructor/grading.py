@@ -242,6 +242,11 @@ class RepairReport:
     notebook: str = ""
     actions: list[str] = field(default_factory=list)
 
+    @property
+    def failed(self) -> bool:
+        """True when the notebook could not be repaired at all."""
+        return any(line.startswith("NOT REPAIRED") for line in self.actions)
+
     def add(self, text: str) -> None:
         self.actions.append(text)
 
@@ -359,6 +364,10 @@ def repair_submission(submitted, release, name: str = "notebook"):
             continue
         meta = wanted[grade_id].metadata["nbgrader"]
         keep = indices[-1]
+        stub = _normal(wanted[grade_id].source)
+        if nb.cells[keep].cell_type == "markdown":  # a written answer: the text
+            written = [i for i in indices if _normal(nb.cells[i].source) != stub]
+            keep = written[-1] if written else keep
         if _is_test(meta):
             same = [
                 i
@@ -382,9 +391,12 @@ def repair_submission(submitted, release, name: str = "notebook"):
                 return index
         return None
 
+    def written(grade_id: str) -> bool:
+        return wanted[grade_id].cell_type == "markdown"
+
     for rank, grade_id in enumerate(order):
-        if position(grade_id) is not None:
-            continue
+        if position(grade_id) is not None or written(grade_id):
+            continue  # written answers are placed below, by their question
         release_cell = wanted[grade_id]
         meta = release_cell.metadata["nbgrader"]
         before = [position(g) for g in order[:rank]]
@@ -427,6 +439,8 @@ def repair_submission(submitted, release, name: str = "notebook"):
             f"release"
         )
 
+    _place_written_answers(nb, release, wanted, order, ordinary, report)
+
     # 3. graded cells carry the release's metadata; tests carry its source.
     for index, cell in enumerate(nb.cells):
         grade_id = _grade_id(cell)
@@ -461,29 +475,201 @@ def repair_submission(submitted, release, name: str = "notebook"):
     return nb, report
 
 
-def repair_file(submitted: str | Path, release: str | Path, out: str | Path | None):
+def _question_cell(cells, label: str) -> int | None:
+    """Index of the markdown cell that asks question ``label`` ("q2-3"), if any."""
+    for index, cell in enumerate(cells):
+        if cell.cell_type == "markdown" and any(
+            "q" + number.replace(".", "-") == label
+            for number in _QUESTION.findall(cell.source)
+        ):
+            return index
+    return None
+
+
+def _place_written_answers(nb, release, wanted, order, ordinary, report) -> None:
+    """Give each written answer without metadata the release's, by its question.
+
+    A written answer is found by the question label above it ("Question 2.3",
+    whatever the metadata says), else by order between the graded cells around it;
+    among the cells found, the one the student wrote in (not the stub) nearest its
+    question wins. What cannot be placed is reported, and only a deleted answer
+    comes back as the stub (graded 0, never over text that might be the answer).
+    """
+    label_of = {
+        grade_id: _question(release.cells, release.cells.index(wanted[grade_id]))
+        for grade_id in order
+        if wanted[grade_id].cell_type == "markdown"
+    }
+    labels = {label for label in label_of.values() if label}
+
+    def position(grade_id: str) -> int | None:
+        for index, cell in enumerate(nb.cells):
+            if _grade_id(cell) == grade_id:
+                return index
+        return None
+
+    def free(index: int) -> bool:
+        cell = nb.cells[index]
+        return (
+            cell.cell_type == "markdown"
+            and _grade_id(cell) is None
+            and _normal(cell.source) not in ordinary
+        )
+
+    for rank, grade_id in enumerate(order):
+        if grade_id not in label_of or position(grade_id) is not None:
+            continue
+        label, stub = label_of[grade_id], _normal(wanted[grade_id].source)
+        meta = wanted[grade_id].metadata["nbgrader"]
+        if label is not None:
+            found = [
+                i
+                for i in range(len(nb.cells))
+                if free(i) and _question(nb.cells, i) == label
+            ]
+            how = f"by its question label ({label.replace('-', '.')[1:]})"
+        else:
+            before = [position(g) for g in order[:rank]]
+            after = [position(g) for g in order[rank + 1 :]]
+            low = max([p for p in before if p is not None], default=-1)
+            high = min([p for p in after if p is not None], default=len(nb.cells))
+            found = [
+                i
+                for i in range(low + 1, high)
+                if free(i) and _question(nb.cells, i) not in labels
+            ]
+            how = "by order (its question has no label)"
+        answered = [i for i in found if _normal(nb.cells[i].source) != stub]
+        chosen = (answered or found or [None])[0]
+        if chosen is not None:
+            nb.cells[chosen].metadata["nbgrader"] = copy.deepcopy(dict(meta))
+            state = "" if answered else " (still the stub)"
+            report.add(
+                f"cell {chosen}: written answer {grade_id!r} placed {how}{state}"
+            )
+            for other in answered[1:]:
+                report.add(
+                    f"cell {other}: more text under the same question as "
+                    f"{grade_id!r} (cell {chosen}), not graded: read it by hand"
+                )
+            continue
+        asked = _question_cell(nb.cells, label) if label else None
+        if asked is None:
+            before = [position(g) for g in order[:rank]]
+            asked = max([p for p in before if p is not None], default=-1)
+        restored = copy.deepcopy(wanted[grade_id])
+        nb.cells.insert(asked + 1, restored)
+        report.add(
+            f"cell {asked + 1}: written answer {grade_id!r} not found (no text under "
+            f"its question): the release's stub put back, graded 0; check by hand"
+        )
+
+
+def _fit_version(nb) -> None:
+    """Make ``nb`` valid for its own nbformat version, or raise GradingError."""
+    import nbformat
+
+    if (nb.nbformat, nb.nbformat_minor) < (4, 5):
+        for cell in nb.cells:  # cell ids exist from nbformat 4.5 on
+            cell.pop("id", None)
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as error:
+        raise GradingError(
+            f"the repaired notebook is not valid nbformat "
+            f"{nb.nbformat}.{nb.nbformat_minor}: {error.message}"
+        ) from error
+
+
+def from_this_release(submitted, release) -> bool:
+    """True when ``submitted`` shares graded cells or most fixed text with ``release``.
+
+    A stripped hand-in keeps the release's text cells; a notebook of another
+    assignment or course shares neither its grade_ids nor its text.
+    """
+    ids = {_grade_id(cell) for cell in release.cells} - {None}
+    if ids & {_grade_id(cell) for cell in submitted.cells}:
+        return True
+    fixed = [
+        _normal(cell.source)
+        for cell in release.cells
+        if _grade_id(cell) is None and len(_normal(cell.source)) >= 40
+    ]
+    theirs = {_normal(cell.source) for cell in submitted.cells}
+    return bool(fixed) and sum(text in theirs for text in fixed) >= 0.3 * len(fixed)
+
+
+def read_submission(path: str | Path):
+    """Read a notebook file as nbformat v4, or raise GradingError naming it."""
+    import json
+
+    import nbformat
+
+    path = Path(path)
+    if not path.is_file():
+        raise GradingError(f"{path} is not a notebook file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise GradingError(
+            f"{path} is not a readable notebook (not valid JSON: {error}): ask the "
+            f"student to download it again (File > Download > Download .ipynb in Colab)"
+        ) from error
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("cells"), list)
+        and isinstance(data.get("nbformat"), int)
+    ):
+        raise GradingError(
+            f"{path} is JSON but not a notebook (no 'cells' list and 'nbformat' "
+            f"number): ask the student for the .ipynb file itself"
+        )
+    try:
+        return nbformat.reads(json.dumps(data), as_version=4)
+    except Exception as error:  # nbformat raises several kinds for a broken file
+        raise GradingError(
+            f"{path} is not a readable notebook ({type(error).__name__}: {error})"
+        ) from error
+
+
+def backup_path(path: Path) -> Path:
+    """Where an in-place repair keeps the original: ``NAME.before-repair.ipynb``."""
+    return path.with_name(path.stem + ".before-repair" + path.suffix)
+
+
+def repair_file(
+    submitted: str | Path,
+    release: str | Path,
+    out: str | Path | None,
+    backup: bool = True,
+):
     """Repair one submitted notebook file; write ``out`` (default: in place).
+
+    In place, the original is first copied to ``NAME.before-repair.ipynb`` beside
+    it (once: a second repair keeps the first original), unless ``backup`` is False
+    (:func:`repair_folder` keeps a copy of the whole tree instead).
+
+    Raises:
+        GradingError: a file is not a notebook, or the submission is not from
+            this release (nothing is written then).
 
     Returns:
         The :class:`RepairReport`.
     """
-    import nbformat
+    import shutil
 
     submitted, release = Path(submitted), Path(release)
-    for path in (submitted, release):
-        if not path.is_file():
-            raise GradingError(f"{path} is not a notebook file")
-    try:
-        student = nbformat.read(str(submitted), as_version=4)
-    except Exception as error:  # nbformat raises several kinds for a broken file
+    student, source = read_submission(submitted), read_submission(release)
+    if not from_this_release(student, source):
         raise GradingError(
-            f"{submitted} is not a readable notebook ({error}): ask the student to "
-            f"download it again (File > Download > Download .ipynb in Colab)"
-        ) from error
-    repaired, report = repair_submission(
-        student, nbformat.read(str(release), as_version=4), submitted.name
-    )
+            f"{submitted} is not from this release ({release.name}): it shares no "
+            f"graded cell and little text with it; nothing written"
+        )
+    repaired, report = repair_submission(student, source, submitted.name)
+    _fit_version(repaired)
     target = Path(out) if out is not None else submitted
+    if out is None and backup and not backup_path(submitted).exists():
+        shutil.copy2(submitted, backup_path(submitted))
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(notebook_text(repaired), encoding="utf-8")
     return report
@@ -501,7 +687,9 @@ def repair_folder(
             the originals to ``<submitted>-before-repair/`` (once).
 
     Returns:
-        One report per notebook.
+        One report per notebook; a file that cannot be repaired (not a notebook,
+        not from this release) gets a report whose one line starts with
+        "NOT REPAIRED", and the others are repaired all the same.
     """
     import shutil
 
@@ -511,7 +699,11 @@ def repair_folder(
             f"give nbgrader's submitted/ and release/ folders ({submitted}, "
             f"{release}): a folder is repaired as submitted/<student>/<assignment>/"
         )
-    notebooks = sorted(submitted.glob("*/*/*.ipynb"))
+    notebooks = sorted(
+        path
+        for path in submitted.glob("*/*/*.ipynb")
+        if not path.stem.endswith(".before-repair")
+    )
     if not notebooks:
         raise GradingError(
             f"{submitted} has no <student>/<assignment>/<notebook>.ipynb files"
@@ -531,7 +723,11 @@ def repair_folder(
             )
             continue
         target = None if out is None else Path(out) / relative
-        report = repair_file(path, source, target)
+        try:
+            report = repair_file(path, source, target, backup=False)
+        except GradingError as error:  # one bad file does not stop the class
+            reports.append(RepairReport(str(relative), [f"NOT REPAIRED: {error}"]))
+            continue
         report.notebook = str(relative)
         reports.append(report)
     return reports

@@ -241,6 +241,37 @@ def check_repo_url(url: str) -> str:
     return f"https://github.com/{match.group('repo')}"
 
 
+def repo_url_in(solutions: str | Path) -> str | None:
+    """The repository the solutions' install lines point at, if they agree on one.
+
+    ``make-student --repo-url URL`` writes URL into the solutions, so every later
+    command (``--check``, ``--release``, ``--course``) finds it there without
+    being told again.
+    """
+    import json
+
+    found = set()
+    for path in sorted(Path(solutions).glob("*.ipynb")):
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        except (OSError, ValueError, AttributeError):
+            continue
+        for cell in cells:
+            source = cell.get("source", "")
+            text = "".join(source) if isinstance(source, list) else str(source)
+            found.update(_INSTALL_REPO.findall(text))
+    if len(found) != 1:
+        return None
+    return "https://github.com/" + found.pop().removeprefix("git+https://github.com/")
+
+
+def student_links(nb) -> None:
+    """Point the badges of a notebook students open at ``notebooks/``, in place."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _COLAB.sub(r"\1notebooks/", cell.source)
+
+
 def set_repo_url(nb, url: str = REPO_URL) -> int:
     """Point every Colab badge and ``git+`` install line of ``nb`` at ``url``.
 
@@ -290,11 +321,10 @@ def make_student_notebook(nb, source_name: str):
         where = f"{source_name}, cell {index}"
         if cell.cell_type in ("code", "markdown"):
             cell.source = clear_solutions(cell.source, cell.cell_type, where)
-        if cell.cell_type == "markdown":
-            cell.source = _COLAB.sub(r"\1notebooks/", cell.source)
         if cell.metadata.get("nbgrader", {}).get("locked"):
             cell.metadata["editable"] = False
             cell.metadata["deletable"] = False
+    student_links(student)
     notice = nbformat.v4.new_markdown_cell(
         f"*Generated from `{source_name}` by `python -m instructor make-student`: "
         f"do not edit.*"

@@ -106,17 +106,18 @@ def build_release(
     Raises:
         ReleaseError: ``dest`` is not empty, or ``give`` names an unknown part.
     """
-    from instructor.notebook_tools import REPO_URL, plan_student_notebooks
+    from instructor.notebook_tools import REPO_URL, plan_student_notebooks, repo_url_in
 
     repo, dest = Path(repo), Path(dest)
     given = check_given(give)
     solutions = Path(solutions) if solutions is not None else repo / "solutions"
+    repo_url = repo_url or repo_url_in(solutions) or REPO_URL
     if dest.exists() and any(dest.iterdir()):
         raise ReleaseError(
             f"{dest} is not empty: give a new folder for the release (it is "
             f"written from scratch so nothing of the solutions is left in it)"
         )
-    plan = plan_student_notebooks(solutions, dest / "notebooks", repo_url or REPO_URL)
+    plan = plan_student_notebooks(solutions, dest / "notebooks", repo_url)
     summary = ReleaseSummary(dest=dest, given=given)
     (dest / "notebooks").mkdir(parents=True, exist_ok=True)
     for path, text in plan.expected.items():
@@ -130,7 +131,10 @@ def build_release(
             solution_module_source(chosen), encoding="utf-8"
         )
     for name in RELEASE_FILES:
-        if (repo / name).is_file():
+        if name == "README.md":  # the repository's README is the instructor's
+            text = release_readme(repo_url, [p.stem for p in summary.notebooks])
+            (dest / name).write_text(text, encoding="utf-8")
+        elif (repo / name).is_file():
             shutil.copy2(repo / name, dest / name)
     for name in RELEASE_FOLDERS:
         if (repo / name).is_dir():
@@ -138,13 +142,52 @@ def build_release(
     return summary
 
 
+def release_readme(repo_url: str, stems: list[str]) -> str:
+    """The student release's README: open each notebook, install, hand in."""
+    repo = repo_url.removeprefix("https://github.com/")
+    rows = "\n".join(
+        f"| {stem} | [open in Colab](https://colab.research.google.com/github/{repo}"
+        f"/blob/main/notebooks/{stem}.ipynb) |"
+        for stem in sorted(stems)
+    )
+    return f"""\
+# A variational autoencoder on CelebA: the lab
+
+Six notebooks, in order. Open each one in Colab from the table (Runtime > Change
+runtime type > GPU), run the cells from the top, write your code where a cell says
+`# YOUR CODE HERE` and your answers where it says `YOUR ANSWER HERE`, and run each
+self-check below an exercise until it passes.
+
+| notebook | |
+| --- | --- |
+{rows}
+
+The first cell of every notebook installs the lab's helpers:
+`pip install "vae-celeba-lab @ git+{repo_url}"` (on your own machine too).
+
+Hand in: the last cell of each notebook, `check_submission(...)`, says whether
+anything is still empty; then *File > Download > Download .ipynb* and upload the
+file as your instructor asks.
+"""
+
+
 # ------------------------------------------------------------------ nbgrader course
 NBGRADER_CONFIG = """\
 # nbgrader configuration written by `python -m instructor make-student --course`.
+import os
+
 c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.course_id = "vae-celeba-lab"
-# Grade with the generated slice: the self-checks use fixed inputs, so SMOKE=1
-# gives the same points in minutes (run `SMOKE=1 nbgrader autograde ...`).
+# Grade in the mode the self-checks were written for: the generated slice (SMOKE=1).
+# nbgrader's kernels inherit this process's environment (it adds
+# NBGRADER_EXECUTION=autograde), so every command run from this folder grades so;
+# the lab then shrinks its training cells, and each student's notebooks share a
+# work folder of their own (autograded/<student>/.vae-lab). A notebook graded
+# without SMOKE=1 stops its kernel, so nbgrader fails it instead of scoring it.
+os.environ["SMOKE"] = "1"
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 c.Execute.timeout = {timeout}
 # nbgrader's stub is the same as make-student's, minus the "# TODO: hint" line.
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
@@ -176,16 +219,26 @@ def write_nbgrader_course(
     """
     import nbformat
 
-    from instructor.notebook_tools import REPO_URL, notebook_text, prepare_solution
+    from instructor.notebook_tools import (
+        REPO_URL,
+        notebook_text,
+        prepare_solution,
+        repo_url_in,
+        student_links,
+    )
 
     root, solutions = Path(root), Path(solutions)
+    repo_url = repo_url or repo_url_in(solutions) or REPO_URL
     written = []
     for path in sorted(solutions.glob("*.ipynb")):
         if notebooks is not None and path.stem not in notebooks:
             continue
         nb = prepare_solution(
-            nbformat.read(str(path), as_version=4), path.stem, repo_url or REPO_URL
+            nbformat.read(str(path), as_version=4), path.stem, repo_url
         )
+        # nbgrader's release is what students open: its badge opens the student
+        # notebook (notebooks/), never the answers (solutions/)
+        student_links(nb)
         target = root / "source" / (assignment or path.stem) / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(notebook_text(nb), encoding="utf-8")

@@ -13,8 +13,9 @@ import json
 from pathlib import Path
 
 from helpers.files import atomic_write_text
-from helpers.submission import _KEYS, MANIFEST, SubmissionReport
+from helpers.submission import _KEYS, MANIFEST, SubmissionReport, source_digest
 from instructor.grading import grade_cells
+from instructor.notebook_tools import clear_solutions
 
 
 def graded_cells(solutions: str | Path) -> dict[str, dict[str, dict]]:
@@ -27,11 +28,22 @@ def graded_cells(solutions: str | Path) -> dict[str, dict[str, dict]]:
 
     out = {}
     for path in sorted(Path(solutions).glob("*.ipynb")):
-        cells = grade_cells(nbformat.read(str(path), as_version=4))
+        nb = nbformat.read(str(path), as_version=4)
+        cells = grade_cells(nb)
+        released = {  # a test cell's text as released: hidden tests taken out
+            cell.metadata["nbgrader"]["grade_id"]: source_digest(
+                clear_solutions(cell.source, "code", f"{path.name}, cell {index}")
+            )
+            for index, cell in enumerate(nb.cells)
+            if cell.metadata.get("nbgrader", {}).get("locked")
+            and not cell.metadata["nbgrader"].get("solution")
+            and cell.metadata["nbgrader"].get("grade")
+        }
         out[path.stem] = {
             grade_id: {
                 **{key: bool(meta.get(key)) for key in _KEYS},
                 **({"points": meta["points"]} if meta.get("grade") else {}),
+                **({"sha256": released[grade_id]} if grade_id in released else {}),
             }
             for grade_id, meta in cells.items()
         }
@@ -68,6 +80,8 @@ def survey(reports: list[SubmissionReport]) -> list[str]:
             f"graded cells ({100 * kept / max(cells, 1):.0f} %); "
             f"{sum(len(r.missing) for r in group)} lost, "
             f"{sum(len(r.duplicated) for r in group)} duplicated, "
-            f"{sum(len(r.changed) for r in group)} edited"
+            f"{sum(len(r.changed) for r in group)} edited, "
+            f"{sum(len(r.tests_edited) for r in group)} test cell(s) with edited text, "
+            f"{sum(len(r.empty) for r in group)} answer cell(s) left empty"
         )
     return lines

@@ -22,6 +22,19 @@ def release_nb() -> dict:
     return json.loads((REPO / "notebooks" / f"{NOTEBOOK}.ipynb").read_text())
 
 
+def answered_nb() -> dict:
+    """The release with the solutions' answers typed in."""
+    import nbformat
+    from notebook_answers import type_in_answers
+
+    from instructor.grading import stamp_notebook
+
+    path = REPO / "solutions" / f"{NOTEBOOK}.ipynb"
+    source = stamp_notebook(nbformat.read(str(path), as_version=4), NOTEBOOK)
+    release = nbformat.reads(json.dumps(release_nb()), as_version=4)
+    return json.loads(nbformat.writes(type_in_answers(release, source)))
+
+
 def cell_with(nb: dict, grade_id: str) -> dict:
     return next(
         c
@@ -126,11 +139,33 @@ def test_outside_colab_it_reads_the_saved_file_or_says_how(
     monkeypatch.setitem(sys.modules, "google.colab", None)  # importing it fails
     monkeypatch.chdir(tmp_path)
     assert submission.check_submission(NOTEBOOK) is None
-    assert "check_submission(path=" in capsys.readouterr().out
+    assert 'check_submission(path="FILE.ipynb")' in capsys.readouterr().out
     (tmp_path / f"{NOTEBOOK}.ipynb").write_text(json.dumps(release_nb()))
     report = submission.check_submission(NOTEBOOK)
     assert report.intact and report.source == f"saved file {NOTEBOOK}.ipynb"
+    out = capsys.readouterr().out  # untouched: every answer cell is named
+    assert "Ready to hand in" not in out and "NOT ready: 6 answer cell(s)" in out
+    assert f"{NOTEBOOK}-sample_faces" in out and f"{NOTEBOOK}-q5-1-answer" in out
+    (tmp_path / f"{NOTEBOOK}.ipynb").write_text(json.dumps(answered_nb()))
+    report = submission.check_submission(NOTEBOOK)
+    assert report.ready and report.empty == []
     assert "Ready to hand in" in capsys.readouterr().out
+
+
+def test_an_edited_test_cell_is_not_reported_as_kept():
+    nb = answered_nb()
+    test = cell_with(nb, f"{NOTEBOOK}-sample_faces-check")
+    test["source"] = "".join(test["source"]).replace("check_", "# check_")
+    report = submission.check_notebook(nb)
+    assert report.tests_edited == [f"{NOTEBOOK}-sample_faces-check"]
+    assert not report.intact and "test cells edited" in "\n".join(report.lines())
+    stripped = answered_nb()  # the same text with the metadata gone: still empty?
+    cell_with(stripped, f"{NOTEBOOK}-latent_grid")["source"] = (
+        "# YOUR CODE HERE\nraise NotImplementedError()"
+    )
+    del cell_with(stripped, f"{NOTEBOOK}-latent_grid")["metadata"]["nbgrader"]
+    report = submission.check_notebook(stripped, NOTEBOOK)
+    assert len(report.empty) == 1 and report.empty[0].endswith("(code)")
 
 
 def test_the_command_surveys_a_folder_and_names_a_broken_file(tmp_path, capsys):
@@ -144,6 +179,8 @@ def test_the_command_surveys_a_folder_and_names_a_broken_file(tmp_path, capsys):
     assert "1 submission(s) through Colab: metadata kept on 9 of 9" in out
     assert "need `repair-submission`" not in out
     (tmp_path / "cut.ipynb").write_text('{"cells": [')
-    assert main(["check-submission", str(tmp_path / "cut.ipynb")]) == 2
-    assert "is not a notebook (not valid JSON" in capsys.readouterr().err
+    assert main(["check-submission", str(tmp_path / "cut.ipynb")]) == 1
+    out = capsys.readouterr().out
+    assert "cut.ipynb: CANNOT CHECK" in out and "not valid JSON" in out
+    assert "1 of 1 file(s) could not be read" in out
     assert main(["check-submission", str(tmp_path / "empty-folder")]) == 2

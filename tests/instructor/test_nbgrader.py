@@ -103,6 +103,10 @@ def test_generate_assignment_releases_six_notebooks_without_solutions(course):
             if meta.get("solution") and cell.cell_type == "markdown":
                 assert cell.source == "YOUR ANSWER HERE"
         assert set(grade_cells(release)) == set(grade_cells(source)), path.name
+        badges = re.findall(r"colab\.research\.google\.com/github/\S+?\.ipynb", text)
+        assert badges and all(  # students open the student notebook, not answers
+            b.endswith(f"/blob/main/notebooks/{path.name}") for b in badges
+        ), badges
 
 
 def _normalised(nb, ours: bool) -> list[tuple[str, str, str | None]]:

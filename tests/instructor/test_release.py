@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -154,7 +155,9 @@ def test_release_holds_notebooks_and_helpers_but_no_answers(release):
         "instructor",  # the instructor's tools never ship
     ):
         assert not (dest / name).exists(), name
-    assert (dest / "pyproject.toml").is_file() and (dest / "helpers/cli").is_dir()
+    assert (dest / "pyproject.toml").is_file() and (
+        dest / "helpers/cli/train.py"
+    ).is_file()
     # the lab's reference parts (helpers/solution.py) are not shipped ...
     assert not (dest / "helpers/solution.py").exists()
     assert summary.given == ()
@@ -582,8 +585,55 @@ def _links(nb) -> list[str]:
     )
 
 
+def _badges(nb) -> list[str]:
+    text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    return re.findall(r"colab\.research\.google\.com/github/(\S+?\.ipynb)", text)
+
+
+def _student_links_ok(path: Path, repo: str) -> None:
+    """Every badge opens this notebook's student twin, every install line ``repo``."""
+    nb = nbformat.read(str(path), as_version=4)
+    links = _links(nb)
+    assert len(links) >= 2, (path, links)  # the badge and the install line
+    assert all(repo in link for link in links), (path, links)
+    badges = _badges(nb)
+    assert badges == [f"{repo}/blob/main/notebooks/{path.name}"], (path, badges)
+
+
+def test_every_student_facing_notebook_opens_the_student_notebooks(tmp_path):
+    """--repo-url once; then notebooks/, the release and the course all point there."""
+    from instructor.commands import main
+    from instructor.notebook_tools import repo_url_in
+
+    solutions = tmp_path / "solutions"
+    shutil.copytree(REPO / "solutions", solutions)
+    notebooks = tmp_path / "notebooks"
+    common = ["make-student", "--solutions", str(solutions)]
+    assert main(common + ["--out", str(notebooks), "--repo-url", FORK]) == 0
+    assert repo_url_in(solutions) == FORK  # remembered in the solutions
+    assert main(common + ["--out", str(notebooks), "--check"]) == 0  # no URL again
+    assert main(common + ["--release", str(tmp_path / "release")]) == 0
+    assert main(common + ["--course", str(tmp_path / "course")]) == 0
+    repo = FORK.removeprefix("https://github.com/")
+    for path in sorted(notebooks.glob("*.ipynb")):
+        _student_links_ok(path, repo)
+        _student_links_ok(tmp_path / "release" / "notebooks" / path.name, repo)
+        _student_links_ok(tmp_path / "course" / "source" / path.stem / path.name, repo)
+    readme = (tmp_path / "release" / "README.md").read_text(encoding="utf-8")
+    assert f"git+{FORK}" in readme and "solutions" not in readme
+    assert readme.count(f"github/{repo}/blob/main/notebooks/") == 6
+    assert "Instructor" not in readme and "make-student" not in readme
+
+
 def test_repository_notebooks_point_at_the_one_repo_url():
-    repo = REPO_URL.removeprefix("https://github.com/")
+    """One URL (the one the solutions name, whatever --repo-url wrote) everywhere."""
+    from instructor.notebook_tools import repo_url_in
+
+    url = repo_url_in(REPO / "solutions")
+    assert url is not None, "the solutions' install lines name different repositories"
+    repo = url.removeprefix("https://github.com/")
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        _student_links_ok(path, repo)
     for folder in ("solutions", "notebooks"):
         for path in sorted((REPO / folder).glob("*.ipynb")):
             links = _links(nbformat.read(str(path), as_version=4))
