@@ -15,12 +15,13 @@ here so that Python 3.10 to 3.13 behave alike).
 from __future__ import annotations
 
 import os
-import re
 import stat
 import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from helpers.files import unsafe_member_name
 
 # kind -> how people call it, for messages
 KIND_NAMES = {
@@ -88,13 +89,7 @@ def unsafe_reason(member: Member) -> str | None:
         return "is a hard link"
     if member.kind == "device":
         return "is a device file or FIFO"
-    if name.startswith("/") or os.path.isabs(name):
-        return "is an absolute path"
-    if re.match(r"^[A-Za-z]:", name):
-        return "starts with a drive letter"
-    if ".." in name.split("/"):
-        return "contains '..' and would land outside the destination"
-    return None
+    return unsafe_member_name(name)
 
 
 def _zip_members(archive: zipfile.ZipFile) -> list[Member]:
