@@ -202,12 +202,9 @@ def short_error_lines(error: BaseException) -> list[str] | None:
 
 def register_short_errors(shell=None) -> bool:
     """Show ``short_error_lines`` in IPython instead of a traceback; False outside."""
-    if shell is None:
-        try:
-            from IPython import get_ipython
-        except ImportError:  # pragma: no cover - IPython ships with Jupyter
-            return False
-        shell = get_ipython()
+    from helpers.environment import ipython_shell
+
+    shell = shell if shell is not None else ipython_shell()
     if shell is None:
         return False
 

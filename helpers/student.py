@@ -240,11 +240,9 @@ def _export_magic(line: str, cell: str):
 
 def register_magic() -> bool:
     """Register ``%%export`` in the running IPython; False outside IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython ships with Jupyter
-        return False
-    shell = get_ipython()
+    from helpers.environment import ipython_shell
+
+    shell = ipython_shell()
     if shell is None:
         return False
     shell.register_magic_function(_export_magic, magic_kind="cell", magic_name="export")
