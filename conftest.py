@@ -11,5 +11,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["SMOKE"] = "1"
+# The numbers the notebooks tell students to expect are asserted on the smoke run
+# (helpers/expected.py): a change that falsifies one fails its cell.
+os.environ["VAE_LAB_CHECK_EXPECTED"] = "1"
 # One scratch folder for the whole session, so 04_train's run feeds 05_generate.
 os.environ.setdefault("VAE_LAB_WORKDIR", tempfile.mkdtemp(prefix="vae-lab-ci-"))

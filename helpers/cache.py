@@ -27,6 +27,7 @@ TensorFlow.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import multiprocessing
@@ -46,12 +47,14 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from helpers import celeba
+from helpers.archives import KIND_NAMES, archive_kind
 from helpers.errors import DamagedFileError, DataError
 from helpers.files import read_json, unsafe_zip_member
 from helpers.fingerprint import describe_change, evenly, source_fingerprint
 from helpers.preprocess import (
     DEFAULT_CROP,
     DEFAULT_IMAGE_SIZE,
+    MODE_NAMES,
     check_crop,
     load_image,
 )
@@ -99,35 +102,40 @@ def _close_zips() -> None:
 
 
 def _decode(
-    source: _Source, image_id: str, crop, image_size: int, notes=None
+    source: _Source, image_id: str, crop, image_size: int, notes=None, modes=None
 ) -> np.ndarray:
     """Decode one image of ``source``; raises on a missing or broken file."""
     if source.zip_path is None:
         path = os.path.join(source.folder, image_id)
-        return load_image(path, crop, image_size, notes=notes)
+        return load_image(path, crop, image_size, notes=notes, modes=modes)
     archive = _OPEN_ZIPS.get(source.zip_path)
     if archive is None:
         archive = _OPEN_ZIPS[source.zip_path] = zipfile.ZipFile(source.zip_path)
     data = archive.read(source.prefix + image_id)
-    return load_image(data, crop, image_size, notes=notes)
+    return load_image(data, crop, image_size, notes=notes, modes=modes)
 
 
 def _decode_chunk(task):
     """Decode a chunk; return (positions decoded, (k, H, W, 3) uint8, failures,
-    notes), failures and notes as (image id, text) pairs."""
+    notes, converted), failures and notes as (image id, text) pairs, converted
+    as {original mode: images} of the images that were not 8-bit RGB."""
     source, ids, crop, image_size = task
     done, images, failed, notes = [], [], [], []
+    converted: dict[str, int] = {}
     for position, image_id in enumerate(ids):
         noted: list[str] = []
+        modes: list[str] = []
         try:
-            images.append(_decode(source, image_id, crop, image_size, noted))
+            images.append(_decode(source, image_id, crop, image_size, noted, modes))
             done.append(position)
         except _DECODE_ERRORS as error:
             failed.append((image_id, f"{type(error).__name__}: {error}"))
         notes += [(image_id, text) for text in noted]
+        for mode in modes:
+            converted[mode] = converted.get(mode, 0) + 1
     shape = (len(done), image_size, image_size, 3)
     stacked = np.stack(images) if images else np.zeros(shape, np.uint8)
-    return done, stacked, failed, notes
+    return done, stacked, failed, notes, converted
 
 
 def _open_zip(path: Path, workdir: Path) -> tuple[_Source, celeba.CelebAFiles]:
@@ -168,8 +176,22 @@ def _open_zip(path: Path, workdir: Path) -> tuple[_Source, celeba.CelebAFiles]:
     return source, files
 
 
+def _is_zip(data: Path) -> bool:
+    """A file that is a zip by its name or its bytes; a tar is refused clearly."""
+    if not data.is_file():
+        return False
+    kind = archive_kind(data)
+    if kind is not None and kind != "zip":
+        raise DataError(
+            f"{data} is {KIND_NAMES[kind]}: prepare reads a folder or a zip. Extract "
+            f"it first: `python -m helpers download --source local --from {data} "
+            "--dest DIR`, then pass --data DIR/celeba."
+        )
+    return kind == "zip" or data.suffix.lower() == ".zip"
+
+
 def _locate(data: Path, workdir: Path) -> tuple[_Source, celeba.CelebAFiles]:
-    if data.is_file() and data.suffix.lower() == ".zip":
+    if _is_zip(data):
         return _open_zip(data, workdir)
     files = celeba.find_celeba(data)
     return _Source(folder=str(files.image_dir)), files
@@ -294,6 +316,37 @@ def load_split(cache_dir: str | os.PathLike, split: str):
     return images, attributes, ids
 
 
+def cache_problem(cache_dir: Path, meta: dict) -> str | None:
+    """Say what is wrong with a finished cache's files, or None when they are whole.
+
+    Checks the byte size of every file meta.json records (``file_sizes``; caches
+    written before it was recorded skip this), then opens every split the way
+    training does (``load_split``: array headers, shapes and counts against
+    meta.json), and reads the first and last image of each.
+    """
+    recorded = meta.get("file_sizes")
+    if isinstance(recorded, dict):
+        for name, size in recorded.items():
+            path = cache_dir / name
+            try:
+                actual = path.stat().st_size
+            except OSError:
+                return f"{name} is missing"
+            if actual != size:
+                return f"{name} holds {actual:,} bytes, meta.json records {size:,}"
+    for split in celeba.SPLITS:
+        try:
+            images, _, _ = load_split(cache_dir, split)
+            if len(images):
+                np.asarray(images[0]).sum()
+                np.asarray(images[-1]).sum()
+        except DataError as error:
+            return str(error).split(": delete")[0]
+        except (OSError, ValueError) as error:
+            return f"{split} cannot be read ({type(error).__name__}: {error})"
+    return None
+
+
 def _check_existing(cache_dir: Path, wanted: dict) -> dict | None:
     """Return the meta of a matching finished cache, None for an empty folder."""
     if not cache_dir.exists():
@@ -330,6 +383,7 @@ def _summary(meta: dict, cache_dir: Path, reused: bool) -> dict:
         "skipped_files": list(meta["skipped"]),
         "reframed": len(meta.get("reframed", [])),
         "reframed_files": list(meta.get("reframed", [])),
+        "converted": dict(meta.get("converted", {})),
         "seconds": meta["seconds"],
         "bytes_per_image": meta["bytes_per_image"],
         "reused": reused,
@@ -345,7 +399,7 @@ def _shrink(path: Path, count: int) -> None:
     if count == 0:
         np.save(tmp, np.zeros(shape, np.uint8))
     else:
-        new = np.lib.format.open_memmap(tmp, "w+", np.uint8, shape)
+        new = _open_reserved_memmap(tmp, shape)
         for start in range(0, count, 4096):
             stop = min(start + 4096, count)
             new[start:stop] = old[start:stop]
@@ -355,6 +409,39 @@ def _shrink(path: Path, count: int) -> None:
     os.replace(tmp, path)
 
 
+def _need_space(folder: Path, needed: int, what: Path) -> None:
+    """Raise ENOSPC (the command line's "no space left" line) before writing."""
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise OSError(
+            errno.ENOSPC,
+            f"{what} needs {needed / 1e9:.2f} GB, {free / 1e9:.2f} GB is free",
+            str(what),
+        )
+
+
+def _open_reserved_memmap(path: Path, shape) -> np.ndarray:
+    """``open_memmap`` whose every block is allocated first.
+
+    A memory map over a sparse file on a full disk dies of SIGBUS at the first
+    page that cannot be written; checking the free space and allocating the whole
+    file (``posix_fallocate``) first turns that into an ordinary ENOSPC OSError.
+    """
+    _need_space(path.parent, int(np.prod(shape)) + 4096, path)
+    images = np.lib.format.open_memmap(path, "w+", np.uint8, shape)
+    if hasattr(os, "posix_fallocate"):
+        try:
+            with open(path, "r+b") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                os.posix_fallocate(handle.fileno(), 0, size)
+        except OSError as error:
+            del images
+            if error.errno in (errno.EINVAL, errno.EOPNOTSUPP):  # not supported here
+                return np.lib.format.open_memmap(path, "r+")
+            raise OSError(error.errno, error.strerror, str(path)) from None
+    return images
+
+
 class _SplitWriter:
     """Decode splits into a folder, collecting skipped files and progress."""
 
@@ -362,6 +449,7 @@ class _SplitWriter:
         self.out, self.run, self.bar, self.size = out, run, bar, image_size
         self.skipped: list[dict] = []
         self.reframed: list[dict] = []
+        self.converted: dict[str, int] = {}  # original mode -> images converted
         self.seen = 0
 
     def _note(self, split: str, failed: list[tuple[str, str]], count: int) -> None:
@@ -385,11 +473,13 @@ class _SplitWriter:
         if not ids:
             np.save(path, np.zeros(shape, np.uint8))
         else:
-            images = np.lib.format.open_memmap(path, "w+", np.uint8, shape)
+            images = _open_reserved_memmap(path, shape)
         kept: list[int] = []
-        for start, (done, chunk, failed, notes) in zip(
+        for start, (done, chunk, failed, notes, converted) in zip(
             range(0, len(ids), CHUNK), self.run(tasks)
         ):
+            for mode, count in converted.items():
+                self.converted[mode] = self.converted.get(mode, 0) + count
             images[len(kept) : len(kept) + len(done)] = chunk
             kept += [start + i for i in done]
             self._note(split, failed, len(done) + len(failed))
@@ -496,15 +586,23 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
     stale = None
     if meta is not None:
         old = meta.get("source_fingerprint")
-        if old is None or old.get("digest") == fingerprint["digest"]:
+        damage = cache_problem(cache_dir, meta)
+        if damage is not None:
+            stale = damage
+            print(
+                f"{cache_dir} is damaged ({damage}): rebuilding it from {data} (the "
+                "damaged one is replaced once the new one is done)."
+            )
+        elif old is None or old.get("digest") == fingerprint["digest"]:
             if progress:
                 print(f"{cache_dir} already holds this cache; nothing to do.")
             return _summary(meta, cache_dir, reused=True)
-        stale = describe_change(old, fingerprint)
-        print(
-            f"{data} has changed since the cache {cache_dir} was made ({stale}): "
-            "rebuilding the cache (the old one is kept until the new one is done)."
-        )
+        else:
+            stale = describe_change(old, fingerprint)
+            print(
+                f"{data} has changed since the cache {cache_dir} was made ({stale}): "
+                "rebuilding the cache (the old one is kept until the new one is done)."
+            )
 
     partial = cache_dir.with_name(cache_dir.name + ".partial")
     if partial.exists():
@@ -519,6 +617,9 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
         row = {image_id: i for i, image_id in enumerate(all_ids)}
         by_split = celeba.split_ids(all_ids, celeba.read_partitions(files))
         total = sum(map(len, by_split.values()))
+        # the whole cache (images, attributes, ids) before a single image is decoded
+        per_image = image_size * image_size * 3 + len(celeba.ATTRIBUTE_NAMES) + 12
+        _need_space(partial, total * per_image + 64 * 1024, cache_dir)
         if workers is None:
             workers = 1 if total < 2000 else (os.cpu_count() or 1)
         run, pool = _runner(workers)
@@ -544,6 +645,12 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
                 f"skipped {len(skipped)} unreadable images in all (see meta.json)",
                 stacklevel=3,
             )
+        if writer.converted:
+            warnings.warn(
+                f"converted {_converted_text(writer.converted)} to 8-bit RGB; "
+                f"the counts per mode are in {cache_dir / META}, under 'converted'",
+                stacklevel=3,
+            )
         shutil.rmtree(partial / "lists", ignore_errors=True)
         kept = sum(counts.values())
         if kept == 0:
@@ -554,7 +661,8 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
                 f"no image of {data} could be decoded, e.g. {first['file']}: "
                 f"{first['reason']}. Check --data (and --crop); nothing was cached."
             )
-        size = sum(f.stat().st_size for f in partial.iterdir())
+        file_sizes = {f.name: f.stat().st_size for f in sorted(partial.iterdir())}
+        size = sum(file_sizes.values())
         meta = {
             **wanted,
             "source_fingerprint": fingerprint,
@@ -562,10 +670,12 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
             "counts": counts,
             "skipped": skipped,
             "reframed": writer.reframed,
+            "converted": dict(sorted(writer.converted.items())),
             "attribute_names": list(celeba.ATTRIBUTE_NAMES),
             "seconds": round(time.perf_counter() - start, 3),
             "bytes_per_image": round(size / max(kept, 1), 1),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "file_sizes": file_sizes,
         }
         (partial / META).write_text(json.dumps(meta, indent=2) + "\n")
         old = cache_dir.with_name(cache_dir.name + ".old")
@@ -585,7 +695,7 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
 def _source_fingerprint(data: Path) -> dict:
     """The source's fingerprint, or the usual clear error when it is not CelebA."""
 
-    if data.is_file() and data.suffix.lower() == ".zip":
+    if _is_zip(data):
         try:
             return source_fingerprint(data)
         except zipfile.BadZipFile as error:
@@ -595,6 +705,24 @@ def _source_fingerprint(data: Path) -> dict:
             ) from None
     celeba.find_celeba(data)  # its clear DataError when there is no CelebA
     return source_fingerprint(data)
+
+
+def _converted_text(converted: dict) -> str:
+    """'3 images not in 8-bit RGB (I;16, 16-bit grayscale, scaled: 2; L, ...: 1)'."""
+    total = sum(converted.values())
+    parts = "; ".join(
+        f"{mode}, {_mode_name(mode)}: {count}"
+        for mode, count in sorted(converted.items())
+    )
+    return f"{total} image{'s' if total != 1 else ''} not in 8-bit RGB ({parts})"
+
+
+def _mode_name(mode: str) -> str:
+    if mode.startswith("I;16"):
+        return "16-bit grayscale, scaled by 255/65535"
+    base = mode.split(" ")[0]
+    extra = " with transparency, over black" if "transparency" in mode else ""
+    return MODE_NAMES.get(base, base) + extra
 
 
 def report_lines(summary: dict, first: int = 5) -> list[str]:

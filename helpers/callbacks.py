@@ -24,6 +24,8 @@ file it belongs to: it is the single commit point, so the pair always matches.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
@@ -32,7 +34,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from helpers.errors import DamagedFileError, TrainingError
+from helpers.errors import DamagedFileError, TrainingError, is_disk_full
 from helpers.files import atomic_write_text, read_json
 from helpers.integrity import keras_file_problem, weights_file_problem
 from helpers.plots import save_grid
@@ -282,8 +284,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.backup_path.mkdir(parents=True, exist_ok=True)
         name = f"weights-{self._current_epoch:05d}.weights.h5"
         tmp = self.backup_path / f"tmp-{name}"
-        self.model.save_weights(tmp, overwrite=True)
-        _fsync(tmp)
+        with _removed_on_failure(tmp):
+            self.model.save_weights(tmp, overwrite=True)
+            _fsync(tmp)
         problem = weights_file_problem(tmp)
         if problem is not None:  # never commit a backup that cannot be read back
             tmp.unlink(missing_ok=True)
@@ -327,9 +330,11 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     def _save_model(self, epoch, batch, logs):
         tmp = Path(self._get_file_path(epoch, batch, logs))
         tmp.unlink(missing_ok=True)
-        super()._save_model(epoch, batch, logs)
+        with _removed_on_failure(tmp):
+            super()._save_model(epoch, batch, logs)
+            if tmp.exists():
+                _fsync(tmp)
         if tmp.exists():
-            _fsync(tmp)
             final = tmp.with_name(tmp.name[len(".tmp-") :])
             problem = keras_file_problem(tmp)
             if problem is not None:  # verified before it replaces the last good one
@@ -341,6 +346,25 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
                     "command to resume."
                 )
             os.replace(tmp, final)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(tmp: Path):
+    """Delete ``tmp`` if the block fails; a full disk becomes an ENOSPC OSError.
+
+    h5py and Keras report a full disk in many ways (OSError without errno,
+    RuntimeError with "errno = 28" in its text); the command line then says
+    "no space left ... while writing <file>" for each of them.
+    """
+    try:
+        yield
+    except BaseException as error:
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, Exception) and is_disk_full(error):
+            raise OSError(
+                errno.ENOSPC, "No space left on device", str(tmp.parent)
+            ) from None
+        raise
 
 
 def _stamp(path: Path):

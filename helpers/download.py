@@ -21,10 +21,13 @@ Where the data lands:
   becomes a symlink to that folder and the marker records its real path. Where a
   symlink cannot be made (Windows without developer mode) the marker alone is used.
 - ``opendatasets``: ``DEST/celeba-dataset`` (the Kaggle layout), as opendatasets does.
-- ``url`` / ``local`` zip: the zip is checked, then extracted into
-  ``DEST/.partial-XXXX/payload`` and renamed to ``DEST/celeba`` in one step, so a
-  half-extracted copy never looks complete. A downloaded zip is deleted after the
-  copy is extracted; a local one is never touched.
+- ``url`` / ``local`` archive (a zip or a tar, .tar.gz, .tgz, ... recognised by
+  its bytes, not its name): the member list is checked (safe names, no links or
+  devices, enough disk, a CelebA layout at any depth) before anything is written,
+  then the layout's folder is extracted into ``DEST/.partial-XXXX/payload`` and
+  renamed to ``DEST/celeba`` in one step, so a half-extracted copy never looks
+  complete; an extraction that fails verification is removed. A downloaded
+  archive is deleted after the copy is extracted; a local one is never touched.
 - ``local`` folder: used where it is; ``DEST/celeba`` links to it, as for Kaggle.
 
 Kaggle credentials (see :func:`find_kaggle_credentials`): an API token before an
@@ -40,6 +43,8 @@ file ever contains a Kaggle key or token.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import errno
 import json
 import os
@@ -56,17 +61,30 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers.archives import (
+    KIND_NAMES,
+    ArchiveError,
+    Member,
+    archive_kind,
+    extract_member,
+    list_members,
+    open_archive,
+    unsafe_reason,
+)
 from helpers.celeba import (
     CELEBA_TOTAL,
     CelebAFiles,
     count_images,
+    describe_missing,
+    detect_layout,
+    expected_paths_text,
     find_celeba,
     read_attributes,
     read_partitions,
 )
 from helpers.environment import in_colab, in_notebook
 from helpers.errors import CredentialsError, DataError, DownloadError, LabError
-from helpers.files import atomic_write_text, sha256_file, unsafe_zip_member
+from helpers.files import atomic_write_text, sha256_file
 
 SOURCES = ("kaggle", "opendatasets", "url", "local")
 KAGGLE_HANDLE = "jessicali9530/celeba-dataset"
@@ -203,6 +221,36 @@ def _check_zip(path: Path) -> None:
         )
 
 
+def _check_archive(path: Path) -> str:
+    """Return the kind of archive ``path`` is by its bytes ("zip", "tar.gz", ...).
+
+    Raises:
+        DownloadError: a web page, or neither a zip nor a tar (named as such).
+    """
+    explanation = _html_explanation(path)
+    if explanation:
+        raise DownloadError(explanation)
+    kind = archive_kind(path)
+    if kind is None:
+        size = path.stat().st_size
+        what = "an empty file" if size == 0 else f"{size:,} bytes"
+        raise DownloadError(
+            f"{path} is neither a zip nor a tar archive ({what}; its first bytes "
+            "match no archive format): it is truncated, corrupt or another kind of "
+            "file. Download it again, or use Kaggle: " + _KAGGLE_HINT
+        )
+    if kind == "zip":
+        _check_zip(path)
+    return kind
+
+
+def _corrupt(path: Path, kind: str, error) -> DownloadError:
+    return DownloadError(
+        f"{path}: {KIND_NAMES[kind]}, but truncated or corrupt "
+        f"({path.stat().st_size:,} bytes; {error}); download it again."
+    )
+
+
 # Safe extraction -------------------------------------------------------------------
 def safe_extract_zip(
     zip_path: str | os.PathLike,
@@ -210,12 +258,15 @@ def safe_extract_zip(
     *,
     name: str | None = None,
     replace: bool = False,
+    celeba_layout: bool = False,
 ) -> Path:
-    """Extract a zip into ``dest/name`` safely and all at once.
+    """Extract a zip or tar archive into ``dest/name`` safely and all at once.
 
-    Every entry name is checked before anything is written: an absolute path, a
-    drive letter, a ``..`` component or a symlink entry refuses the whole archive.
-    The entries go to ``dest/.partial-XXXX/payload`` (deep enough that
+    The archive's kind comes from its bytes (zip, tar, tar.gz, tar.bz2, tar.xz),
+    not its name. Every entry is checked before anything is written: an absolute
+    path, a drive letter, a ``..`` component, a symbolic or hard link, or a device
+    file refuses the whole archive, and so does a total size larger than the free
+    disk. The entries go to ``dest/.partial-XXXX/payload`` (deep enough that
     :func:`helpers.celeba.find_celeba` on ``dest`` never mistakes it for data) and
     are renamed to ``dest/name`` in one step when every byte is out; an interrupted
     run leaves only a ``.partial-`` folder, removed by the next call.
@@ -223,55 +274,49 @@ def safe_extract_zip(
     Args:
         zip_path: the archive.
         dest: the folder to extract under (created if needed).
-        name: the folder the entries end up in; defaults to the zip's stem.
+        name: the folder the entries end up in; defaults to the archive's stem.
         replace: remove an existing ``dest/name`` first instead of refusing.
+        celeba_layout: find the CelebA layout in the member list first (at any
+            depth), refuse an archive without one before writing anything, and
+            extract only the layout's folder, so that ``dest/name`` holds the
+            layout at its root.
 
     Returns:
         ``dest/name``, holding the archive's entries.
 
     Raises:
-        DownloadError: an HTML page or broken zip, an unsafe entry name, too little
+        DownloadError: an HTML page or broken archive, an unsafe entry, too little
             free disk, or ``dest/name`` already exists (and ``replace`` is False).
+        DataError: ``celeba_layout`` and the archive holds no CelebA layout.
     """
     zip_path, dest = Path(zip_path), Path(dest).expanduser()
-    target = dest / (name or zip_path.stem)
-    _check_zip(zip_path)
+    stem = zip_path.name
+    for suffix in (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    target = dest / (name or stem)
+    kind = _check_archive(zip_path)
     try:
-        with zipfile.ZipFile(zip_path) as archive:
-            infos = archive.infolist()
-            reasons = [(i.filename, unsafe_zip_member(i)) for i in infos]
-            unsafe = [(n, why) for n, why in reasons if why]
-            if unsafe:
-                shown = "; ".join(f"{n!r} {why}" for n, why in unsafe[:3])
-                raise DownloadError(
-                    f"refused to extract {zip_path}: {len(unsafe)} unsafe entr"
-                    f"{'y' if len(unsafe) == 1 else 'ies'} ({shown}). Nothing was "
-                    "written. A genuine CelebA zip has none: get it from Kaggle."
-                )
+        with open_archive(zip_path, kind) as archive:
+            members = list_members(archive)
+            _refuse_unsafe(zip_path, members)
+            if celeba_layout:
+                members = _layout_members(zip_path, kind, members)
             if target.exists() or target.is_symlink():
                 if not replace:
                     raise DownloadError(
                         f"{target} already exists: remove it or pass replace=True."
                     )
             dest.mkdir(parents=True, exist_ok=True)
-            needed = sum(i.file_size for i in infos)
-            free = shutil.disk_usage(dest).free
-            if needed > free:
-                raise DownloadError(
-                    f"extracting {zip_path} needs {needed / 1e9:.1f} GB but only "
-                    f"{free / 1e9:.1f} GB is free under {dest}: free some space."
-                )
+            _check_free_space(zip_path, dest, members)
             for stale in dest.glob(".partial-*"):
                 print(f"removing an unfinished extraction: {stale}")
                 shutil.rmtree(stale, ignore_errors=True)
             partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=dest))
             try:
                 payload = partial / "payload"
-                print(f"extracting {len(infos):,} entries of {zip_path} ...")
-                for k, info in enumerate(infos, 1):
-                    archive.extract(info, payload)
-                    if k % 50_000 == 0:
-                        print(f"  {k:,} / {len(infos):,}")
+                _extract_all(zip_path, archive, members, payload)
                 payload.mkdir(exist_ok=True)  # an empty archive
                 if target.is_symlink() or target.is_file():
                     target.unlink()
@@ -280,12 +325,72 @@ def safe_extract_zip(
                 os.replace(payload, target)
             finally:
                 shutil.rmtree(partial, ignore_errors=True)
+    except ArchiveError as error:
+        raise _corrupt(zip_path, kind, error) from None
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as error:
         raise DownloadError(
             f"{zip_path}: the zip is truncated or corrupt "
             f"({zip_path.stat().st_size:,} bytes; {error}); download it again."
         ) from None
     return target
+
+
+def _refuse_unsafe(path: Path, members: list[Member]) -> None:
+    unsafe = [(m.original, why) for m in members if (why := unsafe_reason(m))]
+    if unsafe:
+        shown = "; ".join(f"{n!r} {why}" for n, why in unsafe[:3])
+        raise DownloadError(
+            f"refused to extract {path}: {len(unsafe)} unsafe entr"
+            f"{'y' if len(unsafe) == 1 else 'ies'} ({shown}). Nothing was "
+            "written. A genuine CelebA archive has none: get it from Kaggle."
+        )
+
+
+def _layout_members(path: Path, kind: str, members: list[Member]) -> list[Member]:
+    """The members under the archive's CelebA layout, renamed relative to it."""
+    names = [m.name for m in members if m.kind == "file"]
+    found = detect_layout(names)
+    if found is None:
+        raise DataError(
+            f"No CelebA layout found in {path} ({KIND_NAMES[kind]}); nothing was "
+            f"extracted. Expected, at any depth:\n{expected_paths_text()}\n"
+            f"Closest matches:\n{describe_missing(names)}\n"
+            "Use the CelebA archive from Kaggle, or unpack it yourself and pass the "
+            "folder: --source local --from FOLDER."
+        )
+    prefix = found[0]
+    if prefix:
+        print(f"CelebA found under {prefix} in {path}: extracting that folder")
+    kept = []
+    for member in members:
+        name = member.name.removeprefix("./")
+        if name.startswith(prefix) and name.rstrip("/") != prefix.rstrip("/"):
+            kept.append(dataclasses.replace(member, name=name[len(prefix) :]))
+    return kept
+
+
+def _check_free_space(path: Path, dest: Path, members: list[Member]) -> None:
+    needed = sum(m.size for m in members if m.kind == "file")
+    free = shutil.disk_usage(dest).free
+    if needed > free:
+        raise DownloadError(
+            f"extracting {path} needs {needed / 1e9:.1f} GB but only "
+            f"{free / 1e9:.1f} GB is free under {dest}: free some space, or pass "
+            "a --dest on another disk."
+        )
+
+
+def _extract_all(path: Path, archive, members: list[Member], payload: Path) -> None:
+    print(f"extracting {len(members):,} entries of {path} ...")
+    for k, member in enumerate(members, 1):
+        if isinstance(archive, zipfile.ZipFile):
+            info = copy.copy(member.handle)
+            info.filename = member.name  # the layout's folder becomes the root
+            archive.extract(info, payload)
+        else:
+            extract_member(archive, member, payload / member.name)
+        if k % 50_000 == 0:
+            print(f"  {k:,} / {len(members):,}")
 
 
 # Network errors ----------------------------------------------------------------------
@@ -499,6 +604,53 @@ def read_kaggle_json(path: str | os.PathLike) -> tuple[str, str]:
     return values[0], values[1]
 
 
+def _token_problem(text: str) -> str | None:
+    if not text.strip():
+        return "it is empty"
+    if any(ch.isspace() for ch in text.strip()) or not text.strip().isprintable():
+        return "it holds spaces or control characters, not one token"
+    if not text.strip().isascii():
+        return "it holds non-ASCII characters, not a token"
+    return None
+
+
+def _check_token_text(text: str, where: str) -> None:
+    problem = _token_problem(text)
+    if problem:
+        raise CredentialsError(
+            f"{where} is not a usable Kaggle API token: {problem}. Set it to the "
+            f"token from {KAGGLE_SETTINGS} (API, Create New Token), and run again."
+        )
+
+
+def _read_token_file(path: Path) -> str:
+    """The token in ``path`` (kagglehub reads it too); a bad file is one clear line.
+
+    An empty, whitespace-only, binary or unreadable token file would make
+    kagglehub fail (or send garbage), so it is refused with the fix.
+    """
+    fix = (
+        f"put your API token from {KAGGLE_SETTINGS} (API, Create New Token) in "
+        f"it, or delete it (`rm {path}`), and run again"
+    )
+    if path.is_dir():
+        raise CredentialsError(f"{path} is a folder, not a token file: {fix}.")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise CredentialsError(f"{path} is not text (binary data): {fix}.") from None
+    except OSError as error:
+        raise CredentialsError(
+            f"{path} cannot be read ({error.strerror or type(error).__name__}): {fix}."
+        ) from None
+    problem = _token_problem(text)
+    if problem:
+        raise CredentialsError(
+            f"{path} is not a usable Kaggle API token: {problem}; {fix}."
+        )
+    return text.strip()
+
+
 def _colab_userdata():
     """google.colab.userdata in Colab, else None."""
     if not in_colab():
@@ -559,7 +711,15 @@ def find_kaggle_credentials() -> KaggleCredentials:
             variables, secrets and files, never their values.
     """
     notes: list[str] = []
-    if os.environ.get(TOKEN_VARIABLE, "").strip():
+    token = os.environ.get(TOKEN_VARIABLE)
+    if token is not None and not token.strip():
+        raise CredentialsError(
+            f"the environment variable {TOKEN_VARIABLE} is set but empty: unset it "
+            f"(`unset {TOKEN_VARIABLE}`) or set it to your API token from "
+            f"{KAGGLE_SETTINGS}, and run again."
+        )
+    if token is not None:
+        _check_token_text(token, f"the environment variable {TOKEN_VARIABLE}")
         return KaggleCredentials("token", f"the environment variable {TOKEN_VARIABLE}")
     userdata = _colab_userdata()
     if userdata is not None:
@@ -573,9 +733,14 @@ def find_kaggle_credentials() -> KaggleCredentials:
             )
     for name in ("access_token", "access_token.txt"):
         token_file = Path.home() / ".kaggle" / name
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            if token_file.is_file() and token_file.read_text().strip():
-                return KaggleCredentials("token", str(token_file), notes=tuple(notes))
+        if token_file.exists() and _read_token_file(token_file):
+            return KaggleCredentials("token", str(token_file), notes=tuple(notes))
+    blank = [n for n in PAIR_VARIABLES if n in os.environ and not os.environ[n].strip()]
+    if blank:
+        raise CredentialsError(
+            f"the environment variable {blank[0]} is set but empty: unset it "
+            f"(`unset {blank[0]}`) or give it its value, and run again."
+        )
     pair = [name for name in PAIR_VARIABLES if os.environ.get(name, "").strip()]
     if len(pair) == 2:
         return KaggleCredentials(
@@ -817,11 +982,13 @@ def _from_url(dest: Path, url: str | None, sha256: str | None, force: bool) -> P
         print("no --sha256 given: the download cannot be checked for damage")
     zip_path = _fetch_url(url, dest, sha256, force)
     try:
-        _check_zip(zip_path)
+        _check_archive(zip_path)
     except DownloadError as error:
         zip_path.unlink()
         raise DownloadError(f"{error} (The downloaded file was deleted.)") from None
-    root = safe_extract_zip(zip_path, dest, name=LINK_NAME, replace=True)
+    root = safe_extract_zip(
+        zip_path, dest, name=LINK_NAME, replace=True, celeba_layout=True
+    )
     zip_path.unlink()  # extracted, and checked by its hash or CRCs: no longer needed
     with contextlib.suppress(OSError):
         zip_path.parent.rmdir()
@@ -852,7 +1019,23 @@ def _from_local(dest: Path, path: str | os.PathLike | None, force: bool) -> Path
         )
     if _earlier_extraction(dest, force):
         return dest / LINK_NAME
-    return safe_extract_zip(path, dest, name=LINK_NAME, replace=True)
+    return safe_extract_zip(
+        path, dest, name=LINK_NAME, replace=True, celeba_layout=True
+    )
+
+
+def _stamp_of(path: Path):
+    """(inode, mtime) of a real folder, None for a link or nothing."""
+    if path.is_symlink() or not path.is_dir():
+        return None
+    status = path.stat()
+    return (status.st_ino, status.st_mtime_ns)
+
+
+def _extracted_now(dest: Path, root: Path, before) -> bool:
+    """True when ``root`` is the DEST/celeba folder this call just extracted."""
+    target = dest / LINK_NAME
+    return root == target and _stamp_of(target) not in (None, before)
 
 
 # The one entry point -------------------------------------------------------------
@@ -909,6 +1092,7 @@ def download_celeba(
                 "(force=True / --force downloads it again)."
             )
             return files
+    before = _stamp_of(dest / LINK_NAME)
     if source == "kaggle":
         root = _from_kaggle(dest, force)
     elif source == "opendatasets":
@@ -917,10 +1101,14 @@ def download_celeba(
         root = _from_url(dest, url, sha256, force)
     else:
         root = _from_local(dest, path, force)
+    extracted = _extracted_now(dest, root, before)
     try:
         files = verify(find_celeba(root), expected_images)
     except DataError as error:
         again = "" if source == "local" else " Run again with --force (force=True)."
+        if extracted:  # this call's extraction is not CelebA: leave nothing behind
+            shutil.rmtree(root, ignore_errors=True)
+            again += f" (The extracted copy in {root} was removed.)"
         raise DataError(f"{error}{again}") from None
     dest.mkdir(parents=True, exist_ok=True)
     _write_marker(dest, files, source, count_images(files))

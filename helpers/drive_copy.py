@@ -334,11 +334,9 @@ def keep_flushed(runs_dir: Path, extra=()) -> bool:
     Returns:
         True if the hook is registered (inside an IPython kernel), else False.
     """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
+    from helpers.environment import ipython_shell
+
+    shell = ipython_shell()
     if shell is None or not hasattr(shell, "events"):
         return False
     key = str(runs_dir)

@@ -23,6 +23,15 @@ from pathlib import Path
 _TPU_VARIABLES = ("COLAB_TPU_ADDR", "TPU_NAME", "TPU_ACCELERATOR_TYPE")
 
 
+def ipython_shell():
+    """The running IPython shell, or None (outside IPython, or IPython absent)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with Jupyter
+        return None
+    return get_ipython()
+
+
 def in_notebook() -> bool:
     """Return True inside a running Jupyter/IPython kernel (where widgets render)."""
     ipython = sys.modules.get("IPython")  # never imported: certainly no kernel

@@ -7,9 +7,12 @@ any other exception is a bug: one line says where its full traceback was saved.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
 import sys
+import threading
 import tempfile
 import time
 import traceback
@@ -42,6 +45,40 @@ class DamagedFileError(LabError):
     def __init__(self, path, problem: str, fix: str):
         self.path, self.problem, self.fix = path, problem, fix
         super().__init__(f"{path} is damaged ({problem}): {fix}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM turned into an orderly stop (``sigterm_stops``), cleaned up as Ctrl-C."""
+
+
+@contextlib.contextmanager
+def sigterm_stops():
+    """Within the block, SIGTERM raises :class:`Terminated` instead of killing.
+
+    So a ``kill``, a Colab or a batch system's stop runs the same cleanup as
+    Ctrl-C (temporary files removed, the status written). Only in the main
+    thread, where Python delivers signals; elsewhere the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True for ENOSPC / EDQUOT, also when a library (h5py) only says so in words."""
+    if isinstance(error, OSError) and error.errno in _NO_SPACE:
+        return True
+    text = str(error).lower()
+    return "no space left" in text or "errno = 28" in text or "disk quota" in text
 
 
 # Turning any error into one line for the command line ------------------------------
@@ -123,3 +160,62 @@ def report_error(error: BaseException, log_folders=()) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+# ------------------------------------------------------------ short notebook errors
+_STUB_LINE = "raise NotImplementedError()"
+
+
+def short_error_lines(error: BaseException) -> list[str] | None:
+    """One red line for a notebook error a student should not read a traceback for.
+
+    A TODO stub that still raises ``NotImplementedError``, a name a cell above
+    never defined (it was not run, or it failed), and a ``LabError`` (its message
+    says what to do) each get one line; anything else returns None (the usual
+    traceback).
+    """
+    red, reset = "\x1b[31m", "\x1b[0m"
+    frames = traceback.extract_tb(error.__traceback__)
+    last = frames[-1] if frames else None
+    if isinstance(error, LabError):
+        return [f"{red}❌ {error}{reset}"]
+    if isinstance(error, NotImplementedError) and last is not None:
+        if (last.line or "").strip() != _STUB_LINE:
+            return None
+        tb = error.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        name = getattr(tb.tb_frame.f_code, "co_qualname", last.name)
+        return [
+            f"{red}❌ The TODO in `{name}` is not done yet: it still raises "
+            "NotImplementedError. Fill it in and run its cell (and its check), then "
+            f"run this cell again.{reset}"
+        ]
+    if isinstance(error, NameError) and last is not None and last.name == "<module>":
+        return [
+            f"{red}❌ NameError: {error}. A cell above has not run, or it failed: run "
+            "the cells above in order; the first that fails says what to fix (an "
+            f"exercise whose TODO is not done yet, say).{reset}"
+        ]
+    return None
+
+
+def register_short_errors(shell=None) -> bool:
+    """Show ``short_error_lines`` in IPython instead of a traceback; False outside."""
+    from helpers.environment import ipython_shell
+
+    shell = shell if shell is not None else ipython_shell()
+    if shell is None:
+        return False
+
+    def handler(self, etype, value, tb, tb_offset=None):
+        stb = short_error_lines(value)
+        if stb is None:
+            stb = self.InteractiveTB.structured_traceback(
+                etype, value, tb, tb_offset=tb_offset
+            )
+        self._showtraceback(etype, value, stb)
+        return stb
+
+    shell.set_custom_exc((NotImplementedError, NameError, LabError), handler)
+    return True

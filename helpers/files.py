@@ -138,10 +138,15 @@ def write_text_or_fallback(path: str | os.PathLike, text: str) -> Path | None:
 
 def unsafe_zip_member(info: zipfile.ZipInfo) -> str | None:
     """Return why extracting ``info`` could write outside its folder, or None."""
-    name = info.filename.replace("\\", "/")
     if stat.S_ISLNK(info.external_attr >> 16):
         return "is a symbolic link"
-    if name.startswith("/") or os.path.isabs(info.filename):
+    return unsafe_member_name(info.filename)
+
+
+def unsafe_member_name(original: str) -> str | None:
+    """Return why an archive member's name could land outside its folder, or None."""
+    name = original.replace("\\", "/")
+    if name.startswith("/") or os.path.isabs(original):
         return "is an absolute path"
     if re.match(r"^[A-Za-z]:", name):
         return "starts with a drive letter"

@@ -48,6 +48,12 @@ def _listed_ids(attr_file: Path) -> list[str]:
     return [line.split()[0] for line in lines[2:] if line.strip()]
 
 
+def _zip_bytes(path: Path) -> bool:
+    from helpers.archives import archive_kind
+
+    return archive_kind(path) == "zip"
+
+
 def source_fingerprint(data: str | os.PathLike) -> dict:
     """Return {"kind", "digest", ...} for a CelebA folder or zip.
 
@@ -59,7 +65,7 @@ def source_fingerprint(data: str | os.PathLike) -> dict:
     """
     data = Path(data)
     digest = hashlib.sha256()
-    if data.is_file() and data.suffix.lower() == ".zip":
+    if data.is_file() and (data.suffix.lower() == ".zip" or _zip_bytes(data)):
         with zipfile.ZipFile(data) as archive:
             members = sorted(
                 (info.filename, info.CRC, info.file_size)

@@ -36,7 +36,7 @@ from helpers.cache import cache_info, prepare_cache
 from helpers.config import VAEConfig, grading_mode, preset, smoke_mode
 from helpers.download import download_celeba
 from helpers.environment import detect_hardware, enable_colab_widgets, in_colab
-from helpers.errors import DataError
+from helpers.errors import DataError, register_short_errors
 from helpers.student import STUDENT_DIRNAME, register_magic, set_workdir
 from helpers.synthetic import make_slice
 
@@ -376,6 +376,7 @@ def setup_lab(
     local_root = COLAB_LOCAL_WORKDIR if on_drive else root
     set_workdir(root)  # where `%%export` cells save the student's parts
     register_magic()
+    register_short_errors()  # a TODO not done: one line, not a traceback
     smoke = smoke_mode()
     generated = source == "generated" or (source == "auto" and smoke)
     name = preset_name or choose_preset(smoke)

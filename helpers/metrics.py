@@ -124,8 +124,28 @@ def _polynomial_kernel(x, y):
     return (x @ y.T / x.shape[1] + 1.0) ** 3
 
 
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # Binkowski et al. 2018's protocol
+
+
+def kid_subset_size(n: int, m: int, subset_size: int | None = None) -> int:
+    """Rows per KID subset for sets of n and m rows.
+
+    ``None`` (the default) takes 1,000 rows, but never more than half the smaller
+    set, so the subsets differ from each other and their spread means something
+    (with subsets as large as the set, every subset is the whole set and the
+    spread is 0). An explicit ``subset_size`` is only clipped to min(n, m).
+    """
+    if subset_size is None:
+        return min(KID_SUBSET_SIZE, max(2, min(n, m) // 2), n, m)
+    return min(int(subset_size), n, m)
+
+
 def kernel_inception_distance(
-    features_a, features_b, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+    features_a,
+    features_b,
+    subsets: int = KID_SUBSETS,
+    subset_size: int | None = None,
+    seed: int = 0,
 ):
     """Return KID: the unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3, over subsets.
 
@@ -137,7 +157,8 @@ def kernel_inception_distance(
         features_a: (N, F) features.
         features_b: (M, F) features.
         subsets: number of random subsets.
-        subset_size: rows per subset; clipped to min(N, M).
+        subset_size: rows per subset (see ``kid_subset_size``: by default 1,000,
+            at most half the smaller set).
         seed: seeds the subset draws.
 
     Returns:
@@ -149,7 +170,7 @@ def kernel_inception_distance(
         raise ValueError(
             f"need (N, F) and (M, F) features, got {a.shape} and {b.shape}"
         )
-    m = min(int(subset_size), len(a), len(b))
+    m = kid_subset_size(len(a), len(b), subset_size)
     if m < 2:
         raise ValueError(
             f"KID needs at least 2 rows in each set, got {len(a)} and {len(b)}"
@@ -244,7 +265,9 @@ def inception_extractor(batch_size: int = 50) -> InceptionExtractor:
         raise LabError(
             "FID needs the InceptionV3 ImageNet weights (~90 MB), downloaded on first "
             f"use into ~/.keras/models; this machine cannot reach {INCEPTION_URL_HOST} "
-            f"({str(error)[:160]}); use KID/other metrics or run in Colab (or copy "
+            f"({str(error)[:160]}). KID needs the same weights, so both are "
+            "skipped; the other metrics (reconstruction, KL, active units, "
+            "sharpness) still come out. Run in Colab (or copy "
             "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 into "
             "~/.keras/models)"
         ) from None
@@ -508,13 +531,16 @@ def _distance_rows(
         }
         for name, (mean, std) in kid_scores.items():
             size = floor_n if name == "real_vs_real" else n
+            subset = kid_subset_size(size, size)
+            report["kid"]["scores"][name]["subset_size"] = subset
             rows.append(
                 _row(
                     "kid",
                     name,
                     mean,
                     size,
-                    f"± {std:.3g} over 100 subsets of " f"{min(1000, size)}",
+                    f"± {std:.3g}: spread over {KID_SUBSETS} random subsets of "
+                    f"{subset} of the {size}",
                 )
             )
     return rows

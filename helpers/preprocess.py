@@ -118,12 +118,102 @@ def _read_checked(source) -> io.BytesIO:
     return io.BytesIO(data)
 
 
+# What each converted mode is called in meta.json and in prepare's summary.
+MODE_NAMES = {
+    "1": "1-bit black and white",
+    "L": "8-bit grayscale",
+    "LA": "grayscale with transparency",
+    "La": "grayscale with transparency",
+    "P": "palette",
+    "PA": "palette with transparency",
+    "RGBA": "RGB with transparency",
+    "RGBa": "RGB with transparency",
+    "RGBX": "RGB with padding",
+    "CMYK": "CMYK",
+    "YCbCr": "YCbCr",
+    "LAB": "Lab",
+    "HSV": "HSV",
+    "I": "32-bit integer grayscale",
+    "F": "32-bit float grayscale",
+}
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+class UnsupportedModeError(ValueError):
+    """An image whose pixel format cannot be turned into 8-bit RGB faithfully."""
+
+
+def _gray_to_rgb(values: np.ndarray, full_scale: float) -> Image.Image:
+    """An RGB image of grayscale ``values`` scaled so ``full_scale`` becomes 255."""
+    scaled = np.rint(values.astype(np.float64) * (255.0 / full_scale))
+    gray = np.clip(scaled, 0, 255).astype(np.uint8)
+    return Image.fromarray(gray, "L").convert("RGB")
+
+
+def to_rgb(image: Image.Image) -> tuple[Image.Image, str | None]:
+    """Return ``image`` as 8-bit RGB, and its original mode when it was converted.
+
+    Policies: 16-bit grayscale (``I;16`` and its byte orders) is scaled by
+    255 / 65535, never clipped; 32-bit integer grayscale (``I``) is read as 16-bit
+    when its values fit 0..65535; float grayscale (``F``) is read as 0..1 when
+    its values fit, else 0..255; transparency (``LA``, ``PA``, ``RGBA``, a ``P``
+    or ``L`` image with a transparent colour) is composited over black; ``1``,
+    ``L``, ``P``, ``CMYK``, ``YCbCr``, ``LAB``, ``HSV`` and ``RGBX`` go through
+    PIL's conversion.
+
+    Raises:
+        UnsupportedModeError: a mode with no faithful conversion (e.g. signed
+            16-bit, or integer / float values outside those ranges); the message
+            names the mode.
+    """
+    mode = image.mode
+    if mode == "RGB":
+        return image, None
+    if mode in _SIXTEEN_BIT:
+        values = np.asarray(image.convert("I"), dtype=np.int64)
+        return _gray_to_rgb(values, 65535.0), mode
+    if mode == "I":
+        values = np.asarray(image, dtype=np.int64)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise UnsupportedModeError(
+                f"image mode I (32-bit integer) with values {values.min()} to "
+                f"{values.max()}, outside 0..65535: no faithful 8-bit conversion"
+            )
+        return _gray_to_rgb(values, 65535.0), mode
+    if mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if not np.all(np.isfinite(values)) or (values.size and values.min() < 0):
+            raise UnsupportedModeError(
+                "image mode F (32-bit float) with negative or non-finite values: "
+                "no faithful 8-bit conversion"
+            )
+        top = float(values.max()) if values.size else 0.0
+        if top > 255.0:
+            raise UnsupportedModeError(
+                f"image mode F (32-bit float) with values up to {top:g}, above "
+                "255: no faithful 8-bit conversion"
+            )
+        return _gray_to_rgb(values, 1.0 if top <= 1.0 else 255.0), mode
+    transparent = "transparency" in image.info or mode in ("LA", "La", "PA")
+    if transparent or mode in ("RGBA", "RGBa"):
+        rgba = image.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        label = f"{mode} with transparency" if mode in ("P", "L", "RGB") else mode
+        return Image.alpha_composite(black, rgba).convert("RGB"), label
+    if mode in MODE_NAMES:
+        return image.convert("RGB"), mode
+    raise UnsupportedModeError(
+        f"image mode {mode} has no faithful conversion to 8-bit RGB"
+    )
+
+
 def load_image(
     source: str | os.PathLike | bytes | BinaryIO,
     crop: Sequence[int] = DEFAULT_CROP,
     image_size: int = DEFAULT_IMAGE_SIZE,
     draft: bool = True,
     notes: list | None = None,
+    modes: list | None = None,
 ) -> np.ndarray:
     """Decode one image file, cut the face box and resize it, antialiased.
 
@@ -143,13 +233,16 @@ def load_image(
         draft: allow reduced-size JPEG decoding (faster, nearly identical).
         notes: if given, a line is appended for an image handled by a policy
             (e.g. "frame 250x250, not 178x218: face box scaled").
+        modes: if given, the original mode of an image that was not 8-bit RGB
+            is appended (e.g. "I;16"); see :func:`to_rgb` for the conversions.
 
     Returns:
         (image_size, image_size, 3) uint8.
 
     Raises:
         OSError, SyntaxError, ValueError: the file is missing, not an image,
-            truncated or corrupt, too large, or smaller than the crop box.
+            truncated or corrupt, too large, smaller than the crop box, or in a
+            pixel format with no faithful RGB conversion (UnsupportedModeError).
     """
     with Image.open(_read_checked(source)) as image:
         full_w, full_h = image.size
@@ -175,8 +268,9 @@ def load_image(
             if result is not None:
                 scale = full_w / result[1][2]
         image.load()
-        if image.mode != "RGB":
-            image = image.convert("RGB")
+        image, converted = to_rgb(image)
+        if converted is not None and modes is not None:
+            modes.append(converted)
         box = (left / scale, top / scale, right / scale, bottom / scale)
         out = image.resize((image_size, image_size), PIL_RESAMPLE, box=box)
         return np.asarray(out, dtype=np.uint8)

@@ -162,7 +162,7 @@ def load_run(run_dir) -> Run:
     if not paths.config.exists():
         raise LabError(
             f"{paths.root} is not a run directory (no config.json): train one "
-            "with `python -m helpers train --run-dir DIR ...`"
+            "with `python -m helpers train --data DATA --run-dir DIR`"
         )
     if not paths.best_model.exists() and paths.instructor_model.exists():
         return load_instructor_run(paths.root)
@@ -178,9 +178,10 @@ def load_run(run_dir) -> Run:
     config = read_config(paths.root)
     info = read_info(run_dir)
     fix = (
-        "the run's best model is damaged: re-run the same `python -m helpers "
-        f"train --run-dir {paths.root} ...` command to resume from the backup (a new "
-        "best.keras is written at the next epoch), or train again in a new --run-dir"
+        "the run's best model is damaged: to resume from the backup, run the train "
+        f"command that made it, `python -m helpers train --data DATA --run-dir "
+        f"{paths.root} --preset {_preset_flag(config)}` (a new best.keras is "
+        "written at the next epoch), or train again in a new --run-dir"
     )
     check_keras_file(paths.best_model, fix)
     try:
@@ -193,6 +194,13 @@ def load_run(run_dir) -> Run:
     if cache:
         _warn_if_cache_changed(paths.root, Path(cache), info.get("data"))
     return Run(paths, config, vae, Path(cache) if cache else None, info)
+
+
+def _preset_flag(config: VAEConfig) -> str:
+    """The --preset value a config came from, or PRESET when it is no preset's."""
+    from helpers.config import PRESETS
+
+    return config.name if config.name in PRESETS else "PRESET"
 
 
 def load_instructor_run(run_dir, cache_dir=None):

@@ -99,7 +99,7 @@ def build_encoder(config):
 # ==================== sampling: from solutions/02_model.ipynb
 @keras.saving.register_keras_serializable(package="lab")
 class Sampling(layers.Layer):
-    """Draw z = z_mean + exp(0.5 * z_log_var) * eps with eps ~ N(0, I).
+    """Draw z ~ N(z_mean, exp(z_log_var)) so that gradients reach both inputs.
 
     Args:
         seed: seed of the SeedGenerator, so runs are repeatable.

@@ -16,6 +16,7 @@ part only. ``setup_lab()`` registers the magic, so notebooks need no ``%load_ext
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -88,10 +89,9 @@ def _check_losses(m, config):
 
     checks.check_reconstruction_loss(m["reconstruction_loss"])
     checks.check_kl(m["kl_divergence"])
+    # partial, not a lambda: the check then sees the student's own function
     checks.check_total_loss(
-        lambda x, r, mean, log_var, beta: m["vae_loss"](
-            x, r, mean, log_var, beta, "mse", (0.0, 1.0)
-        )
+        functools.partial(m["vae_loss"], kind="mse", value_range=(0.0, 1.0))
     )
 
 
@@ -113,7 +113,7 @@ def _check_callbacks(m, config):
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         check_callbacks(
-            lambda: m["make_callbacks"](config, run, fixed_z),
+            functools.partial(m["make_callbacks"], config, run, fixed_z),
             run,
             config=config,
             fixed_z=fixed_z,
@@ -172,6 +172,12 @@ PART_REGISTRY: dict[str, Part] = {
     "latent_grid": Part(
         "05_generate", ("latent_grid",), _check_latent_grid, trains=False
     ),
+}
+# The parts whose code a part's self-check runs: when one of those fails, the
+# part's own failure is that one's, and the table names the first broken part only.
+USES: dict[str, tuple[str, ...]] = {
+    "vae_model": ("sampling", "losses"),
+    "build_my_vae": ("encoder", "sampling", "decoder", "losses", "vae_model"),
 }
 # part -> its notebook (module order = this order)
 PARTS: dict[str, str] = {name: part.notebook for name, part in PART_REGISTRY.items()}
@@ -234,11 +240,9 @@ def _export_magic(line: str, cell: str):
 
 def register_magic() -> bool:
     """Register ``%%export`` in the running IPython; False outside IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython ships with Jupyter
-        return False
-    shell = get_ipython()
+    from helpers.environment import ipython_shell
+
+    shell = ipython_shell()
     if shell is None:
         return False
     shell.register_magic_function(_export_magic, magic_kind="cell", magic_name="export")
@@ -337,7 +341,7 @@ class StudentParts:
             elif s.origin == MISSING:
                 check = f"❌ {s.message}"
             elif s.passed is None:
-                check = "(not checked)"
+                check = f"({s.message})" if s.message else "(not checked)"
             elif s.passed:
                 check = "✅ passed"
             else:
@@ -581,6 +585,12 @@ def load_student_parts(
         for part, item in status.items():
             if item.origin == YOURS and item.passed is None:
                 item.passed, item.message = _run_check(part, module, config)
+                broken = [d for d in USES.get(part, ()) if d in status
+                          and status[d].passed is False]
+                if item.passed is False and broken:  # a cascade: name its start
+                    item.passed = None
+                    item.message = (f"not judged: it uses your {', '.join(broken)}, "
+                                    "whose check fails; fix that first")
     if verbose:
         print(result.table())
         _advise(result)

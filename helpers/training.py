@@ -73,7 +73,7 @@ import numpy as np
 from helpers.cache import cache_info
 from helpers.config import VAEConfig
 from helpers.environment import detect_hardware
-from helpers.errors import DataError, TrainingError
+from helpers.errors import DataError, LabError, TrainingError, sigterm_stops
 from helpers.files import atomic_write_bytes, atomic_write_text
 from helpers.plots import plot_history, read_history
 from helpers.precision import precision_scope, run_precision
@@ -136,7 +136,7 @@ def train(
     """
     from helpers.locks import run_lock
 
-    with run_lock(run_dir, "train"):
+    with sigterm_stops(), run_lock(run_dir, "train"):
         return _train_locked(config, data, run_dir, parts, build, verbose, callbacks)
 
 
@@ -255,8 +255,13 @@ def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callb
         for callback in (csv_logger, *boards):  # close their open files
             with contextlib.suppress(Exception):
                 callback.on_train_end()
-        write_info(
-            paths.root, status="failed", error=f"{type(error).__name__}: {error}"
+        remove_temporary_files(paths)  # first: on a full disk it frees the space
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        write_status(
+            paths,
+            status=status,
+            epochs_done=backup.completed_epochs(),
+            error=f"{type(error).__name__}: {error}"[:500],
         )
         raise
     if stopped_by_nan(vae, fit_history):
@@ -266,6 +271,58 @@ def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callb
         raise error
     write_info(paths.root, status="finished", epochs_done=max(start, config.epochs))
     return _run_history(vae, paths, fit_history, start)
+
+
+def remove_temporary_files(paths: RunPaths) -> list[Path]:
+    """Delete the temporary files a stopped save left in a run; return them.
+
+    ``.tmp-*.keras`` (a model checkpoint being written), ``backup/tmp-*`` (a
+    backup being written) and this process's ``.NAME.PID.tmp`` atomic writes.
+    Committed files (best.keras, the backup's weights and metadata) are kept.
+    """
+    patterns = [
+        (paths.root, ".tmp-*.keras"),
+        (paths.backup, "tmp-*"),
+        (paths.root, f".*.{os.getpid()}.tmp"),
+        (paths.backup, f".*.{os.getpid()}.tmp"),
+    ]
+    removed = []
+    for folder, pattern in patterns:
+        for path in folder.glob(pattern) if folder.is_dir() else []:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def write_status(paths: RunPaths, **fields) -> None:
+    """Write ``fields`` into run.json even on a full disk (in place, as a last resort).
+
+    The atomic write needs room for a second copy; when the disk has none, the
+    file is overwritten in place (a few hundred bytes, in blocks it already
+    has). If even that fails, a warning says so; the error being reported wins.
+    """
+    try:
+        write_info(paths.root, **fields)
+        return
+    except OSError:
+        pass
+    try:
+        info = {**read_info(paths.root), **fields}
+        text = (json.dumps(info, indent=2) + "\n").encode()
+        with open(paths.info, "r+b") as handle:
+            handle.write(text)
+            handle.truncate()
+            handle.flush()
+            os.fsync(handle.fileno())
+    except (OSError, LabError) as error:
+        import sys
+
+        print(
+            f"warning: could not record status {fields.get('status')!r} in "
+            f"{paths.info} ({error})",
+            file=sys.stderr,
+        )
 
 
 def epoch_steps(dataset) -> int:
@@ -467,6 +524,13 @@ def _set_aside_damaged_best(paths: RunPaths) -> None:
     )
 
 
+def _preset_flag(config: VAEConfig) -> str:
+    """The --preset value a config came from, or PRESET when it is no preset's."""
+    from helpers.config import PRESETS
+
+    return config.name if config.name in PRESETS else "PRESET"
+
+
 def _datasets(config: VAEConfig, data, module):
     """Return (train_ds, val_ds, cache_dir or None).
 
@@ -485,9 +549,11 @@ def _datasets(config: VAEConfig, data, module):
     if size is not None and int(size) != config.image_size:
         raise DataError(
             f"the cache {cache_dir} holds {size}x{size} images but the config wants "
-            f"image_size={config.image_size}: prepare a cache at that size "
-            f"(`python -m helpers prepare --image-size {config.image_size} ...`) "
-            "and pass it as --data"
+            f"image_size={config.image_size} (train has no --image-size: the size "
+            f"comes with --preset {_preset_flag(config)}): prepare a cache at that "
+            "size, "
+            f"`python -m helpers prepare --data CELEBA --cache NEW_CACHE --image-size "
+            f"{config.image_size}`, and train with --data NEW_CACHE"
         )
     splits = []
     for split, limit, training in (

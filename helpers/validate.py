@@ -109,3 +109,58 @@ def output_dir(text: str) -> Path:
     else:
         _writable_ancestor(path)
     return path
+
+
+# A run's and a cache's own files: no output path may overwrite them.
+RUN_FILES = {
+    "config.json",
+    "run.json",
+    "best.keras",
+    "instructor.keras",
+    "history.csv",
+    "fixed_z.npy",
+    "architecture.json",
+    "loss_curves.png",
+    "student_parts.json",
+}
+RUN_FOLDERS = {"backup", "samples", "tensorboard"}
+CACHE_SUFFIXES = ("_images.npy", "_attributes.npy", "_ids.txt")
+
+
+def protected_file_reason(path: Path) -> str | None:
+    """Say whose file ``path`` is when it belongs to a run or a cache, else None."""
+    path = Path(path).expanduser().absolute()
+    for folder in path.parents:
+        relative = path.relative_to(folder)
+        if (folder / "config.json").is_file() and (folder / "run.json").is_file():
+            if relative.parts[0] in RUN_FOLDERS or str(relative) in RUN_FILES:
+                return f"it is the run {folder}'s own {relative}"
+        if (folder / "meta.json").is_file() and len(relative.parts) == 1:
+            name = relative.name
+            if name == "meta.json" or name.endswith(CACHE_SUFFIXES):
+                return f"it is the cache {folder}'s own {name}"
+    return None
+
+
+def output_file_of(*suffixes: str):
+    """argparse type: an ``output_file`` ending in one of ``suffixes`` that is not
+    a run's or a cache's own file (a typo must not overwrite a trained model)."""
+
+    def parse(text: str) -> Path:
+        path = output_file(text)
+        if path.suffix.lower() not in suffixes:
+            wanted = " or ".join(suffixes)
+            raise argparse.ArgumentTypeError(
+                f"{path}: the file name must end in {wanted}, e.g. "
+                f"{path.with_suffix(suffixes[0]).name}"
+            )
+        reason = protected_file_reason(path)
+        if reason is not None:
+            raise argparse.ArgumentTypeError(
+                f"refusing to overwrite {path}: {reason}; choose another file "
+                f"name, e.g. {path.parent.parent / ('new' + suffixes[0])}"
+            )
+        return path
+
+    parse.__name__ = "output file"
+    return parse

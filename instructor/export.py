@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 from helpers.errors import LabError
+from helpers.validate import output_file_of
 from helpers.portable import (
     FORMAT,
     FORMAT_VERSION,
@@ -96,7 +97,9 @@ def export_model_command(parser):
         "run_dir", help="a trained run directory (it holds best.keras and config.json)"
     )
     parser.add_argument(
-        "out", help="the portable model file to write, e.g. model.keras"
+        "out",
+        type=output_file_of(".keras"),
+        help="the portable model file to write, e.g. model.keras",
     )
     parser.add_argument(
         "--force", action="store_true", help="replace OUT if it already exists"

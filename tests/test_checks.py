@@ -11,7 +11,6 @@ from PIL import Image
 from helpers import checks
 from helpers.checks import CheckFailed
 from helpers.config import VAEConfig, preset
-from helpers.preprocess import normalize
 from helpers.student import build_student_vae, solution_module
 from helpers.solution import (
     VAE,
@@ -22,6 +21,14 @@ from helpers.solution import (
     vae_loss,
 )
 from pil_crop import crop_resize
+
+
+
+def normalize(images, value_range=(0.0, 1.0)):
+    """The tests' own scaling (a part may not call the lab's helpers.preprocess)."""
+    low, high = value_range
+    return np.asarray(images, np.float32) * np.float32((high - low) / 255) + low
+
 
 TINY = VAEConfig(latent_dim=4, filters=(4, 4, 4), image_size=32)
 TODO = "You have not filled in the TODO yet"

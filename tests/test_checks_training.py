@@ -409,3 +409,100 @@ def test_checks_run_without_the_reference_modules(tmp_path, monkeypatch, capsys)
     checks.check_latent_grid(grid)
     checks.check_interpolation(path)
     assert capsys.readouterr().out.count("✅") == 4
+
+
+# ------------------------------------------------- issue 19: the gaps the tester found
+ENCODER_ACT = 'layers.LeakyReLU(negative_slope=0.2, name=f"conv{i}_act")(x)'
+DECODER_ACT = 'layers.LeakyReLU(negative_slope=0.2, name=f"up{i}_act")(x)'
+PROJECT_ACT = 'layers.LeakyReLU(negative_slope=0.2, name="project_act")(x)'
+
+
+@pytest.mark.parametrize(
+    "name, check, edit, match",
+    [
+        ("encoder", "check_encoder", (ENCODER_ACT, 'layers.ReLU(name=f"conv{i}_act")(x)'),
+         "convolution 1 \\(conv1\\) is followed by a ReLU layer, not LeakyReLU"),
+        ("encoder", "check_encoder",
+         (ENCODER_ACT, 'layers.LeakyReLU(negative_slope=0.1, name=f"conv{i}_act")(x)'),
+         "LeakyReLU with negative_slope=0.1"),
+        ("encoder", "check_encoder", (ENCODER_ACT, 'layers.Activation("elu")(x)'),
+         "followed by a Activation layer \\(elu\\)"),
+        ("decoder", "check_decoder", (DECODER_ACT, 'layers.ReLU(name=f"up{i}_act")(x)'),
+         "up-sampling layer 1 \\(up1\\) is followed by a ReLU layer"),
+        ("decoder", "check_decoder", (PROJECT_ACT, 'layers.ReLU(name="project_act")(x)'),
+         "the Dense layer \\(project\\) is followed by a ReLU layer"),
+    ],
+)
+def test_the_design_s_leaky_relu_is_checked(name, check, edit, match):
+    """ReLU passed as "3 strided Conv2D + LeakyReLU"; the slope the table names is
+    checked too."""
+    config = preset("smoke")
+    build = getattr(part(name, edit), f"build_{name}")
+    fails(getattr(checks, check), build, config, match=match)
+    getattr(checks, check)(getattr(part(name), f"build_{name}"), config)
+
+
+def test_activation_leaky_relu_on_the_layer_passes(capsys):
+    edit = (ENCODER_ACT, 'layers.Activation("leaky_relu")(x)')
+    checks.check_encoder(part("encoder", edit).build_encoder, preset("smoke"))
+    assert "✅ check_encoder passed" in capsys.readouterr().out
+
+
+def test_a_half_kl_is_not_called_averaging_over_the_latent_dimensions():
+    """With the 2-d latent of check_vae_model, 0.5 x KL equals "averaged over the
+    latent dimensions": the message must not name either cause."""
+    module = part("vae_model")
+    module.kl_divergence = (lambda f: lambda m, v: 0.5 * f(m, v))(module.kl_divergence)
+    with pytest.raises(CheckFailed) as caught:
+        checks.check_vae_model(module.VAE)
+    assert "because of kl_divergence (it is 0.5 times" in str(caught.value)
+    assert "averaged" not in str(caught.value)
+
+
+def _export_solutions(workdir, edits=None):
+    for name, source in cells().items():
+        for old, new in (edits or {}).get(name, ()):
+            assert old in source, old
+            source = source.replace(old, new)
+        student.export_source(name, source, workdir)
+
+
+def test_a_cascade_names_its_first_broken_part_only(tmp_path, capsys):
+    """A wrong KL fails losses; vae_model (which uses it) is "not judged", so the
+    table and the advice name losses alone."""
+    _export_solutions(tmp_path, {"losses": [("per_dim = -0.5 *", "per_dim = -0.25 *")]})
+    parts = student.load_student_parts(tmp_path, config=preset("smoke"),
+                                       parts=["sampling", "losses", "vae_model"])
+    out = capsys.readouterr().out
+    assert parts.failed == ["losses"]
+    assert "check_kl failed for `kl_divergence`" in out
+    assert "not judged: it uses your losses, whose check fails" in out
+    assert "USE_LAB_PART['vae_model']" not in out
+
+
+def test_untouched_cells_end_in_one_line():
+    """A TODO stub, a name an earlier cell never defined and a LabError show one
+    line in the notebook (helpers.errors.register_short_errors); other errors
+    keep their traceback."""
+    from helpers.errors import LabError, short_error_lines
+
+    import linecache
+
+    namespace, cell = {}, "def build_encoder(config):\n    raise NotImplementedError()\n"
+    linecache.cache["<cell 1>"] = (len(cell), None, cell.splitlines(True), "<cell 1>")
+    exec(compile(cell, "<cell 1>", "exec"), namespace)  # as IPython caches a cell
+    for raiser, match in (
+        (lambda: namespace["build_encoder"](None), "The TODO in `build_encoder` is not done"),
+        (lambda: exec("parts.VAE", {}), "NameError: name 'parts' is not defined. A cell"),
+        (lambda: (_ for _ in ()).throw(LabError("cannot assemble your model")),
+         "cannot assemble your model"),
+    ):
+        try:
+            raiser()
+        except Exception as error:
+            lines = short_error_lines(error)
+        assert lines is not None and len(lines) == 1 and match in lines[0], lines
+    try:
+        raise NotImplementedError("a library's own")
+    except NotImplementedError as error:
+        assert short_error_lines(error) is None

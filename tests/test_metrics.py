@@ -386,3 +386,16 @@ def test_inception_extractor_feeds_inception_299px_pixels_in_minus_one_to_one():
     assert -1.0 <= x[2].min() < x[2].max() <= 1.0
     np.testing.assert_allclose(features, x.mean(axis=(1, 2)), rtol=1e-6)
     assert metrics.extractor_name(extractor) == metrics.INCEPTION_NAME
+
+
+def test_kid_spread_is_over_subsets_smaller_than_the_set():
+    """With N rows and the default size, every subset is a real subset (at most
+    N / 2 rows), so the reported spread is not 0 (issue 19: at N = 1000 every
+    "subset of 1000" was the whole set)."""
+    assert metrics.kid_subset_size(1000, 1000) == 500
+    assert metrics.kid_subset_size(50_000, 50_000) == 1000
+    assert metrics.kid_subset_size(1000, 1000, subset_size=1000) == 1000
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((200, 8)), rng.standard_normal((200, 8)) + 0.2
+    _, std = metrics.kernel_inception_distance(a, b, subsets=10)
+    assert std > 0

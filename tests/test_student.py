@@ -73,9 +73,12 @@ def test_correct_parts_pass_and_a_broken_kl_is_named(tmp_path, capsys):
         write_parts(tmp_path / "bad", losses=[KL_SIGN]), config=CONFIG
     )
     out = capsys.readouterr().out
-    # the VAE uses those losses: its check sees the same mistake (a cascade)
-    assert broken.failed == ["losses", "vae_model"]
-    assert "kl_divergence" in broken.status["vae_model"].message
+    # the VAE uses those losses: its check would see the same mistake (a cascade),
+    # so it is "not judged" and the table names the first broken part only
+    assert broken.failed == ["losses"]
+    assert broken.status["vae_model"].passed is None
+    assert "not judged: it uses your losses" in broken.status["vae_model"].message
+    assert "USE_LAB_PART['vae_model']" not in out
     assert broken.status["losses"].passed is False
     assert "losses            03_loss      yours    ❌ failed:" in out
     assert "USE_LAB_PART['losses'] = True" in out
@@ -105,7 +108,8 @@ def test_the_switch_uses_exactly_the_solutions_part_and_says_so(tmp_path, capsys
     no_noise = ("return z_mean + ops.exp(0.5 * z_log_var) * eps", "return z_mean")
     workdir = write_parts(tmp_path, sampling=[no_noise])
     mine = student.load_student_parts(workdir, config=CONFIG)
-    assert mine.failed == ["sampling", "vae_model"]  # the VAE samples with it
+    assert mine.failed == ["sampling"]  # the VAE samples with it: not judged
+    assert "uses your sampling" in mine.status["vae_model"].message
     capsys.readouterr()
     switched = {part: False for part in student.PARTS} | {"sampling": True}
     parts = student.load_student_parts(workdir, switched, config=CONFIG)

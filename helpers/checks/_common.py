@@ -10,8 +10,10 @@ raised, only the lines of that code.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import traceback
+import types
 
 import numpy as np
 
@@ -83,6 +85,15 @@ def self_check(default_target: str):
     def decorate(check):
         @functools.wraps(check)
         def wrapper(obj, *args, **kwargs):
+            borrowed = lab_calls(obj)
+            if borrowed:
+                raise CheckFailed(
+                    f"it calls the lab's own {', '.join(borrowed)}: write this part "
+                    "yourself (the lab's code around it is scaffolding and the "
+                    "checks' reference, not an answer to call)",
+                    check=check.__name__,
+                    target=_target_name(obj, default_target),
+                )
             try:
                 return check(obj, *args, **kwargs)
             except CheckFailed as error:
@@ -99,6 +110,103 @@ def self_check(default_target: str):
         return wrapper
 
     return decorate
+
+
+# ------------------------------------------------- the lab's code is not an answer
+# What a part may use from the lab: the config it is given, the plotting helper
+# the callbacks part draws with, and the reference parts the instructor gave out.
+ALLOWED_LAB_MODULES = ("helpers.config", "helpers.plots", "helpers.solution")
+
+
+def _lab_object(value) -> str | None:
+    """The dotted name of ``value`` when it is the lab's own code, else None."""
+    if isinstance(value, types.ModuleType):
+        module, name = value.__name__, value.__name__
+    else:
+        module = getattr(value, "__module__", None)
+        if not isinstance(module, str) or not callable(value):
+            return None
+        name = f"{module}.{getattr(value, '__qualname__', type(value).__name__)}"
+    return name if _is_lab_module(module) else None
+
+
+def _is_lab_module(module: str) -> bool:
+    if module != "helpers" and not module.startswith("helpers."):
+        return False
+    return not any(
+        module == allowed or module.startswith(allowed + ".")
+        for allowed in ALLOWED_LAB_MODULES
+    )
+
+
+def _functions_of(obj):
+    """The Python functions that make up a student's function, class or object."""
+    if isinstance(obj, functools.partial):
+        yield from _functions_of(obj.func)
+    elif inspect.isfunction(obj) or inspect.ismethod(obj):
+        yield getattr(obj, "__func__", obj)
+    elif inspect.isclass(obj):
+        for value in vars(obj).values():
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            elif isinstance(value, property):
+                yield from (f for f in (value.fget, value.fset) if f is not None)
+                continue
+            if inspect.isfunction(value):
+                yield value
+    elif not isinstance(obj, (str, bytes, os.PathLike, list, tuple, dict)):
+        kind = type(obj)
+        if not _library_module(getattr(kind, "__module__", "")):
+            yield from _functions_of(kind)
+
+
+def _library_module(module: str) -> bool:
+    top = module.partition(".")[0]
+    return top in {"keras", "tensorflow", "numpy", "jax", "builtins", "torch"}
+
+
+def _code_objects(code):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def lab_calls(obj) -> list[str]:
+    """What of the lab's own code (outside ``ALLOWED_LAB_MODULES``) ``obj`` uses.
+
+    ``obj`` is what a student hands a check: a function, a class, an object of
+    their class, or a ``functools.partial``. It is the lab's code itself when it
+    was imported from ``helpers`` (an alias), and it uses the lab's code when its
+    functions name a ``helpers`` module, function or class (a global, a closure
+    variable, an import inside the function) or the class derives from one. The
+    lab's reference parts (``helpers.solution``) are allowed: those are given.
+    """
+    itself = _lab_object(obj)
+    if itself:
+        return [itself]
+    found = set()
+    if inspect.isclass(obj):
+        found.update(n for base in obj.__mro__[1:] if (n := _lab_object(base)))
+    for function in _functions_of(obj):
+        names = function.__globals__
+        cells = [c.cell_contents for c in (function.__closure__ or ()) if _filled(c)]
+        found.update(n for value in cells if (n := _lab_object(value)))
+        for code in _code_objects(function.__code__):
+            for name in code.co_names:
+                if _is_lab_module(name.partition(" ")[0]):  # import helpers.x
+                    found.add(name)
+                elif name in names and (lab := _lab_object(names[name])):
+                    found.add(lab)
+    return sorted(found)
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # an empty closure cell
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------- helpers

@@ -230,6 +230,8 @@ def _kl_variants(mean, log_var) -> dict:
         "the sign is flipped (a negative KL): the KL is >= 0, "
         "-0.5 * sum(1 + z_log_var - z_mean**2 - exp(z_log_var))": -expected,
         "your KL is twice the right value: you forgot the 0.5": 2 * expected,
+        "your KL is half the right value: the factor in front is 0.5, once "
+        "(-0.5 * (1 + ...)), not 0.25": 0.5 * expected,
         "you averaged over the latent dimensions: sum them (axis=-1)": expected / dims,
         "you used exp(0.5 * z_log_var), the standard deviation, where the formula "
         "needs the variance exp(z_log_var)": _kl_numpy(
@@ -328,13 +330,25 @@ def _scalar(value, what: str) -> float:
 
 def _upstream_kl_hint(kl_value: float, mean, log_var) -> str | None:
     """If a batch-mean KL matches a known kl_divergence mistake, say which."""
-    for hint, values in _kl_variants(mean, log_var).items():
-        if np.isclose(kl_value, float(np.mean(values)), rtol=1e-3):
-            return (
-                f"the KL term comes out wrong because of kl_divergence: {hint}. "
-                f"Fix kl_divergence (its check_kl above fails too), then run this "
-                f"check again"
-            )
+    matches = [
+        hint
+        for hint, values in _kl_variants(mean, log_var).items()
+        if np.isclose(kl_value, float(np.mean(values)), rtol=1e-3)
+    ]
+    if len(matches) == 1:
+        return (
+            f"the KL term comes out wrong because of kl_divergence: {matches[0]}. "
+            f"Fix kl_divergence (its check_kl above fails too), then run this "
+            f"check again"
+        )
+    if matches:  # two mistakes give the same number on these inputs: name neither
+        right = float(np.mean(_kl_each(mean, log_var)))
+        return (
+            f"the KL term comes out wrong because of kl_divergence (it is "
+            f"{kl_value / right:.3g} times the right value): fix kl_divergence "
+            f"first (its check_kl above fails too and names the mistake), then run "
+            f"this check again"
+        )
     return None
 
 

@@ -398,6 +398,49 @@ def _nonlinear_after(layers_, index: int) -> bool:
     return False
 
 
+LEAKY_SLOPE = 0.2  # the design's LeakyReLU slope (the tables in 02)
+
+
+def _leaky_problem(layers_, index: int) -> str | None:
+    """What is wrong with the nonlinearity after layers_[index], or None.
+
+    The design names LeakyReLU with slope 0.2: a LeakyReLU layer after the
+    layer, or ``activation="leaky_relu"`` on it (Keras' default slope is 0.2).
+    """
+    layer = layers_[index]
+    own = _activation_name(layer)
+    if own not in (None, "linear"):
+        return None if own == "leaky_relu" else f"a {own} activation"
+    after = layers_[index + 1] if index + 1 < len(layers_) else None
+    if after is None:
+        return "nothing"
+    kind = type(after).__name__
+    if kind == "LeakyReLU":
+        slope = getattr(after, "negative_slope", None)
+        if slope is None:
+            slope = getattr(after, "alpha", LEAKY_SLOPE)
+        if abs(float(slope) - LEAKY_SLOPE) > 1e-6:
+            return f"LeakyReLU with negative_slope={float(slope):g}"
+        return None
+    if kind == "Activation" and _activation_name(after) == "leaky_relu":
+        return None
+    return f"a {kind} layer" + (
+        f" ({_activation_name(after)})" if kind == "Activation" else ""
+    )
+
+
+def _require_leaky(layers_, index: int, label: str) -> None:
+    problem = _leaky_problem(layers_, index)
+    if problem is not None:
+        raise CheckFailed(
+            f"{label} ({layers_[index].name}) is followed by {problem}, not "
+            f"LeakyReLU(negative_slope={LEAKY_SLOPE:g}) as the design says: a ReLU "
+            "passes no gradient for negative inputs, so units can switch off for "
+            "good (dead units); the small slope keeps them learning, and the design "
+            "keeps your numbers comparable with the guide's"
+        )
+
+
 def _pair(value) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
@@ -510,6 +553,7 @@ def check_encoder(encoder, config) -> None:
                 f"LeakyReLU after every Conv2D (stacked linear layers collapse "
                 f"into one linear map)"
             )
+        _require_leaky(layers_, layers_.index(conv), label)
     if "Flatten" not in kinds:
         raise CheckFailed(
             "no Flatten layer: flatten the last feature map into one vector per "
@@ -525,7 +569,7 @@ def check_encoder(encoder, config) -> None:
         )
     dim, b, top = config.latent_dim, config.bottleneck_size, config.filters[-1]
     _passed(
-        f"check_encoder passed: {want} strided Conv2D + LeakyReLU "
+        f"check_encoder passed: {want} strided Conv2D + LeakyReLU({LEAKY_SLOPE:g}) "
         f"({' -> '.join(str(config.image_size >> i) for i in range(want + 1))} "
         f"pixels), Flatten ({b}*{b}*{top} = {b * b * top:,} features), linear "
         f"heads z_mean and z_log_var of size {dim}; {count:,} parameters"
@@ -585,6 +629,7 @@ def check_decoder(decoder, config) -> None:
             "the Dense layer is not followed by a nonlinearity: add a LeakyReLU "
             "after it, as after every up-sampling stage"
         )
+    _require_leaky(layers_, 0, "the Dense layer")
     reshapes = [x for x in layers_ if type(x).__name__ == "Reshape"]
     if not reshapes or tuple(reshapes[0].output.shape[1:]) != (b, b, top):
         got = tuple(reshapes[0].output.shape[1:]) if reshapes else None
@@ -629,6 +674,7 @@ def check_decoder(decoder, config) -> None:
                     f"{label} ({layer.name}) is not followed by a nonlinearity: "
                     f"a LeakyReLU after every Conv2DTranspose"
                 )
+            _require_leaky(layers_, layers_.index(layer), label)
     _check_decoder_output(model, config)
     if type(last).__name__ not in ("Conv2D", "Conv2DTranspose"):
         raise CheckFailed(

@@ -26,7 +26,7 @@ import sys
 
 from pathlib import Path
 
-from helpers.errors import report_error
+from helpers.errors import Terminated, report_error
 
 # command -> ("module:function", one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -117,6 +117,13 @@ def main(
         handler = getattr(importlib.import_module(module_name), function_name)(parser)
         args = parser.parse_args(rest)
         return int(handler(args) or 0)
+    except Terminated as stop:
+        print(
+            f"{stop}: nothing finished was lost; run the same command again to "
+            "resume",
+            file=sys.stderr,
+        )
+        return 143
     except KeyboardInterrupt:
         print(
             "interrupted: nothing finished was lost; "

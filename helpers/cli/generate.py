@@ -20,7 +20,7 @@ from helpers.validate import (
     MAX_GRID_FACES,
     SEED,
     output_dir,
-    output_file,
+    output_file_of,
     real,
     whole,
 )
@@ -38,7 +38,7 @@ def sample_command(parser):
         help=f"faces to decode, at most {MAX_GRID_FACES} (default 64)",
     )
     parser.add_argument(
-        "--out", required=True, type=output_file, help="PNG file to write"
+        "--out", required=True, type=output_file_of(".png"), help="PNG file to write"
     )
     parser.add_argument(
         "--temperature",

@@ -146,7 +146,14 @@ def test_release_holds_notebooks_and_helpers_but_no_answers(release):
         p.name for p in (REPO / "solutions").glob("*.ipynb")
     )
     assert len(summary.notebooks) == 6
-    for name in ("solutions", "tests", "benchmarks", "INSTRUCTORS.md", "conftest.py"):
+    for name in (
+        "solutions",
+        "tests",
+        "benchmarks",
+        "INSTRUCTORS.md",
+        "conftest.py",
+        "instructor",  # the instructor's tools never ship
+    ):
         assert not (dest / name).exists(), name
     assert (dest / "pyproject.toml").is_file() and (
         dest / "helpers/cli/train.py"

@@ -1,0 +1,60 @@
+"""What the notebooks tell students to expect holds on a real smoke run.
+
+The notebooks print their expectations from ``helpers/expected.py`` beside the
+student's numbers, and nbval (``VAE_LAB_CHECK_EXPECTED=1``) fails a cell whose value
+drifts out of range. What no notebook cell runs, 03's "run longer and the KL turns
+round", is trained here on the same generated slice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import expected
+
+
+def test_expect_prints_the_range_and_fails_only_in_ci(monkeypatch, capsys):
+    monkeypatch.setenv("SMOKE", "1")
+    monkeypatch.setenv(expected.CHECK_ENV, "0")
+    assert expected.expect("untrained_mse", 500.0)
+    assert not expected.expect("untrained_mse", 5000.0)
+    out = capsys.readouterr().out
+    assert "✅ on track" in out and "outside it" in out and "on CelebA" in out
+    assert expected.expect("first_epochs_kl", [7.0, 4.5, 2.6])
+    assert "(falls" in capsys.readouterr().out
+    monkeypatch.setenv(expected.CHECK_ENV, "1")
+    with pytest.raises(AssertionError, match="'untrained_mse' drifted"):
+        expected.expect("untrained_mse", 5000.0)
+    monkeypatch.setenv("SMOKE", "0")
+    assert not expected.expect("untrained_mse", 5000.0)  # a student's CelebA run
+
+
+def test_the_kl_falls_then_turns_round_on_the_generated_slice(tmp_path):
+    """03's 3.10: on the slice with the smoke preset the KL falls first, then climbs
+    above where it started, while the reconstruction keeps falling (20 epochs)."""
+    import keras
+    from keras import ops
+
+    from helpers.cache import load_split, prepare_cache
+    from helpers.config import preset
+    from helpers.lab import SMOKE_SLICE_IMAGES
+    from helpers.solution import VAE, build_decoder, build_encoder, kl_divergence
+    from helpers.synthetic import make_slice
+
+    make_slice(tmp_path / "slice", n=SMOKE_SLICE_IMAGES, layout="official", seed=0)
+    prepare_cache(tmp_path / "slice", tmp_path / "cache", progress=False)
+    config = preset("smoke")
+    keras.utils.set_random_seed(config.seed)
+    train, _, _ = load_split(tmp_path / "cache", "train")
+    faces = np.asarray(train, np.float32) / 255.0
+    vae = VAE(build_encoder(config), build_decoder(config), beta=config.beta,
+              seed=config.seed)
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
+    untrained = float(ops.mean(kl_divergence(*vae.encode(faces))))
+    history = vae.fit(faces, epochs=20, batch_size=config.batch_size, verbose=0).history
+    kl, rec = [untrained, *history["kl_loss"]], history["reconstruction_loss"]
+    low = int(np.argmin(kl))
+    assert 0 < low < len(kl) - 1, f"the KL does not fall first and rise later: {kl}"
+    assert kl[-1] > kl[0], f"the KL does not climb above its start: {kl}"
+    assert rec[-1] < 0.7 * rec[0], f"the reconstruction does not keep falling: {rec}"
