@@ -192,6 +192,36 @@ c.Execute.timeout = {timeout}
 # nbgrader's stub is the same as make-student's, minus the "# TODO: hint" line.
 c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Feedback (nbgrader generate_feedback) keeps the hidden tests hidden: nbgrader's
+# ClearHiddenTests removes their code from the test cells, and a failing test cell
+# shows only its last line (the lab's one-line message), never a traceback that
+# quotes the cell's lines. The scores are unchanged (GetGrades reads them first).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    ClearHiddenTests,
+    GetGrades,
+    NbGraderPreprocessor,
+)
+
+
+class OneLineTestErrors(NbGraderPreprocessor):
+    # A test cell's error shows as `Name: message`, without its traceback.
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {{}}).get("grade"):
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "error":
+                    output["traceback"] = [f"{{output['ename']}}: {{output['evalue']}}"]
+        return cell, resources
+
+
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    OneLineTestErrors,
+    ClearHiddenTests,
+    CSSHTMLHeaderPreprocessor,
+]
 """
 
 

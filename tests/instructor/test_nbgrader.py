@@ -2,7 +2,7 @@
 
 One course (a single assignment ``lab`` with the six notebooks) is generated once
 for the module. ``nbgrader generate_assignment`` runs on all six notebooks;
-``nbgrader autograde`` executes notebooks (about 20 s each on 2 CPU cores, under
+``nbgrader autograde`` executes notebooks (12-31 s each on 2 CPU cores, under
 ``SMOKE=1``), so full and zero points are proven on the two fastest notebooks,
 02_model and 03_loss, and a repaired submission is graded for 03_loss.
 """
@@ -266,3 +266,35 @@ def test_repaired_submission_gets_full_points(course):
     points = _autograded_points(source)
     assert _scores(root, "repaired")["03_loss"] == (points, points)
     shutil.rmtree(root / "submitted" / "repaired")
+
+
+def test_feedback_keeps_the_hidden_tests_hidden(course):
+    """`nbgrader generate_feedback`, run in the course folder with its own config."""
+    import subprocess
+
+    root, api = course
+    source = _read(root / "source" / ASSIGNMENT / "03_loss.ipynb")
+    release = _read(root / "release" / ASSIGNMENT / "03_loss.ipynb")
+    for student, nb in (("solver", source), ("blank", release)):
+        if not (root / "autograded" / student / ASSIGNMENT / "03_loss.ipynb").exists():
+            _submit(root, student, {"03_loss": nb})
+            _autograde(root, api, student)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    for student in ("solver", "blank"):
+        done = subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_feedback", ASSIGNMENT,
+             "--student", student, "--force"],
+            cwd=root, env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    solver = (root / "feedback" / "solver" / ASSIGNMENT / "03_loss.html").read_text()
+    blank = (root / "feedback" / "blank" / ASSIGNMENT / "03_loss.html").read_text()
+    for html in (solver, blank):
+        assert "HIDDEN TESTS" not in html and "Hidden from students" not in html
+        assert "check_kl" in html  # the visible tests are still shown
+    assert "hidden tests passed" in solver  # their output stays: the student sees it ran
+    # The untouched notebook's failing test cells show one line, not a traceback
+    # quoting the cell (whose hidden lines sit right below the visible check).
+    assert "NotImplementedError" in blank or "CheckFailed" in blank
+    assert "most recent call last" not in blank and "----&gt;" not in blank
