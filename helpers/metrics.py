@@ -564,6 +564,35 @@ def default_split(run) -> str:
     return "validation"
 
 
+def _quality_rows(report: dict) -> list[dict]:
+    """The table's rows for the reconstruction, latent and sharpness sections."""
+    n, latent = report["n"], report["latent"]
+    where = f"{report['split']} split ({report['split_note']}); pixels scaled to [0, 1]"
+    rows = [
+        _row("reconstruction", metric, value, n, where)
+        for metric, value in report["reconstruction"].items()
+    ]
+    rows.append(
+        _row("latent", "kl_total", latent["kl_total"], n, "nats per image, summed over dims")
+    )
+    rows.append(
+        _row(
+            "latent",
+            "active_units",
+            latent["active_units"],
+            n,
+            f"of {latent['latent_dim']} dims whose z_mean varies over the "
+            f"data: Var(E[z|x]) > {ACTIVE_UNIT_VARIANCE} (Burda et al. 2016)",
+        )
+    )
+    rows += [
+        _row("sharpness", name, value, n,
+             "variance of the 3x3 Laplacian (grey, 0-255); lower = blurrier")
+        for name, value in report["sharpness"].items()
+    ]
+    return rows
+
+
 def evaluate(
     run,
     split: str | None = None,
@@ -634,51 +663,12 @@ def evaluate(
         "value_range": list(value_range),
         "gmm": {"components": int(gmm.n_components), "fit_n": len(train_u8)},
     }
-    rows = []
     report["reconstruction"] = reconstruction_quality(real, recon, value_range)
-    for metric, value in report["reconstruction"].items():
-        rows.append(
-            _row(
-                "reconstruction",
-                metric,
-                value,
-                n,
-                f"{split} split ({report['split_note']}); pixels scaled to [0, 1]",
-            )
-        )
     report["latent"] = latent_usage(z_mean, z_log_var)
-    rows.append(
-        _row(
-            "latent",
-            "kl_total",
-            report["latent"]["kl_total"],
-            n,
-            "nats per image, summed over dims",
-        )
-    )
-    rows.append(
-        _row(
-            "latent",
-            "active_units",
-            report["latent"]["active_units"],
-            n,
-            f"of {report['latent']['latent_dim']} dims whose z_mean varies over the "
-            f"data: Var(E[z|x]) > {ACTIVE_UNIT_VARIANCE} (Burda et al. 2016)",
-        )
-    )
     report["sharpness"] = {"real": float(sharpness(real, value_range).mean())}
     for name, images in samples.items():
         report["sharpness"][name] = float(sharpness(images, value_range).mean())
-    for name, value in report["sharpness"].items():
-        rows.append(
-            _row(
-                "sharpness",
-                name,
-                value,
-                n,
-                "variance of the 3x3 Laplacian " "(grey, 0-255); lower = blurrier",
-            )
-        )
+    rows = _quality_rows(report)
     wanted = [name for name, on in (("fid", fid), ("kid", kid)) if on]
     if wanted:
         try:
