@@ -345,7 +345,15 @@ def repair_submission(submitted, release, name: str = "notebook"):
         _normal(cell.source) for cell in release.cells if _grade_id(cell) is None
     }
 
-    # 1. ids the release does not know, and copies of the same id.
+    _drop_unknown_and_copied_ids(nb, wanted, report)
+    _restore_lost_cells(nb, wanted, order, ordinary, report)
+    _place_written_answers(nb, release, wanted, order, ordinary, report)
+    _reset_graded_cells(nb, wanted, report)
+    return nb, report
+
+
+def _drop_unknown_and_copied_ids(nb, wanted: dict, report: RepairReport) -> None:
+    """Step 1: remove ids the release does not know; keep a copied id on one cell."""
     holders: dict[str, list[int]] = {}
     for index, cell in enumerate(nb.cells):
         if "nbgrader" in cell.metadata and _grade_id(cell) is None:
@@ -384,23 +392,25 @@ def repair_submission(submitted, release, name: str = "notebook"):
             f"removed from the copies (cells {others})"
         )
 
-    # 2. release cells whose metadata vanished: look between their neighbours.
-    def position(grade_id: str) -> int | None:
-        for index, cell in enumerate(nb.cells):
-            if _grade_id(cell) == grade_id:
-                return index
-        return None
 
-    def written(grade_id: str) -> bool:
-        return wanted[grade_id].cell_type == "markdown"
+def _position(nb, grade_id: str) -> int | None:
+    """Index of the cell that holds ``grade_id``, if any."""
+    for index, cell in enumerate(nb.cells):
+        if _grade_id(cell) == grade_id:
+            return index
+    return None
 
+
+def _restore_lost_cells(nb, wanted: dict, order: list, ordinary: set, report) -> None:
+    """Step 2: a release cell whose metadata vanished is looked for between its
+    neighbours; a deleted test or stub is put back (written answers: later)."""
     for rank, grade_id in enumerate(order):
-        if position(grade_id) is not None or written(grade_id):
+        if _position(nb, grade_id) is not None or wanted[grade_id].cell_type == "markdown":
             continue  # written answers are placed below, by their question
         release_cell = wanted[grade_id]
         meta = release_cell.metadata["nbgrader"]
-        before = [position(g) for g in order[:rank]]
-        after = [position(g) for g in order[rank + 1 :]]
+        before = [_position(nb, g) for g in order[:rank]]
+        after = [_position(nb, g) for g in order[rank + 1 :]]
         low = max([p for p in before if p is not None], default=-1)
         high = min([p for p in after if p is not None], default=len(nb.cells))
         candidates = [
@@ -439,9 +449,9 @@ def repair_submission(submitted, release, name: str = "notebook"):
             f"release"
         )
 
-    _place_written_answers(nb, release, wanted, order, ordinary, report)
 
-    # 3. graded cells carry the release's metadata; tests carry its source.
+def _reset_graded_cells(nb, wanted: dict, report: RepairReport) -> None:
+    """Step 3: graded cells carry the release's metadata; tests carry its source."""
     for index, cell in enumerate(nb.cells):
         grade_id = _grade_id(cell)
         if grade_id is None:
@@ -472,7 +482,6 @@ def repair_submission(submitted, release, name: str = "notebook"):
         if _is_test(meta) and _normal(cell.source) != _normal(release_cell.source):
             cell.source = release_cell.source
             report.add(f"cell {index}: edited test cell {grade_id!r} restored")
-    return nb, report
 
 
 def _question_cell(cells, label: str) -> int | None:
