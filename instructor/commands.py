@@ -83,79 +83,88 @@ def make_student_command(parser):
         "(source/<NN_name>/<NN_name>.ipynb and nbgrader_config.py)",
     )
 
-    def run(args) -> int:
-        repo_url = check_repo_url(
-            args.repo_url or repo_url_in(args.solutions) or REPO_URL
-        )
-        if args.release:
-            from instructor.release import build_release
+    return _make_student
 
-            repo = Path(args.solutions).resolve().parent  # holds helpers/ too
-            summary = build_release(
-                args.release, repo, args.solutions, repo_url, args.give.split(",")
-            )
-            print("\n".join(summary.lines()))
-            print(f"students install and open it from {repo_url}: push {args.release}")
-            return 0
-        if args.course:
-            from instructor.release import write_nbgrader_course
 
-            written = write_nbgrader_course(
-                args.course, args.solutions, repo_url=repo_url
-            )
-            for path in written:
-                print(f"wrote {path}")
-            print(
-                f"next: cd {args.course} && nbgrader generate_assignment <assignment>"
-            )
-            return 0
-        if args.strip_outputs and not args.check:
-            for path in sorted(Path(args.solutions).glob("*.ipynb")):
-                if strip_outputs(path):
-                    print(f"stripped outputs: {path}")
-        plan = plan_student_notebooks(args.solutions, args.out, repo_url)
-        own = _own_layout(args.solutions)
-        if args.check:
-            stale = own and solution_module_stale(args.solutions)
-            if stale:
-                print(f"stale: {SOLUTION_FILE} (generated from the solutions)")
-            if plan.ok and not stale:
-                print(f"{len(plan.expected)} student notebook(s) up to date")
-                return 0
-            print("\n".join(plan.problems()))
-            print(
-                "fix: python -m instructor make-student"
-                + (" --strip-outputs" if plan.with_outputs else "")
-                + (f" --repo-url {repo_url}" if args.repo_url else "")
-            )
-            return 1
-        changed = write_student_notebooks(args.solutions, args.out, repo_url)
-        if own and write_solution_module(args.solutions):
-            changed.append(SOLUTION_FILE)
-        guide = Path(args.solutions).resolve().parent / "INSTRUCTORS.md"
-        if guide.is_file():
-            from instructor.grading import update_points_table
+def _make_student(args) -> int:
+    repo_url = check_repo_url(args.repo_url or repo_url_in(args.solutions) or REPO_URL)
+    if args.release:
+        return _write_release(args, repo_url)
+    if args.course:
+        return _write_course(args, repo_url)
+    if args.strip_outputs and not args.check:
+        for path in sorted(Path(args.solutions).glob("*.ipynb")):
+            if strip_outputs(path):
+                print(f"stripped outputs: {path}")
+    plan = plan_student_notebooks(args.solutions, args.out, repo_url)
+    if args.check:
+        return _check_student_notebooks(args, plan, repo_url)
+    return _write_student_notebooks(args, plan, repo_url)
 
-            if update_points_table(guide, args.solutions):
-                changed.append(guide)
-        from helpers.submission import MANIFEST
-        from instructor.submissions import update_manifest
 
-        # the repository's own list, beside its solutions (not a scratch folder's)
-        manifest = guide.parent / "helpers" / MANIFEST.relative_to(MANIFEST.parents[1])
-        if manifest.parent.is_dir() and update_manifest(args.solutions, manifest):
-            changed.append(manifest)
-        for path in changed:
-            print(f"wrote {path}")
-        print(
-            f"{len(plan.expected)} student notebook(s), {len(changed)} file(s) changed"
-        )
-        for line in plan.problems():
-            if not line.startswith(("stale", "missing", "unstamped")):
-                print("warning: " + line)
+def _write_release(args, repo_url: str) -> int:
+    from instructor.release import build_release
+
+    repo = Path(args.solutions).resolve().parent  # holds helpers/ too
+    summary = build_release(
+        args.release, repo, args.solutions, repo_url, args.give.split(",")
+    )
+    print("\n".join(summary.lines()))
+    print(f"students install and open it from {repo_url}: push {args.release}")
+    return 0
+
+
+def _write_course(args, repo_url: str) -> int:
+    from instructor.release import write_nbgrader_course
+
+    for path in write_nbgrader_course(args.course, args.solutions, repo_url=repo_url):
+        print(f"wrote {path}")
+    print(f"next: cd {args.course} && nbgrader generate_assignment <assignment>")
+    return 0
+
+
+def _check_student_notebooks(args, plan, repo_url: str) -> int:
+    stale = _own_layout(args.solutions) and solution_module_stale(args.solutions)
+    if stale:
+        print(f"stale: {SOLUTION_FILE} (generated from the solutions)")
+    if plan.ok and not stale:
+        print(f"{len(plan.expected)} student notebook(s) up to date")
         return 0
+    print("\n".join(plan.problems()))
+    print(
+        "fix: python -m instructor make-student"
+        + (" --strip-outputs" if plan.with_outputs else "")
+        + (f" --repo-url {repo_url}" if args.repo_url else "")
+    )
+    return 1
 
-    return run
+
+def _write_student_notebooks(args, plan, repo_url: str) -> int:
+    """notebooks/, and beside this repository's solutions the generated solution
+    module, INSTRUCTORS.md's points table and the graded-cells manifest."""
+    changed = write_student_notebooks(args.solutions, args.out, repo_url)
+    if _own_layout(args.solutions) and write_solution_module(args.solutions):
+        changed.append(SOLUTION_FILE)
+    guide = Path(args.solutions).resolve().parent / "INSTRUCTORS.md"
+    if guide.is_file():
+        from instructor.grading import update_points_table
+
+        if update_points_table(guide, args.solutions):
+            changed.append(guide)
+    from helpers.submission import MANIFEST
+    from instructor.submissions import update_manifest
+
+    # the repository's own list, beside its solutions (not a scratch folder's)
+    manifest = guide.parent / "helpers" / MANIFEST.relative_to(MANIFEST.parents[1])
+    if manifest.parent.is_dir() and update_manifest(args.solutions, manifest):
+        changed.append(manifest)
+    for path in changed:
+        print(f"wrote {path}")
+    print(f"{len(plan.expected)} student notebook(s), {len(changed)} file(s) changed")
+    for line in plan.problems():
+        if not line.startswith(("stale", "missing", "unstamped")):
+            print("warning: " + line)
+    return 0
 
 
 def repair_submission_command(parser):
