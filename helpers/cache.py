@@ -585,24 +585,11 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
     fingerprint = _source_fingerprint(data)
     stale = None
     if meta is not None:
-        old = meta.get("source_fingerprint")
-        damage = cache_problem(cache_dir, meta)
-        if damage is not None:
-            stale = damage
-            print(
-                f"{cache_dir} is damaged ({damage}): rebuilding it from {data} (the "
-                "damaged one is replaced once the new one is done)."
-            )
-        elif old is None or old.get("digest") == fingerprint["digest"]:
+        stale = _why_rebuild(meta, cache_dir, data, fingerprint)
+        if stale is None:
             if progress:
                 print(f"{cache_dir} already holds this cache; nothing to do.")
             return _summary(meta, cache_dir, reused=True)
-        else:
-            stale = describe_change(old, fingerprint)
-            print(
-                f"{data} has changed since the cache {cache_dir} was made ({stale}): "
-                "rebuilding the cache (the old one is kept until the new one is done)."
-            )
 
     partial = cache_dir.with_name(cache_dir.name + ".partial")
     if partial.exists():
@@ -612,48 +599,14 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
     start = time.perf_counter()
     try:
         partial.mkdir(parents=True)
-        source, files = _locate(data, partial / "lists")
-        all_ids, all_attrs = celeba.read_attributes(files)
-        row = {image_id: i for i, image_id in enumerate(all_ids)}
-        by_split = celeba.split_ids(all_ids, celeba.read_partitions(files))
-        total = sum(map(len, by_split.values()))
-        # the whole cache (images, attributes, ids) before a single image is decoded
-        per_image = image_size * image_size * 3 + len(celeba.ATTRIBUTE_NAMES) + 12
-        _need_space(partial, total * per_image + 64 * 1024, cache_dir)
-        if workers is None:
-            workers = 1 if total < 2000 else (os.cpu_count() or 1)
-        run, pool = _runner(workers)
-        bar = tqdm(total=total, unit="img", disable=not progress, desc="prepare")
-        writer, counts = _SplitWriter(partial, run, bar, image_size), {}
-        try:
-            for split, ids in by_split.items():
-                tasks = [
-                    (source, ids[i : i + CHUNK], crop, image_size)
-                    for i in range(0, len(ids), CHUNK)
-                ]
-                attrs = all_attrs[[row[i] for i in ids]] if ids else all_attrs[:0]
-                counts[split] = writer.write(split, ids, attrs, tasks)
-        finally:
-            bar.close()
-            if pool is not None:
-                pool.terminate()
-                pool.join()
-            _close_zips()
-        skipped = writer.skipped
-        if len(skipped) > MAX_WARNINGS:
-            warnings.warn(
-                f"skipped {len(skipped)} unreadable images in all (see meta.json)",
-                stacklevel=3,
-            )
-        if writer.converted:
-            warnings.warn(
-                f"converted {_converted_text(writer.converted)} to 8-bit RGB; "
-                f"the counts per mode are in {cache_dir / META}, under 'converted'",
-                stacklevel=3,
-            )
+        files, writer, counts = _write_splits(
+            data, partial, image_size, crop, progress, workers, cache_dir
+        )
+        _warn_about_skipped_and_converted(writer, cache_dir)
         shutil.rmtree(partial / "lists", ignore_errors=True)
         kept = sum(counts.values())
         if kept == 0:
+            skipped = writer.skipped
             first = (
                 skipped[0] if skipped else {"file": "-", "reason": "no images listed"}
             )
@@ -668,7 +621,7 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
             "source_fingerprint": fingerprint,
             "layout": files.layout,
             "counts": counts,
-            "skipped": skipped,
+            "skipped": writer.skipped,
             "reframed": writer.reframed,
             "converted": dict(sorted(writer.converted.items())),
             "attribute_names": list(celeba.ATTRIBUTE_NAMES),
@@ -678,18 +631,90 @@ def _prepare_locked(data, cache_dir, image_size, crop, progress, workers) -> dic
             "file_sizes": file_sizes,
         }
         (partial / META).write_text(json.dumps(meta, indent=2) + "\n")
-        old = cache_dir.with_name(cache_dir.name + ".old")
-        if stale is not None:  # a finished cache of the old source: swap it out
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(cache_dir, old)
-        elif cache_dir.exists():
-            cache_dir.rmdir()  # checked above: an empty folder
-        os.replace(partial, cache_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_in(partial, cache_dir, replace_old=stale is not None)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return _summary(meta, cache_dir, reused=False)
+
+
+def _why_rebuild(meta: dict, cache_dir: Path, data: Path, fingerprint: dict) -> str | None:
+    """Why an existing cache must be rebuilt (damaged, or its source changed), said
+    aloud; None when it can be reused as it is."""
+    old = meta.get("source_fingerprint")
+    damage = cache_problem(cache_dir, meta)
+    if damage is not None:
+        print(
+            f"{cache_dir} is damaged ({damage}): rebuilding it from {data} (the "
+            "damaged one is replaced once the new one is done)."
+        )
+        return damage
+    if old is None or old.get("digest") == fingerprint["digest"]:
+        return None
+    stale = describe_change(old, fingerprint)
+    print(
+        f"{data} has changed since the cache {cache_dir} was made ({stale}): "
+        "rebuilding the cache (the old one is kept until the new one is done)."
+    )
+    return stale
+
+
+def _write_splits(data, partial, image_size, crop, progress, workers, cache_dir):
+    """Decode, crop and write every split into ``partial``; (files, writer, counts)."""
+    source, files = _locate(data, partial / "lists")
+    all_ids, all_attrs = celeba.read_attributes(files)
+    row = {image_id: i for i, image_id in enumerate(all_ids)}
+    by_split = celeba.split_ids(all_ids, celeba.read_partitions(files))
+    total = sum(map(len, by_split.values()))
+    # the whole cache (images, attributes, ids) before a single image is decoded
+    per_image = image_size * image_size * 3 + len(celeba.ATTRIBUTE_NAMES) + 12
+    _need_space(partial, total * per_image + 64 * 1024, cache_dir)
+    if workers is None:
+        workers = 1 if total < 2000 else (os.cpu_count() or 1)
+    run, pool = _runner(workers)
+    bar = tqdm(total=total, unit="img", disable=not progress, desc="prepare")
+    writer, counts = _SplitWriter(partial, run, bar, image_size), {}
+    try:
+        for split, ids in by_split.items():
+            tasks = [
+                (source, ids[i : i + CHUNK], crop, image_size)
+                for i in range(0, len(ids), CHUNK)
+            ]
+            attrs = all_attrs[[row[i] for i in ids]] if ids else all_attrs[:0]
+            counts[split] = writer.write(split, ids, attrs, tasks)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        _close_zips()
+    return files, writer, counts
+
+
+def _warn_about_skipped_and_converted(writer, cache_dir: Path) -> None:
+    if len(writer.skipped) > MAX_WARNINGS:
+        warnings.warn(
+            f"skipped {len(writer.skipped)} unreadable images in all (see meta.json)",
+            stacklevel=4,
+        )
+    if writer.converted:
+        warnings.warn(
+            f"converted {_converted_text(writer.converted)} to 8-bit RGB; "
+            f"the counts per mode are in {cache_dir / META}, under 'converted'",
+            stacklevel=4,
+        )
+
+
+def _swap_in(partial: Path, cache_dir: Path, replace_old: bool) -> None:
+    """Move the finished ``partial`` cache into place (an old cache: via .old)."""
+    old = cache_dir.with_name(cache_dir.name + ".old")
+    if replace_old:  # a finished cache of the old source: swap it out
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(cache_dir, old)
+    elif cache_dir.exists():
+        cache_dir.rmdir()  # checked above: an empty folder
+    os.replace(partial, cache_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _source_fingerprint(data: Path) -> dict:
