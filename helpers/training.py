@@ -39,13 +39,14 @@ How resume works
 At the end of every epoch the callbacks run in this order: history.csv gets the
 epoch's row, TensorBoard its scalars, samples/ its grid, best.keras the model if
 val_loss_at_target_beta improved, and last the backup (weights, optimizer state,
-epoch number, the sampling noise's state), which is the commit point. Every file is written to a temporary name and renamed
-into place, so a kill at any moment leaves each file either old or new, never
-half-written. Re-running the same command reads the backup's epoch count E,
-truncates history.csv to epochs 0..E-1 (dropping a row written after the last backup
-and any half-written line), tells ModelCheckpoint the best score so far (read from
-history.csv), and ``fit()`` continues at epoch E with the optimizer's step counter
-and the noise intact: the resumed epochs are the ones an uninterrupted run trains.
+epoch number, the sampling noise's state), which is the commit point. Every file is
+written to a temporary name and renamed into place, so a kill at any moment leaves
+each file either old or new, never half-written. Re-running the same command reads
+the backup's epoch count E, truncates history.csv to epochs 0..E-1 (dropping a row
+written after the last backup and any half-written line), tells ModelCheckpoint the
+best score so far (read from history.csv), and ``fit()`` continues at epoch E with
+the optimizer's step counter and the noise intact: the resumed epochs are the ones
+an uninterrupted run trains.
 
 Which model is best
 -------------------
@@ -160,16 +161,7 @@ def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callb
     """``train`` while holding the run directory's lock."""
     import keras  # loads TensorFlow: only when training starts, not for `--help`
 
-    from helpers.callbacks import (
-        AtomicBackupAndRestore,
-        KLWarmup,
-        TargetBetaLoss,
-        nan_error,
-        stopped_by_nan,
-    )
-    from helpers.checks import CheckFailed
-    from helpers.checks.training import check_precision_step
-    from helpers.progress import RunETA  # imports Keras
+    from helpers.callbacks import AtomicBackupAndRestore, nan_error, stopped_by_nan
 
     module = getattr(parts, "module", parts) if parts is not None else None
     module = module or solution_module(*TRAINING_PARTS, "build_my_vae")
@@ -188,39 +180,10 @@ def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callb
     monitor = ("" if val_ds is None else "val_") + BEST_MODEL_SCORE
     best = _truncate_history(paths.history, start, monitor, beta=config.beta)
     policy = run_precision(config, paths, start)
-    with precision_scope(policy):
-        vae = _build_model(lambda c: (build or build_student_vae)(module, c), config)
-    try:  # before any step is taken
-        check_precision_step(type(vae), policy)
-    except CheckFailed as error:
-        raise TrainingError(f"not training in {policy}: {error}") from None
-    vae.jit_compile = _jit_compile()
+    vae = _build_checked_model(config, module, build, policy)
     write_architecture(paths, vae)
-
-    def restore_learning_rate(logs=None):
-        vae.optimizer.learning_rate = config.learning_rate
-
-    def record_epoch(epoch, logs=None):
-        write_info(paths.root, epochs_done=backup.completed_epochs())
-
-    csv_logger = keras.callbacks.CSVLogger(str(paths.history), append=True)
     view = _given_callbacks(module.make_callbacks, config, paths, fixed_z, best)
-    lab_callbacks = [
-        *(
-            [KLWarmup(config.beta, config.kl_warmup_epochs)]
-            if config.kl_warmup_epochs
-            else []
-        ),
-        TargetBetaLoss(config.beta),  # before the log and the checkpoint read it
-        keras.callbacks.TerminateOnNaN(),
-        csv_logger,
-        *view,
-        backup,  # the commit point: after every other file of the epoch
-        keras.callbacks.LambdaCallback(
-            on_train_begin=restore_learning_rate, on_epoch_end=record_epoch
-        ),
-        RunETA(config.epochs),
-    ]
+    lab_callbacks = _lab_callbacks(config, paths, vae, backup, view)
     write_info(
         paths.root,
         **({"data": fingerprint} if fingerprint else {}),
@@ -251,18 +214,7 @@ def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callb
             callbacks=lab_callbacks + list(callbacks),
         )
     except BaseException as error:
-        boards = [c for c in view if isinstance(c, keras.callbacks.TensorBoard)]
-        for callback in (csv_logger, *boards):  # close their open files
-            with contextlib.suppress(Exception):
-                callback.on_train_end()
-        remove_temporary_files(paths)  # first: on a full disk it frees the space
-        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        write_status(
-            paths,
-            status=status,
-            epochs_done=backup.completed_epochs(),
-            error=f"{type(error).__name__}: {error}"[:500],
-        )
+        _record_stop(error, paths, backup, lab_callbacks)
         raise
     if stopped_by_nan(vae, fit_history):
         done = backup.completed_epochs()
@@ -271,6 +223,73 @@ def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callb
         raise error
     write_info(paths.root, status="finished", epochs_done=max(start, config.epochs))
     return _run_history(vae, paths, fit_history, start)
+
+
+def _build_checked_model(config: VAEConfig, module, build, policy: str):
+    """The parts' VAE, built under ``policy``, whose step is checked before any
+    training step is taken (a train_step that would stall in float16 is refused)."""
+    from helpers.checks import CheckFailed
+    from helpers.checks.training import check_precision_step
+
+    with precision_scope(policy):
+        vae = _build_model(lambda c: (build or build_student_vae)(module, c), config)
+    try:
+        check_precision_step(type(vae), policy)
+    except CheckFailed as error:
+        raise TrainingError(f"not training in {policy}: {error}") from None
+    vae.jit_compile = _jit_compile()
+    return vae
+
+
+def _lab_callbacks(config: VAEConfig, paths: RunPaths, vae, backup, view) -> list:
+    """The lab's callbacks around the student's ``view`` (make_callbacks), in order."""
+    import keras
+
+    from helpers.callbacks import KLWarmup, TargetBetaLoss
+    from helpers.progress import RunETA  # imports Keras
+
+    def restore_learning_rate(logs=None):
+        vae.optimizer.learning_rate = config.learning_rate
+
+    def record_epoch(epoch, logs=None):
+        write_info(paths.root, epochs_done=backup.completed_epochs())
+
+    warmup = []
+    if config.kl_warmup_epochs:
+        warmup = [KLWarmup(config.beta, config.kl_warmup_epochs)]
+    return [
+        *warmup,
+        TargetBetaLoss(config.beta),  # before the log and the checkpoint read it
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(str(paths.history), append=True),
+        *view,
+        backup,  # the commit point: after every other file of the epoch
+        keras.callbacks.LambdaCallback(
+            on_train_begin=restore_learning_rate, on_epoch_end=record_epoch
+        ),
+        RunETA(config.epochs),
+    ]
+
+
+def _record_stop(error: BaseException, paths: RunPaths, backup, callbacks) -> None:
+    """A run stopped by ``error``: close the open logs, remove temporary files,
+    and say in run.json how it ended."""
+    import keras
+
+    for callback in callbacks:  # close the open files of the CSV log and TensorBoard
+        if isinstance(
+            callback, (keras.callbacks.CSVLogger, keras.callbacks.TensorBoard)
+        ):
+            with contextlib.suppress(Exception):
+                callback.on_train_end()
+    remove_temporary_files(paths)  # first: on a full disk it frees the space
+    status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+    write_status(
+        paths,
+        status=status,
+        epochs_done=backup.completed_epochs(),
+        error=f"{type(error).__name__}: {error}"[:500],
+    )
 
 
 def remove_temporary_files(paths: RunPaths) -> list[Path]:
