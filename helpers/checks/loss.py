@@ -157,50 +157,10 @@ def check_reconstruction_loss(fn, kinds=("mse", "bce")) -> None:
             ).astype(np.float64)
             where = f"kind={kind!r}, value_range={value_range}"
             if not np.all(np.isfinite(out)):
-                if kind == "bce" and value_range == (-1.0, 1.0):
-                    hint = (
-                        "BCE is only defined for values in [0, 1]: map images and "
-                        "reconstructions from value_range to [0, 1] first"
-                    )
-                elif kind == "bce":
-                    hint = (
-                        "a pixel that is exactly 0 or 1 gives log(0): clip the "
-                        "predictions to [eps, 1 - eps] (ops.binary_crossentropy "
-                        "does this for you)"
-                    )
-                else:
-                    hint = "check for divisions or logs"
+                hint = _why_not_finite(kind, value_range)
                 raise CheckFailed(f"({where}) the loss has NaN or inf: {hint}")
-            if out.size == 1:
-                value = float(out.reshape(()))
-                for hint, number in (
-                    ("summed over the batch too", expected.sum()),
-                    ("averaged over the batch", expected.mean()),
-                    ("averaged over every pixel", expected.mean() / PIXELS_64),
-                ):
-                    if np.isclose(value, number, rtol=1e-3):
-                        raise CheckFailed(
-                            f"({where}) you returned one number, the loss {hint}: "
-                            f"return one loss per image, shape (B,); the batch "
-                            f"mean comes later, in vae_loss"
-                        )
-                raise CheckFailed(
-                    f"({where}) you returned one number ({value:.4g}): return one "
-                    f"loss per image, shape (B,) = ({len(expected)},)"
-                )
             if out.shape != expected.shape:
-                if out.shape == (2, 64, 64):
-                    hint = (
-                        "Keras' mean_squared_error / binary_crossentropy average "
-                        "the last axis (the colour channels) and keep the others"
-                    )
-                else:
-                    hint = "you did not reduce over every pixel axis"
-                raise CheckFailed(
-                    f"({where}) shape {out.shape}, expected (B,) = "
-                    f"({len(expected)},): {hint}. Sum the per-pixel error over "
-                    f"height, width and channels"
-                )
+                raise CheckFailed(f"({where}) " + _wrong_shape(out, expected))
             if np.allclose(out, expected, rtol=1e-3, atol=1e-2):
                 continue
             hint = _diagnose_reconstruction(out, images, recons, kind, value_range)
@@ -222,6 +182,52 @@ def check_reconstruction_loss(fn, kinds=("mse", "bce")) -> None:
 
 
 # ------------------------------------------------------------------------------ KL
+def _why_not_finite(kind: str, value_range) -> str:
+    """What makes a reconstruction loss NaN or inf, for this kind and range."""
+    if kind == "bce" and tuple(value_range) == (-1.0, 1.0):
+        return (
+            "BCE is only defined for values in [0, 1]: map images and "
+            "reconstructions from value_range to [0, 1] first"
+        )
+    if kind == "bce":
+        return (
+            "a pixel that is exactly 0 or 1 gives log(0): clip the predictions to "
+            "[eps, 1 - eps] (ops.binary_crossentropy does this for you)"
+        )
+    return "check for divisions or logs"
+
+
+def _wrong_shape(out: np.ndarray, expected: np.ndarray) -> str:
+    """Why the losses are not one per image: one number, or axes left over."""
+    if out.size == 1:
+        value = float(out.reshape(()))
+        for hint, number in (
+            ("summed over the batch too", expected.sum()),
+            ("averaged over the batch", expected.mean()),
+            ("averaged over every pixel", expected.mean() / PIXELS_64),
+        ):
+            if np.isclose(value, number, rtol=1e-3):
+                return (
+                    f"you returned one number, the loss {hint}: return one loss "
+                    f"per image, shape (B,); the batch mean comes later, in vae_loss"
+                )
+        return (
+            f"you returned one number ({value:.4g}): return one loss per image, "
+            f"shape (B,) = ({len(expected)},)"
+        )
+    if out.shape == (2, 64, 64):
+        hint = (
+            "Keras' mean_squared_error / binary_crossentropy average the last axis "
+            "(the colour channels) and keep the others"
+        )
+    else:
+        hint = "you did not reduce over every pixel axis"
+    return (
+        f"shape {out.shape}, expected (B,) = ({len(expected)},): {hint}. Sum the "
+        f"per-pixel error over height, width and channels"
+    )
+
+
 def _kl_variants(mean, log_var) -> dict:
     expected = _kl_each(mean, log_var)
     dims = mean.shape[-1]
@@ -379,6 +385,40 @@ def _upstream_rec_hint(rec_value: float, images, recons, kind) -> str | None:
 
 
 @self_check("vae_loss")
+def _total_of(result, rec, kl, images, recons, z_mean, z_log_var, kind) -> float:
+    """vae_loss's total from what it returned; a dict's 'kl'/'reconstruction' too."""
+    if isinstance(result, (tuple, list)):
+        return _scalar(result[0], "the total")
+    if not isinstance(result, dict):
+        return _scalar(result, "the total")
+    total = None
+    for key in ("total", "loss", "total_loss"):
+        if key in result:
+            total = _scalar(result[key], f"result[{key!r}]")
+    if total is None:
+        raise CheckFailed(
+            f"the returned dict has keys {sorted(result)}: put the total loss under "
+            f"'total'"
+        )
+    if "kl" in result:
+        got = _scalar(result["kl"], "result['kl']")
+        if not np.isclose(got, kl, rtol=1e-3):
+            raise CheckFailed(
+                _upstream_kl_hint(got, z_mean, z_log_var)
+                or f"result['kl'] is {got:.4g}, expected the batch mean of "
+                f"kl_divergence, {kl:.4g}"
+            )
+    if "reconstruction" in result:
+        got = _scalar(result["reconstruction"], "result['reconstruction']")
+        if not np.isclose(got, rec, rtol=1e-3):
+            raise CheckFailed(
+                _upstream_rec_hint(got, images, recons, kind)
+                or f"result['reconstruction'] is {got:.4g}, expected the batch mean "
+                f"of the per-image {kind}, {rec:.4g}"
+            )
+    return total
+
+
 def check_total_loss(fn, kind: str = "mse") -> None:
     """Check ``total = reconstruction + beta * kl``, each summed per image, batch mean.
 
@@ -410,37 +450,9 @@ def check_total_loss(fn, kind: str = "mse") -> None:
     results = {}
     for beta in (1.0, 4.0):
         result = _call(fn, *args, beta, *extra, what=_target_name(fn, "vae_loss"))
-        if isinstance(result, dict):
-            total = None
-            for key in ("total", "loss", "total_loss"):
-                if key in result:
-                    total = _scalar(result[key], f"result[{key!r}]")
-            if total is None:
-                raise CheckFailed(
-                    f"the returned dict has keys {sorted(result)}: put the total "
-                    f"loss under 'total'"
-                )
-            if "kl" in result:
-                got = _scalar(result["kl"], "result['kl']")
-                if not np.isclose(got, kl, rtol=1e-3):
-                    raise CheckFailed(
-                        _upstream_kl_hint(got, z_mean, z_log_var)
-                        or f"result['kl'] is {got:.4g}, expected the batch mean "
-                        f"of kl_divergence, {kl:.4g}"
-                    )
-            if "reconstruction" in result:
-                got = _scalar(result["reconstruction"], "result['reconstruction']")
-                if not np.isclose(got, rec, rtol=1e-3):
-                    raise CheckFailed(
-                        _upstream_rec_hint(got, images, recons, kind)
-                        or f"result['reconstruction'] is {got:.4g}, expected the "
-                        f"batch mean of the per-image {kind}, {rec:.4g}"
-                    )
-        else:
-            if isinstance(result, (tuple, list)):
-                result = result[0]
-            total = _scalar(result, "the total")
-        results[beta] = total
+        results[beta] = _total_of(
+            result, rec, kl, images, recons, z_mean, z_log_var, kind
+        )
     variants = {
         None: lambda b: rec + b * kl,
         "beta is ignored: total = reconstruction + beta * kl": lambda b: rec + kl,
@@ -579,9 +591,6 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
         CheckFailed: naming the first problem; a KL or reconstruction term that is
             wrong because of ``kl_divergence`` or ``reconstruction_loss`` says so.
     """
-    import os
-    import tempfile
-
     import keras
 
     name = _name(vae_class)
@@ -592,26 +601,7 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
     if not isinstance(vae, keras.Model):
         raise CheckFailed(f"{name}(...) is a {type(vae).__name__}, not a keras.Model")
     _set_log_var(encoder, 0.0)
-    out = _call(vae, images, what=f"{name}.call")
-    keys = ("reconstruction", "z_mean", "z_log_var")
-    if not isinstance(out, dict) or any(k not in out for k in keys):
-        got = sorted(out) if isinstance(out, dict) else type(out).__name__
-        raise CheckFailed(
-            f"call() returned {got}: return a dict with the keys "
-            f"{', '.join(repr(k) for k in keys)}, which compute_loss reads"
-        )
-    if tuple(out["reconstruction"].shape) != images.shape:
-        raise CheckFailed(
-            f"call()['reconstruction'] has shape {tuple(out['reconstruction'].shape)}"
-            f", expected the images' {images.shape}: decode z"
-        )
-    again = _numpy(_call(vae, images, what=f"{name}.call")["reconstruction"])
-    if np.allclose(_numpy(out["reconstruction"]), again, atol=1e-6):
-        raise CheckFailed(
-            "two calls gave the same reconstruction although sigma = 1: call() "
-            "decodes z_mean, not a sample. Draw z with the Sampling layer, "
-            "z = self.sampling([z_mean, z_log_var]), then decode z"
-        )
+    _check_call_samples(vae, name, images)
     # Now make sigma tiny, so z = z_mean and the loss can be computed by hand.
     _set_log_var(encoder, -12.0)
     z_mean, z_log_var = (_numpy(v) for v in encoder(images))
@@ -642,6 +632,51 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
         what=f"{name}.fit (your compute_loss or train_step)",
     )
     logs = {k: float(np.ravel(v)[-1]) for k, v in history.history.items()}
+    _check_trackers(logs, rec, kl, z_mean, z_log_var, pixels=images[0].size)
+    _check_total(logs["loss"], rec, kl, weight, beta, pixels=images[0].size)
+    for part, variable in watched.items():
+        if np.allclose(before[part], _numpy(variable)):
+            raise CheckFailed(
+                f"one training step left the {part}'s weights unchanged: the loss "
+                f"does not reach them. Compute it from call()'s outputs inside "
+                f"compute_loss (or inside the GradientTape of your train_step)"
+            )
+    _check_reloads(vae, encoder, images)
+    _weighted_means(vae, name, np.concatenate([images] * 4 + [images * 0.5]))
+    _passed(
+        f"check_vae_model passed: call() samples z and returns the dict; one fit() "
+        f"step reports loss = reconstruction ({rec:.2f}) + kl_weight ({weight:g}) * "
+        f"KL ({kl:.2f}) with both trackers (each batch weighed by its images); "
+        f"gradients reach encoder and decoder; the .keras file reloads"
+    )
+
+
+def _check_call_samples(vae, name: str, images) -> None:
+    """call() returns the dict of 03, and samples z (sigma is 1 here)."""
+    out = _call(vae, images, what=f"{name}.call")
+    keys = ("reconstruction", "z_mean", "z_log_var")
+    if not isinstance(out, dict) or any(k not in out for k in keys):
+        got = sorted(out) if isinstance(out, dict) else type(out).__name__
+        raise CheckFailed(
+            f"call() returned {got}: return a dict with the keys "
+            f"{', '.join(repr(k) for k in keys)}, which compute_loss reads"
+        )
+    if tuple(out["reconstruction"].shape) != images.shape:
+        raise CheckFailed(
+            f"call()['reconstruction'] has shape {tuple(out['reconstruction'].shape)}"
+            f", expected the images' {images.shape}: decode z"
+        )
+    again = _numpy(_call(vae, images, what=f"{name}.call")["reconstruction"])
+    if np.allclose(_numpy(out["reconstruction"]), again, atol=1e-6):
+        raise CheckFailed(
+            "two calls gave the same reconstruction although sigma = 1: call() "
+            "decodes z_mean, not a sample. Draw z with the Sampling layer, "
+            "z = self.sampling([z_mean, z_log_var]), then decode z"
+        )
+
+
+def _check_trackers(logs, rec, kl, z_mean, z_log_var, pixels: int) -> None:
+    """fit() reports both trackers, and each reads its term of the loss."""
     missing = [k for k in ("loss", "reconstruction_loss", "kl_loss") if k not in logs]
     if missing:
         raise CheckFailed(
@@ -666,12 +701,15 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
             + (
                 "it is averaged over the pixels (an effective beta of the pixel "
                 "count)"
-                if np.isclose(got_rec, rec / images[0].size, rtol=1e-2)
+                if np.isclose(got_rec, rec / pixels, rtol=1e-2)
                 else "compare the images with call()'s reconstruction, using the "
                 "model's reconstruction kind and value_range"
             )
         )
-    loss = logs["loss"]
+
+
+def _check_total(loss, rec, kl, weight, beta, pixels: int) -> None:
+    """fit()'s loss is reconstruction + kl_weight * KL; a known mistake is named."""
     variants = {
         None: rec + weight * kl,
         "the loss forgets the KL: training then only reconstructs, and the codes "
@@ -682,7 +720,7 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
         - weight * kl,
         "the loss ignores beta: weight the KL by self.kl_weight": rec + kl,
         "the loss is averaged over the pixels: the reconstruction shrinks by the "
-        "pixel count and the KL wins": rec / images[0].size + weight * kl,
+        "pixel count and the KL wins": rec / pixels + weight * kl,
     }
     if weight != beta:
         variants[
@@ -692,20 +730,21 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
     for hint, value in variants.items():
         if np.isclose(loss, value, rtol=1e-2):
             if hint is None:
-                break
+                return
             raise CheckFailed(f"{hint} (fit() reported loss {loss:.4g})")
-    else:
-        raise CheckFailed(
-            f"fit() reported loss {loss:.4g}, expected reconstruction {rec:.4g} + "
-            f"kl_weight {weight:g} * KL {kl:.4g} = {rec + weight * kl:.4g}"
-        )
-    for part, variable in watched.items():
-        if np.allclose(before[part], _numpy(variable)):
-            raise CheckFailed(
-                f"one training step left the {part}'s weights unchanged: the loss "
-                f"does not reach them. Compute it from call()'s outputs inside "
-                f"compute_loss (or inside the GradientTape of your train_step)"
-            )
+    raise CheckFailed(
+        f"fit() reported loss {loss:.4g}, expected reconstruction {rec:.4g} + "
+        f"kl_weight {weight:g} * KL {kl:.4g} = {rec + weight * kl:.4g}"
+    )
+
+
+def _check_reloads(vae, encoder, images) -> None:
+    """The class is registered, and a saved .keras file reloads the same encoder."""
+    import os
+    import tempfile
+
+    import keras
+
     # A class Keras cannot find by name reloads in some versions and contexts (an
     # importable module, Keras 3.8) but not from a notebook's __main__: ask directly.
     if keras.saving.get_registered_name(type(vae)) == type(vae).__name__:
@@ -735,10 +774,3 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
                 "the reloaded model's encoder gives different codes: get_config "
                 "must save the encoder and decoder, from_config rebuild them"
             )
-    _weighted_means(vae, name, np.concatenate([images] * 4 + [images * 0.5]))
-    _passed(
-        f"check_vae_model passed: call() samples z and returns the dict; one fit() "
-        f"step reports loss = reconstruction ({rec:.2f}) + kl_weight ({weight:g}) * "
-        f"KL ({kl:.2f}) with both trackers (each batch weighed by its images); gradients reach "
-        f"encoder and decoder; the .keras file reloads"
-    )
