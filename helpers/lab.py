@@ -93,12 +93,13 @@ class Lab:
     def flush_drive(self, unmount: bool = False) -> list[Path]:
         """Make sure this session's runs are on Google Drive (a no-op elsewhere).
 
-        Flushes (``os.fsync``) every changed file of every run (and of your
-        exported code) and records its size and SHA-256 in the folder's manifest, which the next machine checks before it
-        trusts the run. In Colab this already happens after every cell. With
-        ``unmount=True`` it then calls Colab's ``drive.flush_and_unmount()``, which
-        waits until Drive has uploaded everything but unmounts it: only at the very
-        end of a session (run ``setup_lab()`` again to remount).
+        Flushes (``os.fsync``) every changed file of every run (and of your exported
+        code) and records its size and SHA-256 in the folder's manifest, which the
+        next machine checks before it trusts the run. In Colab this already happens
+        after every cell. With ``unmount=True`` it then calls Colab's
+        ``drive.flush_and_unmount()``, which waits until Drive has uploaded
+        everything but unmounts it: only at the very end of a session (run
+        ``setup_lab()`` again to remount).
 
         Returns:
             The folders whose manifest was written.
@@ -385,25 +386,8 @@ def setup_lab(
     config = preset(name, seed=seed, **overrides)
     keras.utils.set_random_seed(config.seed)
     if verbose:
-        print(describe_environment())
-        if name == "cpu":
-            print(
-                "No GPU found: using the `cpu` preset (a few thousand images, minutes "
-                "per run). In Colab: Runtime > Change runtime type > GPU."
-            )
-        if on_drive:
-            print(
-                f"Work folder on Google Drive: {root} (copies there are flushed and "
-                "checked against a manifest; runs after every cell)"
-            )
-        elif in_colab() and workdir is None and not os.environ.get(WORKDIR_ENV):
-            print(
-                f"Work folder on this machine only: {root} (not Google Drive). The "
-                "cache, your runs and your exported code are LOST when this runtime "
-                "ends or is recycled: the next notebook downloads and decodes CelebA "
-                "again and cannot resume or reuse a run. setup_lab(use_drive=True) "
-                "keeps them on Drive."
-            )
+        chosen = workdir is None and not os.environ.get(WORKDIR_ENV)
+        _print_choices(name, root, on_drive, machine_only=in_colab() and chosen)
     if on_drive:
         code = [root / STUDENT_DIRNAME]  # the exported parts
         _check_runs_on_drive(root / "runs", code, verbose)
@@ -432,6 +416,29 @@ def setup_lab(
             f"runs: {lab.runs_dir}"
         )
     return lab
+
+
+def _print_choices(preset_name: str, root: Path, on_drive: bool, machine_only: bool):
+    """Print the versions and device, and what the preset and work folder mean."""
+    print(describe_environment())
+    if preset_name == "cpu":
+        print(
+            "No GPU found: using the `cpu` preset (a few thousand images, minutes "
+            "per run). In Colab: Runtime > Change runtime type > GPU."
+        )
+    if on_drive:
+        print(
+            f"Work folder on Google Drive: {root} (copies there are flushed and "
+            "checked against a manifest; runs after every cell)"
+        )
+    elif machine_only:
+        print(
+            f"Work folder on this machine only: {root} (not Google Drive). The "
+            "cache, your runs and your exported code are LOST when this runtime "
+            "ends or is recycled: the next notebook downloads and decodes CelebA "
+            "again and cannot resume or reuse a run. setup_lab(use_drive=True) "
+            "keeps them on Drive."
+        )
 
 
 def _refuse_to_grade() -> None:

@@ -558,39 +558,11 @@ def load_student_parts(
     module = types.ModuleType(MODULE_NAME)
     module.__file__ = str(path)
     exec(compile(HEADER, str(path), "exec"), module.__dict__)
-    status = {}
-    for part, origin in origins.items():
-        if origin == MISSING:
-            status[part] = PartStatus(
-                part,
-                MISSING,
-                False,
-                f"not exported: run the `%%export {part}` cell in {PARTS[part]}"
-                f" (or switch on USE_LAB_PART[{part!r}])",
-            )
-            continue
-        if origin == LABS:
-            body = reference_source(part)
-            filename = f"<lab reference: {part}>"
-        else:
-            body = (folder / f"{part}.py").read_text()
-            filename = str(folder / f"{part}.py")
-        error = _exec_part(module, part, body, filename)
-        status[part] = PartStatus(part, origin, None if error is None else False)
-        if error:
-            status[part].message = error
+    status = _run_parts(module, folder, origins)
     sys.modules[MODULE_NAME] = module
     result = StudentParts(module, path, status)
     if check:
-        for part, item in status.items():
-            if item.origin == YOURS and item.passed is None:
-                item.passed, item.message = _run_check(part, module, config)
-                broken = [d for d in USES.get(part, ()) if d in status
-                          and status[d].passed is False]
-                if item.passed is False and broken:  # a cascade: name its start
-                    item.passed = None
-                    item.message = (f"not judged: it uses your {', '.join(broken)}, "
-                                    "whose check fails; fix that first")
+        _check_parts(status, module, config)
     if verbose:
         print(result.table())
         _advise(result)
@@ -613,6 +585,47 @@ def load_student_parts(
             "use the lab's reference part for now."
         )
     return result
+
+
+def _run_parts(module, folder: Path, origins: dict) -> dict:
+    """Run each part's code into ``module``; return {part: PartStatus}."""
+    status = {}
+    for part, origin in origins.items():
+        if origin == MISSING:
+            status[part] = PartStatus(
+                part,
+                MISSING,
+                False,
+                f"not exported: run the `%%export {part}` cell in {PARTS[part]}"
+                f" (or switch on USE_LAB_PART[{part!r}])",
+            )
+            continue
+        if origin == LABS:
+            body = reference_source(part)
+            filename = f"<lab reference: {part}>"
+        else:
+            body = (folder / f"{part}.py").read_text()
+            filename = str(folder / f"{part}.py")
+        error = _exec_part(module, part, body, filename)
+        status[part] = PartStatus(part, origin, None if error is None else False)
+        if error:
+            status[part].message = error
+    return status
+
+
+def _check_parts(status: dict, module, config: VAEConfig) -> None:
+    """Run the self-check of each of the student's parts; a cascade names its start."""
+    for part, item in status.items():
+        if item.origin == YOURS and item.passed is None:
+            item.passed, item.message = _run_check(part, module, config)
+            uses = [d for d in USES.get(part, ()) if d in status]
+            broken = [d for d in uses if status[d].passed is False]
+            if item.passed is False and broken:
+                item.passed = None
+                item.message = (
+                    f"not judged: it uses your {', '.join(broken)}, whose check "
+                    "fails; fix that first"
+                )
 
 
 def _advise(result: StudentParts) -> None:
