@@ -711,6 +711,17 @@ def find_kaggle_credentials() -> KaggleCredentials:
             variables, secrets and files, never their values.
     """
     notes: list[str] = []
+    userdata = _colab_userdata()
+    return (
+        _find_token(userdata, notes)
+        or _find_pair(userdata, notes)
+        or _find_kaggle_json(notes)
+        or KaggleCredentials("none", "nothing", notes=tuple(notes))
+    )
+
+
+def _find_token(userdata, notes: list[str]) -> KaggleCredentials | None:
+    """Steps 1-3: an API token in the environment, a Colab secret or a file."""
     token = os.environ.get(TOKEN_VARIABLE)
     if token is not None and not token.strip():
         raise CredentialsError(
@@ -721,7 +732,6 @@ def find_kaggle_credentials() -> KaggleCredentials:
     if token is not None:
         _check_token_text(token, f"the environment variable {TOKEN_VARIABLE}")
         return KaggleCredentials("token", f"the environment variable {TOKEN_VARIABLE}")
-    userdata = _colab_userdata()
     if userdata is not None:
         token = _colab_secret(userdata, TOKEN_VARIABLE, notes)
         if token:
@@ -735,6 +745,11 @@ def find_kaggle_credentials() -> KaggleCredentials:
         token_file = Path.home() / ".kaggle" / name
         if token_file.exists() and _read_token_file(token_file):
             return KaggleCredentials("token", str(token_file), notes=tuple(notes))
+    return None
+
+
+def _find_pair(userdata, notes: list[str]) -> KaggleCredentials | None:
+    """Steps 4-5: KAGGLE_USERNAME and KAGGLE_KEY, as variables or Colab secrets."""
     blank = [n for n in PAIR_VARIABLES if n in os.environ and not os.environ[n].strip()]
     if blank:
         raise CredentialsError(
@@ -753,36 +768,42 @@ def find_kaggle_credentials() -> KaggleCredentials:
             f"set but {other} is not (both are needed). Set {other} too, or unset "
             f"{pair[0]} and give a token instead. {_ways_to_sign_in()}"
         )
-    if userdata is not None:
-        found = {name: _colab_secret(userdata, name, notes) for name in PAIR_VARIABLES}
-        if all(found.values()):
-            return KaggleCredentials(
-                "pair",
-                "the Colab secrets KAGGLE_USERNAME and KAGGLE_KEY",
-                dict(found),
-                tuple(notes),
-            )
-        if any(found.values()):
-            have = next(name for name, value in found.items() if value)
-            lack = next(name for name, value in found.items() if not value)
-            raise CredentialsError(
-                f"incomplete Kaggle credentials: the Colab secret {have} is set but "
-                f"{lack} is not (both are needed). Add {lack}, or add the one API "
-                f"token as the secret {TOKEN_VARIABLE} instead. {_ways_to_sign_in()}"
-            )
-    json_path = _kaggle_json_path()
-    if json_path.exists():
-        username, key = read_kaggle_json(json_path)
-        with contextlib.suppress(OSError):
-            if json_path.stat().st_mode & 0o077:
-                notes.append(f"other users can read {json_path}: chmod 600 {json_path}")
+    if userdata is None:
+        return None
+    found = {name: _colab_secret(userdata, name, notes) for name in PAIR_VARIABLES}
+    if all(found.values()):
         return KaggleCredentials(
             "pair",
-            str(json_path),
-            {"KAGGLE_USERNAME": username, "KAGGLE_KEY": key},
+            "the Colab secrets KAGGLE_USERNAME and KAGGLE_KEY",
+            dict(found),
             tuple(notes),
         )
-    return KaggleCredentials("none", "nothing", notes=tuple(notes))
+    if any(found.values()):
+        have = next(name for name, value in found.items() if value)
+        lack = next(name for name, value in found.items() if not value)
+        raise CredentialsError(
+            f"incomplete Kaggle credentials: the Colab secret {have} is set but "
+            f"{lack} is not (both are needed). Add {lack}, or add the one API "
+            f"token as the secret {TOKEN_VARIABLE} instead. {_ways_to_sign_in()}"
+        )
+    return None
+
+
+def _find_kaggle_json(notes: list[str]) -> KaggleCredentials | None:
+    """Step 6: kaggle.json (a note when other users can read it)."""
+    json_path = _kaggle_json_path()
+    if not json_path.exists():
+        return None
+    username, key = read_kaggle_json(json_path)
+    with contextlib.suppress(OSError):
+        if json_path.stat().st_mode & 0o077:
+            notes.append(f"other users can read {json_path}: chmod 600 {json_path}")
+    return KaggleCredentials(
+        "pair",
+        str(json_path),
+        {"KAGGLE_USERNAME": username, "KAGGLE_KEY": key},
+        tuple(notes),
+    )
 
 
 def check_kaggle_credentials() -> KaggleCredentials:
