@@ -36,6 +36,42 @@ class Expectation:
 
 
 EXPECTED: dict[str, Expectation] = {
+    # 01_setup: one batch of the student's pipeline (fractions of value_range, so a
+    # sigmoid and a tanh config read the same)
+    "batch_mean": Expectation(
+        "mean pixel of one training batch, as a fraction of value_range "
+        "(0 = its low end, 1 = its high end)",
+        (0.42, 0.54),
+        "about 0.44 (approximate, not measured here: the channel means usually "
+        "quoted for CelebA's face crops are about 0.51, 0.43 and 0.38)",
+    ),
+    "batch_spread": Expectation(
+        "standard deviation of that batch's pixels, as a fraction of value_range",
+        (0.16, 0.23),
+        "about 0.29 (approximate, not measured here: the channel spreads usually "
+        "quoted for CelebA's face crops are 0.28 to 0.30)",
+    ),
+    # 02_model: the student's parts before training (the data plays no part)
+    "encoder_parameters": Expectation(
+        "encoder parameters",
+        (304_048, 304_048),
+        "1,738,976 with the cpu preset, 6,951,360 with colab (the design, by "
+        "formula: helpers.checks.model.encoder_parameter_count)",
+    ),
+    "decoder_parameters": Expectation(
+        "decoder parameters (the range: a 1x1 to a 5x5 output convolution)",
+        (180_339, 181_491),
+        "1,234,019 with the cpu preset, 4,925,635 with colab, for a 3x3 output "
+        "convolution (the design, by formula: "
+        "helpers.checks.model.decoder_parameter_count)",
+    ),
+    "untrained_decoder_mean": Expectation(
+        "mean pixel of the untrained decoder on z ~ N(0, I), as a fraction of "
+        "value_range",
+        (0.42, 0.58),
+        "about 0.5: 0.47 to 0.54 with the cpu and colab presets (measured here: "
+        "z ~ N(0, I) needs no data)",
+    ),
     "untrained_mse": Expectation(
         "summed MSE per image, untrained model",
         (300.0, 800.0),
@@ -61,6 +97,27 @@ EXPECTED: dict[str, Expectation] = {
         "over a thousand steps, so the fall may be over within epoch 1; read your "
         "own curve",
     ),
+    # 05_generate: the trained model of 04 (on the slice: the short smoke run)
+    "prior_samples_mean": Expectation(
+        "mean pixel of 32 faces decoded from N(0, I), as a fraction of value_range",
+        (0.40, 0.56),
+        "close to the data's own mean pixel, about 0.44 (approximate, not measured "
+        "here)",
+    ),
+    "prior_samples_spread": Expectation(
+        "how much those 32 faces differ: each pixel's standard deviation over the "
+        "faces, averaged, as a fraction of value_range",
+        (0.015, 0.1),
+        "not measured here (no CelebA on the lab's machines): above 0 (0 is one "
+        "face 32 times) and below the real faces' own spread, printed above it",
+    ),
+    "latent_grid_change": Expectation(
+        "how much the 2-D map changes from its first row to its last: mean absolute "
+        "pixel difference, as a fraction of value_range",
+        (0.005, 0.08),
+        "not measured here (no CelebA on the lab's machines): well above 0 along "
+        "two active coordinates, close to 0 along two inactive ones",
+    ),
     "smoke_total": Expectation(
         "validation total per image after the short run",
         (300.0, 600.0),
@@ -82,7 +139,24 @@ def _on_track(expectation: Expectation, value) -> tuple[bool, str]:
         shown = " -> ".join(f"{v:.2f}" for v in series)
         return went == expectation.smoke, f"{shown} ({went})"
     low, high = expectation.smoke
-    return low <= float(value) <= high, f"{float(value):.4g}"
+    return low <= float(value) <= high, _number(value)
+
+
+def _number(value) -> str:
+    """A count with thousands separators (a parameter count), else 4 digits."""
+    value = float(value)
+    if value.is_integer() and abs(value) >= 10_000:
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+def _wanted(smoke: tuple | str) -> str:
+    """The smoke range in words: a trend, one exact number, or low to high."""
+    if isinstance(smoke, str):
+        return smoke
+    low, high = smoke
+    return f"exactly {_number(low)}" if low == high else (
+        f"{_number(low)} to {_number(high)}")
 
 
 def expect(key: str, value) -> bool:
@@ -99,8 +173,7 @@ def expect(key: str, value) -> bool:
     expectation = EXPECTED[key]
     ok, shown = _on_track(expectation, value)
     if smoke_mode():
-        smoke = expectation.smoke
-        wanted = smoke if isinstance(smoke, str) else f"{smoke[0]:g} to {smoke[1]:g}"
+        wanted = _wanted(expectation.smoke)
         mark = "✅ on track" if ok else "⚠️ outside it: look for a mistake above"
         print(f"{expectation.what}: {shown}   (generated slice, smoke preset: "
               f"{wanted}; {mark})")

@@ -28,6 +28,49 @@ def test_expect_prints_the_range_and_fails_only_in_ci(monkeypatch, capsys):
         expected.expect("untrained_mse", 5000.0)
     monkeypatch.setenv("SMOKE", "0")
     assert not expected.expect("untrained_mse", 5000.0)  # a student's CelebA run
+    monkeypatch.setenv("SMOKE", "1")
+    monkeypatch.setenv(expected.CHECK_ENV, "0")
+    low = expected.EXPECTED["encoder_parameters"].smoke[0]
+    assert expected.expect("encoder_parameters", low)
+    assert f"{low:,}   (generated slice, smoke preset: exactly {low:,};" in (
+        capsys.readouterr().out
+    )
+
+
+def test_the_parameter_counts_are_the_designs():
+    """02's counts, smoke range and CelebA line, are the design's formula."""
+    from helpers.checks.model import decoder_parameter_count, encoder_parameter_count
+    from helpers.config import preset
+
+    encoder, decoder = (expected.EXPECTED[k] for k in
+                        ("encoder_parameters", "decoder_parameters"))
+    smoke = preset("smoke")
+    assert encoder.smoke == (encoder_parameter_count(smoke),) * 2
+    assert decoder.smoke == (decoder_parameter_count(smoke, 1),
+                             decoder_parameter_count(smoke, 5))
+    for name, words in (("cpu", "with the cpu preset"), ("colab", "with colab")):
+        config = preset(name)
+        assert f"{encoder_parameter_count(config):,} {words}" in encoder.celeba
+        assert f"{decoder_parameter_count(config, 3):,} {words}" in decoder.celeba
+
+
+def test_the_untrained_decoder_sits_mid_range_on_the_celeba_presets():
+    """02's CelebA line for the untrained decoder: z ~ N(0, I) needs no data, so the
+    cpu and colab presets' figure is measured here (two seeds each)."""
+    import keras
+
+    from helpers.config import preset
+    from helpers.solution import build_decoder
+
+    assert "0.47 to 0.54" in expected.EXPECTED["untrained_decoder_mean"].celeba
+    for name in ("cpu", "colab"):
+        config = preset(name)
+        low, high = config.value_range
+        for seed in (0, 1):
+            keras.utils.set_random_seed(seed)
+            z = keras.random.normal((8, config.latent_dim), seed=config.seed)
+            out = np.asarray(build_decoder(config)(z))
+            assert 0.47 <= (out.mean() - low) / (high - low) <= 0.54, (name, seed)
 
 
 def test_the_kl_falls_then_turns_round_on_the_generated_slice(tmp_path):

@@ -452,7 +452,7 @@ def _check_conv(layer, label: str, filters: int, config, kind: str) -> None:
         source = "config.filters" if kind == "encoder" else "the mirrored filters"
         raise CheckFailed(
             f"{label} ({layer.name}) has {layer.filters} filters, expected "
-            f"{filters} ({source}; see the table above the exercise): take the "
+            f"{filters} ({source}; see the shapes above the exercise): take the "
             f"channel counts from the config, not hard-coded numbers"
         )
     if _pair(layer.kernel_size) != (k, k):
@@ -483,7 +483,7 @@ def _check_extras(layers_, allowed: tuple, kind: str) -> None:
     if extra:
         raise CheckFailed(
             f"the {kind} has layer types the design does not use: "
-            f"{', '.join(extra)}. Build exactly the layers in the table above "
+            f"{', '.join(extra)}. Build only the layers the exercise describes "
             f"(your numbers, and the lab's guide, then stay comparable)"
         )
 
