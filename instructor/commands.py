@@ -147,9 +147,10 @@ def _write_student_notebooks(args, plan, repo_url: str) -> int:
         changed.append(SOLUTION_FILE)
     guide = Path(args.solutions).resolve().parent / "INSTRUCTORS.md"
     if guide.is_file():
-        from instructor.grading import update_points_table
+        from instructor.guide_tables import update_expected_table, update_points_table
 
-        if update_points_table(guide, args.solutions):
+        points = update_points_table(guide, args.solutions)
+        if update_expected_table(guide, args.solutions) or points:
             changed.append(guide)
     from helpers.submission import MANIFEST
     from instructor.submissions import update_manifest

@@ -12,19 +12,21 @@ from notebook_answers import type_in_answers
 from instructor.grading import (
     ANSWER_POINTS,
     CHECK_POINTS,
-    TABLE_BEGIN,
-    TABLE_END,
     GradingError,
     grade_cells,
-    points_table,
     repair_file,
     repair_folder,
     repair_submission,
     stamp_notebook,
     total_points,
-    update_points_table,
 )
 from instructor.grading import notebook_text
+from instructor.guide_tables import (
+    TABLE_BEGIN,
+    TABLE_END,
+    points_table,
+    update_points_table,
+)
 from instructor.notebook_tools import make_student_notebook
 
 SAMPLING = '''\
