@@ -669,31 +669,39 @@ def evaluate(
     for name, images in samples.items():
         report["sharpness"][name] = float(sharpness(images, value_range).mean())
     rows = _quality_rows(report)
-    wanted = [name for name, on in (("fid", fid), ("kid", kid)) if on]
-    if wanted:
-        try:
-            extractor = extractor or inception_extractor()
-        except LabError as error:
-            for name in wanted:
-                report[name] = {"available": False, "reason": str(error)}
-                for metric in ("real_vs_real", *samples):
-                    rows.append(_row(name, metric, UNAVAILABLE, n, str(error)))
-        else:
-            fakes = {
-                name: denormalize(images, value_range)
-                for name, images in samples.items()
-            }
-            stats_dir = stats_dir or (Path(run.cache_dir) / "fid_stats")
-            path = real_stats_path(
-                stats_dir, f"{real_u8.shape[1]}px", split, n, extractor
-            )
-            rows += _distance_rows(
-                report, real_u8, fakes, extractor, path, fid, kid, seed, floor_u8
-            )
+    if fid or kid:
+        stats_dir = stats_dir or (Path(run.cache_dir) / "fid_stats")
+        rows += _feature_distance_rows(
+            report, real_u8, floor_u8, samples, value_range, split,
+            fid=fid, kid=kid, extractor=extractor, seed=seed, stats_dir=stats_dir,
+        )
     report["rows"] = rows
     if write:
         write_report(report, run.paths.root)
     return report
+
+
+def _feature_distance_rows(
+    report, real_u8, floor_u8, samples, value_range, split, *,
+    fid, kid, extractor, seed, stats_dir,
+) -> list[dict]:
+    """FID/KID rows (and report sections); 'unavailable' rows without the weights."""
+    wanted = [name for name, on in (("fid", fid), ("kid", kid)) if on]
+    n = len(real_u8)
+    try:
+        extractor = extractor or inception_extractor()
+    except LabError as error:
+        rows = []
+        for name in wanted:
+            report[name] = {"available": False, "reason": str(error)}
+            for metric in ("real_vs_real", *samples):
+                rows.append(_row(name, metric, UNAVAILABLE, n, str(error)))
+        return rows
+    fakes = {name: denormalize(images, value_range) for name, images in samples.items()}
+    path = real_stats_path(stats_dir, f"{real_u8.shape[1]}px", split, n, extractor)
+    return _distance_rows(
+        report, real_u8, fakes, extractor, path, fid, kid, seed, floor_u8
+    )
 
 
 def write_report(report: dict, out_dir) -> tuple[Path | None, Path | None]:
