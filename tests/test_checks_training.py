@@ -506,3 +506,43 @@ def test_untouched_cells_end_in_one_line():
         raise NotImplementedError("a library's own")
     except NotImplementedError as error:
         assert short_error_lines(error) is None
+
+
+# ------------------------------- issue 19: the benchmark's misses (student_mistakes.py)
+def _build_my_vae(edit=None):
+    """The solution's build_my_vae (with one edit) over the solution's parts."""
+    module = part("vae_model")
+    exec(cells()["encoder"] + "\n" + cells()["decoder"], module.__dict__)
+    source = cells()["build_my_vae"]
+    if edit:
+        assert edit[0] in source, edit[0]
+        source = source.replace(*edit)
+    exec(source, module.__dict__)
+    return module.build_my_vae, types.SimpleNamespace(**vars(module))
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (("beta=config.beta,", "beta=1.0,"),
+         "beta is 1.0, the config's is 2.5 \\(given a config with beta=2.5\\): "
+         "pass beta=config.beta"),
+        (("reconstruction=config.reconstruction_loss,", ""),
+         "reconstruction is 'mse', the config's is 'bce'.*"
+         "pass reconstruction=config.reconstruction_loss"),
+        (("value_range=config.value_range,", ""),
+         "value_range is \\(0.0, 1.0\\), the config's is \\(-1.0, 1.0\\).*"
+         "pass value_range=config.value_range"),
+    ],
+)
+def test_built_vae_takes_each_setting_from_the_config(edit, match):
+    """With the smoke config's beta 1, "mse" and [0, 1] (the VAE's defaults) a
+    hard-coded or forgotten setting passed: the check builds with other values too."""
+    build, parts = _build_my_vae(edit)
+    fails(checks.check_built_vae, build, parts, CONFIG, match=match)
+
+
+def test_built_vae_passes_the_solution(capsys):
+    build, parts = _build_my_vae()
+    checks.check_built_vae(build, parts, CONFIG)
+    assert "✅ check_built_vae passed" in capsys.readouterr().out

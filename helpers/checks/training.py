@@ -552,6 +552,45 @@ def check_training_run(run_dir, history=None) -> None:
 
 
 # --------------------------------------------------------------- the assembled model
+_ABSENT = object()
+
+
+def _settings_probes(config):
+    """Configs whose beta, reconstruction loss and decoder range differ from
+    ``config``'s (BCE needs a sigmoid decoder: two of them)."""
+    other_kind = "bce" if config.reconstruction_loss == "mse" else "mse"
+    other_range = "tanh" if config.output_activation == "sigmoid" else "sigmoid"
+    return (
+        config.replace(
+            beta=config.beta + 1.5,
+            reconstruction_loss=other_kind,
+            output_activation="sigmoid",
+        ),
+        config.replace(reconstruction_loss="mse", output_activation=other_range),
+    )
+
+
+def _check_vae_settings(vae, config, name, probing=False) -> None:
+    """The VAE's beta, reconstruction and value_range are ``config``'s."""
+    fields = (
+        ("beta", "beta", config.beta),
+        ("reconstruction", "reconstruction_loss", config.reconstruction_loss),
+        ("value_range", "value_range", tuple(config.value_range)),
+    )
+    for field, source, want in fields:
+        got = getattr(vae, field, _ABSENT)  # a VAE of the student's own may lack one
+        if got is _ABSENT:
+            continue
+        if field == "value_range" and got is not None:
+            got = tuple(float(v) for v in got)
+        if got != want:
+            given = f" (given a config with {source}={want!r})" if probing else ""
+            raise CheckFailed(
+                f"the model's {field} is {got!r}, the config's is {want!r}{given}: "
+                f"pass {field}=config.{source} to `{name}`'s VAE(...)"
+            )
+
+
 @self_check("build_my_vae")
 def check_built_vae(build, parts, config) -> None:
     """Check ``build(parts, config)``: your VAE class, your parts, compiled.
@@ -582,22 +621,7 @@ def check_built_vae(build, parts, config) -> None:
             f"the decoder takes z of size {latent}, the config says latent_dim="
             f"{config.latent_dim}: build both networks from the same config"
         )
-    for field, want in (
-        ("beta", config.beta),
-        ("reconstruction", config.reconstruction_loss),
-    ):
-        got = getattr(vae, field, None)
-        if got is not None and got != want:
-            raise CheckFailed(
-                f"the model's {field} is {got!r}, the config's is {want!r}: pass "
-                f"{field}=config.{'beta' if field == 'beta' else 'reconstruction_loss'}"
-            )
-    value_range = getattr(vae, "value_range", None)
-    if value_range is not None and tuple(value_range) != tuple(config.value_range):
-        raise CheckFailed(
-            f"value_range {tuple(value_range)} differs from config.value_range "
-            f"{config.value_range}: pass value_range=config.value_range"
-        )
+    _check_vae_settings(vae, config, name)
     optimizer = getattr(vae, "optimizer", None)
     if optimizer is None or not getattr(vae, "compiled", True):
         raise CheckFailed(
@@ -610,6 +634,11 @@ def check_built_vae(build, parts, config) -> None:
             f"the optimizer's learning rate is {rate:g}, the config's "
             f"{config.learning_rate:g}: use config.learning_rate"
         )
+    # The settings again with a config whose values differ from the VAE's defaults
+    # (beta 1, "mse", (0, 1)): a hard-coded or forgotten one shows here.
+    for probe in _settings_probes(config):
+        other = _call(build, parts, probe, what="build_my_vae")
+        _check_vae_settings(other, probe, name, probing=True)
     _passed(
         f"check_built_vae passed: your {type(vae).__name__} with your encoder and "
         f"decoder (latent {latent}), beta {config.beta:g}, "
