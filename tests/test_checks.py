@@ -638,7 +638,7 @@ def test_encoder(capsys):
 
 def decoder_variant(
     config,
-    out_act="sigmoid",
+    out_act="config",
     strides=2,
     units=None,
     stages=None,
@@ -656,6 +656,8 @@ def decoder_variant(
         )(x)
         if act:
             x = layers.LeakyReLU(negative_slope=0.2)(x)
+    if out_act == "config":
+        out_act = config.output_activation
     images = layers.Conv2D(3, 5, padding="same", activation=out_act)(x)
     return keras.Model(z, images, name=name)
 
@@ -668,12 +670,14 @@ def test_decoder(capsys):
     checks.check_decoder(build_decoder, TINY)
     checks.check_decoder(decoder_variant, TINY)  # a 5x5 output kernel is fine
     tanh = TINY.replace(output_activation="tanh")
-    checks.check_decoder(partial(decoder_variant, out_act="tanh"), tanh)
+    checks.check_decoder(decoder_variant, tanh)
     assert capsys.readouterr().out.count("✅ check_decoder passed") == 3
     assert build_decoder(TINY).count_params() == decoder_parameter_count(TINY)
     fails(checks.check_decoder, todo, TINY, match=TODO)
     for options, config, hint in (
         ({"out_act": None}, TINY, "activation is linear: a \\[0, 1\\] decoder"),
+        ({"out_act": "sigmoid"}, TINY, "with config.output_activation='tanh' the last "
+         "layer's activation is sigmoid: use activation=config.output_activation"),
         ({"out_act": "sigmoid"}, tanh, "a \\[-1, 1\\] decoder must end in tanh"),
         ({"strides": 1}, TINY, "has strides \\(1, 1\\)"),
         ({"units": 32}, TINY, "has 32 units, expected 4\\*4\\*4 = 64"),
@@ -880,10 +884,11 @@ def test_decoder_output_layer_may_be_a_transpose_or_a_separate_activation():
                 f, config.kernel_size, strides=2, padding="same"
             )(x)
             x = layers.LeakyReLU(negative_slope=0.2)(x)
+        act = config.output_activation
         if separate:
             x = layers.Conv2D(3, 3, padding="same")(x)
-            return keras.Model(z, layers.Activation("sigmoid")(x), name="decoder")
-        x = layers.Conv2DTranspose(3, 3, padding="same", activation="sigmoid")(x)
+            return keras.Model(z, layers.Activation(act)(x), name="decoder")
+        x = layers.Conv2DTranspose(3, 3, padding="same", activation=act)(x)
         return keras.Model(z, x, name="decoder")
 
     checks.check_decoder(build, TINY)

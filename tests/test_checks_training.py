@@ -546,3 +546,13 @@ def test_built_vae_passes_the_solution(capsys):
     build, parts = _build_my_vae()
     checks.check_built_vae(build, parts, CONFIG)
     assert "✅ check_built_vae passed" in capsys.readouterr().out
+
+
+def test_the_decoder_s_output_activation_comes_from_the_config():
+    """A hard-coded sigmoid passed 02's check (run with a sigmoid config only) and
+    broke every tanh run: the check builds the decoder for the other range too."""
+    edit = ("activation=config.output_activation,", 'activation="sigmoid",')
+    fails(checks.check_decoder, part("decoder", edit).build_decoder, preset("smoke"),
+          match="with config.output_activation='tanh' the last layer's activation is "
+          "sigmoid: use activation=config.output_activation")
+    checks.check_decoder(part("decoder").build_decoder, preset("smoke"))
