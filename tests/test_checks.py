@@ -758,7 +758,7 @@ def test_reconstruction_loss(capsys):
 def test_total_loss_names_the_upstream_mistake():
     def with_parts(kl_factor=1.0, rec_factor=1.0):
         def fn(x, r, m, v, beta, kind="mse", value_range=(0.0, 1.0)):
-            rec = rec_factor * ops.mean(reconstruction_loss_ok(x, r, kind))
+            rec = rec_factor * ops.mean(reconstruction_loss_ok(x, r, kind, value_range))
             kl = kl_factor * ops.mean(kl_divergence(m, v))
             return {"total": rec + beta * kl, "reconstruction": rec, "kl": kl}
 
@@ -945,3 +945,19 @@ def test_the_pipeline_follows_the_config_it_is_given():
           match=r"with value_range \(-1, 1\) the pixels are in \[0.00, 1.00\]")
     fails(checks.check_pipeline, _pipeline(seeded=False), config,
           match="seed the shuffle with config.seed")
+
+
+def test_total_loss_passes_value_range_on():
+    """vae_loss that called reconstruction_loss without value_range passed (the
+    check fed [0, 1] images only); a [-1, 1] run then measured the error 4x."""
+
+    def forgets_range(x, r, m, v, beta=1.0, kind="mse", value_range=(0.0, 1.0)):
+        rec = ops.mean(reconstruction_loss_ok(x, r, kind))  # value_range not passed
+        kl = ops.mean(kl_divergence(m, v))
+        return {"total": rec + beta * kl, "reconstruction": rec, "kl": kl}
+
+    fails(checks.check_total_loss, forgets_range,
+          match="with \\[-1, 1\\] images and value_range=\\(-1, 1\\) the total is .*"
+          "pass value_range on to reconstruction_loss")
+    checks.check_total_loss(vae_loss)
+    checks.check_total_loss(lambda x, r, m, v, beta: vae_loss(x, r, m, v, beta))

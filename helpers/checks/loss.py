@@ -384,6 +384,41 @@ def _upstream_rec_hint(rec_value: float, images, recons, kind) -> str | None:
     return None
 
 
+def _value_range_passed_on(fn, args, want) -> None:
+    """``fn`` with [-1, 1] images and value_range=(-1, 1) gives the [0, 1] total
+    ``want`` (beta 1): value_range reaches reconstruction_loss. Skipped when ``fn``
+    takes no value_range."""
+    import inspect
+
+    from keras import ops
+
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return
+    if "value_range" not in parameters:
+        return
+    images, recons, z_mean, z_log_var = args
+    result = _call(
+        fn, ops.convert_to_tensor(2 * _numpy(images) - 1),
+        ops.convert_to_tensor(2 * _numpy(recons) - 1), z_mean, z_log_var, 1.0,
+        value_range=(-1.0, 1.0), what=_target_name(fn, "vae_loss"),
+    )
+    if isinstance(result, dict):
+        result = next((result[k] for k in ("total", "loss", "total_loss") if k in result),
+                      None)
+    elif isinstance(result, (tuple, list)):
+        result = result[0]
+    got = _scalar(result, "the total")
+    if not np.isclose(got, want, rtol=1e-3):
+        raise CheckFailed(
+            f"with [-1, 1] images and value_range=(-1, 1) the total is {got:.4g}, "
+            f"expected {want:.4g} (the same images on the [0, 1] scale): pass "
+            f"value_range on to reconstruction_loss, e.g. reconstruction_loss("
+            f"images, reconstructions, kind, value_range)"
+        )
+
+
 @self_check("vae_loss")
 def _total_of(result, rec, kl, images, recons, z_mean, z_log_var, kind) -> float:
     """vae_loss's total from what it returned; a dict's 'kl'/'reconstruction' too."""
@@ -481,6 +516,8 @@ def check_total_loss(fn, kind: str = "mse") -> None:
     for hint, formula in variants.items():
         if all(np.isclose(results[b], formula(b), rtol=1e-3) for b in results):
             if hint is None:
+                if kind == "mse":
+                    _value_range_passed_on(fn, args, rec + kl)
                 _passed(
                     f"check_total_loss passed: total = reconstruction ({rec:.1f}, "
                     f"summed over {PIXELS_64:,} pixel values) + beta * KL "
