@@ -556,3 +556,21 @@ def test_the_decoder_s_output_activation_comes_from_the_config():
           match="with config.output_activation='tanh' the last layer's activation is "
           "sigmoid: use activation=config.output_activation")
     checks.check_decoder(part("decoder").build_decoder, preset("smoke"))
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (("            self.reconstruction,\n            self.value_range,\n", ""),
+         "built with reconstruction='bce' the reconstruction_loss tracker reads .*"
+         "pass the model's self.reconstruction on to vae_loss"),
+        (("            self.value_range,\n", ""),
+         "built with value_range=\\(-1.0, 1.0\\) the reconstruction_loss tracker .*"
+         "pass the model's self.value_range on to vae_loss"),
+    ],
+)
+def test_the_vae_passes_its_reconstruction_settings_to_the_loss(edit, match):
+    """check_vae_model built the VAE with "mse" on [0, 1] only, vae_loss's defaults:
+    a compute_loss that left them out passed, and a BCE or [-1, 1] run trained on
+    MSE or on the wrong scale."""
+    fails(checks.check_vae_model, part("vae_model", edit).VAE, match=match)

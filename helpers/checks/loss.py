@@ -560,18 +560,47 @@ def _tiny_parts(latent: int = 2):
     return encoder, decoder
 
 
-def _tiny_vae(vae_class, encoder, decoder, beta: float, what: str):
-    """The student's VAE class around the tiny parts, MSE on [0, 1], seed 0."""
+def _tiny_vae(vae_class, encoder, decoder, beta: float, what: str, **settings):
+    """The student's VAE class around the tiny parts, MSE on [0, 1], seed 0 (or
+    the ``settings`` given: reconstruction, value_range)."""
+    settings = {"reconstruction": "mse", "value_range": (0.0, 1.0), **settings}
     return _call(
-        vae_class,
-        encoder,
-        decoder,
-        beta=beta,
-        reconstruction="mse",
-        value_range=(0.0, 1.0),
-        seed=0,
-        what=what,
+        vae_class, encoder, decoder, beta=beta, seed=0, what=what, **settings
     )
+
+
+def _settings_reach_the_loss(vae_class, name: str, images, beta: float) -> None:
+    """The reconstruction_loss tracker follows the model's reconstruction kind and
+    value_range (a compute_loss that leaves them out uses vae_loss's defaults)."""
+    import keras
+
+    probes = (
+        ({"reconstruction": "bce"}, "reconstruction", "self.reconstruction"),
+        # The same [0, 1] pixels read as [-1, 1] values: a quarter of the MSE.
+        ({"value_range": (-1.0, 1.0)}, "value_range", "self.value_range"),
+    )
+    for settings, field, attribute in probes:
+        encoder, decoder = _tiny_parts()
+        vae = _tiny_vae(vae_class, encoder, decoder, beta, f"{name}(...)", **settings)
+        _set_log_var(encoder, -12.0)  # z = z_mean: the loss by hand
+        recons = _numpy(decoder(_numpy(encoder(images)[0])))
+        kind = settings.get("reconstruction", "mse")
+        value_range = settings.get("value_range", (0.0, 1.0))
+        want = float(_rec_each(images, recons, kind, value_range).mean())
+        vae.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+        logs = _call(
+            lambda: vae.evaluate(images, batch_size=len(images), verbose=0,
+                                 return_dict=True),
+            what=f"{name}.compute_loss (or test_step)",
+        )
+        got = float(logs.get("reconstruction_loss", float("nan")))
+        if not np.isclose(got, want, rtol=1e-2):
+            value = settings[field]
+            raise CheckFailed(
+                f"built with {field}={value!r} the reconstruction_loss tracker reads "
+                f"{got:.4g}, expected {want:.4g}: pass the model's {attribute} on "
+                f"to vae_loss in compute_loss (without it vae_loss uses its default)"
+            )
 
 
 def _close(a, b, tol=2e-3) -> bool:
@@ -680,6 +709,7 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
             )
     _check_reloads(vae, encoder, images)
     _weighted_means(vae, name, np.concatenate([images] * 4 + [images * 0.5]))
+    _settings_reach_the_loss(vae_class, name, images, beta)
     _passed(
         f"check_vae_model passed: call() samples z and returns the dict; one fit() "
         f"step reports loss = reconstruction ({rec:.2f}) + kl_weight ({weight:g}) * "
