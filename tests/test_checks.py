@@ -451,7 +451,8 @@ def test_preprocess_fixture_matches_the_reference():
 
 # ------------------------------------------------ preprocess with config, aliasing
 def config_preprocess(frame, config):
-    return reference_preprocess(frame, config.value_range)
+    face = crop_resize(Image.fromarray(frame), config.crop, config.image_size)
+    return normalize(face, config.value_range)
 
 
 def test_preprocess_with_config(capsys):
@@ -961,3 +962,24 @@ def test_total_loss_passes_value_range_on():
           "pass value_range on to reconstruction_loss")
     checks.check_total_loss(vae_loss)
     checks.check_total_loss(lambda x, r, m, v, beta: vae_loss(x, r, m, v, beta))
+
+
+@pytest.mark.parametrize(
+    "fn, match",
+    [
+        (lambda f, c: reference_preprocess(f, c.value_range),  # 64 and the box fixed
+         "with a config whose image_size=32: output shape \\(64, 64, 3\\), expected "
+         "\\(32, 32, 3\\).*Take the box and the size from config.crop and "
+         "config.image_size"),
+        (lambda f, c: normalize(
+            np.asarray(Image.fromarray(f[39:179, 19:159]).resize(
+                (c.image_size, c.image_size), Image.Resampling.BILINEAR)),
+            c.value_range),
+         "with a config whose crop=\\(29, 49, 120, 120\\): .*from config.crop"),
+    ],
+)
+def test_preprocess_takes_the_box_and_size_from_the_config(fn, match):
+    """A hard-coded (19, 39, 140, 140) box or 64x64 size equals the lab's default,
+    so the check passed it; the check also asks for another box and size."""
+    with pytest.raises(CheckFailed, match=match):
+        checks.check_preprocess(fn, config=VAEConfig())
