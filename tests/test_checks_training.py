@@ -574,3 +574,15 @@ def test_the_vae_passes_its_reconstruction_settings_to_the_loss(edit, match):
     a compute_loss that left them out passed, and a BCE or [-1, 1] run trained on
     MSE or on the wrong scale."""
     fails(checks.check_vae_model, part("vae_model", edit).VAE, match=match)
+
+
+def test_the_face_grid_uses_its_value_range(tmp_path):
+    """save_grid without value_range passed (the notebook's config is [0, 1],
+    save_grid's default); a tanh run's grids were then clipped."""
+    config, z = CONFIG.replace(sample_interval=3), fixed_z()
+    make = part("callbacks", (", value_range=self.value_range)", ")")).make_callbacks
+    fails(checks.check_callbacks, lambda: make(config, tmp_path, z), tmp_path, config, z,
+          match="FaceGrid's grids ignore its value_range: with value_range=\\(-1.0, 1.0\\)"
+          ".*save_grid\\(..., value_range=self.value_range\\)")
+    good = part("callbacks").make_callbacks
+    checks.check_callbacks(lambda: good(config, tmp_path, z), tmp_path, config, z)

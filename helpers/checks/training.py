@@ -376,7 +376,55 @@ def _check_own(callback, config, fixed_z, run_dir) -> list[str]:
             "look for them), e.g. helpers.plots.save_grid(images, run_dir / "
             "'samples' / f'epoch_{epoch + 1:03d}.png', value_range=...)"
         )
+    elif pngs:
+        problems += _grid_follows_value_range(callback, config, fixed_z, run_dir)
     return problems
+
+
+def _grey(level: float, value_range) -> int:
+    """The grey level (0..255) a decoder value gets in a grid for ``value_range``."""
+    low, high = (float(v) for v in value_range)
+    return int(np.clip(np.rint((level - low) * 255.0 / (high - low)), 0, 255))
+
+
+def _grid_follows_value_range(callback, config, fixed_z, run_dir) -> list[str]:
+    """The grids use the value_range the callback was given (FaceGrid keeps it as
+    ``self.value_range``), not save_grid's default (0, 1): the notebook's config is
+    a [0, 1] one, so the callback is driven once more with the other range."""
+    from PIL import Image
+
+    kept = getattr(callback, "value_range", None)
+    try:
+        kept = tuple(float(v) for v in kept)
+    except TypeError:
+        return []  # a callback of the student's own design: nothing to swap
+    if kept != tuple(float(v) for v in config.value_range):
+        return []
+    other = (-1.0, 1.0) if kept == (0.0, 1.0) else (0.0, 1.0)
+    samples = Path(run_dir) / "samples"
+    for png in samples.glob("*.png"):
+        png.unlink()
+    callback.value_range = other
+    try:
+        _drive(callback, config, fixed_z, run_dir)  # the stand-in decodes 0.5 everywhere
+    finally:
+        callback.value_range = kept
+    pngs = sorted(samples.glob("*.png"))
+    if not pngs:
+        return []
+    grid = np.asarray(Image.open(pngs[0]).convert("RGB"))
+    side = int(config.image_size)
+    centre = grid[2 + side // 2, 2 + side // 2]  # the first tile, past save_grid's pad
+    got, want, default = int(centre[0]), _grey(0.5, other), _grey(0.5, (0.0, 1.0))
+    if abs(got - default) <= 1 and abs(got - want) > 2:
+        name = type(callback).__name__
+        return [
+            f"{name}'s grids ignore its value_range: with value_range={other} a "
+            f"decoded 0.5 shows as grey {got}, expected {want}. Pass it on: "
+            "save_grid(..., value_range=self.value_range) (a tanh decoder's grids "
+            "are clipped otherwise)"
+        ]
+    return []
 
 
 @self_check("make_callbacks")
