@@ -983,3 +983,24 @@ def test_preprocess_takes_the_box_and_size_from_the_config(fn, match):
     so the check passed it; the check also asks for another box and size."""
     with pytest.raises(CheckFailed, match=match):
         checks.check_preprocess(fn, config=VAEConfig())
+
+
+def test_total_loss_failures_name_the_check_and_vae_loss():
+    """The benchmark's precision column: a failure starts "check_total_loss failed
+    for `vae_loss`" (not a helper's name), for a hint and for an upstream part."""
+
+    def vae_loss(x, r, m, v, beta):  # beta ignored
+        return lab_vae_loss(x, r, m, v)["total"]
+
+    def vae_loss_sum(x, r, m, v, beta):  # reconstruction summed over the batch
+        rec = ops.sum(reconstruction_loss_ok(x, r))
+        kl = ops.mean(kl_divergence(m, v))
+        return {"total": rec + beta * kl, "reconstruction": rec, "kl": kl}
+
+    for fn in (vae_loss, vae_loss_sum):
+        with pytest.raises(CheckFailed) as info:
+            checks.check_total_loss(fn)
+        assert str(info.value).startswith(f"check_total_loss failed for `{fn.__name__}`: ")
+
+
+lab_vae_loss = vae_loss
