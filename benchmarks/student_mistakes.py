@@ -505,7 +505,7 @@ FIX_WORDS = re.compile(
     r"shuffle|seed|batch|sum|multiply|divide|decode|encode|draw|update|include|"
     r"start|end|take|weight|name it|needs?|must|should|expected|instead|belongs|"
     r"forgot|missing|wants|choose|vary|change|check your|see|save|sample|after every)\b"
-    r"|\w=\w|\s=\s|\w\(",
+    r"|\w=\w|\s=\s|\w\(|\w\s*[/*]\s*\d",  # code: strides=2, sigma = ..., f(, x / 255
     re.I,
 )
 
