@@ -419,7 +419,6 @@ def _value_range_passed_on(fn, args, want) -> None:
         )
 
 
-@self_check("vae_loss")
 def _total_of(result, rec, kl, images, recons, z_mean, z_log_var, kind) -> float:
     """vae_loss's total from what it returned; a dict's 'kl'/'reconstruction' too."""
     if isinstance(result, (tuple, list)):
@@ -454,6 +453,7 @@ def _total_of(result, rec, kl, images, recons, z_mean, z_log_var, kind) -> float
     return total
 
 
+@self_check("vae_loss")
 def check_total_loss(fn, kind: str = "mse") -> None:
     """Check ``total = reconstruction + beta * kl``, each summed per image, batch mean.
 
