@@ -451,7 +451,8 @@ def test_preprocess_fixture_matches_the_reference():
 
 # ------------------------------------------------ preprocess with config, aliasing
 def config_preprocess(frame, config):
-    return reference_preprocess(frame, config.value_range)
+    face = crop_resize(Image.fromarray(frame), config.crop, config.image_size)
+    return normalize(face, config.value_range)
 
 
 def test_preprocess_with_config(capsys):
@@ -638,7 +639,7 @@ def test_encoder(capsys):
 
 def decoder_variant(
     config,
-    out_act="sigmoid",
+    out_act="config",
     strides=2,
     units=None,
     stages=None,
@@ -656,6 +657,8 @@ def decoder_variant(
         )(x)
         if act:
             x = layers.LeakyReLU(negative_slope=0.2)(x)
+    if out_act == "config":
+        out_act = config.output_activation
     images = layers.Conv2D(3, 5, padding="same", activation=out_act)(x)
     return keras.Model(z, images, name=name)
 
@@ -668,12 +671,14 @@ def test_decoder(capsys):
     checks.check_decoder(build_decoder, TINY)
     checks.check_decoder(decoder_variant, TINY)  # a 5x5 output kernel is fine
     tanh = TINY.replace(output_activation="tanh")
-    checks.check_decoder(partial(decoder_variant, out_act="tanh"), tanh)
+    checks.check_decoder(decoder_variant, tanh)
     assert capsys.readouterr().out.count("✅ check_decoder passed") == 3
     assert build_decoder(TINY).count_params() == decoder_parameter_count(TINY)
     fails(checks.check_decoder, todo, TINY, match=TODO)
     for options, config, hint in (
         ({"out_act": None}, TINY, "activation is linear: a \\[0, 1\\] decoder"),
+        ({"out_act": "sigmoid"}, TINY, "with config.output_activation='tanh' the last "
+         "layer's activation is sigmoid: use activation=config.output_activation"),
         ({"out_act": "sigmoid"}, tanh, "a \\[-1, 1\\] decoder must end in tanh"),
         ({"strides": 1}, TINY, "has strides \\(1, 1\\)"),
         ({"units": 32}, TINY, "has 32 units, expected 4\\*4\\*4 = 64"),
@@ -754,7 +759,7 @@ def test_reconstruction_loss(capsys):
 def test_total_loss_names_the_upstream_mistake():
     def with_parts(kl_factor=1.0, rec_factor=1.0):
         def fn(x, r, m, v, beta, kind="mse", value_range=(0.0, 1.0)):
-            rec = rec_factor * ops.mean(reconstruction_loss_ok(x, r, kind))
+            rec = rec_factor * ops.mean(reconstruction_loss_ok(x, r, kind, value_range))
             kl = kl_factor * ops.mean(kl_divergence(m, v))
             return {"total": rec + beta * kl, "reconstruction": rec, "kl": kl}
 
@@ -880,10 +885,11 @@ def test_decoder_output_layer_may_be_a_transpose_or_a_separate_activation():
                 f, config.kernel_size, strides=2, padding="same"
             )(x)
             x = layers.LeakyReLU(negative_slope=0.2)(x)
+        act = config.output_activation
         if separate:
             x = layers.Conv2D(3, 3, padding="same")(x)
-            return keras.Model(z, layers.Activation("sigmoid")(x), name="decoder")
-        x = layers.Conv2DTranspose(3, 3, padding="same", activation="sigmoid")(x)
+            return keras.Model(z, layers.Activation(act)(x), name="decoder")
+        x = layers.Conv2DTranspose(3, 3, padding="same", activation=act)(x)
         return keras.Model(z, x, name="decoder")
 
     checks.check_decoder(build, TINY)
@@ -940,3 +946,61 @@ def test_the_pipeline_follows_the_config_it_is_given():
           match=r"with value_range \(-1, 1\) the pixels are in \[0.00, 1.00\]")
     fails(checks.check_pipeline, _pipeline(seeded=False), config,
           match="seed the shuffle with config.seed")
+
+
+def test_total_loss_passes_value_range_on():
+    """vae_loss that called reconstruction_loss without value_range passed (the
+    check fed [0, 1] images only); a [-1, 1] run then measured the error 4x."""
+
+    def forgets_range(x, r, m, v, beta=1.0, kind="mse", value_range=(0.0, 1.0)):
+        rec = ops.mean(reconstruction_loss_ok(x, r, kind))  # value_range not passed
+        kl = ops.mean(kl_divergence(m, v))
+        return {"total": rec + beta * kl, "reconstruction": rec, "kl": kl}
+
+    fails(checks.check_total_loss, forgets_range,
+          match="with \\[-1, 1\\] images and value_range=\\(-1, 1\\) the total is .*"
+          "pass value_range on to reconstruction_loss")
+    checks.check_total_loss(vae_loss)
+    checks.check_total_loss(lambda x, r, m, v, beta: vae_loss(x, r, m, v, beta))
+
+
+@pytest.mark.parametrize(
+    "fn, match",
+    [
+        (lambda f, c: reference_preprocess(f, c.value_range),  # 64 and the box fixed
+         "with a config whose image_size=32: output shape \\(64, 64, 3\\), expected "
+         "\\(32, 32, 3\\).*Take the box and the size from config.crop and "
+         "config.image_size"),
+        (lambda f, c: normalize(
+            np.asarray(Image.fromarray(f[39:179, 19:159]).resize(
+                (c.image_size, c.image_size), Image.Resampling.BILINEAR)),
+            c.value_range),
+         "with a config whose crop=\\(29, 49, 120, 120\\): .*from config.crop"),
+    ],
+)
+def test_preprocess_takes_the_box_and_size_from_the_config(fn, match):
+    """A hard-coded (19, 39, 140, 140) box or 64x64 size equals the lab's default,
+    so the check passed it; the check also asks for another box and size."""
+    with pytest.raises(CheckFailed, match=match):
+        checks.check_preprocess(fn, config=VAEConfig())
+
+
+def test_total_loss_failures_name_the_check_and_vae_loss():
+    """The benchmark's precision column: a failure starts "check_total_loss failed
+    for `vae_loss`" (not a helper's name), for a hint and for an upstream part."""
+
+    def vae_loss(x, r, m, v, beta):  # beta ignored
+        return lab_vae_loss(x, r, m, v)["total"]
+
+    def vae_loss_sum(x, r, m, v, beta):  # reconstruction summed over the batch
+        rec = ops.sum(reconstruction_loss_ok(x, r))
+        kl = ops.mean(kl_divergence(m, v))
+        return {"total": rec + beta * kl, "reconstruction": rec, "kl": kl}
+
+    for fn in (vae_loss, vae_loss_sum):
+        with pytest.raises(CheckFailed) as info:
+            checks.check_total_loss(fn)
+        assert str(info.value).startswith(f"check_total_loss failed for `{fn.__name__}`: ")
+
+
+lab_vae_loss = vae_loss

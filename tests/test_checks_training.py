@@ -506,3 +506,83 @@ def test_untouched_cells_end_in_one_line():
         raise NotImplementedError("a library's own")
     except NotImplementedError as error:
         assert short_error_lines(error) is None
+
+
+# ------------------------------- issue 19: the benchmark's misses (student_mistakes.py)
+def _build_my_vae(edit=None):
+    """The solution's build_my_vae (with one edit) over the solution's parts."""
+    module = part("vae_model")
+    exec(cells()["encoder"] + "\n" + cells()["decoder"], module.__dict__)
+    source = cells()["build_my_vae"]
+    if edit:
+        assert edit[0] in source, edit[0]
+        source = source.replace(*edit)
+    exec(source, module.__dict__)
+    return module.build_my_vae, types.SimpleNamespace(**vars(module))
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (("beta=config.beta,", "beta=1.0,"),
+         "beta is 1.0, the config's is 2.5 \\(given a config with beta=2.5\\): "
+         "pass beta=config.beta"),
+        (("reconstruction=config.reconstruction_loss,", ""),
+         "reconstruction is 'mse', the config's is 'bce'.*"
+         "pass reconstruction=config.reconstruction_loss"),
+        (("value_range=config.value_range,", ""),
+         "value_range is \\(0.0, 1.0\\), the config's is \\(-1.0, 1.0\\).*"
+         "pass value_range=config.value_range"),
+    ],
+)
+def test_built_vae_takes_each_setting_from_the_config(edit, match):
+    """With the smoke config's beta 1, "mse" and [0, 1] (the VAE's defaults) a
+    hard-coded or forgotten setting passed: the check builds with other values too."""
+    build, parts = _build_my_vae(edit)
+    fails(checks.check_built_vae, build, parts, CONFIG, match=match)
+
+
+def test_built_vae_passes_the_solution(capsys):
+    build, parts = _build_my_vae()
+    checks.check_built_vae(build, parts, CONFIG)
+    assert "✅ check_built_vae passed" in capsys.readouterr().out
+
+
+def test_the_decoder_s_output_activation_comes_from_the_config():
+    """A hard-coded sigmoid passed 02's check (run with a sigmoid config only) and
+    broke every tanh run: the check builds the decoder for the other range too."""
+    edit = ("activation=config.output_activation,", 'activation="sigmoid",')
+    fails(checks.check_decoder, part("decoder", edit).build_decoder, preset("smoke"),
+          match="with config.output_activation='tanh' the last layer's activation is "
+          "sigmoid: use activation=config.output_activation")
+    checks.check_decoder(part("decoder").build_decoder, preset("smoke"))
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (("            self.reconstruction,\n            self.value_range,\n", ""),
+         "built with reconstruction='bce' the reconstruction_loss tracker reads .*"
+         "pass the model's self.reconstruction on to vae_loss"),
+        (("            self.value_range,\n", ""),
+         "built with value_range=\\(-1.0, 1.0\\) the reconstruction_loss tracker .*"
+         "pass the model's self.value_range on to vae_loss"),
+    ],
+)
+def test_the_vae_passes_its_reconstruction_settings_to_the_loss(edit, match):
+    """check_vae_model built the VAE with "mse" on [0, 1] only, vae_loss's defaults:
+    a compute_loss that left them out passed, and a BCE or [-1, 1] run trained on
+    MSE or on the wrong scale."""
+    fails(checks.check_vae_model, part("vae_model", edit).VAE, match=match)
+
+
+def test_the_face_grid_uses_its_value_range(tmp_path):
+    """save_grid without value_range passed (the notebook's config is [0, 1],
+    save_grid's default); a tanh run's grids were then clipped."""
+    config, z = CONFIG.replace(sample_interval=3), fixed_z()
+    make = part("callbacks", (", value_range=self.value_range)", ")")).make_callbacks
+    fails(checks.check_callbacks, lambda: make(config, tmp_path, z), tmp_path, config, z,
+          match="FaceGrid's grids ignore its value_range: with value_range=\\(-1.0, 1.0\\)"
+          ".*save_grid\\(..., value_range=self.value_range\\)")
+    good = part("callbacks").make_callbacks
+    checks.check_callbacks(lambda: good(config, tmp_path, z), tmp_path, config, z)

@@ -92,6 +92,35 @@ def _checker_box(crop, size: int, margin: int = -2):
     return slice(r0, r1), slice(c0, c1)
 
 
+def _check_config_followed(fn, config, frame, what) -> None:
+    """``fn(frame, config)`` takes the face box and the size from the config it is
+    given, not from constants that happen to equal the lab's (19, 39, 140, 140), 64."""
+    left, top, width, height = (int(v) for v in config.crop)
+    size = 32 if config.image_size != 32 else 64
+    probes = (
+        (config.replace(image_size=size), f"image_size={size}"),
+        (config.replace(crop=(left + 10, top + 10, width - 20, height - 20)),
+         f"crop={(left + 10, top + 10, width - 20, height - 20)}"),
+    )
+    for probe, changed in probes:
+        crop, image_size = tuple(int(v) for v in probe.crop), int(probe.image_size)
+        reference = _scale(
+            _expected_uint8(frame, crop, image_size, False), probe.value_range
+        )
+        out = _numpy(_call(fn, frame.copy(), probe, what=what))
+        try:
+            _check_one_preprocessed(
+                out, reference, frame, probe.value_range, crop, image_size
+            )
+        except CheckFailed as error:
+            raise CheckFailed(
+                f"with a config whose {changed}: {error.message}. Take the box and "
+                f"the size from config.crop and config.image_size, not from "
+                f"numbers that match the lab's default",
+                student_error=error.student_error,
+            ) from None
+
+
 @self_check("crop_resize_normalize")
 def check_preprocess(
     fn,
@@ -131,6 +160,8 @@ def check_preprocess(
     reference = _scale(_expected_uint8(frame, crop, image_size, False), value_range)
     out = _numpy(_call(call, frame.copy(), what=what))
     _check_one_preprocessed(out, reference, frame, value_range, crop, image_size)
+    if config is not None:
+        _check_config_followed(fn, config, frame, what)
     if batch:
         frames = np.stack([frame, _test_frame(invert=True)])
         try:

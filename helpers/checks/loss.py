@@ -384,7 +384,41 @@ def _upstream_rec_hint(rec_value: float, images, recons, kind) -> str | None:
     return None
 
 
-@self_check("vae_loss")
+def _value_range_passed_on(fn, args, want) -> None:
+    """``fn`` with [-1, 1] images and value_range=(-1, 1) gives the [0, 1] total
+    ``want`` (beta 1): value_range reaches reconstruction_loss. Skipped when ``fn``
+    takes no value_range."""
+    import inspect
+
+    from keras import ops
+
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return
+    if "value_range" not in parameters:
+        return
+    images, recons, z_mean, z_log_var = args
+    result = _call(
+        fn, ops.convert_to_tensor(2 * _numpy(images) - 1),
+        ops.convert_to_tensor(2 * _numpy(recons) - 1), z_mean, z_log_var, 1.0,
+        value_range=(-1.0, 1.0), what=_target_name(fn, "vae_loss"),
+    )
+    if isinstance(result, dict):
+        result = next((result[k] for k in ("total", "loss", "total_loss") if k in result),
+                      None)
+    elif isinstance(result, (tuple, list)):
+        result = result[0]
+    got = _scalar(result, "the total")
+    if not np.isclose(got, want, rtol=1e-3):
+        raise CheckFailed(
+            f"with [-1, 1] images and value_range=(-1, 1) the total is {got:.4g}, "
+            f"expected {want:.4g} (the same images on the [0, 1] scale): pass "
+            f"value_range on to reconstruction_loss, e.g. reconstruction_loss("
+            f"images, reconstructions, kind, value_range)"
+        )
+
+
 def _total_of(result, rec, kl, images, recons, z_mean, z_log_var, kind) -> float:
     """vae_loss's total from what it returned; a dict's 'kl'/'reconstruction' too."""
     if isinstance(result, (tuple, list)):
@@ -419,6 +453,7 @@ def _total_of(result, rec, kl, images, recons, z_mean, z_log_var, kind) -> float
     return total
 
 
+@self_check("vae_loss")
 def check_total_loss(fn, kind: str = "mse") -> None:
     """Check ``total = reconstruction + beta * kl``, each summed per image, batch mean.
 
@@ -481,6 +516,8 @@ def check_total_loss(fn, kind: str = "mse") -> None:
     for hint, formula in variants.items():
         if all(np.isclose(results[b], formula(b), rtol=1e-3) for b in results):
             if hint is None:
+                if kind == "mse":
+                    _value_range_passed_on(fn, args, rec + kl)
                 _passed(
                     f"check_total_loss passed: total = reconstruction ({rec:.1f}, "
                     f"summed over {PIXELS_64:,} pixel values) + beta * KL "
@@ -523,18 +560,47 @@ def _tiny_parts(latent: int = 2):
     return encoder, decoder
 
 
-def _tiny_vae(vae_class, encoder, decoder, beta: float, what: str):
-    """The student's VAE class around the tiny parts, MSE on [0, 1], seed 0."""
+def _tiny_vae(vae_class, encoder, decoder, beta: float, what: str, **settings):
+    """The student's VAE class around the tiny parts, MSE on [0, 1], seed 0 (or
+    the ``settings`` given: reconstruction, value_range)."""
+    settings = {"reconstruction": "mse", "value_range": (0.0, 1.0), **settings}
     return _call(
-        vae_class,
-        encoder,
-        decoder,
-        beta=beta,
-        reconstruction="mse",
-        value_range=(0.0, 1.0),
-        seed=0,
-        what=what,
+        vae_class, encoder, decoder, beta=beta, seed=0, what=what, **settings
     )
+
+
+def _settings_reach_the_loss(vae_class, name: str, images, beta: float) -> None:
+    """The reconstruction_loss tracker follows the model's reconstruction kind and
+    value_range (a compute_loss that leaves them out uses vae_loss's defaults)."""
+    import keras
+
+    probes = (
+        ({"reconstruction": "bce"}, "reconstruction", "self.reconstruction"),
+        # The same [0, 1] pixels read as [-1, 1] values: a quarter of the MSE.
+        ({"value_range": (-1.0, 1.0)}, "value_range", "self.value_range"),
+    )
+    for settings, field, attribute in probes:
+        encoder, decoder = _tiny_parts()
+        vae = _tiny_vae(vae_class, encoder, decoder, beta, f"{name}(...)", **settings)
+        _set_log_var(encoder, -12.0)  # z = z_mean: the loss by hand
+        recons = _numpy(decoder(_numpy(encoder(images)[0])))
+        kind = settings.get("reconstruction", "mse")
+        value_range = settings.get("value_range", (0.0, 1.0))
+        want = float(_rec_each(images, recons, kind, value_range).mean())
+        vae.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+        logs = _call(
+            lambda: vae.evaluate(images, batch_size=len(images), verbose=0,
+                                 return_dict=True),
+            what=f"{name}.compute_loss (or test_step)",
+        )
+        got = float(logs.get("reconstruction_loss", float("nan")))
+        if not np.isclose(got, want, rtol=1e-2):
+            value = settings[field]
+            raise CheckFailed(
+                f"built with {field}={value!r} the reconstruction_loss tracker reads "
+                f"{got:.4g}, expected {want:.4g}: pass the model's {attribute} on "
+                f"to vae_loss in compute_loss (without it vae_loss uses its default)"
+            )
 
 
 def _close(a, b, tol=2e-3) -> bool:
@@ -643,6 +709,7 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
             )
     _check_reloads(vae, encoder, images)
     _weighted_means(vae, name, np.concatenate([images] * 4 + [images * 0.5]))
+    _settings_reach_the_loss(vae_class, name, images, beta)
     _passed(
         f"check_vae_model passed: call() samples z and returns the dict; one fit() "
         f"step reports loss = reconstruction ({rec:.2f}) + kl_weight ({weight:g}) * "

@@ -581,6 +581,25 @@ def _stage_filters(config) -> list[int]:
     return list(reversed(config.filters[:-1])) + [config.filters[0]]
 
 
+def _check_activation_follows_config(decoder, config) -> None:
+    """A builder's output activation is config.output_activation, not a constant:
+    build it again for the other decoder range (the notebooks run one config)."""
+    import keras
+
+    if isinstance(decoder, keras.Model):
+        return  # a model, not its builder: only the config it was built for counts
+    other = "tanh" if config.output_activation == "sigmoid" else "sigmoid"
+    model = _build(decoder, config.replace(output_activation=other), "decoder")
+    got = _activation_name(_producer(model.outputs[0]))
+    if got != other:
+        raise CheckFailed(
+            f"with config.output_activation={other!r} the last layer's activation "
+            f"is {got or 'none'}: use activation=config.output_activation on the "
+            f"last Conv2D, not a fixed {config.output_activation!r} (a "
+            f"{'[-1, 1]' if other == 'tanh' else '[0, 1]'} run needs {other})"
+        )
+
+
 @self_check("build_decoder")
 def check_decoder(decoder, config) -> None:
     """Check the whole decoder: Dense + Reshape to the bottleneck, one stride-2
@@ -676,6 +695,7 @@ def check_decoder(decoder, config) -> None:
                 )
             _require_leaky(layers_, layers_.index(layer), label)
     _check_decoder_output(model, config)
+    _check_activation_follows_config(decoder, config)
     if type(last).__name__ not in ("Conv2D", "Conv2DTranspose"):
         raise CheckFailed(
             f"the output comes from a {type(last).__name__} layer: end with a "

@@ -376,7 +376,55 @@ def _check_own(callback, config, fixed_z, run_dir) -> list[str]:
             "look for them), e.g. helpers.plots.save_grid(images, run_dir / "
             "'samples' / f'epoch_{epoch + 1:03d}.png', value_range=...)"
         )
+    elif pngs:
+        problems += _grid_follows_value_range(callback, config, fixed_z, run_dir)
     return problems
+
+
+def _grey(level: float, value_range) -> int:
+    """The grey level (0..255) a decoder value gets in a grid for ``value_range``."""
+    low, high = (float(v) for v in value_range)
+    return int(np.clip(np.rint((level - low) * 255.0 / (high - low)), 0, 255))
+
+
+def _grid_follows_value_range(callback, config, fixed_z, run_dir) -> list[str]:
+    """The grids use the value_range the callback was given (FaceGrid keeps it as
+    ``self.value_range``), not save_grid's default (0, 1): the notebook's config is
+    a [0, 1] one, so the callback is driven once more with the other range."""
+    from PIL import Image
+
+    kept = getattr(callback, "value_range", None)
+    try:
+        kept = tuple(float(v) for v in kept)
+    except TypeError:
+        return []  # a callback of the student's own design: nothing to swap
+    if kept != tuple(float(v) for v in config.value_range):
+        return []
+    other = (-1.0, 1.0) if kept == (0.0, 1.0) else (0.0, 1.0)
+    samples = Path(run_dir) / "samples"
+    for png in samples.glob("*.png"):
+        png.unlink()
+    callback.value_range = other
+    try:
+        _drive(callback, config, fixed_z, run_dir)  # the stand-in decodes 0.5 everywhere
+    finally:
+        callback.value_range = kept
+    pngs = sorted(samples.glob("*.png"))
+    if not pngs:
+        return []
+    grid = np.asarray(Image.open(pngs[0]).convert("RGB"))
+    side = int(config.image_size)
+    centre = grid[2 + side // 2, 2 + side // 2]  # the first tile, past save_grid's pad
+    got, want, default = int(centre[0]), _grey(0.5, other), _grey(0.5, (0.0, 1.0))
+    if abs(got - default) <= 1 and abs(got - want) > 2:
+        name = type(callback).__name__
+        return [
+            f"{name}'s grids ignore its value_range: with value_range={other} a "
+            f"decoded 0.5 shows as grey {got}, expected {want}. Pass it on: "
+            "save_grid(..., value_range=self.value_range) (a tanh decoder's grids "
+            "are clipped otherwise)"
+        ]
+    return []
 
 
 @self_check("make_callbacks")
@@ -552,6 +600,45 @@ def check_training_run(run_dir, history=None) -> None:
 
 
 # --------------------------------------------------------------- the assembled model
+_ABSENT = object()
+
+
+def _settings_probes(config):
+    """Configs whose beta, reconstruction loss and decoder range differ from
+    ``config``'s (BCE needs a sigmoid decoder: two of them)."""
+    other_kind = "bce" if config.reconstruction_loss == "mse" else "mse"
+    other_range = "tanh" if config.output_activation == "sigmoid" else "sigmoid"
+    return (
+        config.replace(
+            beta=config.beta + 1.5,
+            reconstruction_loss=other_kind,
+            output_activation="sigmoid",
+        ),
+        config.replace(reconstruction_loss="mse", output_activation=other_range),
+    )
+
+
+def _check_vae_settings(vae, config, name, probing=False) -> None:
+    """The VAE's beta, reconstruction and value_range are ``config``'s."""
+    fields = (
+        ("beta", "beta", config.beta),
+        ("reconstruction", "reconstruction_loss", config.reconstruction_loss),
+        ("value_range", "value_range", tuple(config.value_range)),
+    )
+    for field, source, want in fields:
+        got = getattr(vae, field, _ABSENT)  # a VAE of the student's own may lack one
+        if got is _ABSENT:
+            continue
+        if field == "value_range" and got is not None:
+            got = tuple(float(v) for v in got)
+        if got != want:
+            given = f" (given a config with {source}={want!r})" if probing else ""
+            raise CheckFailed(
+                f"the model's {field} is {got!r}, the config's is {want!r}{given}: "
+                f"pass {field}=config.{source} to `{name}`'s VAE(...)"
+            )
+
+
 @self_check("build_my_vae")
 def check_built_vae(build, parts, config) -> None:
     """Check ``build(parts, config)``: your VAE class, your parts, compiled.
@@ -582,22 +669,7 @@ def check_built_vae(build, parts, config) -> None:
             f"the decoder takes z of size {latent}, the config says latent_dim="
             f"{config.latent_dim}: build both networks from the same config"
         )
-    for field, want in (
-        ("beta", config.beta),
-        ("reconstruction", config.reconstruction_loss),
-    ):
-        got = getattr(vae, field, None)
-        if got is not None and got != want:
-            raise CheckFailed(
-                f"the model's {field} is {got!r}, the config's is {want!r}: pass "
-                f"{field}=config.{'beta' if field == 'beta' else 'reconstruction_loss'}"
-            )
-    value_range = getattr(vae, "value_range", None)
-    if value_range is not None and tuple(value_range) != tuple(config.value_range):
-        raise CheckFailed(
-            f"value_range {tuple(value_range)} differs from config.value_range "
-            f"{config.value_range}: pass value_range=config.value_range"
-        )
+    _check_vae_settings(vae, config, name)
     optimizer = getattr(vae, "optimizer", None)
     if optimizer is None or not getattr(vae, "compiled", True):
         raise CheckFailed(
@@ -610,6 +682,11 @@ def check_built_vae(build, parts, config) -> None:
             f"the optimizer's learning rate is {rate:g}, the config's "
             f"{config.learning_rate:g}: use config.learning_rate"
         )
+    # The settings again with a config whose values differ from the VAE's defaults
+    # (beta 1, "mse", (0, 1)): a hard-coded or forgotten one shows here.
+    for probe in _settings_probes(config):
+        other = _call(build, parts, probe, what="build_my_vae")
+        _check_vae_settings(other, probe, name, probing=True)
     _passed(
         f"check_built_vae passed: your {type(vae).__name__} with your encoder and "
         f"decoder (latent {latent}), beta {config.beta:g}, "
