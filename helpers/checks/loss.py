@@ -181,7 +181,6 @@ def check_reconstruction_loss(fn, kinds=("mse", "bce")) -> None:
     )
 
 
-# ------------------------------------------------------------------------------ KL
 def _why_not_finite(kind: str, value_range) -> str:
     """What makes a reconstruction loss NaN or inf, for this kind and range."""
     if kind == "bce" and tuple(value_range) == (-1.0, 1.0):
@@ -228,6 +227,7 @@ def _wrong_shape(out: np.ndarray, expected: np.ndarray) -> str:
     )
 
 
+# ------------------------------------------------------------------------------ KL
 def _kl_variants(mean, log_var) -> dict:
     expected = _kl_each(mean, log_var)
     dims = mean.shape[-1]
