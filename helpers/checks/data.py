@@ -191,8 +191,44 @@ def check_preprocess(
 
 
 def _check_one_preprocessed(out, reference, frame, value_range, crop, size) -> None:
+    """One preprocessed frame against the reference: shape, range, then pixels."""
     low, high = (float(v) for v in value_range)
     left, top, width, height = crop
+    _check_preprocessed_shape(out, frame, crop, size)
+    _check_preprocessed_range(out, value_range)
+    span = high - low
+    grey = np.abs(out - reference) * (255.0 / span)  # error in grey levels
+    checker = _checker_box(crop, size)
+    if checker is not None:
+        outside = np.ones(grey.shape[:2], bool)
+        outside[_checker_box(crop, size, margin=2)] = False
+        striped = float(np.std(out[checker]) * 255.0 / span)
+        if striped > ALIASING_STD and float(grey[outside].mean()) <= 3.0:
+            raise CheckFailed(
+                f"the right box, but resized without antialiasing: a fine pattern "
+                f"in the test frame comes out as stripes (spread {striped:.0f} grey "
+                f"levels where an antialiased resize gives a flat grey). Shrinking "
+                f"{width} to {size} pixels by picking pixels (nearest neighbour, or "
+                f"bilinear without antialias) aliases hair and texture into noise: "
+                f"use an antialiased resize (PIL's BILINEAR, BICUBIC or LANCZOS, "
+                f"or tf.image.resize(..., antialias=True))"
+            )
+    error = float(grey.mean()) / 255.0
+    if error <= 0.02:  # ~5 grey levels: any antialiased resize of the right box
+        return
+    _name_a_known_mistake(out, frame, value_range, crop, size)
+    raise CheckFailed(
+        f"pixels differ from the expected face by {error * 255:.1f} grey "
+        f"levels on average: cut the box (left={left}, top={top}, "
+        f"width={width}, height={height}), i.e. "
+        f"image[{top}:{top + height}, {left}:{left + width}], then resize "
+        f"it to {size}x{size} with antialiasing"
+    )
+
+
+def _check_preprocessed_shape(out, frame, crop, size: int) -> None:
+    """(size, size, 3), or what the shape says went wrong."""
+    _, _, width, height = crop
     want = (size, size, 3)
     if out.shape != want:
         if out.shape == (3, size, size):
@@ -208,6 +244,11 @@ def _check_one_preprocessed(out, reference, frame, value_range, crop, size) -> N
         else:
             hint = f"crop the box {tuple(crop)} and resize it to {size}x{size}"
         raise CheckFailed(f"output shape {out.shape}, expected {want}: {hint}")
+
+
+def _check_preprocessed_range(out, value_range) -> None:
+    """float32 values in value_range, or which scaling went wrong."""
+    low, high = (float(v) for v in value_range)
     scale_hint = "x / 255" if (low, high) == (0.0, 1.0) else "x / 127.5 - 1"
     if out.dtype == np.uint8:
         raise CheckFailed(
@@ -242,25 +283,12 @@ def _check_one_preprocessed(out, reference, frame, value_range, crop, size) -> N
             f"values are in [{out.min():.2f}, {out.max():.2f}], expected "
             f"[{low:g}, {high:g}] ({scale_hint})"
         )
-    grey = np.abs(out - reference) * (255.0 / span)  # error in grey levels
-    checker = _checker_box(crop, size)
-    if checker is not None:
-        outside = np.ones(grey.shape[:2], bool)
-        outside[_checker_box(crop, size, margin=2)] = False
-        striped = float(np.std(out[checker]) * 255.0 / span)
-        if striped > ALIASING_STD and float(grey[outside].mean()) <= 3.0:
-            raise CheckFailed(
-                f"the right box, but resized without antialiasing: a fine pattern "
-                f"in the test frame comes out as stripes (spread {striped:.0f} grey "
-                f"levels where an antialiased resize gives a flat grey). Shrinking "
-                f"{width} to {size} pixels by picking pixels (nearest neighbour, or "
-                f"bilinear without antialias) aliases hair and texture into noise: "
-                f"use an antialiased resize (PIL's BILINEAR, BICUBIC or LANCZOS, "
-                f"or tf.image.resize(..., antialias=True))"
-            )
-    error = float(grey.mean()) / 255.0
-    if error <= 0.02:  # ~5 grey levels: any antialiased resize of the right box
-        return
+
+
+def _name_a_known_mistake(out, frame, value_range, crop, size: int) -> None:
+    """Raise naming the mistake (no crop, swapped axes, BGR, ...) the output shows."""
+    left, top, width, height = crop
+    span = float(value_range[1]) - float(value_range[0])
     box = frame[top : top + height, left : left + width]
     swapped = frame[left : left + height, top : top + width]
     alternatives = {
@@ -282,13 +310,6 @@ def _check_one_preprocessed(out, reference, frame, value_range, crop, size) -> N
             raise CheckFailed(
                 f"{hint} (box (left, top, width, height) = {tuple(crop)})"
             )
-    raise CheckFailed(
-        f"pixels differ from the expected face by {error * 255:.1f} grey "
-        f"levels on average: cut the box (left={left}, top={top}, "
-        f"width={width}, height={height}), i.e. "
-        f"image[{top}:{top + height}, {left}:{left + width}], then resize "
-        f"it to {size}x{size} with antialiasing"
-    )
 
 
 # ------------------------------------------------------------------------ pipeline
@@ -371,14 +392,16 @@ def _check_pipeline_arguments(fn, config, images, order, what) -> None:
             f"[{values.min():.2f}, {values.max():.2f}]: scale by config.value_range "
             "(x * (high - low) / 255 + low), not by fixed numbers"
         )
-    _, again = _epoch(_call(fn, images.copy(), config, True, what=what), n, size, config.value_range)
+    same = _call(fn, images.copy(), config, True, what=what)
+    _, again = _epoch(same, n, size, config.value_range)
     if not np.array_equal(order, again):
         raise CheckFailed(
             "two pipelines made with the same config shuffled differently: seed the "
             "shuffle with config.seed, so a run (and its resume) is repeatable"
         )
     reseeded = config.replace(seed=config.seed + 1)
-    _, third = _epoch(_call(fn, images.copy(), reseeded, True, what=what), n, size, config.value_range)
+    other_seed = _call(fn, images.copy(), reseeded, True, what=what)
+    _, third = _epoch(other_seed, n, size, config.value_range)
     if np.array_equal(order, third):
         raise CheckFailed(
             f"config.seed {config.seed} and {config.seed + 1} gave the same order: "
@@ -415,7 +438,49 @@ def check_pipeline(fn, config) -> None:
             f"returned {type(ds).__name__}, not a tf.data.Dataset: start from "
             f"tf.data.Dataset.from_tensor_slices(images)"
         )
-    spec = ds.element_spec
+    _check_element_spec(ds.element_spec, config)
+    batches, order = _epoch(ds, n, size, (low, high))
+    sizes = [len(b) for b in batches]
+    values = _check_batch_values(batches, size, (low, high))
+    _check_one_pass(order, n, size)
+    want = _scale(images[order], (low, high))
+    if not np.allclose(values, want, atol=2e-3 * (high - low)):
+        raise CheckFailed(
+            "the pixel values do not match the images scaled linearly from "
+            f"0..255 to [{low:g}, {high:g}]: x * (high - low) / 255 + low"
+        )
+    _check_shuffled(ds, order, sizes, n, size, (low, high))
+    names = _transformations(ds)
+    if not any("Prefetch" in name for name in names):
+        raise CheckFailed(
+            "no prefetch: end the pipeline with .prefetch(tf.data.AUTOTUNE), so "
+            "the next batch is prepared while the model trains on this one"
+        )
+    val = _call(fn, images.copy(), config, False, what=what)
+    _, val_order = _epoch(val, n, size, (low, high))
+    if len(val_order) != n:
+        raise CheckFailed(
+            f"with training=False one pass gave {len(val_order)} of {n} images: "
+            f"keep every validation image (no drop_remainder)"
+        )
+    if not np.array_equal(val_order, np.arange(n)):
+        raise CheckFailed(
+            "with training=False the images come shuffled: shuffle only when "
+            "training, so validation losses and pictures are comparable run to run"
+        )
+    _check_pipeline_arguments(fn, config, images, order, what)
+    _passed(
+        f"check_pipeline passed: uint8 {images.shape[1:]} -> float32 batches of "
+        f"{size} in [{low:g}, {high:g}], every image once per epoch, a fresh "
+        f"shuffle each epoch when training, the array's order otherwise, prefetched"
+    )
+
+
+def _check_element_spec(spec, config) -> None:
+    """Each element is one float32 batch of images: no labels, the config's shape."""
+    import tensorflow as tf
+
+    low, high = (float(v) for v in config.value_range)
     if isinstance(spec, (tuple, list, dict)):
         raise CheckFailed(
             "each element is a tuple or dict: yield the image batch alone; a VAE's "
@@ -441,7 +506,11 @@ def check_pipeline(fn, config) -> None:
             f"element shape {tuple(spec.shape)}, expected (batch, "
             f"{', '.join(map(str, config.image_shape))})"
         )
-    batches, order = _epoch(ds, n, size, (low, high))
+
+
+def _check_batch_values(batches, size: int, value_range) -> np.ndarray:
+    """config.batch_size images a batch, scaled into value_range; the values."""
+    low, high = value_range
     sizes = [len(b) for b in batches]
     if batches and max(sizes) != size:
         raise CheckFailed(
@@ -465,6 +534,11 @@ def check_pipeline(fn, config) -> None:
             "values are in [0, 1] but this configuration wants [-1, 1] (tanh "
             "decoder): x / 127.5 - 1"
         )
+    return values
+
+
+def _check_one_pass(order, n: int, size: int) -> None:
+    """One pass holds every image once (a dropped last batch is allowed)."""
     count = len(order)
     if count not in (n, n - n % size):
         raise CheckFailed(
@@ -476,12 +550,11 @@ def check_pipeline(fn, config) -> None:
             "some images came twice in one pass and others not at all: shuffle "
             "the images once, before batching"
         )
-    want = _scale(images[order], (low, high))
-    if not np.allclose(values, want, atol=2e-3 * (high - low)):
-        raise CheckFailed(
-            "the pixel values do not match the images scaled linearly from "
-            f"0..255 to [{low:g}, {high:g}]: x * (high - low) / 255 + low"
-        )
+
+
+def _check_shuffled(ds, order, sizes, n: int, size: int, value_range) -> None:
+    """Shuffled images (not batches), over the whole array, afresh every epoch."""
+    count = len(order)
     if np.array_equal(order, np.arange(count)):
         raise CheckFailed(
             "the training batches come in the array's order: shuffle when "
@@ -501,33 +574,9 @@ def check_pipeline(fn, config) -> None:
             f"small to mix the data; use a buffer of (nearly) the whole array, "
             f"e.g. .shuffle(len(images))"
         )
-    _, again = _epoch(ds, n, size, (low, high))
+    _, again = _epoch(ds, n, size, value_range)
     if np.array_equal(order, again):
         raise CheckFailed(
             "two epochs came in the same order: let the shuffle draw a new order "
             "every pass (reshuffle_each_iteration=True, the default)"
         )
-    names = _transformations(ds)
-    if not any("Prefetch" in name for name in names):
-        raise CheckFailed(
-            "no prefetch: end the pipeline with .prefetch(tf.data.AUTOTUNE), so "
-            "the next batch is prepared while the model trains on this one"
-        )
-    val = _call(fn, images.copy(), config, False, what=what)
-    _, val_order = _epoch(val, n, size, (low, high))
-    if len(val_order) != n:
-        raise CheckFailed(
-            f"with training=False one pass gave {len(val_order)} of {n} images: "
-            f"keep every validation image (no drop_remainder)"
-        )
-    if not np.array_equal(val_order, np.arange(n)):
-        raise CheckFailed(
-            "with training=False the images come shuffled: shuffle only when "
-            "training, so validation losses and pictures are comparable run to run"
-        )
-    _check_pipeline_arguments(fn, config, images, order, what)
-    _passed(
-        f"check_pipeline passed: uint8 {images.shape[1:]} -> float32 batches of "
-        f"{size} in [{low:g}, {high:g}], every image once per epoch, a fresh "
-        f"shuffle each epoch when training, the array's order otherwise, prefetched"
-    )
