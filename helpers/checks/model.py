@@ -86,13 +86,23 @@ def check_sampling(sampling, draws: int = 4000) -> None:
         )
     if not np.all(np.isfinite(z)):
         raise CheckFailed("z contains NaN or inf: sigma = exp(0.5 * z_log_var)")
-    noise = z - means
+    _check_noise(z - means, z, lambda: _call(call, z_mean, z_log_var, what=what))
+    _check_moments(z, means, stds)
+    _check_symbolic(layer)
+    _passed(
+        f"check_sampling passed: over {draws} draws z has mean z_mean and standard "
+        f"deviation exp(0.5 * z_log_var), with fresh noise every call"
+    )
+
+
+def _check_noise(noise, z, draw_again) -> None:
+    """eps is random, fresh every call, of the full (B, D) shape, and Gaussian."""
     if np.allclose(noise, 0, atol=1e-6):
         raise CheckFailed(
             "z equals z_mean: there is no noise; add "
             "exp(0.5 * z_log_var) * eps with eps ~ N(0, I)"
         )
-    again = _numpy(_call(call, z_mean, z_log_var, what=what))
+    again = _numpy(draw_again())
     if np.allclose(again, z, atol=1e-6):
         raise CheckFailed(
             "two calls returned the same z: eps is not random each call. "
@@ -117,6 +127,10 @@ def check_sampling(sampling, draws: int = 4000) -> None:
             "eps looks uniform, not Gaussian: use keras.random.normal, "
             "not keras.random.uniform"
         )
+
+
+def _check_moments(z, means, stds) -> None:
+    """Over many draws z has mean z_mean and spread exp(0.5 * z_log_var)."""
     measured_mean, measured_std = z.mean(0), z.std(0)
     if np.any(np.abs(measured_mean - means) > 0.1 * stds + 0.02):
         if np.all(np.abs(measured_mean) < 0.1 * stds + 0.02):
@@ -137,7 +151,7 @@ def check_sampling(sampling, draws: int = 4000) -> None:
         "the 0.5 belongs inside the exponent: exp(0.5 * z_log_var), not "
         "0.5 * exp(z_log_var)": 0.5 * stds**2,
         "you multiplied eps by z_log_var itself; it is a log-variance, so "
-        "sigma = exp(0.5 * z_log_var)": np.abs(log_vars),
+        "sigma = exp(0.5 * z_log_var)": np.abs(2 * np.log(stds)),
         "the noise ignores z_log_var: multiply eps by "
         "sigma = exp(0.5 * z_log_var)": np.ones_like(stds),
         "the sign in the exponent is flipped: exp(0.5 * z_log_var), not "
@@ -153,11 +167,6 @@ def check_sampling(sampling, draws: int = 4000) -> None:
             f"the spread of z should be exp(0.5 * z_log_var) = "
             f"{stds.tolist()}, got {np.round(measured_std, 2).tolist()}"
         )
-    _check_symbolic(layer)
-    _passed(
-        f"check_sampling passed: over {draws} draws z has mean z_mean and standard "
-        f"deviation exp(0.5 * z_log_var), with fresh noise every call"
-    )
 
 
 def _check_symbolic(layer) -> None:
@@ -176,7 +185,8 @@ def _check_symbolic(layer) -> None:
     try:
         model = keras.Model([mean, log_var], layer([mean, log_var]))
         for batch in (3, 3, 5):
-            draws.append(model.predict([np.zeros((batch, 4), np.float32)] * 2, verbose=0))
+            zeros = [np.zeros((batch, 4), np.float32)] * 2
+            draws.append(model.predict(zeros, verbose=0))
     except Exception as error:
         first = (str(error).strip().splitlines() or [""])[0][:200]
         raise CheckFailed(
@@ -530,6 +540,31 @@ def check_encoder(encoder, config) -> None:
             f"{len(convs)} Conv2D layer(s), expected {want}: one per entry of "
             f"config.filters = {tuple(config.filters)} (loop over it)"
         )
+    _check_down_stages(layers_, convs, config)
+    if "Flatten" not in kinds:
+        raise CheckFailed(
+            "no Flatten layer: flatten the last feature map into one vector per "
+            "image before the Dense heads"
+        )
+    _check_heads(model, config)
+    _check_extras(layers_, ("Conv2D", "Flatten", "Dense") + _NONLINEAR, "encoder")
+    expected = _analytic_count(layers_)
+    count = model.count_params()
+    if count != expected:  # pragma: no cover - a layer type the formula misses
+        raise CheckFailed(
+            f"{count:,} parameters, but its layers account for {expected:,}"
+        )
+    dim, b, top = config.latent_dim, config.bottleneck_size, config.filters[-1]
+    _passed(
+        f"check_encoder passed: {want} strided Conv2D + LeakyReLU({LEAKY_SLOPE:g}) "
+        f"({' -> '.join(str(config.image_size >> i) for i in range(want + 1))} "
+        f"pixels), Flatten ({b}*{b}*{top} = {b * b * top:,} features), linear "
+        f"heads z_mean and z_log_var of size {dim}; {count:,} parameters"
+    )
+
+
+def _check_down_stages(layers_, convs, config) -> None:
+    """Each Conv2D: its filters, stride 2, halving exactly, then a LeakyReLU."""
     size = config.image_size
     for i, (conv, filters) in enumerate(zip(convs, config.filters), start=1):
         label = f"convolution {i}"
@@ -554,26 +589,6 @@ def check_encoder(encoder, config) -> None:
                 f"into one linear map)"
             )
         _require_leaky(layers_, layers_.index(conv), label)
-    if "Flatten" not in kinds:
-        raise CheckFailed(
-            "no Flatten layer: flatten the last feature map into one vector per "
-            "image before the Dense heads"
-        )
-    _check_heads(model, config)
-    _check_extras(layers_, ("Conv2D", "Flatten", "Dense") + _NONLINEAR, "encoder")
-    expected = _analytic_count(layers_)
-    count = model.count_params()
-    if count != expected:  # pragma: no cover - a layer type the formula misses
-        raise CheckFailed(
-            f"{count:,} parameters, but its layers account for {expected:,}"
-        )
-    dim, b, top = config.latent_dim, config.bottleneck_size, config.filters[-1]
-    _passed(
-        f"check_encoder passed: {want} strided Conv2D + LeakyReLU({LEAKY_SLOPE:g}) "
-        f"({' -> '.join(str(config.image_size >> i) for i in range(want + 1))} "
-        f"pixels), Flatten ({b}*{b}*{top} = {b * b * top:,} features), linear "
-        f"heads z_mean and z_log_var of size {dim}; {count:,} parameters"
-    )
 
 
 def _stage_filters(config) -> list[int]:
@@ -629,6 +644,49 @@ def check_decoder(decoder, config) -> None:
             f"input shape {in_shape}, expected ({dim},): "
             f"keras.Input((config.latent_dim,))"
         )
+    _check_projection(layers_, config)
+    last = _producer(model.outputs[0])
+    if type(last).__name__ == "Activation" and last in layers_:
+        index = layers_.index(last) - 1  # Conv2D, then a separate activation
+        last = layers_[index] if index >= 0 else last
+    kinds_up = ("Conv2DTranspose", "UpSampling2D")
+    ups = [x for x in layers_ if type(x).__name__ in kinds_up and x is not last]
+    stages = _stage_filters(config)
+    transposes = [x for x in ups if type(x).__name__ == "Conv2DTranspose"]
+    if len(ups) != len(stages):
+        raise CheckFailed(
+            f"{len(ups)} up-sampling layer(s), expected {len(stages)}: one "
+            f"stride-2 Conv2DTranspose per encoder Conv2D, doubling {b} back to "
+            f"{config.image_size}"
+        )
+    if len(transposes) == len(stages):
+        _check_up_stages(layers_, transposes, stages, config)
+    _check_decoder_output(model, config)
+    _check_activation_follows_config(decoder, config)
+    if type(last).__name__ not in ("Conv2D", "Conv2DTranspose"):
+        raise CheckFailed(
+            f"the output comes from a {type(last).__name__} layer: end with a "
+            f"convolution to 3 channels that keeps the {config.image_size}x"
+            f"{config.image_size} size"
+        )
+    _check_extras(
+        layers_,
+        ("Dense", "Reshape", "Conv2DTranspose", "UpSampling2D", "Conv2D") + _NONLINEAR,
+        "decoder",
+    )
+    count = model.count_params()
+    low, high = config.value_range
+    _passed(
+        f"check_decoder passed: Dense + Reshape to {b}x{b}x{top}, {len(stages)} "
+        f"up-sampling stages to {config.image_size}x{config.image_size}, a "
+        f"3-channel {config.output_activation} output in [{low:g}, {high:g}]; "
+        f"{count:,} parameters"
+    )
+
+
+def _check_projection(layers_, config) -> None:
+    """Dense to the bottleneck's size, a LeakyReLU, a Reshape into the bottleneck."""
+    b, top = config.bottleneck_size, config.filters[-1]
     kinds = [type(x).__name__ for x in layers_]
     if not kinds or kinds[0] != "Dense":
         raise CheckFailed(
@@ -657,64 +715,32 @@ def check_decoder(decoder, config) -> None:
             f"(got {got}): layers.Reshape((config.bottleneck_size, "
             f"config.bottleneck_size, config.filters[-1]))"
         )
-    last = _producer(model.outputs[0])
-    if type(last).__name__ == "Activation" and last in layers_:
-        index = layers_.index(last) - 1  # Conv2D, then a separate activation
-        last = layers_[index] if index >= 0 else last
-    kinds_up = ("Conv2DTranspose", "UpSampling2D")
-    ups = [x for x in layers_ if type(x).__name__ in kinds_up and x is not last]
-    stages = _stage_filters(config)
-    transposes = [x for x in ups if type(x).__name__ == "Conv2DTranspose"]
-    if len(ups) != len(stages):
-        raise CheckFailed(
-            f"{len(ups)} up-sampling layer(s), expected {len(stages)}: one "
-            f"stride-2 Conv2DTranspose per encoder Conv2D, doubling {b} back to "
-            f"{config.image_size}"
-        )
-    size = b
-    if len(transposes) == len(stages):
-        for i, (layer, filters) in enumerate(zip(transposes, stages), start=1):
-            label = f"up-sampling layer {i}"
-            _check_conv(layer, label, filters, config, "decoder")
-            if _pair(layer.strides) != (2, 2):
-                raise CheckFailed(
-                    f"{label} ({layer.name}) has strides {_pair(layer.strides)}: "
-                    f"strides=2 doubles the size ({size} -> {2 * size})"
-                )
-            got = tuple(layer.output.shape[1:3])
-            if got != (2 * size, 2 * size):
-                raise CheckFailed(
-                    f"{label} ({layer.name}) gives {got[0]}x{got[1]}, expected "
-                    f"{2 * size}x{2 * size}: padding='same'"
-                )
-            size *= 2
-            if not _nonlinear_after(layers_, layers_.index(layer)):
-                raise CheckFailed(
-                    f"{label} ({layer.name}) is not followed by a nonlinearity: "
-                    f"a LeakyReLU after every Conv2DTranspose"
-                )
-            _require_leaky(layers_, layers_.index(layer), label)
-    _check_decoder_output(model, config)
-    _check_activation_follows_config(decoder, config)
-    if type(last).__name__ not in ("Conv2D", "Conv2DTranspose"):
-        raise CheckFailed(
-            f"the output comes from a {type(last).__name__} layer: end with a "
-            f"convolution to 3 channels that keeps the {config.image_size}x"
-            f"{config.image_size} size"
-        )
-    _check_extras(
-        layers_,
-        ("Dense", "Reshape", "Conv2DTranspose", "UpSampling2D", "Conv2D") + _NONLINEAR,
-        "decoder",
-    )
-    count = model.count_params()
-    low, high = config.value_range
-    _passed(
-        f"check_decoder passed: Dense + Reshape to {b}x{b}x{top}, {len(stages)} "
-        f"up-sampling stages to {config.image_size}x{config.image_size}, a "
-        f"3-channel {config.output_activation} output in [{low:g}, {high:g}]; "
-        f"{count:,} parameters"
-    )
+
+
+def _check_up_stages(layers_, transposes, stages, config) -> None:
+    """Each Conv2DTranspose: the stage's filters, stride 2, doubling, a LeakyReLU."""
+    size = config.bottleneck_size
+    for i, (layer, filters) in enumerate(zip(transposes, stages), start=1):
+        label = f"up-sampling layer {i}"
+        _check_conv(layer, label, filters, config, "decoder")
+        if _pair(layer.strides) != (2, 2):
+            raise CheckFailed(
+                f"{label} ({layer.name}) has strides {_pair(layer.strides)}: "
+                f"strides=2 doubles the size ({size} -> {2 * size})"
+            )
+        got = tuple(layer.output.shape[1:3])
+        if got != (2 * size, 2 * size):
+            raise CheckFailed(
+                f"{label} ({layer.name}) gives {got[0]}x{got[1]}, expected "
+                f"{2 * size}x{2 * size}: padding='same'"
+            )
+        size *= 2
+        if not _nonlinear_after(layers_, layers_.index(layer)):
+            raise CheckFailed(
+                f"{label} ({layer.name}) is not followed by a nonlinearity: "
+                f"a LeakyReLU after every Conv2DTranspose"
+            )
+        _require_leaky(layers_, layers_.index(layer), label)
 
 
 def design_layers(config, output_kernel: int = 3) -> list[tuple]:
@@ -733,7 +759,9 @@ def design_layers(config, output_kernel: int = 3) -> list[tuple]:
     rows += [("encoder", "Dense", 1, 1, flat, config.latent_dim, 1)] * 2  # two heads
     rows.append(("decoder", "Dense", 1, 1, config.latent_dim, flat, 1))
     for filters in _stage_filters(config):
-        rows.append(("decoder", "Conv2DTranspose", size, size * 2, channels, filters, k))
+        rows.append(
+            ("decoder", "Conv2DTranspose", size, size * 2, channels, filters, k)
+        )
         size, channels = size * 2, filters
     rows.append(("decoder", "Conv2D", size, size, channels, 3, output_kernel))
     return rows
