@@ -88,7 +88,7 @@ def test_train_step_passes_students_and_labs_vae(capsys):
         ),
         (
             ('@keras.saving.register_keras_serializable(package="student")\n', ""),
-            "cannot be saved and reloaded",
+            "is not registered, so a saved .keras file cannot be reloaded",
         ),
     ],
 )

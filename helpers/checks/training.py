@@ -8,13 +8,18 @@ computed by hand here, or with properties.
 from __future__ import annotations
 
 import math
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from helpers.checks._common import CheckFailed, _call, _numpy, _passed, self_check
-from helpers.checks.loss import _close, _set_log_var, _tiny_vae, _weighted_means
+from helpers.checks.loss import (
+    _check_reloads,
+    _close,
+    _set_log_var,
+    _tiny_vae,
+    _weighted_means,
+)
 from helpers.checks.loss import _tiny_parts as _seeded_tiny_parts
 
 # What the best-model checkpoint must monitor: the lab's train() logs it every epoch
@@ -139,25 +144,7 @@ def check_train_step(vae_class, beta: float = 2.0) -> None:
             f"one training step of `{name}` changed no weight: let Keras do the "
             "step (override compute_loss), or apply the gradients in train_step"
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "vae.keras"
-        try:
-            vae.save(path)
-            again = keras.models.load_model(path, compile=False)
-        except Exception as error:
-            raise CheckFailed(
-                f"`{name}` cannot be saved and reloaded as .keras "
-                f"({type(error).__name__}: {str(error).splitlines()[0][:160]}): "
-                "decorate the class "
-                "with @keras.saving.register_keras_serializable(package='student') "
-                "and give it get_config / from_config that serialise the encoder "
-                "and decoder"
-            ) from None
-    if type(again).__name__ != type(vae).__name__:
-        raise CheckFailed(
-            f"the reloaded model is a {type(again).__name__}, not your "
-            f"{type(vae).__name__}: register your class (and its get_config)"
-        )
+    _check_reloads(vae, encoder, images)  # registered, and the same encoder
     _passed(
         f"check_train_step passed: `{name}` trains on reconstruction + beta * KL "
         f"({r:.4g} + {beta:g} * {kl:.4g}), reports both terms, and reloads from "
@@ -461,6 +448,40 @@ def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
             f"`make_callbacks` returned {type(callbacks).__name__}: return a list "
             "of callbacks"
         )
+    found, problems = _callbacks_by_class(callbacks)
+    problems += _checkpoint_problems(found.get("ModelCheckpoint"), paths)
+    board = found.get("TensorBoard")
+    if board is None:
+        problems.append("missing TensorBoard: log the losses to run_dir/tensorboard")
+    elif not _inside(getattr(board, "log_dir", None), paths.root):
+        problems.append(
+            f"TensorBoard writes to {board.log_dir}: keep it inside the run "
+            f"directory {paths.root}"
+        )
+    own = _own_callbacks(callbacks)
+    if not own:
+        lab = [c for c in callbacks if type(c).__module__.startswith("helpers.")]
+        problems.append(
+            "missing your own callback: subclass keras.callbacks.Callback and "
+            "decode the fixed z in its on_epoch_end"
+            + (f" ({type(lab[0]).__name__} is the lab's: write yours)" if lab else "")
+        )
+    elif config is not None and fixed_z is not None and not problems:
+        fixed_z = np.asarray(fixed_z, dtype="float32")
+        for callback in own:
+            problems += _check_own(callback, config, fixed_z, paths.root)
+    if problems:
+        raise CheckFailed("callbacks to fix:\n- " + "\n- ".join(problems))
+    what = f", and {type(own[0]).__name__} decodes the fixed z" if own else ""
+    _passed(
+        "check_callbacks passed: best model and TensorBoard go to "
+        f"{paths.root}{what}"
+        + (f" every {config.sample_interval} epochs" if config is not None else "")
+    )
+
+
+def _callbacks_by_class(callbacks) -> tuple[dict, list[str]]:
+    """{class name: the first callback of it, or of a subclass}, and the problems."""
     found: dict[str, object] = {}
     problems = []
     for index, item in enumerate(callbacks):
@@ -477,7 +498,12 @@ def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
             )
         for name in names:
             found.setdefault(name, item)
-    checkpoint = found.get("ModelCheckpoint")
+    return found, problems
+
+
+def _checkpoint_problems(checkpoint, paths) -> list[str]:
+    """What is wrong with the ModelCheckpoint: monitor, mode, best only, path."""
+    problems = []
     if checkpoint is None:
         problems.append(
             "missing ModelCheckpoint: keep the best model on held-out faces in "
@@ -514,34 +540,7 @@ def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
                 f"ModelCheckpoint writes {checkpoint.filepath}: save to "
                 f"{paths.best_model} (05 and 06 load it)"
             )
-    board = found.get("TensorBoard")
-    if board is None:
-        problems.append("missing TensorBoard: log the losses to run_dir/tensorboard")
-    elif not _inside(getattr(board, "log_dir", None), paths.root):
-        problems.append(
-            f"TensorBoard writes to {board.log_dir}: keep it inside the run "
-            f"directory {paths.root}"
-        )
-    own = _own_callbacks(callbacks)
-    if not own:
-        lab = [c for c in callbacks if type(c).__module__.startswith("helpers.")]
-        problems.append(
-            "missing your own callback: subclass keras.callbacks.Callback and "
-            "decode the fixed z in its on_epoch_end"
-            + (f" ({type(lab[0]).__name__} is the lab's: write yours)" if lab else "")
-        )
-    elif config is not None and fixed_z is not None and not problems:
-        fixed_z = np.asarray(fixed_z, dtype="float32")
-        for callback in own:
-            problems += _check_own(callback, config, fixed_z, paths.root)
-    if problems:
-        raise CheckFailed("callbacks to fix:\n- " + "\n- ".join(problems))
-    what = f", and {type(own[0]).__name__} decodes the fixed z" if own else ""
-    _passed(
-        "check_callbacks passed: best model and TensorBoard go to "
-        f"{paths.root}{what}"
-        + (f" every {config.sample_interval} epochs" if config is not None else "")
-    )
+    return problems
 
 
 # ------------------------------------------------------------------------- the run
