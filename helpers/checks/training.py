@@ -218,34 +218,39 @@ def check_precision_step(vae_class, policy: str = "mixed_float16") -> None:
             ) from error
         raise
     for where, found in (("train_step", logs), ("test_step", tested)):
-        missing = [k for k in ("loss", "reconstruction_loss", "kl_loss") if k not in found]
-        if missing:
-            raise CheckFailed(
-                f"`{name}.{where}` reports {sorted(found)}, without "
-                f"{', '.join(missing)}: history.csv, the checkpoint's monitor and "
-                "the resume read them"
-                + (
-                    "; write test_step too (the same losses, no gradient)"
-                    if where == "test_step" and own_step
-                    else ""
-                )
-            )
-        if where == "test_step" and float(found["reconstruction_loss"]) == 0.0:
-            raise CheckFailed(
-                f"`{name}.test_step` reports reconstruction_loss 0 on images its "
-                "train_step reconstructs with an error: validation computes no loss; "
-                + (
-                    "write test_step too (the same losses, no gradient)"
-                    if own_step
-                    else "update the trackers in compute_loss"
-                )
-            )
-        bad = [k for k, v in found.items() if not math.isfinite(float(v))]
-        if bad:
-            raise CheckFailed(
-                f"`{name}.{where}` under {policy} gave non-finite {', '.join(bad)}"
-            )
+        _check_step_logs(found, f"{name}.{where}", policy, own_step)
     _passed(f"check_precision_step passed: `{name}` trains under {policy}")
+
+
+def _check_step_logs(found: dict, what: str, policy: str, own_step: bool) -> None:
+    """A step's logs: the three losses, a real validation loss, all finite."""
+    missing = [k for k in ("loss", "reconstruction_loss", "kl_loss") if k not in found]
+    if missing:
+        raise CheckFailed(
+            f"`{what}` reports {sorted(found)}, without "
+            f"{', '.join(missing)}: history.csv, the checkpoint's monitor and "
+            "the resume read them"
+            + (
+                "; write test_step too (the same losses, no gradient)"
+                if what.endswith(".test_step") and own_step
+                else ""
+            )
+        )
+    if what.endswith(".test_step") and float(found["reconstruction_loss"]) == 0.0:
+        raise CheckFailed(
+            f"`{what}` reports reconstruction_loss 0 on images its "
+            "train_step reconstructs with an error: validation computes no loss; "
+            + (
+                "write test_step too (the same losses, no gradient)"
+                if own_step
+                else "update the trackers in compute_loss"
+            )
+        )
+    bad = [k for k, v in found.items() if not math.isfinite(float(v))]
+    if bad:
+        raise CheckFailed(
+            f"`{what}` under {policy} gave non-finite {', '.join(bad)}"
+        )
 
 
 # ----------------------------------------------------------------------- callbacks
