@@ -191,13 +191,27 @@ def short_error_lines(error: BaseException) -> list[str] | None:
             "NotImplementedError. Fill it in and run its cell (and its check), then "
             f"run this cell again.{reset}"
         ]
-    if isinstance(error, NameError) and last is not None and last.name == "<module>":
+    if isinstance(error, NameError) and frames and _inside_one_cell(frames):
         return [
             f"{red}❌ NameError: {error}. A cell above has not run, or it failed: run "
             "the cells above in order; the first that fails says what to fix (an "
             f"exercise whose TODO is not done yet, say).{reset}"
         ]
     return None
+
+
+def _inside_one_cell(frames) -> bool:
+    """The error never left the cell's own code: its top level, or a comprehension,
+    generator or lambda written there (not a function it called). Frames above the
+    cell's (IPython running it) do not count."""
+    cells = [i for i, f in enumerate(frames) if f.name == "<module>"]
+    if not cells:
+        return False
+    cell = frames[cells[-1]]
+    inner = {"<module>", "<genexpr>", "<lambda>", "<listcomp>", "<dictcomp>"}
+    return all(
+        f.filename == cell.filename and f.name in inner for f in frames[cells[-1] :]
+    )
 
 
 def register_short_errors(shell=None) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from helpers.errors import LabError
 from helpers.files import atomic_write_bytes
 from helpers.preprocess import denormalize
 
@@ -124,9 +125,17 @@ def plot_history(history, path=None, title="Training"):
 
     Returns:
         The matplotlib figure.
+
+    Raises:
+        LabError: the history has no epochs (the training cell has not run).
     """
     import matplotlib.pyplot as plt
 
+    if not len(history.get("loss", [])):
+        raise LabError(
+            "no epochs to plot: the history holds no 'loss' values. The training "
+            "cell above has not run, or it failed: run it first"
+        )
     keys = [
         ("loss", "total"),
         ("reconstruction_loss", "reconstruction"),

@@ -506,6 +506,16 @@ def test_untouched_cells_end_in_one_line():
         raise NotImplementedError("a library's own")
     except NotImplementedError as error:
         assert short_error_lines(error) is None
+    cell = "rows = sorted(by_name[n] for n in (1, 2))\n"  # inside a generator
+    try:
+        exec(compile(cell, "<cell 2>", "exec"), {})
+    except NameError as error:
+        assert "A cell above has not run" in short_error_lines(error)[0]
+    try:  # a NameError inside a function the cell calls: a bug, keep the traceback
+        exec(compile("def f():\n    return missing\n", "<lib>", "exec"), namespace)
+        exec(compile("f()\n", "<cell 3>", "exec"), namespace)
+    except NameError as error:
+        assert short_error_lines(error) is None
 
 
 # ------------------------------- issue 19: the benchmark's misses (student_mistakes.py)
