@@ -200,17 +200,23 @@ def short_error_lines(error: BaseException) -> list[str] | None:
     return None
 
 
+def _is_cell_top(name: str) -> bool:
+    """A cell's top level: "<module>", or "<cell line: N>" as IPython 7 names it."""
+    return name == "<module>" or name.startswith("<cell line")
+
+
 def _inside_one_cell(frames) -> bool:
     """The error never left the cell's own code: its top level, or a comprehension,
     generator or lambda written there (not a function it called). Frames above the
     cell's (IPython running it) do not count."""
-    cells = [i for i, f in enumerate(frames) if f.name == "<module>"]
-    if not cells:
+    tops = [i for i, f in enumerate(frames) if _is_cell_top(f.name)]
+    if not tops:
         return False
-    cell = frames[cells[-1]]
-    inner = {"<module>", "<genexpr>", "<lambda>", "<listcomp>", "<dictcomp>"}
+    cell = frames[tops[-1]]
+    inner = {"<genexpr>", "<lambda>", "<listcomp>", "<dictcomp>", "<setcomp>"}
     return all(
-        f.filename == cell.filename and f.name in inner for f in frames[cells[-1] :]
+        f.filename == cell.filename and (_is_cell_top(f.name) or f.name in inner)
+        for f in frames[tops[-1] :]
     )
 
 

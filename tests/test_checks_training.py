@@ -511,6 +511,11 @@ def test_untouched_cells_end_in_one_line():
         exec(compile(cell, "<cell 2>", "exec"), {})
     except NameError as error:
         assert "A cell above has not run" in short_error_lines(error)[0]
+    ipython7 = compile("parts.VAE\n", "<cell 4>", "exec").replace(co_name="<cell line: 0>")
+    try:  # IPython 7 (Colab's) names a cell's code "<cell line: N>", not "<module>"
+        exec(ipython7, {})
+    except NameError as error:
+        assert "A cell above has not run" in short_error_lines(error)[0]
     try:  # a NameError inside a function the cell calls: a bug, keep the traceback
         exec(compile("def f():\n    return missing\n", "<lib>", "exec"), namespace)
         exec(compile("f()\n", "<cell 3>", "exec"), namespace)
