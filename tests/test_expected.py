@@ -101,3 +101,40 @@ def test_the_kl_falls_then_turns_round_on_the_generated_slice(tmp_path):
     assert 0 < low < len(kl) - 1, f"the KL does not fall first and rise later: {kl}"
     assert kl[-1] > kl[0], f"the KL does not climb above its start: {kl}"
     assert rec[-1] < 0.7 * rec[0], f"the reconstruction does not keep falling: {rec}"
+
+
+def _shape_rows(config) -> dict[str, str]:
+    """02's shape tables for one preset, from the design (not from any model)."""
+    size, filters, b = config.image_size, list(config.filters), config.bottleneck_size
+    down = [f"{size >> i}x{size >> i}x{f}" for i, f in enumerate(filters, start=1)]
+    stages = [*reversed(filters[:-1]), filters[0]]
+    up = [f"{b << i}x{b << i}x{f}" for i, f in enumerate(stages, start=1)]
+    return {
+        "each convolution stage": ", ".join(down),
+        "flattening": f"{b * b * filters[-1]:,}",
+        "each head": str(config.latent_dim),
+        "back to the bottleneck": f"{b}x{b}x{filters[-1]}",
+        "each up-sampling stage": ", ".join(up),
+    }
+
+
+def test_02s_shape_tables_are_the_presets_design():
+    """The shapes 02 states for the cpu preset (and, in brackets, smoke) follow from
+    the presets: changing a preset's filters or latent size without the tables fails."""
+    import json
+    from pathlib import Path
+
+    from helpers.config import preset
+
+    path = Path(__file__).resolve().parents[1] / "solutions" / "02_model.ipynb"
+    rows = {}
+    for cell in json.loads(path.read_text("utf-8"))["cells"]:
+        for line in "".join(cell["source"]).splitlines():
+            parts = [p.strip() for p in line.strip().strip("|").split("|")]
+            if line.startswith("| ") and len(parts) == 2:
+                rows.setdefault(parts[0], []).append(parts[1])
+    cpu, smoke = _shape_rows(preset("cpu")), _shape_rows(preset("smoke"))
+    for name in cpu:
+        assert rows.get(name) == [f"{cpu[name]} ({smoke[name]})"], (name, rows.get(name))
+    latent = f"{preset('cpu').latent_dim} ({preset('smoke').latent_dim})"
+    assert rows["the input"] == ["64x64x3", latent]  # the encoder's, the decoder's
