@@ -404,12 +404,7 @@ def _value_range_passed_on(fn, args, want) -> None:
         ops.convert_to_tensor(2 * _numpy(recons) - 1), z_mean, z_log_var, 1.0,
         value_range=(-1.0, 1.0), what=_target_name(fn, "vae_loss"),
     )
-    if isinstance(result, dict):
-        result = next((result[k] for k in ("total", "loss", "total_loss") if k in result),
-                      None)
-    elif isinstance(result, (tuple, list)):
-        result = result[0]
-    got = _scalar(result, "the total")
+    got = _the_total(result)
     if not np.isclose(got, want, rtol=1e-3):
         raise CheckFailed(
             f"with [-1, 1] images and value_range=(-1, 1) the total is {got:.4g}, "
@@ -419,8 +414,9 @@ def _value_range_passed_on(fn, args, want) -> None:
         )
 
 
-def _total_of(result, rec, kl, images, recons, z_mean, z_log_var, kind) -> float:
-    """vae_loss's total from what it returned; a dict's 'kl'/'reconstruction' too."""
+def _the_total(result) -> float:
+    """The total loss in what vae_loss returned: a number, a tuple's first item, or
+    a dict's "total" (or "loss", "total_loss")."""
     if isinstance(result, (tuple, list)):
         return _scalar(result[0], "the total")
     if not isinstance(result, dict):
@@ -434,6 +430,14 @@ def _total_of(result, rec, kl, images, recons, z_mean, z_log_var, kind) -> float
             f"the returned dict has keys {sorted(result)}: put the total loss under "
             f"'total'"
         )
+    return total
+
+
+def _total_of(result, rec, kl, images, recons, z_mean, z_log_var, kind) -> float:
+    """vae_loss's total from what it returned; a dict's 'kl'/'reconstruction' too."""
+    total = _the_total(result)
+    if not isinstance(result, dict):
+        return total
     if "kl" in result:
         got = _scalar(result["kl"], "result['kl']")
         if not np.isclose(got, kl, rtol=1e-3):
