@@ -386,10 +386,9 @@ NEEDS = {"vae_model": ("sampling", "losses"),
 @functools.cache
 def cells() -> dict[str, str]:
     """{part: source} of the solutions' %%export cells, as a student exports them."""
-    from instructor import export_cells
+    from instructor.export_cells import completed_parts
 
-    found = export_cells.parts_from_notebooks(sorted((HERE / "solutions").glob("0*.ipynb")))
-    return {p: export_cells.strip_solution_markers(s) for p, s in found.items()}
+    return completed_parts(HERE / "solutions")
 
 
 def part_module(name: str, edits=()) -> types.ModuleType:

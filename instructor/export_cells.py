@@ -97,3 +97,10 @@ def parts_from_notebooks(paths) -> dict[str, str]:
             if cell.cell_type == "code" and first.startswith("%%export "):
                 found[first.split()[1]] = rest
     return found
+
+
+def completed_parts(solutions_dir) -> dict[str, str]:
+    """{part: source} of the solutions' ``%%export`` cells without their solution
+    markers: what a student who completed every exercise exports."""
+    found = parts_from_notebooks(sorted(Path(solutions_dir).glob("0*.ipynb")))
+    return {part: strip_solution_markers(source) for part, source in found.items()}

@@ -32,8 +32,7 @@ def fails(check, *args, match, **kwargs):
 @functools.cache
 def cells() -> dict[str, str]:
     """{part: source} of the solutions' %%export cells, as a student exports them."""
-    found = export_cells.parts_from_notebooks(sorted(SOLUTIONS.glob("0*.ipynb")))
-    return {p: export_cells.strip_solution_markers(s) for p, s in found.items()}
+    return export_cells.completed_parts(SOLUTIONS)
 
 
 def part(name: str, *edits) -> types.ModuleType:
