@@ -150,7 +150,7 @@ def _number(value) -> str:
     return f"{value:.4g}"
 
 
-def _wanted(smoke: tuple | str) -> str:
+def smoke_text(smoke: tuple | str) -> str:
     """The smoke range in words: a trend, one exact number, or low to high."""
     if isinstance(smoke, str):
         return smoke
@@ -173,7 +173,7 @@ def expect(key: str, value) -> bool:
     expectation = EXPECTED[key]
     ok, shown = _on_track(expectation, value)
     if smoke_mode():
-        wanted = _wanted(expectation.smoke)
+        wanted = smoke_text(expectation.smoke)
         mark = "✅ on track" if ok else "⚠️ outside it: look for a mistake above"
         print(f"{expectation.what}: {shown}   (generated slice, smoke preset: "
               f"{wanted}; {mark})")

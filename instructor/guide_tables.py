@@ -71,7 +71,7 @@ def expected_table(solutions: str | Path) -> str:
         GradingError: an expectation that no solution notebook prints (dead text),
             or a notebook that prints a key EXPECTED does not have.
     """
-    from helpers.expected import EXPECTED, _wanted
+    from helpers.expected import EXPECTED, smoke_text
 
     where: dict[str, list[str]] = {}
     for path in sorted(Path(solutions).glob("*.ipynb")):
@@ -99,7 +99,7 @@ def expected_table(solutions: str | Path) -> str:
     for key, expectation in EXPECTED.items():
         notebooks = ", ".join(dict.fromkeys(where[key]))
         rows.append(
-            f"| {notebooks} | {expectation.what} | {_wanted(expectation.smoke)} "
+            f"| {notebooks} | {expectation.what} | {smoke_text(expectation.smoke)} "
             f"| {expectation.celeba} |"
         )
     return "\n".join(rows)

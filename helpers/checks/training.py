@@ -398,7 +398,7 @@ def _grid_follows_value_range(callback, config, fixed_z, run_dir) -> list[str]:
         png.unlink()
     callback.value_range = other
     try:
-        _drive(callback, config, fixed_z, run_dir)  # the stand-in decodes 0.5 everywhere
+        _drive(callback, config, fixed_z, run_dir)  # the stand-in decodes 0.5
     finally:
         callback.value_range = kept
     pngs = sorted(samples.glob("*.png"))
