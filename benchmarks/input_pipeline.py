@@ -41,8 +41,8 @@ import tensorflow as tf  # noqa: E402
 from helpers.cache import load_split, prepare_cache  # noqa: E402
 from helpers.celeba import CELEBA_TOTAL, find_celeba, read_partitions  # noqa: E402
 from helpers.config import preset  # noqa: E402
-from helpers.solution import make_pipeline  # noqa: E402
-from helpers.synthetic import make_slice  # noqa: E402
+from vaelab.solution import make_pipeline  # noqa: E402
+from vaelab.synthetic import make_slice  # noqa: E402
 
 """## Timing helpers"""
 

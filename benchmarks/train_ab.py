@@ -11,7 +11,7 @@ Run::
     python benchmarks/train_ab.py --baseline /tmp/before --rounds 3
 
 Each round trains a fresh run directory with each checkout's ``train()`` (what
-``python -m helpers train`` calls) in its own process, on the same generated cache,
+``python -m vaelab train`` calls) in its own process, on the same generated cache,
 and times the epochs after the first (tracing and compiling are left out) with a
 callback. Rounds alternate A, B, A, B, ... so load on the machine hits both; the
 best round of each is kept. It prints images/s of both and their ratio, and a JSON
@@ -69,7 +69,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
     from helpers.cache import prepare_cache
-    from helpers.synthetic import make_slice
+    from vaelab.synthetic import make_slice
 
     with tempfile.TemporaryDirectory(prefix="train_ab_") as tmp:
         tmp = Path(tmp)

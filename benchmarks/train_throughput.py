@@ -57,10 +57,10 @@ from keras import layers, ops  # noqa: E402
 
 from helpers.config import PRESETS, preset  # noqa: E402
 from helpers.environment import detect_hardware  # noqa: E402
-from helpers.solution import build_decoder, build_encoder  # noqa: E402
-from helpers.student import build_student_vae, solution_module  # noqa: E402
 from helpers.precision import PRECISIONS, precision_scope  # noqa: E402
+from helpers.student import build_student_vae, solution_module  # noqa: E402
 from helpers.timing import forward_flops  # noqa: E402
+from vaelab.solution import build_decoder, build_encoder  # noqa: E402
 
 BACKEND = keras.backend.backend()
 

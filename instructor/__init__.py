@@ -15,9 +15,9 @@ Modules, each importing only ``helpers`` and the modules listed before it:
 - ``grading``: nbgrader metadata stamped from the solution markers; repair of
   hand-ins; notebooks written deterministically;
 - ``notebook_tools``: solution markers to stubs, outputs, repository links;
-- ``export_cells``: ``helpers/solution.py`` from the solutions' ``%%export`` cells;
+- ``export_cells``: ``vaelab/solution.py`` from the solutions' ``%%export`` cells;
 - ``release``: the student release and the nbgrader course;
 - ``submissions``: the release's list of graded cells; the class survey;
 - ``export``: a run's model as a portable file for students to download;
-- ``commands``: the command line (through ``helpers.cli.main``).
+- ``commands``: the command line (through ``vaelab.cli.main``).
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers.errors import LabError
-from helpers.runs import SOLUTION_FILE
+from vaelab import SOLUTION_FILE
 from instructor.export_cells import solution_module_stale, write_solution_module
 from instructor.notebook_tools import (
     REPO_URL,
@@ -285,6 +285,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run one instructor command (``python -m instructor``); return its exit code."""
-    from helpers.cli import main as run_command
+    from vaelab.cli import main as run_command
 
     return run_command(argv, commands=COMMANDS, prog="python -m instructor")

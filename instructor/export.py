@@ -13,14 +13,57 @@ import zipfile
 from pathlib import Path
 
 from helpers.errors import LabError
-from helpers.validate import output_file_of
 from helpers.portable import (
     FORMAT,
     FORMAT_VERSION,
     METADATA_MEMBER,
     load_portable_model,
-    portable_model,
 )
+from vaelab.validate import output_file_of
+
+
+def _keras_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _keras_layers(layer)
+
+
+def portable_model(encoder, decoder):
+    """Return one functional model holding ``encoder`` and ``decoder`` as layers.
+
+    Inputs [images, z], outputs [z_mean, z_log_var, decoded z]: only a container,
+    so that one ``.keras`` file carries both.
+
+    Raises:
+        LabError: a model is not functional, is misnamed, or holds a layer that is
+            not Keras' own (the file could not be loaded without its class).
+    """
+    import keras
+
+    for want, model in (("encoder", encoder), ("decoder", decoder)):
+        if not isinstance(model, keras.Model) or not getattr(model, "inputs", None):
+            raise LabError(
+                f"the run's {want} is not a functional keras.Model: only those can "
+                "be exported without their code"
+            )
+        if model.name != want:
+            raise LabError(f"the run's {want} is named {model.name!r}, not {want!r}")
+        for layer in _keras_layers(model):
+            if not type(layer).__module__.startswith("keras."):
+                raise LabError(
+                    f"the {want}'s layer {layer.name!r} is a "
+                    f"{type(layer).__module__}.{type(layer).__name__}, not a Keras "
+                    "layer: the exported file could not be loaded without that "
+                    "code. Export a run whose encoder and decoder use Keras' layers "
+                    "only (the lab's build_encoder and build_decoder do)"
+                )
+    images = keras.Input(tuple(encoder.inputs[0].shape[1:]), name="images")
+    z = keras.Input(tuple(decoder.inputs[0].shape[1:]), name="z")
+    z_mean, z_log_var = encoder(images)
+    return keras.Model(
+        [images, z], [z_mean, z_log_var, decoder(z)], name="vae_lab_portable"
+    )
 
 
 def export_portable_model(run_dir, out, force: bool = False) -> tuple[Path, str]:
@@ -57,7 +100,7 @@ def export_portable_model(run_dir, out, force: bool = False) -> tuple[Path, str]
         missing = "config.json" if not paths.config.exists() else "best.keras"
         raise LabError(
             f"{paths.root} is not a trained run (no {missing}): pass the --run-dir "
-            "of a `python -m helpers train` run that finished at least one epoch"
+            "of a `python -m vaelab train` run that finished at least one epoch"
         )
     run = load_run(paths.root)
     model = portable_model(run.vae.encoder, run.vae.decoder)

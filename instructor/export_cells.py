@@ -1,4 +1,4 @@
-"""``helpers/solution.py``, generated from the solutions' ``%%export`` cells.
+"""``vaelab/solution.py``, generated from the solutions' ``%%export`` cells.
 
 The completed parts live once, in the solution notebooks (as d2l's ``#@save``
 cells do); ``python -m instructor make-student`` writes them, in ``PARTS`` order,
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers.files import atomic_write_text
-from helpers.runs import SOLUTION_FILE
+from vaelab import SOLUTION_FILE
 from helpers.student import (
     HEADER,
     PARTS,
@@ -42,7 +42,7 @@ def strip_solution_markers(source: str) -> str:
 
 
 def solution_module_source(sources: dict[str, str], notebooks=None) -> str:
-    """Return the text of ``helpers/solution.py`` from {part: %%export source}.
+    """Return the text of ``vaelab/solution.py`` from {part: %%export source}.
 
     Args:
         sources: each part's cell source (marker lines are dropped).
@@ -70,14 +70,14 @@ def _solution_text(solutions_dir) -> str:
 
 
 def solution_module_stale(solutions_dir, path: Path | None = None) -> bool:
-    """True when ``helpers/solution.py`` differs from what the solutions give."""
+    """True when ``vaelab/solution.py`` differs from what the solutions give."""
     path = path or SOLUTION_FILE
     text = _solution_text(solutions_dir)
     return not path.is_file() or path.read_text(encoding="utf-8") != text
 
 
 def write_solution_module(solutions_dir, path: Path | None = None) -> bool:
-    """Generate ``helpers/solution.py`` from the solutions; True if it changed."""
+    """Generate ``vaelab/solution.py`` from the solutions; True if it changed."""
     path = path or SOLUTION_FILE
     if not solution_module_stale(solutions_dir, path):
         return False

@@ -1,7 +1,7 @@
 """What students get: a release without the answers, and an nbgrader course.
 
-The only reference implementation of what students write is ``helpers/solution.py``,
-generated from the solutions' ``%%export`` cells (``helpers.student``).
+The only reference implementation of what students write is ``vaelab/solution.py``
+(in the checkout), generated from the solutions' ``%%export`` cells.
 :func:`build_release` writes the student notebooks and a copy of ``helpers``
 without that file, so ``USE_LAB_PART`` there says the lab's part is not shipped. A
 course that hands out earlier answers (so later notebooks can go on) gives them by

@@ -16,7 +16,7 @@ LOWER_FACE_CROP = (59, 119, 60, 60)
 @pytest.fixture(scope="session")
 def slice_dir(tmp_path_factory):
     """A 200-image generated slice in CelebA's official layout."""
-    from helpers.synthetic import make_slice
+    from vaelab.synthetic import make_slice
 
     return make_slice(
         tmp_path_factory.mktemp("official"), n=200, layout="official", seed=0
@@ -26,7 +26,7 @@ def slice_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def kaggle_slice_dir(tmp_path_factory):
     """A 200-image generated slice in the Kaggle mirror's layout."""
-    from helpers.synthetic import make_slice
+    from vaelab.synthetic import make_slice
 
     return make_slice(tmp_path_factory.mktemp("kaggle"), n=200, layout="kaggle", seed=0)
 
@@ -56,8 +56,8 @@ def _build_lab(root):
     from helpers import generate
     from helpers.cache import load_split, prepare_cache
     from helpers.student import build_student_vae, solution_module
-    from helpers.synthetic import make_slice
     from helpers.training import train
+    from vaelab.synthetic import make_slice
 
     slice_dir = make_slice(root / "slice", n=500, layout="official", seed=0)
     # A 32-pixel lower-face crop (mouth and chin) and small batches: the mouth covers

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("helpers", "instructor")
+PACKAGES = ("helpers", "instructor", "vaelab")
 
 
 def _modules() -> dict[str, Path]:
@@ -85,9 +85,9 @@ def test_no_import_cycles():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
-def test_students_package_never_imports_the_instructors():
+def test_students_package_never_imports_the_instructors_or_the_checkouts():
     leaks = {
-        name: sorted(t for t in targets if t.startswith("instructor"))
+        name: sorted(t for t in targets if t.startswith(("instructor", "vaelab")))
         for name, targets in GRAPH.items()
         if name.startswith("helpers")
     }
@@ -131,3 +131,34 @@ def test_each_layer_imports_only_its_own_row_and_below(row):
         if name in GRAPH and GRAPH[name] - allowed
     }
     assert not wrong, f"README row {row + 1} imports from a layer above it: {wrong}"
+
+
+def test_what_students_install_is_at_most_9000_lines(tmp_path):
+    """Build the wheel the notebooks' first cell installs and count its Python."""
+    import importlib.util
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    if importlib.util.find_spec("setuptools") is None:  # Python 3.12+ venvs
+        pytest.skip("building the wheel offline needs setuptools in this environment")
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    shutil.copytree(
+        REPO / "helpers", source / "helpers",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+         "--no-build-isolation", "-w", str(tmp_path / "wheel"), str(source)],
+        check=True, capture_output=True, timeout=300,
+    )
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        python = [n for n in archive.namelist() if n.endswith(".py")]
+        lines = sum(len(archive.read(n).splitlines()) for n in python)
+    assert all(n.startswith("helpers/") for n in python), python
+    assert lines <= 9000, f"the students' wheel holds {lines:,} lines of Python"

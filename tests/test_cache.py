@@ -140,7 +140,7 @@ def test_corrupt_images_are_skipped_warned_and_listed(slice_dir, tmp_path):
 
 
 def test_no_decodable_image_is_an_error_and_leaves_no_cache(tmp_path):
-    from helpers.synthetic import make_slice
+    from vaelab.synthetic import make_slice
 
     data = make_slice(tmp_path / "data", n=3)
     for path in (data / "img_align_celeba").iterdir():
@@ -182,7 +182,7 @@ def test_interrupted_prepare_leaves_no_cache_and_a_rerun_completes(
         prepare_cache(slice_dir, tmp_path / "cache", progress=False, workers=1)
     assert not (tmp_path / "cache").exists()
     with pytest.raises(
-        DataError, match="No finished cache .*does not exist.*python -m helpers prepare"
+        DataError, match="No finished cache .*does not exist.*python -m vaelab prepare"
     ):
         load_split(tmp_path / "cache", "train")
     monkeypatch.setattr(cache_module, "_decode", real_decode)
@@ -244,7 +244,7 @@ def test_other_data_or_a_foreign_folder_is_refused(
 
 # Command line ---------------------------------------------------------------------
 def test_prepare_command(slice_dir, tmp_path, capsys):
-    from helpers.cli import main
+    from vaelab.cli import main
 
     cache = tmp_path / "cache"
     args = ["prepare", "--data", str(slice_dir), "--cache", str(cache)]

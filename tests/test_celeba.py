@@ -20,7 +20,7 @@ from helpers.celeba import (
     split_ids,
 )
 from helpers.errors import DataError
-from helpers.synthetic import attributes, face, make_slice
+from vaelab.synthetic import attributes, face, make_slice
 
 
 def test_constants_match_celeba():

@@ -12,7 +12,7 @@ from helpers import checks
 from helpers.checks import CheckFailed
 from helpers.config import VAEConfig, preset
 from helpers.student import build_student_vae, solution_module
-from helpers.solution import (
+from vaelab.solution import (
     VAE,
     Sampling,
     build_decoder,
@@ -349,7 +349,7 @@ def test_prior_samples(tiny_vae, capsys):
     checks.check_prior_samples(
         lambda vae, n, seed: reference_samples(vae, n, seed)[0], tiny_vae
     )
-    from helpers.solution import sample_faces as sample_prior
+    from vaelab.solution import sample_faces as sample_prior
 
     checks.check_prior_samples(sample_prior, tiny_vae)
     assert capsys.readouterr().out.count("✅ check_prior_samples passed") == 3
@@ -424,7 +424,7 @@ def test_checks_run_without_the_reference_implementation(monkeypatch):
     def losses_fn(x, r, m, v, beta, kind="mse", value_range=(0.0, 1.0)):
         return lab_vae_loss(x, r, m, v, beta, kind, value_range)
 
-    for name in ("helpers.preprocess", "helpers.solution"):
+    for name in ("helpers.preprocess", "helpers.solution", "vaelab.solution"):
         monkeypatch.setitem(sys.modules, name, None)  # importing it now fails
     checks.check_preprocess(lambda f: normalize(crop_resize(Image.fromarray(f))))
     checks.check_encoder(encoder, TINY)
@@ -828,7 +828,7 @@ class NoTrackers(VAE):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
-        from helpers.solution import vae_loss as lab_loss
+        from vaelab.solution import vae_loss as lab_loss
 
         return lab_loss(
             x,

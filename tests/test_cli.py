@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli
-from helpers.cli import COMMANDS, main
 from helpers.errors import LabError
+from vaelab import cli
+from vaelab.cli import COMMANDS, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,7 @@ def boom(monkeypatch):
 def test_overview_lists_every_command(argv, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert out.startswith("usage: python -m helpers <command> [options]")
+    assert out.startswith("usage: python -m vaelab <command> [options]")
     for name, (_, text) in COMMANDS.items():
         assert f"  {name} " in out and text in out, name
 
@@ -81,7 +81,7 @@ def test_every_command_has_a_help_page(name, capsys):
         main([name, "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"usage: python -m helpers {name}")
+    assert out.startswith(f"usage: python -m vaelab {name}")
     assert "-h, --help" in out
 
 
@@ -89,21 +89,21 @@ def test_every_command_lives_in_the_cli_package():
     """Check no argparse code is left in the ML modules: all targets are cli.*."""
     for name, (target, _) in COMMANDS.items():
         module, function = target.split(":")
-        assert module.startswith("helpers.cli."), name
+        assert module.startswith("vaelab.cli."), name
         assert function.endswith("_command"), name
     assert Path(cli.__file__).parent.name == "cli"
 
 
-def test_python_m_helpers_and_help_without_tensorflow():
-    """Check ``python -m helpers`` runs, and --help of a data command loads no TF."""
+def test_python_m_vaelab_and_help_without_tensorflow():
+    """Check ``python -m vaelab`` runs, and --help of a data command loads no TF."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "helpers"], capture_output=True, text=True, env=env
+        [sys.executable, "-m", "vaelab"], capture_output=True, text=True, env=env
     )
     assert done.returncode == 0 and "train" in done.stdout
     assert "make-student" not in done.stdout  # the instructor's: python -m instructor
     done = subprocess.run(
-        [sys.executable, "-m", "helpers", "make-student"],
+        [sys.executable, "-m", "vaelab", "make-student"],
         capture_output=True,
         text=True,
         env=env,
@@ -116,7 +116,7 @@ def test_python_m_helpers_and_help_without_tensorflow():
     assert done.returncode == 0 and "repair-submission" in done.stdout
     script = (
         "import sys\n"
-        "from helpers.cli import main\n"
+        "from vaelab.cli import main\n"
         "for name in ('make-slice', 'download', 'prepare', 'report', 'train'):\n"
         "    try:\n"
         "        main([name, '--help'])\n"

@@ -114,7 +114,7 @@ def test_a_failed_mount_keeps_working_on_the_machine(fake_colab, monkeypatch, ca
 def fake_kaggle(tmp_path_factory, monkeypatch):
     """download_celeba replaced by a 200-image generated slice; counts the calls."""
     from helpers.celeba import find_celeba
-    from helpers.synthetic import make_slice
+    from vaelab.synthetic import make_slice
 
     data = make_slice(
         tmp_path_factory.mktemp("kaggle"), n=200, layout="official", seed=0

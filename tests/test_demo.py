@@ -1,12 +1,12 @@
-"""``python -m helpers demo``: slice, cache, a short cpu-preset run, then resume."""
+"""``python -m vaelab demo``: slice, cache, a short cpu-preset run, then resume."""
 
 from __future__ import annotations
 
 import csv
 
-from helpers import demo
-from helpers.cli import main
 from helpers.runs import RunPaths, read_info
+from vaelab import demo
+from vaelab.cli import main
 
 
 def test_demo_makes_the_slice_trains_and_a_rerun_trains_nothing(tmp_path, capsys):

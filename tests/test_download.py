@@ -773,7 +773,7 @@ def test_cli_exits_2_with_the_message_and_no_secret(tmp_path):
         [
             sys.executable,
             "-m",
-            "helpers",
+            "vaelab",
             "download",
             "--source",
             "kaggle",
@@ -796,7 +796,7 @@ def test_cli_local_zip_then_nothing_to_do(tmp_path, tiny_zip):
     command = [
         sys.executable,
         "-m",
-        "helpers",
+        "vaelab",
         "download",
         "--source",
         "local",

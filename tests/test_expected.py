@@ -60,7 +60,7 @@ def test_the_untrained_decoder_sits_mid_range_on_the_celeba_presets():
     import keras
 
     from helpers.config import preset
-    from helpers.solution import build_decoder
+    from vaelab.solution import build_decoder
 
     assert "0.47 to 0.54" in expected.EXPECTED["untrained_decoder_mean"].celeba
     for name in ("cpu", "colab"):
@@ -82,8 +82,8 @@ def test_the_kl_falls_then_turns_round_on_the_generated_slice(tmp_path):
     from helpers.cache import load_split, prepare_cache
     from helpers.config import preset
     from helpers.lab import SMOKE_SLICE_IMAGES
-    from helpers.solution import VAE, build_decoder, build_encoder, kl_divergence
-    from helpers.synthetic import make_slice
+    from vaelab.solution import VAE, build_decoder, build_encoder, kl_divergence
+    from vaelab.synthetic import make_slice
 
     make_slice(tmp_path / "slice", n=SMOKE_SLICE_IMAGES, layout="official", seed=0)
     prepare_cache(tmp_path / "slice", tmp_path / "cache", progress=False)

@@ -177,7 +177,7 @@ def test_attribute_vector_is_the_difference_of_means():
 def mouth_bands(config):
     """Pixel rows of the teeth and of the mouth's dark inside, and the mouth's columns.
 
-    helpers.synthetic draws a smile (70 % of smiles open) as a dark red chord below
+    vaelab.synthetic draws a smile (70 % of smiles open) as a dark red chord below
     the mouth line y = eye_y + 40 (about 152 in the 178x218 frame, x centred at 89)
     with white teeth in its upper part (y to y + 4) and the dark opening below them
     (y + 4 to y + 9); a face that does not smile has only a thin lip line there. So
@@ -221,7 +221,7 @@ def test_smile_vector_changes_the_mouth_the_way_the_drawing_does(trained_lab):
 
 # Command line ------------------------------------------------------------------------
 def test_sample_command_writes_a_grid(trained_lab, tmp_path, capsys):
-    from helpers.cli import main
+    from vaelab.cli import main
 
     out = tmp_path / "prior.png"
     assert (
@@ -264,7 +264,7 @@ def test_sample_command_writes_a_grid(trained_lab, tmp_path, capsys):
 
 
 def test_sample_command_explains_a_missing_run(tmp_path, capsys):
-    from helpers.cli import main
+    from vaelab.cli import main
 
     assert (
         main(["sample", "--run-dir", str(tmp_path), "--out", str(tmp_path / "x.png")])
@@ -274,7 +274,7 @@ def test_sample_command_explains_a_missing_run(tmp_path, capsys):
 
 
 def test_explore_command_writes_every_figure(trained_lab, tmp_path, capsys):
-    from helpers.cli import main
+    from vaelab.cli import main
 
     assert (
         main(

@@ -8,6 +8,8 @@ import pytest
 
 from helpers import environment, lab, student
 from helpers.environment import Hardware
+from helpers.errors import DataError
+from vaelab.synthetic import make_slice
 
 
 @pytest.mark.parametrize(
@@ -51,11 +53,27 @@ def test_hardware_is_described_in_one_line():
     assert not Hardware("cpu").accelerated and Hardware("tpu").accelerated
 
 
+def test_smoke_without_a_generated_slice_says_how_to_make_one(tmp_path, monkeypatch):
+    """The students' package holds no slice generator: SMOKE=1 needs one made."""
+    monkeypatch.setenv("SMOKE", "1")
+    monkeypatch.delenv(lab.WORKDIR_ENV, raising=False)
+    monkeypatch.delenv(lab.GENERATED_SLICE_ENV)
+    monkeypatch.setattr(student, "_active_workdir", None)
+    with pytest.raises(DataError) as caught:
+        lab.setup_lab(workdir=tmp_path, verbose=False)
+    message = str(caught.value)
+    assert f"{tmp_path / 'data' / 'generated-slice'} holds none" in message
+    assert "python -m vaelab make-slice --out" in message and "unset SMOKE" in message
+    assert not (tmp_path / "cache").exists()  # nothing half-made
+
+
 def test_setup_lab_under_smoke_uses_the_generated_slice(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SMOKE", "1")
     monkeypatch.delenv(lab.WORKDIR_ENV, raising=False)
     monkeypatch.setattr(student, "_active_workdir", None)
     monkeypatch.setattr(lab, "detect_hardware", lambda: Hardware("cpu"))
+    monkeypatch.delenv(lab.GENERATED_SLICE_ENV)  # the workdir's slice, not CI's
+    make_slice(tmp_path / "data" / "generated-slice", n=lab.SMOKE_SLICE_IMAGES)
     result = lab.setup_lab(workdir=tmp_path, seed=5)
     out = capsys.readouterr().out
     assert result.config.name == "smoke" and result.config.seed == 5

@@ -268,7 +268,7 @@ def test_active_units_fall_when_beta_rises(trained_lab):  # noqa: F811
 def test_evaluate_command_writes_json_and_csv(
     trained_lab, capsys, monkeypatch
 ):  # noqa: F811
-    from helpers.cli import main
+    from vaelab.cli import main
 
     # No weights here: FID/KID rows must say so while the rest is computed.
     monkeypatch.setattr(metrics, "inception_extractor", _offline_extractor)

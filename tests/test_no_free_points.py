@@ -47,7 +47,7 @@ def _borrowing():
         return student.build_student_vae(parts, config)
 
     def make_callbacks(config, run_dir, fixed_z):
-        return training._given_callbacks(None, config, run_dir, fixed_z, None)
+        return training._given_callbacks(None, config, run_dir, fixed_z)
 
     def sample_faces(vae, n, seed=0):
         return generate.sample_in_batches(None, vae, n, seed)

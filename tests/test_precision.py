@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from helpers.config import VAEConfig, preset
-from helpers.errors import TrainingError
 from helpers.environment import Hardware, detect_hardware
+from helpers.errors import TrainingError
 from helpers.precision import precision_scope, resolve_precision, run_precision
 from helpers.runs import RunPaths, write_info
 
@@ -93,7 +93,7 @@ def test_a_run_keeps_its_precision_when_resumed(tmp_path, capsys):
 def test_train_command_takes_precision(tmp_path):
     import argparse
 
-    from helpers.cli import train as cli_train
+    from vaelab.cli import train as cli_train
 
     parser = argparse.ArgumentParser()
     cli_train.add_config_arguments(parser)

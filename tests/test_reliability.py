@@ -20,12 +20,13 @@ import pytest
 from PIL import Image
 
 from helpers import celeba
-from helpers.cache import load_split, prepare_cache, report_lines
+from helpers.cache import load_split, prepare_cache
 from helpers.config import preset
 from helpers.errors import DamagedFileError, DataError, LabError, TrainingError
 from helpers.locks import BusyError, cache_lock, run_lock
 from helpers.runs import RunPaths, load_run, read_info
-from helpers.synthetic import make_slice
+from vaelab.cli.data import report_lines
+from vaelab.synthetic import make_slice
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -107,7 +108,7 @@ def test_a_second_prepare_is_refused_and_a_killed_holder_blocks_nothing(tmp_path
         assert (partial / "train_images.npy").read_bytes() == b"half done"
         # The command line says the same in one line, exit code 2, no traceback.
         result = subprocess.run(
-            [sys.executable, "-m", "helpers", "prepare", "--data", str(data)]
+            [sys.executable, "-m", "vaelab", "prepare", "--data", str(data)]
             + ["--cache", str(cache), "--image-size", "32"],
             capture_output=True,
             text=True,
@@ -199,7 +200,7 @@ def test_a_cache_is_rebuilt_when_its_source_changes_at_the_same_path(tmp_path, c
 
 
 def test_source_fingerprint_sees_a_changed_attribute_file_and_zip(tmp_path):
-    from helpers.fingerprint import describe_change, source_fingerprint
+    from helpers.cache import describe_change, source_fingerprint
 
     data = make_slice(tmp_path / "slice", n=10)
     before = source_fingerprint(data)
@@ -244,7 +245,7 @@ def test_a_damaged_cache_file_is_named_with_the_fix(cache_copy, name, damage, pr
             load_split(cache_copy, split)
     message = str(caught.value)
     assert problem in message
-    assert f"delete {cache_copy} and run `python -m helpers prepare" in message
+    assert f"delete {cache_copy} and run `python -m vaelab prepare" in message
     assert name in message or "meta says" in message
 
 
@@ -256,7 +257,7 @@ def test_damaged_run_json_and_config_json_are_named_with_the_fix(small, tmp_path
         load_run(run)
     assert str(caught.value).startswith(f"{run / name} is damaged (not valid JSON")
     fix = (
-        "re-run the same `python -m helpers train`"
+        "re-run the same `python -m vaelab train`"
         if name == "run.json"
         else ("restore config.json from a copy, or train again in a new --run-dir")
     )
@@ -447,7 +448,7 @@ def test_truncated_jpegs_are_skipped_and_reported(tmp_path):
 
 # 5. Arguments -------------------------------------------------------------------------
 def test_argument_types_refuse_bad_numbers_and_paths(tmp_path):
-    from helpers.validate import SEED, output_dir, output_file, real, whole
+    from vaelab.validate import SEED, output_dir, output_file, real, whole
 
     assert SEED("7") == 7
     for bad, text in [
@@ -473,7 +474,7 @@ def test_argument_types_refuse_bad_numbers_and_paths(tmp_path):
 
 
 def test_a_bad_seed_is_refused_before_config_json_is_written(small, tmp_path, capsys):
-    from helpers.cli import main
+    from vaelab.cli import main
 
     with pytest.raises(ValueError, match="seed"):
         preset("smoke", seed=-1)
@@ -548,7 +549,7 @@ def test_metrics_survive_a_full_disk(tmp_path, monkeypatch, capsys):
     ],
 )
 def test_sample_refuses_bad_numbers_while_parsing(tmp_path, capsys, extra, message):
-    from helpers.cli import main
+    from vaelab.cli import main
 
     out = tmp_path / "faces.png"
     with pytest.raises(SystemExit) as caught:
@@ -558,7 +559,7 @@ def test_sample_refuses_bad_numbers_while_parsing(tmp_path, capsys, extra, messa
 
 
 def test_output_paths_of_the_wrong_kind_are_refused(tmp_path, capsys):
-    from helpers.cli import main
+    from vaelab.cli import main
 
     (tmp_path / "file").write_text("")
     for args, message in [
@@ -578,7 +579,7 @@ def test_output_paths_of_the_wrong_kind_are_refused(tmp_path, capsys):
 
 
 def test_a_bug_in_a_command_is_one_line_and_a_log(small, tmp_path, capsys, monkeypatch):
-    from helpers.cli import generate, main
+    from vaelab.cli import generate, main
 
     def broken(run_dir):
         raise RuntimeError("simulated bug")
@@ -599,7 +600,7 @@ def test_a_bug_in_a_command_is_one_line_and_a_log(small, tmp_path, capsys, monke
 def test_a_full_disk_while_sampling_is_one_clear_line(
     small, tmp_path, capsys, monkeypatch
 ):
-    from helpers.cli import generate, main
+    from vaelab.cli import generate, main
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.png"))
@@ -616,7 +617,7 @@ def test_evaluate_prints_its_metrics_even_when_the_run_is_read_only(
     small, tmp_path, capsys, monkeypatch
 ):
     from helpers import files
-    from helpers.cli import main
+    from vaelab.cli import main
 
     run = copy_run(small, tmp_path)
     real_write = files.atomic_write_text
@@ -637,7 +638,7 @@ def test_evaluate_prints_its_metrics_even_when_the_run_is_read_only(
 
 
 def test_damaged_files_reach_the_command_line_as_one_line(small, tmp_path, capsys):
-    from helpers.cli import main
+    from vaelab.cli import main
 
     cache = Path(shutil.copytree(small[0][0], tmp_path / "cache"))
     (cache / "meta.json").write_text("{")
@@ -645,7 +646,7 @@ def test_damaged_files_reach_the_command_line_as_one_line(small, tmp_path, capsy
     assert main(args + ["--preset", "smoke"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {cache / 'meta.json'} is damaged (not valid JSON")
-    assert f"delete {cache} and run `python -m helpers prepare" in err
+    assert f"delete {cache} and run `python -m vaelab prepare" in err
     run = copy_run(small, tmp_path)
     (run / "best.keras").write_bytes(b"PK")
     out = tmp_path / "x.png"

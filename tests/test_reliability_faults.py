@@ -21,10 +21,10 @@ from PIL import Image
 
 from helpers import download
 from helpers.celeba import ATTRIBUTE_NAMES, LAYOUTS
-from helpers.cli import main
-from instructor.commands import main as instructor_main
 from helpers.download import download_celeba
 from helpers.errors import DataError, DownloadError
+from instructor.commands import main as instructor_main
+from vaelab.cli import main
 
 
 @pytest.fixture(autouse=True)
@@ -661,7 +661,7 @@ def test_sigterm_from_outside_stops_train_in_order(cache_dir, tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     args = _train_args(cache_dir, run_dir, epochs=200)
-    child = subprocess.Popen([sys.executable, "-m", "helpers", *args], env=env,
+    child = subprocess.Popen([sys.executable, "-m", "vaelab", *args], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline and not (run_dir / "backup").exists():
@@ -731,7 +731,7 @@ def test_export_model_refuses_the_runs_own_model(fake_run, capsys, out):
 def test_no_output_lands_on_a_cache_file(tmp_path, name):
     import argparse
 
-    from helpers.validate import output_file_of
+    from vaelab.validate import output_file_of
 
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -743,16 +743,16 @@ def test_no_output_lands_on_a_cache_file(tmp_path, name):
 
 # Advice that can be followed as written ---------------------------------------------
 def _parse(command: str, **placeholders: str):
-    """Parse a suggested `python -m helpers ...` command with the CLI's own parser."""
+    """Parse a suggested `python -m vaelab ...` command with the CLI's own parser."""
     import argparse
     import importlib
     import shlex
 
-    from helpers.cli import COMMANDS
+    from vaelab.cli import COMMANDS
 
     assert "..." not in command, f"not runnable as written: {command}"
     words = shlex.split(command)
-    assert words[:3] == ["python", "-m", "helpers"], command
+    assert words[:3] == ["python", "-m", "vaelab"], command
     words = [placeholders.get(w, w) for w in words[3:]]
     module, function = COMMANDS[words[0]][0].split(":")
     parser = argparse.ArgumentParser(prog=words[0])
@@ -763,7 +763,7 @@ def _parse(command: str, **placeholders: str):
 def _commands(message: str) -> list[str]:
     import re
 
-    return re.findall(r"`(python -m helpers [^`]+)`", message)
+    return re.findall(r"`(python -m vaelab [^`]+)`", message)
 
 
 def test_the_image_size_advice_works_as_written(tmp_path, slice_dir):
@@ -817,8 +817,8 @@ def test_every_flag_a_message_names_exists(tmp_path):
     import re
 
     from helpers.callbacks import nan_error
-    from helpers.cli.data import prepare_command
-    from helpers.cli.train import train_command
+    from vaelab.cli.data import prepare_command
+    from vaelab.cli.train import train_command
     import keras
 
     history = keras.callbacks.History()

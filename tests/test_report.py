@@ -9,11 +9,11 @@ import re
 import numpy as np
 import pytest
 
-from helpers.cli import main
 from helpers.config import preset
 from helpers.errors import LabError
 from helpers.plots import save_png
 from helpers.report import architecture_rows, markdown_to_html, write_report
+from vaelab.cli import main
 
 HEADINGS = [
     "## 1. Summary and setup",
@@ -88,12 +88,12 @@ def test_report_sections_figures_and_missing_evaluation(tmp_path, capsys):
     assert "best val_loss 210.5 at epoch 2" in md
     assert (
         f"> **Missing:** {run / 'evaluation.json'} (no evaluation yet). Make it "
-        f"with `python -m helpers evaluate --run-dir {run} --fid --kid`"
+        f"with `python -m vaelab evaluate --run-dir {run} --fid --kid`"
     ) in md
     assert (
         f"> **Missing:** the figures gmm_samples.png, reconstructions.png, "
         f"latent_grid_2d.png, interpolation.png, traversal.png. Make them with "
-        f"`python -m helpers explore --run-dir {run} --out {run}/figures`"
+        f"`python -m vaelab explore --run-dir {run} --out {run}/figures`"
     ) in md
     assert md.count("> **TODO: your analysis.**") == 4
     # HTML: one file, every figure embedded, nothing external.

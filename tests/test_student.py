@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-from instructor import export_cells
 from helpers import student
 from helpers.config import preset
 from helpers.errors import LabError
+from instructor import export_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,9 +138,9 @@ def test_without_the_solution_module_the_switch_says_so(tmp_path, monkeypatch):
 
 
 def test_the_solution_module_is_generated_from_the_solutions():
-    """helpers/solution.py is the solutions' %%export cells; stale fails here."""
+    """vaelab/solution.py is the solutions' %%export cells; stale fails here."""
     assert not export_cells.solution_module_stale(ROOT / "solutions"), (
-        "helpers/solution.py is out of date: run python -m instructor make-student"
+        "vaelab/solution.py is out of date: run python -m instructor make-student"
     )
     text = student.SOLUTION_FILE.read_text()
     assert text.startswith('"""The lab\'s reference VAE') and "do not edit" in text

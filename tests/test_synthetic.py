@@ -1,4 +1,4 @@
-"""Tests for helpers.synthetic: the generated slice is deterministic and truthful."""
+"""Tests for vaelab.synthetic: the generated slice is deterministic and truthful."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from helpers.celeba import ATTRIBUTE_NAMES, find_celeba, read_attributes
-from helpers.cli import main
+from vaelab.cli import main
 from helpers.errors import DataError
-from helpers.synthetic import (
+from vaelab.synthetic import (
     DRAWN_ATTRIBUTES,
     FaceParams,
     attributes,

@@ -331,7 +331,7 @@ def test_nan_loss_stops_with_advice_and_keeps_last_good_state(tmp_path):
 
 
 def test_train_command_prepares_raw_data_then_trains(slice_dir, tmp_path, capsys):
-    from helpers.cli import main
+    from vaelab.cli import main
 
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     argv = [

@@ -4,7 +4,7 @@ A maintainer writes two things, the solution notebook (its ``%%export`` cell and
 self-check cell) and the part's one entry in ``helpers.student.PART_REGISTRY``;
 ``python -m instructor make-student`` derives everything else: the student
 notebook, the nbgrader metadata and points, the release's list of graded cells
-and ``helpers/solution.py``. This test does exactly that in a scratch copy.
+and ``vaelab/solution.py``. This test does exactly that in a scratch copy.
 """
 
 from __future__ import annotations

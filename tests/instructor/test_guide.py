@@ -27,7 +27,7 @@ BLOCK = re.compile(
     r"[ \t]*```bash\n(?P<code>.*?)\n[ \t]*```",
     re.DOTALL,
 )
-COPIED = ("helpers", "instructor", "solutions", "notebooks", "tests", "report_template")
+COPIED = ("helpers", "instructor", "vaelab", "solutions", "notebooks", "tests", "report_template")
 FILES = ("INSTRUCTORS.md", "README.md", "pyproject.toml", "requirements.txt", "LICENSE")
 
 

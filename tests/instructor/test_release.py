@@ -81,10 +81,10 @@ def parts_answered_in(text: str) -> set[str]:
 
 def test_every_part_has_answers_and_the_check_finds_them_in_the_solution():
     """What the release tests below look for: every part's answer regions, each
-    found in helpers/solution.py (so a copy of one in helpers/ would be caught)."""
+    found in vaelab/solution.py (so a copy of one in helpers/ would be caught)."""
     assert list(SOLUTION_CELLS) == list(PARTS)
     assert all(answers()[part] for part in PARTS), answers()
-    solution = (REPO / "helpers" / "solution.py").read_text(encoding="utf-8")
+    solution = (REPO / "vaelab" / "solution.py").read_text(encoding="utf-8")
     assert parts_answered_in(solution) == set(PARTS)
     for part in PARTS:  # found in its own cell, reformatted too
         assert part in parts_answered_in(SOLUTION_CELLS[part])
@@ -103,8 +103,8 @@ def release(tmp_path_factory):
     return dest, summary
 
 
-# The repository's editable install would find a module the release lacks (its
-# helpers/solution.py) in the repository: a student's install of the release has
+# The repository's editable install would find modules the release lacks (the
+# checkout's vaelab/) in the repository: a student's install of the release has
 # no such finder, so the scripts run without it.
 HERMETIC = textwrap.dedent("""
     import sys
@@ -153,10 +153,11 @@ def test_release_holds_notebooks_and_helpers_but_no_answers(release):
         "INSTRUCTORS.md",
         "conftest.py",
         "instructor",  # the instructor's tools never ship
+        "vaelab",  # nor the checkout's command line, demo and reference parts
     ):
         assert not (dest / name).exists(), name
     assert (dest / "pyproject.toml").is_file() and (
-        dest / "helpers/cli/train.py"
+        dest / "helpers/lab.py"
     ).is_file()
     # the lab's reference parts (helpers/solution.py) are not shipped ...
     assert not (dest / "helpers/solution.py").exists()
@@ -282,8 +283,11 @@ def test_the_students_code_runs_the_whole_lab_in_the_release(release, tmp_path):
     """Only the student's parts (the solutions' %%export cells) and the release's
     helpers: checks, training, evaluation and every figure work; what would fall
     back on the lab's parts says they are not shipped."""
+    from vaelab.synthetic import make_slice
+
     dest, _ = release
     (tmp_path / "parts.json").write_text(json.dumps(SOLUTION_CELLS))
+    make_slice(tmp_path / "slice", n=160, seed=0)  # the checkout's, not the release's
     script = textwrap.dedent("""
         import json, os
         from pathlib import Path
@@ -297,15 +301,13 @@ def test_the_students_code_runs_the_whole_lab_in_the_release(release, tmp_path):
         from helpers.errors import LabError
         from helpers.metrics import evaluate
         from helpers.runs import load_run
-        from helpers.synthetic import make_slice
         from helpers.training import train, train_student
 
         assert helpers.__file__.startswith(os.environ["RELEASE"]), helpers.__file__
         root = Path(os.environ["WORK"])
         for part, source in json.loads((root / "parts.json").read_text()).items():
             student.export_source(part, source, root / "work")
-        prepare_cache(make_slice(root / "slice", n=160, seed=0), root / "cache",
-                      progress=False)
+        prepare_cache(root / "slice", root / "cache", progress=False)
         config = preset("smoke", latent_dim=8, filters=(8, 16, 32), batch_size=16,
                         epochs=1, train_limit=64, val_limit=32)
         parts = student.load_student_parts(root / "work", config=config)
@@ -422,14 +424,9 @@ def test_time_estimates_need_no_lab_parts(monkeypatch, tmp_path):
     from helpers.config import preset
 
     config = preset("smoke", latent_dim=5)
-    timing._flops.cache_clear()
     want = timing.model_flops(config)
     monkeypatch.setattr(student, "SOLUTION_FILE", tmp_path / "absent.py")
-    timing._flops.cache_clear()
-    try:
-        assert timing.model_flops(config) == want
-    finally:
-        timing._flops.cache_clear()
+    assert timing.model_flops(config) == want
 
 
 def test_the_fallbacks_say_a_part_not_given_is_not_shipped(monkeypatch, tmp_path):

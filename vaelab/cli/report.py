@@ -1,13 +1,13 @@
-"""``python -m helpers report``: build the hand-in report.md and report.html."""
+"""``python -m vaelab report``: build the hand-in report.md and report.html."""
 
 from __future__ import annotations
 
 from helpers.report import TEMPLATE, write_report
-from helpers.validate import output_dir
+from vaelab.validate import output_dir
 
 
 def report_command(parser):
-    """``python -m helpers report``: build report.md and report.html from a run."""
+    """``python -m vaelab report``: build report.md and report.html from a run."""
     parser.add_argument("--run-dir", required=True, help="the run directory")
     parser.add_argument(
         "--analysis",

@@ -1,12 +1,12 @@
-"""``python -m helpers make-slice``: write a generated stand-in for CelebA."""
+"""``python -m vaelab make-slice``: write a generated stand-in for CelebA."""
 
 from __future__ import annotations
 
 import argparse
 
 from helpers.celeba import LAYOUTS
-from helpers.synthetic import make_slice
-from helpers.validate import SEED, output_dir, whole
+from vaelab.synthetic import make_slice
+from vaelab.validate import SEED, output_dir, whole
 
 
 def make_slice_command(parser: argparse.ArgumentParser):

@@ -8,9 +8,9 @@ and every other attribute is written as -1 (see ``DRAWN_ATTRIBUTES``).
 
 Typical use::
 
-    from helpers.synthetic import make_slice
+    from vaelab.synthetic import make_slice
     root = make_slice("data/slice", n=1000)           # official layout
-    python -m helpers make-slice --out data/slice --n 1000 --layout kaggle
+    python -m vaelab make-slice --out data/slice --n 1000 --layout kaggle
 
 Image k depends only on (seed, k), so a larger slice starts with the same faces.
 """
@@ -27,13 +27,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
-from helpers.celeba import ATTRIBUTE_NAMES, IMAGE_SIZE, LAYOUTS, CelebAFiles
+from helpers.celeba import (
+    ATTRIBUTE_NAMES,
+    GENERATED_MARKER,
+    IMAGE_SIZE,
+    LAYOUTS,
+    CelebAFiles,
+)
 from helpers.errors import DataError
 
 WIDTH, HEIGHT = IMAGE_SIZE
 SCALE = 2  # faces are drawn at twice the size, then averaged down (antialiasing)
 JPEG_QUALITY = 90
-MARKER = "generated_slice.json"
+MARKER = GENERATED_MARKER
 GENERATOR_VERSION = 1
 
 # The attributes the drawing decides; all others are written as -1.
@@ -572,7 +578,7 @@ _DRAWN_TEXT = textwrap.fill(", ".join(DRAWN_ATTRIBUTES), 78)
 _README = """\
 GENERATED STAND-IN, NOT CelebA.
 
-These {n} images are cartoon faces drawn procedurally by helpers/synthetic.py
+These {n} images are cartoon faces drawn procedurally by vaelab/synthetic.py
 (seed {seed}), written in CelebA's {layout} file layout so that every notebook,
 test and command can run without downloading CelebA. They contain no real
 people and say nothing about how a model does on real faces.
@@ -605,11 +611,6 @@ def _check_out_dir(out: Path, spec: dict) -> bool:
             f"for {want}. Choose another --out folder or delete {out} first."
         )
     return bool(found.get("complete"))
-
-
-def is_generated_slice(path: str | os.PathLike) -> bool:
-    """True if ``path`` is a folder written by :func:`make_slice` (not real CelebA)."""
-    return (Path(path) / MARKER).is_file()
 
 
 def make_slice(

@@ -1,11 +1,11 @@
-"""``python -m helpers evaluate``: measure a trained run and print the table."""
+"""``python -m vaelab evaluate``: measure a trained run and print the table."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from helpers.metrics import SMALL_N_NOTE, evaluate, format_table, write_report
-from helpers.validate import MAX_EVAL_IMAGES, SEED, whole
+from vaelab.validate import MAX_EVAL_IMAGES, SEED, whole
 
 
 def evaluate_command(parser):

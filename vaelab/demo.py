@@ -1,6 +1,6 @@
-"""The whole lab in one command, without CelebA: ``python -m helpers demo``.
+"""The whole lab in one command, without CelebA: ``python -m vaelab demo``.
 
-Makes a generated stand-in for CelebA (cartoon faces, ``helpers.synthetic``), decodes
+Makes a generated stand-in for CelebA (cartoon faces, ``vaelab.synthetic``), decodes
 it once into the uint8 cache, trains the ``cpu`` preset on it and writes the loss
 curves and sample grids: a few minutes on 2 CPU cores. Running it again resumes or,
 once finished, just prints where the results are.
@@ -13,17 +13,17 @@ from pathlib import Path
 
 from helpers.cache import prepare_cache
 from helpers.config import preset
-from helpers.runs import print_run_summary
-from helpers.synthetic import make_slice
 from helpers.training import train
+from vaelab.cli.train import print_run_summary
+from vaelab.synthetic import make_slice
 
 DEFAULT_N = 3000
 
 NOT_CELEBA = (
-    "NOTE: the demo trains on GENERATED cartoon faces (helpers.synthetic), a stand-in\n"
+    "NOTE: the demo trains on GENERATED cartoon faces (vaelab.synthetic), a stand-in\n"
     "for CelebA so that everything runs without a download. The results show that\n"
     "the pipeline works, not what a VAE learns from real faces: for that, download\n"
-    "CelebA (`python -m helpers download`) and train on it (`python -m helpers "
+    "CelebA (`python -m vaelab download`) and train on it (`python -m vaelab "
     "train`)."
 )
 

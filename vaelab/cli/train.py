@@ -1,16 +1,17 @@
-"""``python -m helpers train``: train (or resume) a VAE run from the command line."""
+"""``python -m vaelab train``: train (or resume) a VAE run from the command line."""
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
 
-from helpers.cache import cache_info, prepare_cache, report_lines
+from helpers.cache import cache_info, prepare_cache
 from helpers.config import PRESETS, VAEConfig, preset
 from helpers.errors import DataError, TrainingError
-from helpers.runs import print_run_summary
+from helpers.runs import RunPaths, read_info
 from helpers.training import train
-from helpers.validate import SEED, output_dir, real, whole
+from vaelab.cli.data import report_lines
+from vaelab.validate import SEED, output_dir, real, whole
 
 # flag -> (config field, type, help); the types refuse bad numbers while parsing,
 # VAEConfig checks the rest: both before anything is written.
@@ -40,6 +41,23 @@ _OVERRIDES = {
         "float32, mixed_float16, mixed_bfloat16, or auto: the fastest on this device",
     ),
 }
+
+
+def print_run_summary(run_dir) -> None:
+    """Print where a run's results are."""
+    paths = RunPaths(Path(run_dir))
+    info = read_info(run_dir)
+    grids = sorted(paths.samples.glob("epoch_*.png"))
+    print(f"\nRun {paths.root}: {info.get('epochs_done')} epochs, {info.get('status')}")
+    print(f"  loss curves   {paths.loss_curves}")
+    print(
+        f"  sample grids  {paths.samples}/ ({len(grids)} PNGs"
+        + (f", latest {grids[-1].name})" if grids else ")")
+    )
+    print(f"  best model    {paths.best_model}")
+    print(f"  history       {paths.history}")
+    print(f"  TensorBoard   tensorboard --logdir {paths.tensorboard}")
+
 
 
 def add_config_arguments(parser) -> None:
@@ -81,7 +99,7 @@ def resolve_data(data, cache=None, config: VAEConfig | None = None) -> Path:
     if not data.exists():
         raise DataError(
             f"{data} does not exist: pass a prepared cache or a CelebA "
-            "folder/zip with --data (or run `python -m helpers demo`)"
+            "folder/zip with --data (or run `python -m vaelab demo`)"
         )
     if (data / "meta.json").exists():  # a cache: a damaged one says so, not "no CelebA"
         cache_info(data)

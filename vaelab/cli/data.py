@@ -1,4 +1,4 @@
-"""``python -m helpers download`` and ``prepare``: get CelebA, decode it once.
+"""``python -m vaelab download`` and ``prepare``: get CelebA, decode it once.
 
 Neither command imports TensorFlow.
 """
@@ -9,11 +9,32 @@ import argparse
 from pathlib import Path
 
 from helpers import celeba
-from helpers.cache import prepare_cache, report_lines
+from helpers.cache import META, prepare_cache
 from helpers.download import SOURCES, download_celeba
 from helpers.errors import DownloadError
 from helpers.preprocess import DEFAULT_CROP, DEFAULT_IMAGE_SIZE, check_crop
-from helpers.validate import output_dir, whole
+from vaelab.validate import output_dir, whole
+
+
+def report_lines(summary: dict, first: int = 5) -> list[str]:
+    """Say which images a policy handled: counts, the first ``first`` names per
+    kind, where the full list is. ``summary`` is from :func:`prepare_cache`."""
+    meta_path = Path(summary["cache_dir"]) / META
+    lines = []
+    for key, label, field in (
+        ("skipped_files", "skipped (unreadable or truncated)", "reason"),
+        ("reframed_files", "not a 178x218 frame (face box scaled)", "note"),
+    ):
+        items = summary.get(key) or []
+        lines.append(f"  {label}: {len(items)}")
+        for item in items[:first]:
+            lines.append(f"    {item['file']}: {item[field]}")
+        if items:
+            name = key.removesuffix("_files")
+            more = f"{len(items) - first} more; " if len(items) > first else ""
+            lines.append(f"    ({more}full list: {meta_path}, under {name!r})")
+    return lines
+
 
 
 def download_command(parser):
@@ -132,7 +153,7 @@ def prepare_command(parser: argparse.ArgumentParser):
             f"took {summary['seconds']:.1f} s"
         )
         cache = str(summary["cache_dir"])
-        print(f"Train on it: python -m helpers train --preset cpu --data {cache} --run-dir runs/cpu")
+        print(f"Train on it: python -m vaelab train --preset cpu --data {cache} --run-dir runs/cpu")
         return 0
 
     return handler

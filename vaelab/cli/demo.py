@@ -1,9 +1,9 @@
-"""``python -m helpers demo``: the whole lab on generated faces, no download."""
+"""``python -m vaelab demo``: the whole lab on generated faces, no download."""
 
 from __future__ import annotations
 
-from helpers.demo import DEFAULT_N, run_demo
-from helpers.validate import output_dir, whole
+from vaelab.demo import DEFAULT_N, run_demo
+from vaelab.validate import output_dir, whole
 
 
 def demo_command(parser):

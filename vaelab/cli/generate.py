@@ -1,4 +1,4 @@
-"""``python -m helpers sample`` and ``explore``: new faces and figures from a run."""
+"""``python -m vaelab sample`` and ``explore``: new faces and figures from a run."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from helpers.generate import (
 )
 from helpers.plots import save_grid
 from helpers.runs import load_run
-from helpers.validate import (
+from vaelab.validate import (
     MAX_EVAL_IMAGES,
     MAX_GRID_FACES,
     SEED,

@@ -1,4 +1,4 @@
-"""The lab's one command line: ``python -m helpers <command> [--help]``.
+"""The lab's one command line: ``python -m vaelab <command> [--help]``.
 
 Each command group is a module of this package (``train``, ``generate``, ``evaluate``,
 ``report``, ``data``, ``slice``, ``demo``) holding functions
@@ -13,7 +13,7 @@ No command ends in a traceback (``helpers.errors.report_error``): a
 full disk or a read-only folder as one line saying what to do (exit 1); any other
 error, a bug, as one line saying where its full traceback was saved
 (``helpers-error-<time>.log`` in the run directory, else the temporary folder).
-Numbers and paths are checked while the arguments are parsed (``helpers.validate``),
+Numbers and paths are checked while the arguments are parsed (``vaelab.validate``),
 before any command writes a file.
 """
 
@@ -31,36 +31,36 @@ from helpers.errors import Terminated, report_error
 # command -> ("module:function", one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
-        "helpers.cli.demo:demo_command",
+        "vaelab.cli.demo:demo_command",
         "make the generated slice, train the cpu preset, plot",
     ),
     "make-slice": (
-        "helpers.cli.slice:make_slice_command",
+        "vaelab.cli.slice:make_slice_command",
         "write a generated CelebA-format slice",
     ),
     "download": (
-        "helpers.cli.data:download_command",
+        "vaelab.cli.data:download_command",
         "download CelebA (kaggle, opendatasets, url, local)",
     ),
     "prepare": (
-        "helpers.cli.data:prepare_command",
+        "vaelab.cli.data:prepare_command",
         "decode CelebA once into a uint8 cache",
     ),
-    "train": ("helpers.cli.train:train_command", "train (or resume) a VAE run"),
+    "train": ("vaelab.cli.train:train_command", "train (or resume) a VAE run"),
     "sample": (
-        "helpers.cli.generate:sample_command",
+        "vaelab.cli.generate:sample_command",
         "decode a grid of new faces from a run",
     ),
     "explore": (
-        "helpers.cli.generate:explore_command",
+        "vaelab.cli.generate:explore_command",
         "write every exploration figure of a run",
     ),
     "evaluate": (
-        "helpers.cli.evaluate:evaluate_command",
+        "vaelab.cli.evaluate:evaluate_command",
         "reconstruction, latent usage, blur, FID/KID",
     ),
     "report": (
-        "helpers.cli.report:report_command",
+        "vaelab.cli.report:report_command",
         "build the hand-in report from a run",
     ),
 }
@@ -81,7 +81,7 @@ def _overview(commands: dict, prog: str) -> str:
 def main(
     argv: list[str] | None = None,
     commands: dict[str, tuple[str, str]] | None = None,
-    prog: str = "python -m helpers",
+    prog: str = "python -m vaelab",
 ) -> int:
     """Run one command of ``commands`` (default: the lab's); return its exit code.
 
@@ -96,10 +96,10 @@ def main(
         print(_overview(commands, prog))
         return 0
     name, rest = argv[0], argv[1:]
-    if name not in commands and name in INSTRUCTOR_COMMANDS and prog.endswith("helpers"):
+    if name not in commands and name in INSTRUCTOR_COMMANDS and prog.endswith("vaelab"):
         print(
             f"error: {name} is an instructor's command: run `python -m instructor "
-            f"{name}` in a checkout of the course repository",
+            f"{name}`",
             file=sys.stderr,
         )
         return 2
