@@ -1,24 +1,18 @@
-"""Self-check for 05_generate: sampling from the prior and decoding."""
+"""Self-checks for 05_generate: prior samples, the latent grid, interpolation."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from helpers.checks._common import (
-    CheckFailed,
-    _call,
-    _numpy,
-    _passed,
-    self_check,
-)
+from helpers.checks._common import CheckFailed, _call, _numpy, _passed, _StandIn
+from helpers.checks._common import self_check
 
 
-# -------------------------------------------------------------------- prior samples
 def _split_samples(result):
+    """(images, z or None) from what sample_faces returned."""
     if isinstance(result, dict):
-        return _numpy(result.get("images")), (
-            _numpy(result["z"]) if "z" in result else None
-        )
+        z = _numpy(result["z"]) if "z" in result else None
+        return _numpy(result.get("images")), z
     if isinstance(result, (tuple, list)) and len(result) == 2:
         return _numpy(result[0]), _numpy(result[1])
     return _numpy(result), None
@@ -26,16 +20,8 @@ def _split_samples(result):
 
 @self_check("sample_faces")
 def check_prior_samples(fn, vae, n: int = 16) -> None:
-    """Check "sample z from the prior N(0, I) and decode it".
-
-    Args:
-        fn: the student's ``sample_faces(vae, n, seed)``, called as
-            ``fn(vae, n, seed=s)``; returns (n, H, W, 3) images in
-            ``vae.value_range``, or ``(images, z)`` with z of shape (n, latent_dim)
-            (then z itself is tested against N(0, I)).
-        vae: a VAE (trained or not; only ``decoder`` and
-            ``value_range`` are used).
-        n: faces per call.
+    """Check ``fn(vae, n, seed=s)``: z ~ N(0, I) decoded by ``vae.decoder`` to (n,
+    H, W, 3) images in ``vae.value_range``, or ``(images, z)`` (z is tested too).
 
     Raises:
         CheckFailed: wrong shape or range, identical faces, seed ignored or not
@@ -48,8 +34,7 @@ def check_prior_samples(fn, vae, n: int = 16) -> None:
     images, z = _split_samples(_call(fn, vae, n, seed=0))
     if images.shape == (n, dim):
         raise CheckFailed(
-            f"you returned z, shape {images.shape}: decode it into images "
-            f"with vae.decoder(z) (or vae.decode(z))"
+            f"you returned z, shape {images.shape}: decode it, vae.decoder(z)"
         )
     if images.shape != (n, *shape):
         raise CheckFailed(
@@ -62,34 +47,24 @@ def check_prior_samples(fn, vae, n: int = 16) -> None:
             f"[{low:g}, {high:g}]: return the decoder's output unchanged"
         )
     if np.allclose(images, images[:1], atol=1e-6):
-        raise CheckFailed(
-            "all faces are identical: draw a different z for every face, "
-            "shape (n, latent_dim)"
-        )
-    same, _ = _split_samples(_call(fn, vae, n, seed=0))
-    if not np.allclose(same, images, atol=1e-5):
+        raise CheckFailed("all faces are identical: draw a z of shape (n, latent_dim)")
+    if not np.allclose(_split_samples(_call(fn, vae, n, seed=0))[0], images, atol=1e-5):
         raise CheckFailed(
             "the same seed gave different faces: pass the seed on, e.g. "
             "keras.random.normal((n, latent_dim), seed=seed)"
         )
-    other, _ = _split_samples(_call(fn, vae, n, seed=1))
-    if np.allclose(other, images, atol=1e-6):
-        raise CheckFailed(
-            "seeds 0 and 1 gave the same faces: the seed is ignored or z "
-            "is not random"
-        )
+    if np.allclose(_split_samples(_call(fn, vae, n, seed=1))[0], images, atol=1e-6):
+        raise CheckFailed("seeds 0 and 1 gave the same faces: draw z with the seed")
     many, z = _split_samples(_call(fn, vae, 256, seed=2))
     if z is not None:
         if z.shape != (256, dim):
-            raise CheckFailed(
-                f"z has shape {z.shape}, expected (n, latent_dim) = " f"(256, {dim})"
-            )
+            raise CheckFailed(f"z has shape {z.shape}, expected (n, latent_dim)")
         mean, std = float(z.mean()), float(z.std())
         if abs(mean) > 0.1 or abs(std - 1) > 0.1:
             raise CheckFailed(
-                f"z has mean {mean:.2f} and std {std:.2f}: sample the "
-                f"prior N(0, I) with keras.random.normal((n, latent_dim))"
-                f", unscaled (not uniform, not the encoder's codes)"
+                f"z has mean {mean:.2f} and std {std:.2f}: sample the prior N(0, "
+                f"I) with keras.random.normal((n, latent_dim)), unscaled (not "
+                f"uniform, not the encoder's codes)"
             )
     else:
         rng = np.random.default_rng(3)
@@ -97,9 +72,9 @@ def check_prior_samples(fn, vae, n: int = 16) -> None:
         ratio = float(many.std(0).mean() / max(reference.std(0).mean(), 1e-12))
         if not 0.6 < ratio < 1.6:
             raise CheckFailed(
-                f"the faces vary {ratio:.2f} times as much as faces "
-                f"decoded from N(0, I): sample z with "
-                f"keras.random.normal((n, latent_dim)), mean 0, std 1"
+                f"the faces vary {ratio:.2f} times as much as faces decoded from "
+                f"N(0, I): sample z with keras.random.normal((n, latent_dim)), "
+                f"mean 0, std 1"
             )
     _passed(
         f"check_prior_samples passed: {n} different faces {shape} in "
@@ -107,67 +82,38 @@ def check_prior_samples(fn, vae, n: int = 16) -> None:
     )
 
 
-# --------------------------------------------------------- a stand-in VAE that records
 class _Recorder:
-    """A stand-in VAE: its decoder records every z and returns numbered images.
-
-    Image k (counted over every call) is filled with the value (k + 1) / 1000, so
-    a check can tell which z became which image. The encoder maps an image to
-    z_mean = its mean pixel times (1, 2, ..., D) and z_log_var = 0.
-    """
+    """A stand-in VAE: its decoder records every z and fills image k (counted over
+    all calls) with (k + 1) / 1000; its encoder gives z_mean = mean pixel * (1,
+    ..., D) and z_log_var 0."""
 
     def __init__(self, dim=4, size=8):
-        self.dim, self.size = dim, size
+        self.dim, self.size, self.zs = dim, size, []
         self.value_range = (0.0, 1.0)
-        self.zs: list[np.ndarray] = []
-        outer = self
+        self.decoder = _StandIn(self.decode, (None, dim), (None, size, size, 3))
+        self.encoder = _StandIn(self.encode)
 
-        class _Decoder:
-            inputs = [type("T", (), {"shape": (None, dim)})()]
-            outputs = [type("T", (), {"shape": (None, size, size, 3)})()]
-
-            def __call__(self, z, training=False, **kwargs):
-                return outer._decode(z)
-
-            predict = __call__
-
-        class _Encoder:
-            def __call__(self, images, training=False, **kwargs):
-                return outer._encode(images)
-
-            predict = __call__
-
-        self.decoder, self.encoder = _Decoder(), _Encoder()
-
-    def _decode(self, z):
+    def decode(self, z):
         z = np.array(_numpy(z), dtype="float64")
         if z.ndim != 2 or z.shape[1] != self.dim:
             raise ValueError(
                 f"the decoder takes z of shape (batch, {self.dim}), got {z.shape}"
             )
-        start = len(self.zs)
+        fill = (np.arange(len(self.zs), len(self.zs) + len(z)) + 1) / 1000.0
         self.zs.extend(z)
-        fill = (np.arange(start, start + len(z)) + 1) / 1000.0
         shape = (len(z), self.size, self.size, 3)
         return (fill[:, None, None, None] * np.ones(shape)).astype("float32")
 
-    def _encode(self, images):
+    def encode(self, images):
         images = np.asarray(_numpy(images), dtype="float32")
         if images.ndim != 4:
             raise ValueError(
                 f"the encoder takes a batch (B, H, W, 3), got {images.shape}: add "
                 "the batch axis, e.g. images[None]"
             )
-        mean = images.reshape(len(images), -1).mean(1)[:, None] * np.arange(
-            1, self.dim + 1
-        )
-        return [mean.astype("float32"), np.zeros_like(mean, dtype="float32")]
-
-    def encode(self, images):
-        return self._encode(images)
-
-    def decode(self, z):
-        return self._decode(z)
+        mean = images.reshape(len(images), -1).mean(1)[:, None]
+        mean = (mean * np.arange(1, self.dim + 1)).astype("float32")
+        return [mean, np.zeros_like(mean)]
 
     def source_of(self, images) -> np.ndarray:
         """The z each returned image was decoded from."""
@@ -180,20 +126,16 @@ class _Recorder:
         return np.asarray(self.zs)[index]
 
 
-# ------------------------------------------------------------------ the 2-D grid
 @self_check("latent_grid")
 def check_latent_grid(fn, n: int = 5) -> None:
-    """Check ``fn(vae, n, dims, span)``: an n x n grid over two latent coordinates.
-
-    Row i must set ``z[dims[0]] = linspace(-span, span, n)[i]``, column j
-    ``z[dims[1]] = ...[j]``, every other coordinate 0 (the prior's mean).
+    """Check ``fn(vae, n, dims, span)``: an (n, n, H, W, 3) grid whose row i sets
+    ``z[dims[0]] = linspace(-span, span, n)[i]``, column j ``z[dims[1]]``, the rest 0.
 
     Raises:
-        CheckFailed: wrong shape, wrong values, only one direction varied, other
-            coordinates not 0, ``dims`` or ``span`` ignored.
+        CheckFailed: wrong shape or values, rows and columns swapped, ``dims`` or
+            ``span`` ignored.
     """
-    vae = _Recorder(dim=4)
-    dims, span = (1, 3), 1.5
+    vae, dims, span = _Recorder(dim=4), (1, 3), 1.5
     images = _numpy(_call(fn, vae, n, dims=dims, span=span, what="latent_grid"))
     if images.shape != (n, n, vae.size, vae.size, 3):
         raise CheckFailed(
@@ -210,14 +152,13 @@ def check_latent_grid(fn, n: int = 5) -> None:
             "elsewhere)"
         )
     rows, cols = z[..., dims[0]], z[..., dims[1]]
-    if np.allclose(rows, rows[:, :1]) and np.allclose(cols, cols[:1]):
-        pass
-    elif np.allclose(rows, rows[:1]) and np.allclose(cols, cols[:, :1]):
-        raise CheckFailed(
-            "rows and columns are swapped: row i sets z[dims[0]] to the i-th value, "
-            "column j sets z[dims[1]] (np.meshgrid(values, values, indexing='ij'))"
-        )
-    else:
+    if not (np.allclose(rows, rows[:, :1]) and np.allclose(cols, cols[:1])):
+        if np.allclose(rows, rows[:1]) and np.allclose(cols, cols[:, :1]):
+            raise CheckFailed(
+                "rows and columns are swapped: row i sets z[dims[0]] to the i-th "
+                "value, column j sets z[dims[1]] (np.meshgrid(values, values, "
+                "indexing='ij'))"
+            )
         raise CheckFailed(
             "the grid does not vary one coordinate along the rows and the other "
             "along the columns: row i sets z[dims[0]], column j z[dims[1]]"
@@ -241,18 +182,17 @@ def check_latent_grid(fn, n: int = 5) -> None:
     )
 
 
-# --------------------------------------------------------------------- interpolation
 @self_check("interpolate_faces")
 def check_interpolation(fn, steps: int = 6) -> None:
-    """Check ``fn(vae, image_a, image_b, steps)``: a straight path between z_means.
+    """Check ``fn(vae, image_a, image_b, steps)``: (steps, H, W, 3) faces on the
+    straight line between the two faces' z_mean, ends included.
 
     Raises:
-        CheckFailed: wrong shape, endpoints missing, a sampled z instead of the
-            mean, unequal steps, or images out of order.
+        CheckFailed: wrong shape, ends missing, a sample instead of z_mean, unequal
+            steps, images out of order.
     """
     vae = _Recorder(dim=4)
-    a = np.full((vae.size, vae.size, 3), 0.2, "float32")
-    b = np.full((vae.size, vae.size, 3), 0.8, "float32")
+    a, b = (np.full((vae.size, vae.size, 3), v, "float32") for v in (0.2, 0.8))
     images = _numpy(_call(fn, vae, a, b, steps, what="interpolate_faces"))
     if images.shape != (steps, vae.size, vae.size, 3):
         raise CheckFailed(
