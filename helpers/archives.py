@@ -1,15 +1,10 @@
 """Recognise an archive by its bytes (zip, tar, tar.gz, ...) and list it safely.
 
-A CelebA copy may come as a ``.zip`` or as a tar archive (``.tar``, ``.tar.gz``,
-``.tgz``, ``.tar.bz2``, ``.tar.xz``). What a file is comes from its first bytes,
-never from its name: a ``.tar.gz`` renamed ``.zip`` is still read as a tar, and a
-web page saved as ``.tar.gz`` is still called a web page by the caller.
-
-:func:`list_members` returns every member with what it is (file, folder, link,
-device) so the caller can refuse an unsafe archive before writing anything:
-links of any kind, device files and FIFOs, absolute names, drive letters and
-``..`` components are all refused (the checks of ``tarfile.data_filter``, done
-here so that Python 3.10 to 3.13 behave alike).
+What a file is comes from its first bytes, never its name: a ``.tar.gz`` renamed
+``.zip`` is still read as a tar. :func:`list_members` says what each member is
+(file, folder, link, device), so that the caller refuses an unsafe archive before
+writing anything (the checks of ``tarfile.data_filter``, done here so that Python
+3.10 to 3.13 behave alike).
 """
 
 from __future__ import annotations
@@ -31,13 +26,9 @@ KIND_NAMES = {
     "tar.bz2": "a bzip2-compressed tar archive",
     "tar.xz": "an xz-compressed tar archive",
 }
-_COMPRESSED = {
-    b"\x1f\x8b": "tar.gz",
-    b"BZh": "tar.bz2",
-    b"\xfd7zXZ\x00": "tar.xz",
-}
-_TAR_MODES = {"tar": "r:", "tar.gz": "r:gz", "tar.bz2": "r:bz2", "tar.xz": "r:xz"}
+_COMPRESSED = {b"\x1f\x8b": "tar.gz", b"BZh": "tar.bz2", b"\xfd7zXZ\x00": "tar.xz"}
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError)
 
 
 class ArchiveError(Exception):
@@ -45,11 +36,10 @@ class ArchiveError(Exception):
 
 
 def archive_kind(path: str | os.PathLike) -> str | None:
-    """Return "zip", "tar", "tar.gz", "tar.bz2" or "tar.xz" from the file's bytes.
+    """"zip", "tar", "tar.gz", "tar.bz2" or "tar.xz" from the file's bytes, or None.
 
-    None when the bytes are none of these (a web page, an image, garbage). A
-    compressed file is called a tar by its compression's magic bytes alone; a
-    compressed file that holds no tar is found out when it is listed.
+    A compressed file is called a tar by its compression's magic bytes alone; one
+    that holds no tar is found out when it is listed.
     """
     with open(path, "rb") as handle:
         head = handle.read(512)
@@ -58,11 +48,9 @@ def archive_kind(path: str | os.PathLike) -> str | None:
     for magic, kind in _COMPRESSED.items():
         if head.startswith(magic):
             return kind
-    if len(head) >= 262 and head[257:262] == b"ustar":
+    if head[257:262] == b"ustar":
         return "tar"
-    if zipfile.is_zipfile(path):  # a zip with a prefix (self-extracting)
-        return "zip"
-    return None
+    return "zip" if zipfile.is_zipfile(path) else None  # a zip with a prefix
 
 
 @dataclass(frozen=True)
@@ -81,32 +69,22 @@ class Member:
 
 
 def unsafe_reason(member: Member) -> str | None:
-    """Return why extracting ``member`` is unsafe, or None for a plain entry."""
-    name = member.name
-    if member.kind == "symlink":
-        return "is a symbolic link"
-    if member.kind == "hardlink":
-        return "is a hard link"
-    if member.kind == "device":
-        return "is a device file or FIFO"
-    return unsafe_member_name(name)
+    """Why extracting ``member`` is unsafe, or None for a plain entry."""
+    reasons = {
+        "symlink": "is a symbolic link",
+        "hardlink": "is a hard link",
+        "device": "is a device file or FIFO",
+    }
+    return reasons.get(member.kind) or unsafe_member_name(member.name)
 
 
-def _zip_members(archive: zipfile.ZipFile) -> list[Member]:
-    members = []
-    for info in archive.infolist():
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            kind = "symlink"
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-            kind = "device"
-        elif info.is_dir():
-            kind = "folder"
-        else:
-            kind = "file"
-        name = info.filename.replace("\\", "/")
-        members.append(Member(name, kind, info.file_size, info))
-    return members
+def _zip_kind(info: zipfile.ZipInfo) -> str:
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
+        return "device"
+    return "folder" if info.is_dir() else "file"
 
 
 def _tar_kind(info: tarfile.TarInfo) -> str:
@@ -116,9 +94,7 @@ def _tar_kind(info: tarfile.TarInfo) -> str:
         return "hardlink"
     if info.isdir():
         return "folder"
-    if info.isfile():
-        return "file"
-    return "device"  # character or block device, FIFO, or an unknown type
+    return "file" if info.isfile() else "device"  # devices, FIFOs, unknown types
 
 
 def open_archive(path: str | os.PathLike, kind: str):
@@ -126,28 +102,29 @@ def open_archive(path: str | os.PathLike, kind: str):
     try:
         if kind == "zip":
             return zipfile.ZipFile(path)
-        return tarfile.open(path, _TAR_MODES[kind])
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
+        return tarfile.open(path, "r:" + kind[4:])  # "tar.gz" -> "r:gz"
+    except _READ_ERRORS as error:
         raise ArchiveError(f"{type(error).__name__}: {error}") from None
 
 
 def list_members(archive) -> list[Member]:
     """Every member of an open zip or tar, read to its end (raises ArchiveError).
 
-    Listing a tar reads the whole (decompressed) stream, so a truncated or
-    corrupt tar is found here, before anything is extracted.
+    Listing a tar reads the whole (decompressed) stream, so a truncated or corrupt
+    tar is found here, before anything is extracted.
     """
     if isinstance(archive, zipfile.ZipFile):
-        return _zip_members(archive)
+        return [
+            Member(i.filename.replace("\\", "/"), _zip_kind(i), i.file_size, i)
+            for i in archive.infolist()
+        ]
     try:
         infos = archive.getmembers()
-    except (tarfile.TarError, EOFError, OSError, ValueError) as error:
+    except (*_READ_ERRORS, ValueError) as error:
         raise ArchiveError(f"{type(error).__name__}: {error}") from None
     members = []
     for info in infos:
-        name = info.name.replace("\\", "/")
-        if name.startswith("./"):
-            name = name[2:]
+        name = info.name.replace("\\", "/").removeprefix("./")
         members.append(Member(name, _tar_kind(info), max(info.size, 0), info))
     return members
 
@@ -155,8 +132,8 @@ def list_members(archive) -> list[Member]:
 def extract_member(archive, member: Member, target: Path) -> None:
     """Write one checked file or folder member to ``target`` (a plain file/folder).
 
-    Only folders and regular files are ever created, with ordinary permissions
-    (0o755 / 0o644): no link, device, owner or set-uid bit comes from the archive.
+    Only folders and regular files are created, with ordinary permissions: no link,
+    device, owner or set-uid bit comes from the archive.
     """
     if member.kind == "folder":
         target.mkdir(parents=True, exist_ok=True)

@@ -7,14 +7,8 @@ Two layouts are accepted, at a root folder or one folder below it::
     ROOT/list_attr_celeba.txt         ROOT/list_attr_celeba.csv
     ROOT/list_eval_partition.txt      ROOT/list_eval_partition.csv
 
-Typical use::
-
-    files = find_celeba("data/celeba")          # CelebAFiles, or a DataError
-    ids, attrs = read_attributes(files)         # attrs: (N, 40) int8 of +1 / -1
-    splits = split_ids(ids, read_partitions(files))   # {"train": [...], ...}
-
 :func:`detect_layout` works on names only, so the same rules apply to a folder and
-to the member names of a zip archive. Nothing here imports TensorFlow.
+to an archive's members. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -70,52 +64,35 @@ LAYOUTS: dict[str, LayoutPaths] = {
 }
 
 _IMAGE_DIR_NAME = "img_align_celeba"
-_LIST_NAMES = {p.attr_file for p in LAYOUTS.values()} | {
-    p.partition_file for p in LAYOUTS.values()
-}
+_LIST_NAMES = {name for paths in LAYOUTS.values() for name in paths[1:]}
 
 
 @dataclass(frozen=True)
 class CelebAFiles:
-    """The located files of one CelebA copy.
-
-    Attributes:
-        root: the folder that holds the layout (may be below the folder asked for).
-        layout: "official" or "kaggle".
-        image_dir: folder of the 178x218 JPEGs named 000001.jpg, ...
-        attr_file: list_attr_celeba.txt or .csv.
-        partition_file: list_eval_partition.txt or .csv.
-    """
+    """The located files of one CelebA copy (``root`` holds the layout)."""
 
     root: Path
-    layout: str
-    image_dir: Path
+    layout: str  # "official" or "kaggle"
+    image_dir: Path  # the 178x218 JPEGs 000001.jpg, ...
     attr_file: Path
     partition_file: Path
 
     @classmethod
     def at(cls, root: str | os.PathLike, layout: str) -> "CelebAFiles":
-        """Return the paths ``layout`` uses under ``root`` (nothing is checked)."""
+        """The paths ``layout`` uses under ``root`` (nothing is checked)."""
         if layout not in LAYOUTS:
             choices = ", ".join(LAYOUTS)
             raise ValueError(f"unknown layout {layout!r}: choose one of {choices}")
         root = Path(root)
-        rel = LAYOUTS[layout]
-        return cls(
-            root,
-            layout,
-            root / rel.image_dir,
-            root / rel.attr_file,
-            root / rel.partition_file,
-        )
+        return cls(root, layout, *(root / rel for rel in LAYOUTS[layout]))
 
     def image_path(self, image_id: str) -> Path:
-        """Return the path of one image, e.g. ``image_path("000001.jpg")``."""
+        """The path of one image, e.g. ``image_path("000001.jpg")``."""
         return self.image_dir / image_id
 
 
 def expected_paths_text() -> str:
-    """Describe both layouts' relative paths, for error messages."""
+    """Both layouts' relative paths, one line each, for error messages."""
     lines = []
     for name, rel in LAYOUTS.items():
         label = "kaggle (jessicali9530/celeba-dataset)" if name == "kaggle" else name
@@ -127,46 +104,37 @@ def expected_paths_text() -> str:
 
 # Layout detection on names --------------------------------------------------------
 def _missing(prefix: str, layout: str, names: set[str], dirs: set[str]) -> list[str]:
-    """List the files of ``layout`` under ``prefix`` missing from the names."""
     rel = LAYOUTS[layout]
-    lists = (rel.attr_file, rel.partition_file)
-    missing = [f for f in lists if prefix + f not in names]
+    missing = [f for f in rel[1:] if prefix + f not in names]
     if prefix + rel.image_dir not in dirs:
         missing.insert(0, rel.image_dir + "/*.jpg")
     return missing
 
 
 def _index(relative_paths: Iterable[str]) -> tuple[set[str], set[str]]:
-    """Return (list-file names, folders that directly hold a .jpg)."""
+    """(list-file names, folders that directly hold a .jpg)."""
     names, jpg_dirs = set(), set()
     for name in relative_paths:
         name = name.replace("\\", "/").removeprefix("./")
-        base = name.rsplit("/", 1)[-1]
+        folder, _, base = name.rpartition("/")
         if base in _LIST_NAMES:
             names.add(name)
         elif base.lower().endswith(".jpg"):
-            jpg_dirs.add(name.rsplit("/", 1)[0] if "/" in name else "")
+            jpg_dirs.add(folder)
     return names, jpg_dirs
 
 
 def _prefixes(names: set[str]) -> set[str]:
-    return {n[: len(n) - len(n.rsplit("/", 1)[-1])] for n in names}
+    return {n[: n.rfind("/") + 1] for n in names}  # "" or ending in "/"
 
 
 def detect_layout(relative_paths: Iterable[str]) -> tuple[str, str] | None:
     """Find a CelebA layout among relative names ("/"-separated, as in a zip).
 
-    A layout counts only when its image folder holds at least one .jpg and both
-    list files are present under the same prefix. The shallowest match wins.
-
-    Args:
-        relative_paths: file names relative to a folder or zip root, e.g.
-            "celeba/img_align_celeba/img_align_celeba/000001.jpg".
-
-    Returns:
-        (prefix, layout): prefix is "" or ends in "/" (e.g. "celeba/"), so
-        ``prefix + LAYOUTS[layout].attr_file`` is the attribute file's name.
-        None when no complete layout is present.
+    A layout counts only when its image folder holds a .jpg and both list files
+    are under the same prefix; the shallowest wins. Returns (prefix, layout), the
+    prefix "" or ending in "/" (``prefix + LAYOUTS[layout].attr_file`` is the
+    attribute file's name), or None.
     """
     names, jpg_dirs = _index(relative_paths)
     found = [
@@ -182,13 +150,9 @@ def detect_layout(relative_paths: Iterable[str]) -> tuple[str, str] | None:
 
 
 def describe_missing(relative_paths: Iterable[str]) -> str:
-    """Say which expected files are missing, for the closest partial layout.
+    """One line per layout naming what its closest partial copy lacks.
 
-    Args:
-        relative_paths: names as for :func:`detect_layout`.
-
-    Returns:
-        One line per layout, e.g. "official at celeba/: missing list_attr_celeba.txt".
+    E.g. "  official (at celeba/): missing list_attr_celeba.txt".
     """
     names, jpg_dirs = _index(relative_paths)
     prefixes = _prefixes(names) | {""}
@@ -206,35 +170,24 @@ def describe_missing(relative_paths: Iterable[str]) -> str:
 
 
 # Finding a copy on disk -----------------------------------------------------------
-def _first_jpg(path: str, rel: str) -> Iterator[str]:
-    """Yield one .jpg name in an image folder (and in a nested one), stopping early."""
-    with os.scandir(path) as entries:
-        for entry in entries:
-            if entry.name == _IMAGE_DIR_NAME and entry.is_dir():
-                yield from _first_jpg(entry.path, f"{rel}/{entry.name}")
-            elif entry.name.lower().endswith(".jpg"):
-                yield f"{rel}/{entry.name}"
-                return
-
-
 def _folder_names(root: Path, rel: str = "", depth: int = 1) -> Iterator[str]:
-    """Yield the names detect_layout needs: list files and one .jpg per image folder."""
+    """The names detect_layout needs: list files and one .jpg per image folder."""
     with os.scandir(root) as entries:
         for entry in entries:
             name = f"{rel}{entry.name}"
             if entry.name == _IMAGE_DIR_NAME and entry.is_dir():
-                yield from _first_jpg(entry.path, name)
+                yield from _folder_names(Path(entry.path), name + "/", 0)
             elif entry.is_dir() and depth > 0:
                 yield from _folder_names(Path(entry.path), name + "/", depth - 1)
             elif entry.name.lower().endswith(".jpg"):
                 yield name
-                return  # loose images: not a CelebA root, and maybe 200k of them
+                return  # one is enough: an image folder may hold 200,000
             else:
                 yield name
 
 
 def _top_entries(root: Path, limit: int = 10) -> str:
-    """List the first ``limit`` entries of root by name (reads at most 1000)."""
+    """The first ``limit`` entries of root by name (reads at most 1000)."""
     names = []
     with os.scandir(root) as entries:
         for entry in entries:
@@ -251,25 +204,17 @@ def _top_entries(root: Path, limit: int = 10) -> str:
 def find_celeba(root: str | os.PathLike) -> CelebAFiles:
     """Locate CelebA in ``root`` or in one folder below it.
 
-    Only the folder listings needed are read (the image folder is not listed in
-    full), so this is fast even for 202,599 images.
-
-    Args:
-        root: a folder holding either layout, or the folder above one.
-
-    Returns:
-        The located files.
-
-    Raises:
-        DataError: nothing usable; the message lists what was looked for, what
-            the folder holds, and which files are missing.
+    Only the listings needed are read (not the whole image folder), so this is
+    fast even for 202,599 images. Raises DataError when nothing usable is there:
+    the message lists what was looked for, what the folder holds and what is
+    missing.
     """
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(
             f"CelebA folder {root} does not exist. Download it first "
-            "(`python -m helpers download`) or make a generated stand-in "
-            "(`python -m helpers make-slice --out DIR`)."
+            "(`python -m vaelab download`) or make a generated stand-in "
+            "(`python -m vaelab make-slice --out DIR`)."
         )
     if not root.is_dir():
         raise DataError(
@@ -279,14 +224,13 @@ def find_celeba(root: str | os.PathLike) -> CelebAFiles:
     names = list(_folder_names(root))
     found = detect_layout(names)
     if found is not None:
-        prefix, layout = found
-        return CelebAFiles.at(root / prefix if prefix else root, layout)
+        return CelebAFiles.at(root / found[0], found[1])
     hint = ""
     if any("/" not in n and n.lower().endswith(".jpg") for n in names):
         hint = (
             f"\n{root} holds .jpg files directly: it looks like the image folder. "
-            f"Pass the folder that contains list_attr_celeba.* instead "
-            f"(probably {root.parent})."
+            "Pass the folder that contains list_attr_celeba.* instead (probably "
+            f"{root.parent})."
         )
     raise DataError(
         f"No CelebA found in {root}.\n"
@@ -294,7 +238,7 @@ def find_celeba(root: str | os.PathLike) -> CelebAFiles:
         f"{expected_paths_text()}\n"
         f"Found in {root}: {_top_entries(root)}\n"
         f"Closest matches:\n{describe_missing(names)}{hint}\n"
-        "Download CelebA (`python -m helpers download`) or point to the folder "
+        "Download CelebA (`python -m vaelab download`) or point to the folder "
         "that holds these files."
     )
 
@@ -307,10 +251,10 @@ def count_images(files: CelebAFiles) -> int:
 
 # Reading the list files -----------------------------------------------------------
 def decode_list_file(data: bytes) -> str:
-    """Decode a list file's bytes: UTF-8 (a byte-order mark is dropped), else Latin-1.
+    """Decode a list file: UTF-8 (a byte-order mark is dropped), else Latin-1.
 
-    CelebA's own files are ASCII; copies re-saved by spreadsheet programs start with
-    a UTF-8 byte-order mark, or are in Latin-1 (Windows-1252): both read the same.
+    CelebA's own files are ASCII; copies re-saved by spreadsheet programs start
+    with a byte-order mark, or are in Latin-1 (Windows-1252).
     """
     try:
         return data.decode("utf-8-sig")
@@ -318,9 +262,33 @@ def decode_list_file(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-def _open_list(path: Path) -> io.StringIO:
-    """Open a list file as text in whatever encoding it uses (see decode_list_file)."""
-    return io.StringIO(decode_list_file(Path(path).read_bytes()), newline="")
+def _list_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of a .csv or a space-separated .txt list file."""
+    text = io.StringIO(decode_list_file(path.read_bytes()), newline="")
+    if path.suffix.lower() == ".csv":
+        rows = ([v.strip() for v in row] for row in csv.reader(text))
+    else:
+        rows = (line.split() for line in text)
+    yield from enumerate(rows, start=1)
+
+
+def _first_of_each(path: Path, rows) -> dict:
+    """{id: value} of (line number, id, value) rows; later rows of an id are dropped."""
+    kept, duplicates = {}, []
+    for line_no, image_id, value in rows:
+        if image_id in kept:
+            duplicates.append(f"{image_id} (line {line_no})")
+        else:
+            kept[image_id] = value
+    if duplicates:
+        more = ", ..." if len(duplicates) > 5 else ""
+        warnings.warn(
+            f"{path}: {len(duplicates)} duplicate row(s) of images listed earlier, "
+            f"e.g. {', '.join(duplicates[:5])}{more}; the first row of each image "
+            "is used, the later ones are ignored.",
+            stacklevel=3,
+        )
+    return kept
 
 
 def _check_names(path: Path, line_no: int, names: list[str]) -> None:
@@ -337,149 +305,93 @@ def _check_names(path: Path, line_no: int, names: list[str]) -> None:
         )
 
 
-def _attribute_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, [image_id, 40 values]) after checking the header."""
-    with _open_list(path) as f:
-        if path.suffix.lower() == ".csv":
-            reader = csv.reader(f)
-            header = next(reader, [])
-            if header[:1] != ["image_id"]:
-                raise DataError(
-                    f"{path} line 1: expected a header starting with 'image_id', got "
-                    f"{','.join(header[:3])!r}..."
-                )
-            _check_names(path, 1, [h.strip() for h in header[1:]])
-            for line_no, row in enumerate(reader, start=2):
-                if row:
-                    yield line_no, [v.strip() for v in row]
-            return
-        first, second = f.readline(), f.readline()
+def _attribute_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
+    """(line number, image id, 40 values) after checking the header and each row."""
+    rows = _list_rows(path)
+    _, first = next(rows, (1, []))
+    if path.suffix.lower() == ".csv":
+        if first[:1] != ["image_id"]:
+            raise DataError(
+                f"{path} line 1: expected a header starting with 'image_id', got "
+                f"{','.join(first[:3])!r}..."
+            )
+        _check_names(path, 1, first[1:])
+        expected = 0
+    else:
         try:
-            expected = int(first)
+            expected = int(" ".join(first))
         except ValueError:
             raise DataError(
-                f"{path} line 1: expected the image count, got {first.strip()[:40]!r}."
+                f"{path} line 1: expected the image count, got "
+                f"{' '.join(first)[:40]!r}."
             ) from None
-        _check_names(path, 2, second.split())
-        count = 0
-        for line_no, line in enumerate(f, start=3):
-            row = line.split()
-            if row:
-                count += 1
-                yield line_no, row
-        if count < expected:  # more rows: duplicates, dropped by read_attributes
-            raise DataError(
-                f"{path}: line 1 says {expected} images but the file has {count} "
-                "rows; the file is truncated or damaged, download it again."
-            )
-
-
-def read_attributes(files: CelebAFiles) -> tuple[list[str], np.ndarray]:
-    """Read the 40 attributes of every image.
-
-    The file may be UTF-8 (with or without a byte-order mark) or Latin-1. An image
-    listed twice keeps its first row; the later rows are dropped with one warning
-    that gives their count and the first few names.
-
-    Args:
-        files: located CelebA files (.txt or .csv attribute file).
-
-    Returns:
-        (image_ids, attrs): N ids like "000001.jpg" in file order, and attrs of
-        shape (N, 40) int8 with values +1 / -1, columns in ATTRIBUTE_NAMES order.
-
-    Raises:
-        DataError: wrong or misordered names, a malformed row (with its line
-            number), or a count that disagrees with the file's first line.
-    """
-    path = Path(files.attr_file)
-    ids, values, seen, duplicates = [], [], set(), []
-    for line_no, row in _attribute_rows(path):
+        _check_names(path, 2, next(rows, (2, []))[1])
+    count = 0
+    for line_no, row in rows:
+        if not row:
+            continue
         if len(row) != len(ATTRIBUTE_NAMES) + 1 or not set(row[1:]) <= {"1", "-1"}:
             raise DataError(
                 f"{path} line {line_no}: expected an image id and 40 values of 1 or "
                 f"-1, got {len(row) - 1} values: {' '.join(row)[:80]!r}"
             )
-        if row[0] in seen:
-            duplicates.append(f"{row[0]} (line {line_no})")
-            continue
-        seen.add(row[0])
-        ids.append(row[0])
-        values.append(row[1:])
-    _warn_duplicates(path, duplicates)
-    attrs = np.array(values, dtype=np.int8).reshape(len(ids), len(ATTRIBUTE_NAMES))
-    return ids, attrs
-
-
-def read_partitions(files: CelebAFiles) -> dict[str, int]:
-    """Read the official split of every image.
-
-    Args:
-        files: located CelebA files (.txt or .csv partition file).
-
-    Returns:
-        image id -> 0 (train), 1 (validation) or 2 (test), in file order.
-
-    The file may be UTF-8 (with or without a byte-order mark) or Latin-1; an image
-    listed twice keeps its first row (with a warning).
-
-    Raises:
-        DataError: a malformed row or a partition value outside 0..2.
-    """
-    path = Path(files.partition_file)
-    is_csv = path.suffix.lower() == ".csv"
-    partitions: dict[str, int] = {}
-    duplicates = []
-    with _open_list(path) as f:
-        rows = csv.reader(f) if is_csv else (line.split() for line in f)
-        for line_no, row in enumerate(rows, start=1):
-            if is_csv and line_no == 1:
-                if [v.strip() for v in row] != ["image_id", "partition"]:
-                    raise DataError(
-                        f"{path} line 1: expected the header 'image_id,partition', "
-                        f"got {','.join(row)[:60]!r}."
-                    )
-                continue
-            if not row:
-                continue
-            value = row[1].strip() if len(row) == 2 else ""
-            if value not in {"0", "1", "2"}:
-                raise DataError(
-                    f"{path} line {line_no}: expected 'IMAGE_ID PARTITION' with "
-                    f"partition 0, 1 or 2, got {' '.join(row)[:60]!r}."
-                )
-            if row[0].strip() in partitions:
-                duplicates.append(f"{row[0].strip()} (line {line_no})")
-                continue
-            partitions[row[0].strip()] = int(value)
-    _warn_duplicates(path, duplicates)
-    return partitions
-
-
-def _warn_duplicates(path: Path, duplicates: list[str]) -> None:
-    """Warn once about rows of images listed earlier in the same file (kept: first)."""
-    if duplicates:
-        more = ", ..." if len(duplicates) > 5 else ""
-        warnings.warn(
-            f"{path}: {len(duplicates)} duplicate row(s) of images listed earlier, "
-            f"e.g. {', '.join(duplicates[:5])}{more}; the first row of each image "
-            "is used, the later ones are ignored.",
-            stacklevel=3,
+        count += 1
+        yield line_no, row[0], row[1:]
+    if count < expected:  # more rows: duplicates, dropped by read_attributes
+        raise DataError(
+            f"{path}: line 1 says {expected} images but the file has {count} "
+            "rows; the file is truncated or damaged, download it again."
         )
 
 
-def split_ids(ids: Iterable[str], partitions: dict[str, int]) -> dict[str, list[str]]:
-    """Group image ids by split, keeping their order.
+def read_attributes(files: CelebAFiles) -> tuple[list[str], np.ndarray]:
+    """Read the 40 attributes of every image: (image ids, (N, 40) int8 of +1 / -1).
 
-    Args:
-        ids: image ids, e.g. from :func:`read_attributes`.
-        partitions: from :func:`read_partitions`.
-
-    Returns:
-        {"train": [...], "validation": [...], "test": [...]}.
+    Ids ("000001.jpg") are in file order, columns in ATTRIBUTE_NAMES order. The
+    file may be UTF-8 (with a byte-order mark or not) or Latin-1; an image listed
+    twice keeps its first row (one warning gives the count and first names).
 
     Raises:
-        DataError: an id that the partition file does not list.
+        DataError: wrong or misordered names, a malformed row (with its line
+            number), or fewer rows than the file's first line says.
+    """
+    path = Path(files.attr_file)
+    kept = _first_of_each(path, _attribute_rows(path))
+    attrs = np.array(list(kept.values()), dtype=np.int8)
+    return list(kept), attrs.reshape(len(kept), len(ATTRIBUTE_NAMES))
+
+
+def read_partitions(files: CelebAFiles) -> dict[str, int]:
+    """Read the official split: image id -> 0 (train), 1 (validation) or 2 (test).
+
+    In file order; encodings and duplicates as for :func:`read_attributes`.
+    Raises DataError for a malformed row or a partition outside 0..2.
+    """
+    path = Path(files.partition_file)
+    rows = _list_rows(path)
+    if path.suffix.lower() == ".csv":
+        header = next(rows, (1, []))[1]
+        if header != ["image_id", "partition"]:
+            raise DataError(
+                f"{path} line 1: expected the header 'image_id,partition', "
+                f"got {','.join(header)[:60]!r}."
+            )
+    return _first_of_each(path, (_partition(path, n, row) for n, row in rows if row))
+
+
+def _partition(path: Path, line_no: int, row: list[str]) -> tuple[int, str, int]:
+    if len(row) != 2 or row[1] not in {"0", "1", "2"}:
+        raise DataError(
+            f"{path} line {line_no}: expected 'IMAGE_ID PARTITION' with "
+            f"partition 0, 1 or 2, got {' '.join(row)[:60]!r}."
+        )
+    return line_no, row[0], int(row[1])
+
+
+def split_ids(ids: Iterable[str], partitions: dict[str, int]) -> dict[str, list[str]]:
+    """Group image ids by split, keeping their order: {"train": [...], ...}.
+
+    Raises DataError for an id that the partition file does not list.
     """
     names = {code: name for name, code in SPLITS.items()}
     out: dict[str, list[str]] = {name: [] for name in SPLITS}
@@ -491,3 +403,13 @@ def split_ids(ids: Iterable[str], partitions: dict[str, int]) -> dict[str, list[
             )
         out[names[partitions[image_id]]].append(image_id)
     return out
+
+
+# A generated slice (vaelab.synthetic: cartoon faces in CelebA's layouts, for CI, the
+# demo and SMOKE=1) carries this file, so nothing mistakes it for CelebA.
+GENERATED_MARKER = "generated_slice.json"
+
+
+def is_generated_slice(path: str | os.PathLike) -> bool:
+    """True if ``path`` is a generated slice (not real CelebA)."""
+    return (Path(path) / GENERATED_MARKER).is_file()

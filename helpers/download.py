@@ -1,43 +1,9 @@
 """Get the real CelebA from Kaggle, opendatasets, a mirror URL or a local copy.
 
-Typical use::
-
-    from helpers.download import download_celeba
-    files = download_celeba("data")                     # Kaggle, via kagglehub
-    files = download_celeba("data", "local", path="/content/drive/MyDrive/celeba.zip")
-
-    python -m helpers download --source kaggle --dest data
-
-Every source ends the same way: the copy is checked with :func:`verify` (image count,
-attribute and partition files) and a small marker file, ``DEST/.celeba-verified.json``,
-records where the verified copy lives. A second call finds the marker, re-checks the
-copy cheaply and does nothing else, so it works offline.
-
-Where the data lands:
-
-- ``kaggle``: kagglehub downloads into its own cache (``~/.cache/kagglehub``, or
-  ``$KAGGLEHUB_CACHE``); on Colab and in Kaggle notebooks it mounts the dataset
-  read-only instead, ignoring any output folder. Nothing is copied: ``DEST/celeba``
-  becomes a symlink to that folder and the marker records its real path. Where a
-  symlink cannot be made (Windows without developer mode) the marker alone is used.
-- ``opendatasets``: ``DEST/celeba-dataset`` (the Kaggle layout), as opendatasets does.
-- ``url`` / ``local`` archive (a zip or a tar, .tar.gz, .tgz, ... recognised by
-  its bytes, not its name): the member list is checked (safe names, no links or
-  devices, enough disk, a CelebA layout at any depth) before anything is written,
-  then the layout's folder is extracted into ``DEST/.partial-XXXX/payload`` and
-  renamed to ``DEST/celeba`` in one step, so a half-extracted copy never looks
-  complete; an extraction that fails verification is removed. A downloaded
-  archive is deleted after the copy is extracted; a local one is never touched.
-- ``local`` folder: used where it is; ``DEST/celeba`` links to it, as for Kaggle.
-
-Kaggle credentials (see :func:`find_kaggle_credentials`): an API token before an
-older username/key pair, each from the environment, Colab secrets or ``~/.kaggle``;
-with none the public dataset is downloaded anonymously, where Kaggle allows it.
-
-Errors are :class:`helpers.errors.LabError` subclasses whose message says what went
-wrong and what to do, true to what was sent: no credentials, credentials rejected
-(401), consent missing (403), not found (404), or no network. No message, log or
-file ever contains a Kaggle key or token.
+Each copy is verified and recorded in ``DEST/.celeba-verified.json`` (a second call
+does nothing, offline too). kagglehub's cache and a local folder stay where they are
+(``DEST/celeba`` links to them); an archive is checked entry by entry, then extracted
+to ``DEST/celeba`` in one step. No message, log or file ever holds a key or token.
 """
 
 from __future__ import annotations
@@ -60,6 +26,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 from helpers.archives import (
     KIND_NAMES,
@@ -93,40 +60,28 @@ MARKER = ".celeba-verified.json"
 LINK_NAME = "celeba"  # DEST/celeba: the extracted copy, or a link to kagglehub's
 NETWORK_TIMEOUT = 30.0  # seconds to connect or between bytes; a dead link fails fast
 
-_KAGGLE_HINT = f"python -m helpers download --source kaggle --dest DIR ({KAGGLE_URL})"
+_KAGGLE_HINT = f"python -m vaelab download --source kaggle --dest DIR ({KAGGLE_URL})"
 
 
 # Verification and the completion marker -------------------------------------------
 def verify(files: CelebAFiles, expected_images: int | None = None) -> CelebAFiles:
-    """Check that a located copy of CelebA is complete and consistent.
+    """Check that a located copy of CelebA is complete and consistent; return it.
 
-    Args:
-        files: located files, from :func:`helpers.celeba.find_celeba`.
-        expected_images: the exact image count required; None accepts any positive
-            count (a generated slice) but warns when it is not CelebA's 202,599.
-
-    Returns:
-        ``files`` unchanged.
-
-    Raises:
-        DataError: no images, a count other than ``expected_images``, an attribute
-            or partition file that does not parse, or lists that disagree with the
-            image folder.
+    ``expected_images`` None accepts any positive count (a generated slice) but
+    warns when it is not CelebA's 202,599. Raises DataError: no images, another
+    count, a list file that does not parse, or lists that disagree with the images.
     """
     n = count_images(files)
-    if n == 0:
-        raise DataError(f"{files.image_dir} holds no .jpg images.")
-    if expected_images is not None and n != expected_images:
+    if n == 0 or expected_images not in (None, n):
+        wanted = f"{expected_images:,}" if expected_images else "some"
         raise DataError(
-            f"{files.image_dir} holds {n:,} images, expected {expected_images:,}: "
-            "the download or extraction is incomplete."
+            f"{files.image_dir} holds {n:,} images, expected {wanted}: the download "
+            "or extraction is incomplete."
         )
     if expected_images is None and n != CELEBA_TOTAL:
         warnings.warn(
             f"{files.image_dir} holds {n:,} images, not CelebA's {CELEBA_TOTAL:,}: "
-            "fine for a generated slice, but a partial copy if you meant the real "
-            "data.",
-            UserWarning,
+            "fine for a generated slice, but a partial copy of the real data.",
             stacklevel=2,
         )
     ids, _ = read_attributes(files)
@@ -152,17 +107,13 @@ def verify(files: CelebAFiles, expected_images: int | None = None) -> CelebAFile
 def verified_copy(
     dest: str | os.PathLike, expected_images: int | None = None
 ) -> CelebAFiles | None:
-    """Return the copy a marker in ``dest`` records, if it is still there and whole.
+    """The copy a marker in ``dest`` records, or None if it is gone or changed.
 
-    The check is cheap (folder listings only): the recorded folder must still hold
-    a CelebA layout with the recorded image count (and ``expected_images``, if set).
-
-    Returns:
-        CelebAFiles, or None when there is no marker or the copy changed.
+    Cheap (folder listings only): the recorded folder must still hold a CelebA
+    layout with the recorded image count (and ``expected_images``, if set).
     """
-    marker = Path(dest).expanduser() / MARKER
     try:
-        record = json.loads(marker.read_text())
+        record = json.loads((Path(dest).expanduser() / MARKER).read_text())
         files = find_celeba(record["root"])
         images = count_images(files)
     except (OSError, ValueError, KeyError, TypeError, DataError):
@@ -172,86 +123,48 @@ def verified_copy(
     return files
 
 
-def _write_marker(dest: Path, files: CelebAFiles, source: str, images: int) -> None:
-    record = {
-        "source": source,
-        "root": str(Path(files.root).resolve()),
-        "layout": files.layout,
-        "images": images,
-        "verified_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    atomic_write_text(dest / MARKER, json.dumps(record, indent=2) + "\n")
-
-
-# Recognising what was saved where a zip was expected ------------------------------
-def _html_explanation(path: Path) -> str | None:
-    """Explain a web page saved under a .zip name, or return None if it is not one."""
+# Archives: what was saved, and extracting it safely --------------------------------
+def _web_page(path: Path) -> str | None:
+    """Explain a web page saved in place of an archive, or None if it is not one."""
     with open(path, "rb") as f:
-        head = f.read(64 * 1024)
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if not (text.startswith(b"<!doctype html") or text.startswith(b"<html")):
+        text = f.read(64 * 1024).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not text.startswith((b"<!doctype html", b"<html")):
         return None
-    size = path.stat().st_size
+    start = f"{path} is not a zip but a {path.stat().st_size:,}-byte"
     drive_words = (b"google drive", b"quota", b"virus scan", b"drive.google")
     if any(word in text for word in drive_words):
         return (
-            f"{path} is not a zip but a {size:,}-byte Google Drive web page. Google "
-            "Drive shows it instead of the file when a shared file was downloaded too "
-            'often ("download quota exceeded"; the quota resets within 24 hours) or '
-            "when a large file needs a virus-scan confirmation. Do not wait for it: "
-            f"download from Kaggle instead: {_KAGGLE_HINT}"
+            f"{start} Google Drive web page, shown instead of a shared file that was "
+            "downloaded too often (the quota resets within 24 hours) or that needs a "
+            f"virus-scan confirmation. Do not wait: use Kaggle: {_KAGGLE_HINT}"
         )
     return (
-        f"{path} is not a zip but a {size:,}-byte HTML web page (a login, error or "
-        "preview page was saved instead of the file). Check that the link downloads "
-        f"the file itself, or use Kaggle: {_KAGGLE_HINT}"
+        f"{start} HTML web page (a login, error or preview page). Check that the "
+        f"link downloads the file itself, or use Kaggle: {_KAGGLE_HINT}"
     )
 
 
-def _check_zip(path: Path) -> None:
-    """Raise DownloadError unless ``path`` is a readable zip archive."""
-    explanation = _html_explanation(path)
-    if explanation:
-        raise DownloadError(explanation)
-    if not zipfile.is_zipfile(path):
-        size = path.stat().st_size
-        raise DownloadError(
-            f"{path}: the zip is truncated or corrupt ({size:,} bytes); download it "
-            "again (the full CelebA zip is over 1 GB)."
-        )
-
-
 def _check_archive(path: Path) -> str:
-    """Return the kind of archive ``path`` is by its bytes ("zip", "tar.gz", ...).
-
-    Raises:
-        DownloadError: a web page, or neither a zip nor a tar (named as such).
-    """
-    explanation = _html_explanation(path)
-    if explanation:
-        raise DownloadError(explanation)
-    kind = archive_kind(path)
+    """The kind of archive ``path`` is by its bytes; DownloadError if none is."""
+    page = _web_page(path)
+    if page:
+        raise DownloadError(page)
+    kind, size = archive_kind(path), path.stat().st_size
     if kind is None:
-        size = path.stat().st_size
         what = "an empty file" if size == 0 else f"{size:,} bytes"
         raise DownloadError(
             f"{path} is neither a zip nor a tar archive ({what}; its first bytes "
             "match no archive format): it is truncated, corrupt or another kind of "
             "file. Download it again, or use Kaggle: " + _KAGGLE_HINT
         )
-    if kind == "zip":
-        _check_zip(path)
+    if kind == "zip" and not zipfile.is_zipfile(path):
+        raise DownloadError(
+            f"{path}: the zip is truncated or corrupt ({size:,} bytes); download it "
+            "again (the full CelebA zip is over 1 GB)."
+        )
     return kind
 
 
-def _corrupt(path: Path, kind: str, error) -> DownloadError:
-    return DownloadError(
-        f"{path}: {KIND_NAMES[kind]}, but truncated or corrupt "
-        f"({path.stat().st_size:,} bytes; {error}); download it again."
-    )
-
-
-# Safe extraction -------------------------------------------------------------------
 def safe_extract_zip(
     zip_path: str | os.PathLike,
     dest: str | os.PathLike,
@@ -260,42 +173,19 @@ def safe_extract_zip(
     replace: bool = False,
     celeba_layout: bool = False,
 ) -> Path:
-    """Extract a zip or tar archive into ``dest/name`` safely and all at once.
+    """Extract a zip or tar archive (known by its bytes) into ``dest/name`` safely.
 
-    The archive's kind comes from its bytes (zip, tar, tar.gz, tar.bz2, tar.xz),
-    not its name. Every entry is checked before anything is written: an absolute
-    path, a drive letter, a ``..`` component, a symbolic or hard link, or a device
-    file refuses the whole archive, and so does a total size larger than the free
-    disk. The entries go to ``dest/.partial-XXXX/payload`` (deep enough that
-    :func:`helpers.celeba.find_celeba` on ``dest`` never mistakes it for data) and
-    are renamed to ``dest/name`` in one step when every byte is out; an interrupted
-    run leaves only a ``.partial-`` folder, removed by the next call.
-
-    Args:
-        zip_path: the archive.
-        dest: the folder to extract under (created if needed).
-        name: the folder the entries end up in; defaults to the archive's stem.
-        replace: remove an existing ``dest/name`` first instead of refusing.
-        celeba_layout: find the CelebA layout in the member list first (at any
-            depth), refuse an archive without one before writing anything, and
-            extract only the layout's folder, so that ``dest/name`` holds the
-            layout at its root.
-
-    Returns:
-        ``dest/name``, holding the archive's entries.
-
-    Raises:
-        DownloadError: an HTML page or broken archive, an unsafe entry, too little
-            free disk, or ``dest/name`` already exists (and ``replace`` is False).
-        DataError: ``celeba_layout`` and the archive holds no CelebA layout.
+    Every entry is checked first: an absolute name, a drive letter, a ``..``, a
+    link or a device refuses the whole archive, and so does a total size above the
+    free disk. The entries go to ``dest/.partial-XXXX/payload``, renamed to
+    ``dest/name`` (default: the archive's stem; ``replace`` removes an existing
+    one) in one step. With ``celeba_layout`` only the folder holding a CelebA
+    layout (at any depth) is extracted; an archive without one raises DataError.
+    Anything else wrong raises DownloadError.
     """
     zip_path, dest = Path(zip_path), Path(dest).expanduser()
-    stem = zip_path.name
-    for suffix in (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip"):
-        if stem.lower().endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    target = dest / (name or stem)
+    suffix = r"\.(tar\.gz|tar\.bz2|tar\.xz|tgz|tar|zip)$"
+    target = dest / (name or re.sub(suffix, "", zip_path.name, flags=re.IGNORECASE))
     kind = _check_archive(zip_path)
     try:
         with open_archive(zip_path, kind) as archive:
@@ -303,33 +193,23 @@ def safe_extract_zip(
             _refuse_unsafe(zip_path, members)
             if celeba_layout:
                 members = _layout_members(zip_path, kind, members)
-            if target.exists() or target.is_symlink():
-                if not replace:
-                    raise DownloadError(
-                        f"{target} already exists: remove it or pass replace=True."
-                    )
+            if (target.exists() or target.is_symlink()) and not replace:
+                raise DownloadError(
+                    f"{target} already exists: remove it or pass replace=True."
+                )
             dest.mkdir(parents=True, exist_ok=True)
-            _check_free_space(zip_path, dest, members)
-            for stale in dest.glob(".partial-*"):
-                print(f"removing an unfinished extraction: {stale}")
-                shutil.rmtree(stale, ignore_errors=True)
-            partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=dest))
-            try:
-                payload = partial / "payload"
-                _extract_all(zip_path, archive, members, payload)
-                payload.mkdir(exist_ok=True)  # an empty archive
-                if target.is_symlink() or target.is_file():
-                    target.unlink()
-                elif target.exists():
-                    shutil.rmtree(target)
-                os.replace(payload, target)
-            finally:
-                shutil.rmtree(partial, ignore_errors=True)
-    except ArchiveError as error:
-        raise _corrupt(zip_path, kind, error) from None
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as error:
+            needed = sum(m.size for m in members if m.kind == "file")
+            free = shutil.disk_usage(dest).free
+            if needed > free:
+                raise DownloadError(
+                    f"extracting {zip_path} needs {needed / 1e9:.1f} GB but only "
+                    f"{free / 1e9:.1f} GB is free under {dest}: free some space, or "
+                    "pass a --dest on another disk."
+                )
+            _extract_all(zip_path, archive, members, target)
+    except (ArchiveError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
         raise DownloadError(
-            f"{zip_path}: the zip is truncated or corrupt "
+            f"{zip_path}: {KIND_NAMES[kind]}, but truncated or corrupt "
             f"({zip_path.stat().st_size:,} bytes; {error}); download it again."
         ) from None
     return target
@@ -369,28 +249,32 @@ def _layout_members(path: Path, kind: str, members: list[Member]) -> list[Member
     return kept
 
 
-def _check_free_space(path: Path, dest: Path, members: list[Member]) -> None:
-    needed = sum(m.size for m in members if m.kind == "file")
-    free = shutil.disk_usage(dest).free
-    if needed > free:
-        raise DownloadError(
-            f"extracting {path} needs {needed / 1e9:.1f} GB but only "
-            f"{free / 1e9:.1f} GB is free under {dest}: free some space, or pass "
-            "a --dest on another disk."
-        )
-
-
-def _extract_all(path: Path, archive, members: list[Member], payload: Path) -> None:
-    print(f"extracting {len(members):,} entries of {path} ...")
-    for k, member in enumerate(members, 1):
-        if isinstance(archive, zipfile.ZipFile):
-            info = copy.copy(member.handle)
-            info.filename = member.name  # the layout's folder becomes the root
-            archive.extract(info, payload)
-        else:
-            extract_member(archive, member, payload / member.name)
-        if k % 50_000 == 0:
-            print(f"  {k:,} / {len(members):,}")
+def _extract_all(path: Path, archive, members: list[Member], target: Path) -> None:
+    """Extract into a fresh ``.partial-`` folder, then rename it to ``target``."""
+    for stale in target.parent.glob(".partial-*"):
+        print(f"removing an unfinished extraction: {stale}")
+        shutil.rmtree(stale, ignore_errors=True)
+    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+    try:
+        payload = partial / "payload"  # deep enough that find_celeba never sees it
+        print(f"extracting {len(members):,} entries of {path} ...")
+        for k, member in enumerate(members, 1):
+            if isinstance(archive, zipfile.ZipFile):  # its extract checks each CRC
+                info = copy.copy(member.handle)
+                info.filename = member.name  # the layout's folder becomes the root
+                archive.extract(info, payload)
+            else:
+                extract_member(archive, member, payload / member.name)
+            if k % 50_000 == 0:
+                print(f"  {k:,} / {len(members):,}")
+        payload.mkdir(exist_ok=True)  # an empty archive
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.exists():
+            shutil.rmtree(target)
+        os.replace(payload, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 # Network errors ----------------------------------------------------------------------
@@ -399,21 +283,17 @@ def _causes(error: BaseException):
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         yield error
-        reason = getattr(error, "reason", None)
-        if isinstance(reason, BaseException):  # urllib's URLError.reason
-            yield reason
+        if isinstance(getattr(error, "reason", None), BaseException):  # URLError
+            yield error.reason
         error = error.__cause__ or error.__context__
 
 
 def _network_reason(error: BaseException) -> str | None:
     """Name the connection failure behind ``error``, or None if it is not one."""
-    try:
-        import requests
+    import requests  # comes with kagglehub
 
-        requests_errors = (requests.ConnectionError, requests.Timeout)
-    except ImportError:  # pragma: no cover - requests comes with kagglehub
-        requests_errors = ()
     unreachable = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN}
+    failed = (ConnectionError, requests.ConnectionError, requests.Timeout)
     for cause in _causes(error):
         if isinstance(cause, socket.gaierror):
             return "the server's name could not be looked up"
@@ -421,11 +301,7 @@ def _network_reason(error: BaseException) -> str | None:
             return "the connection was refused"
         if isinstance(cause, (TimeoutError, socket.timeout)):
             return f"no answer within {NETWORK_TIMEOUT:g} s"
-        if isinstance(cause, ConnectionError) or (
-            isinstance(cause, OSError) and cause.errno in unreachable
-        ):
-            return "the connection failed"
-        if requests_errors and isinstance(cause, requests_errors):
+        if isinstance(cause, failed) or getattr(cause, "errno", None) in unreachable:
             return "the connection failed"
     return None
 
@@ -440,56 +316,24 @@ def _http_status(error: BaseException) -> int | None:
     return None
 
 
-def _network_error(what: str, reason: str) -> DownloadError:
-    return DownloadError(
-        f"could not reach {what}: the network is unreachable ({reason}). Check "
-        "the internet connection (on Colab: is the runtime connected?) and run the "
-        "same command again. Without internet, copy CelebA here yourself and use "
-        "--source local --from PATH."
-    )
-
-
-@contextlib.contextmanager
-def _socket_timeout(seconds: float):
-    """Give sockets without their own timeout (urllib's) a finite one, for a while."""
-    before = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(before)
-
-
 # Kaggle credentials ------------------------------------------------------------------
-# What kagglehub 1.0 sends, in its order: a token (KAGGLE_API_TOKEN, ~/.kaggle/
-# access_token) before a legacy username/key pair (KAGGLE_USERNAME + KAGGLE_KEY,
-# then kaggle.json). In Colab it reads one secret, KAGGLE_API_TOKEN, and swallows
-# every error, so secrets named KAGGLE_USERNAME / KAGGLE_KEY were never read. The
-# lab reads the secrets itself (the token first, then the pair) and hands what it
-# found to kagglehub through its documented environment variables, only for the
-# length of the download. With nothing found it tries the anonymous download Kaggle
-# allows for public datasets, and a refusal then says that nothing was sent.
+# kagglehub 1.0 sends a token (KAGGLE_API_TOKEN, ~/.kaggle/access_token) before a
+# username/key pair (KAGGLE_USERNAME + KAGGLE_KEY, then kaggle.json), but in Colab it
+# reads only the KAGGLE_API_TOKEN secret and swallows every error. So the lab looks
+# itself, in that order, and gives what it found to kagglehub through its documented
+# environment variables for the download only; with nothing, it tries anonymously.
 KAGGLE_SETTINGS = "https://www.kaggle.com/settings"
 TOKEN_VARIABLE = "KAGGLE_API_TOKEN"
 PAIR_VARIABLES = ("KAGGLE_USERNAME", "KAGGLE_KEY")
-_JSON_TYPES = {
-    list: "an array",
-    str: "a string",
-    int: "a number",
-    float: "a number",
-    bool: "true/false",
-    type(None): "null",
-}
+_NEW_TOKEN = f"{KAGGLE_SETTINGS} (API, Create New Token)"
 
 
 @dataclass(frozen=True)
 class KaggleCredentials:
-    """Which Kaggle credentials a download sends, and where they came from.
+    """Which Kaggle credentials a download sends ("token", "pair" or "none").
 
-    ``kind`` is "token", "pair" or "none"; ``source`` names where they were found
-    (a variable, a Colab secret or a file: never a value). ``env`` holds the
-    variables to give kagglehub for the download (secret values: it is neither
-    printed nor part of ``repr``).
+    ``source`` names where they were found (never a value); ``env`` holds the
+    variables given to kagglehub during the download (secret: not in ``repr``).
     """
 
     kind: str
@@ -513,19 +357,12 @@ class KaggleCredentials:
         what = "API token" if self.kind == "token" else "username and key"
         return f"Kaggle: signing in with the {what} from {self.source}."
 
-    @contextlib.contextmanager
     def exported(self):
-        """Set ``env`` in os.environ during the block only, then restore it."""
-        saved = {name: os.environ.get(name) for name in self.env}
-        os.environ.update(self.env)
-        try:
-            yield self
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        """A context manager: ``env`` is in os.environ during the block only."""
+        return mock.patch.dict(os.environ, self.env)
+
+
+_NOBODY = KaggleCredentials("none", "nothing")
 
 
 def _kaggle_json_path() -> Path:
@@ -536,10 +373,9 @@ def _kaggle_json_path() -> Path:
 def _ways_to_sign_in() -> str:
     json_path = _kaggle_json_path()
     return (
-        f"Create an API token at {KAGGLE_SETTINGS} (API, Create New Token), then "
-        "give it in one of these ways and run again:\n"
-        f"  1. on Colab: the notebook secret {TOKEN_VARIABLE} (the key icon on the "
-        "left; switch on its notebook access);\n"
+        f"Create an API token at {_NEW_TOKEN}, then give it in one of these ways "
+        f"and run again:\n  1. on Colab: the notebook secret {TOKEN_VARIABLE} (the "
+        "key icon on the left; switch on its notebook access);\n"
         f"  2. elsewhere: the environment variable {TOKEN_VARIABLE};\n"
         "  3. an older username/key pair: the Colab secrets or environment variables "
         f"KAGGLE_USERNAME and KAGGLE_KEY, or the kaggle.json file saved as "
@@ -549,274 +385,198 @@ def _ways_to_sign_in() -> str:
     )
 
 
-def _bad_kaggle_json(path: Path, problem: str) -> CredentialsError:
-    return CredentialsError(
-        f"{path} is not a usable Kaggle credentials file: {problem}. Replace it "
-        f"with a fresh kaggle.json from {KAGGLE_SETTINGS} (API, Create New Token; "
-        'it reads {"username": "...", "key": "..."}), or delete it and give an API '
-        f"token as {TOKEN_VARIABLE} (a Colab secret or environment variable)."
-    )
+def _json_type(value) -> str:
+    names = {list: "an array", dict: "an object", str: "a string", type(None): "null"}
+    if isinstance(value, bool):
+        return "true/false"
+    return names.get(type(value), "a number")  # JSON has no other types
+
+
+def _file_text(path: Path, encoding: str, bad) -> str:
+    """The text of a credentials file; ``bad(problem)`` is raised when it has none."""
+    if path.is_dir():
+        raise bad("it is a folder, not a file")
+    try:
+        return path.read_bytes().decode(encoding)
+    except UnicodeDecodeError:
+        raise bad("it is not text") from None
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise bad(f"it cannot be read ({reason})") from None
 
 
 def read_kaggle_json(path: str | os.PathLike) -> tuple[str, str]:
     """Read a kaggle.json file; return (username, key).
 
-    Raises:
-        CredentialsError: one line naming the file, what is wrong with it (a
-            folder, unreadable, empty, not JSON, not an object, a missing, empty or
-            non-string field) and the fix. It never shows the file's content.
+    Raises CredentialsError: one line naming the file, what is wrong with it and
+    the fix; it never shows the file's content.
     """
     path = Path(path)
-    if path.is_dir():
-        raise _bad_kaggle_json(path, "it is a folder, not a file")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _bad_kaggle_json(path, "it is not text") from None
-    except OSError as error:
-        raise _bad_kaggle_json(
-            path, f"it cannot be read ({error.strerror or type(error).__name__})"
-        ) from None
+
+    def bad(problem: str) -> CredentialsError:
+        return CredentialsError(
+            f"{path} is not a usable Kaggle credentials file: {problem}. Replace it "
+            f"with a fresh kaggle.json from {_NEW_TOKEN}, which reads "
+            '{"username": "...", "key": "..."}, or delete it and give an API token '
+            f"as {TOKEN_VARIABLE} (a Colab secret or environment variable)."
+        )
+
+    text = _file_text(path, "utf-8-sig", bad)
     if not text.strip():
-        raise _bad_kaggle_json(path, "it is empty")
+        raise bad("it is empty")
     try:
         record = json.loads(text)
     except ValueError as error:
-        where = getattr(error, "lineno", None)
-        at = f" (line {where}, column {error.colno})" if where else ""
-        raise _bad_kaggle_json(path, f"it is not valid JSON{at}") from None
+        where = f"line {error.lineno}, column {error.colno}"
+        raise bad(f"it is not valid JSON ({where})") from None
     if not isinstance(record, dict):
-        kind = _JSON_TYPES.get(type(record), type(record).__name__)
-        raise _bad_kaggle_json(path, f"it holds {kind}, not a JSON object")
-    missing = [name for name in ("username", "key") if name not in record]
+        raise bad(f"it holds {_json_type(record)}, not a JSON object")
+    missing = [f'"{name}"' for name in ("username", "key") if name not in record]
     if missing:
-        names = " and ".join(f'"{name}"' for name in missing)
-        raise _bad_kaggle_json(path, f"it has no {names} field")
-    values = []
+        raise bad(f"it has no {' and '.join(missing)} field")
     for name in ("username", "key"):
-        value = record[name]
-        if not isinstance(value, str):
-            kind = _JSON_TYPES.get(type(value), "an object")
-            raise _bad_kaggle_json(path, f'its "{name}" is {kind}, not a string')
-        if not value.strip():
-            raise _bad_kaggle_json(path, f'its "{name}" is empty')
-        values.append(value.strip())
-    return values[0], values[1]
+        if not isinstance(record[name], str):
+            raise bad(f'its "{name}" is {_json_type(record[name])}, not a string')
+        if not record[name].strip():
+            raise bad(f'its "{name}" is empty')
+    return record["username"].strip(), record["key"].strip()
 
 
 def _token_problem(text: str) -> str | None:
-    if not text.strip():
+    text = text.strip()
+    if not text:
         return "it is empty"
-    if any(ch.isspace() for ch in text.strip()) or not text.strip().isprintable():
-        return "it holds spaces or control characters, not one token"
-    if not text.strip().isascii():
-        return "it holds non-ASCII characters, not a token"
+    if not (text.isascii() and text.isprintable()) or any(c.isspace() for c in text):
+        return "it holds spaces, control or non-ASCII characters, not one token"
     return None
 
 
-def _check_token_text(text: str, where: str) -> None:
-    problem = _token_problem(text)
-    if problem:
-        raise CredentialsError(
-            f"{where} is not a usable Kaggle API token: {problem}. Set it to the "
-            f"token from {KAGGLE_SETTINGS} (API, Create New Token), and run again."
-        )
-
-
 def _read_token_file(path: Path) -> str:
-    """The token in ``path`` (kagglehub reads it too); a bad file is one clear line.
+    """The token in ``path`` (kagglehub reads it too); a bad file is one clear line."""
 
-    An empty, whitespace-only, binary or unreadable token file would make
-    kagglehub fail (or send garbage), so it is refused with the fix.
-    """
-    fix = (
-        f"put your API token from {KAGGLE_SETTINGS} (API, Create New Token) in "
-        f"it, or delete it (`rm {path}`), and run again"
-    )
-    if path.is_dir():
-        raise CredentialsError(f"{path} is a folder, not a token file: {fix}.")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise CredentialsError(f"{path} is not text (binary data): {fix}.") from None
-    except OSError as error:
-        raise CredentialsError(
-            f"{path} cannot be read ({error.strerror or type(error).__name__}): {fix}."
-        ) from None
+    def bad(problem: str) -> CredentialsError:
+        return CredentialsError(
+            f"{path} is not a usable Kaggle API token: {problem}; put your API token "
+            f"from {_NEW_TOKEN} in it, or delete it (`rm {path}`), and run again."
+        )
+
+    text = _file_text(path, "utf-8", bad)
     problem = _token_problem(text)
     if problem:
-        raise CredentialsError(
-            f"{path} is not a usable Kaggle API token: {problem}; {fix}."
-        )
+        raise bad(problem)
     return text.strip()
 
 
 def _colab_userdata():
     """google.colab.userdata in Colab, else None."""
-    if not in_colab():
-        return None
-    try:
-        from google.colab import userdata  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return userdata
+    if in_colab():
+        with contextlib.suppress(ImportError):
+            from google.colab import userdata  # type: ignore[import-not-found]
+
+            return userdata
+    return None
 
 
 def _colab_secret(userdata, name: str, notes: list) -> str | None:
-    """The Colab secret ``name`` (whitespace removed), or None if it is not set.
-
-    Raises:
-        CredentialsError: the secret exists but this notebook may not read it.
-    """
-    not_found = getattr(userdata, "SecretNotFoundError", ())
-    no_access = getattr(userdata, "NotebookAccessError", ())
+    """The Colab secret ``name`` without whitespace, or None if it is not set."""
     try:
         value = userdata.get(name)
     except Exception as error:
-        if not_found and isinstance(error, not_found):
+        if isinstance(error, getattr(userdata, "SecretNotFoundError", ())):
             return None
-        if no_access and isinstance(error, no_access):
+        if isinstance(error, getattr(userdata, "NotebookAccessError", ())):
             raise CredentialsError(
                 f"the Colab secret {name} exists, but this notebook may not read "
                 "it: open the key icon on the left, switch on its notebook access "
                 "(or allow access when Colab asks) and run this cell again."
             ) from None
         # TimeoutException (not run from the Colab page), or a Colab change.
-        notes.append(
-            f"the Colab secret {name} could not be read ({type(error).__name__})"
-        )
+        why = type(error).__name__
+        notes.append(f"the Colab secret {name} could not be read ({why})")
         return None
-    value = "".join(str(value or "").split())
-    return value or None
+    return "".join(str(value or "").split()) or None
+
+
+def _environment_variable(name: str) -> str | None:
+    value = os.environ.get(name)
+    if value is not None and not value.strip():
+        raise CredentialsError(
+            f"the environment variable {name} is set but empty: unset it (`unset "
+            f"{name}`) or set it to its value (a token: from {_NEW_TOKEN}), and run "
+            "again."
+        )
+    return value
 
 
 def find_kaggle_credentials() -> KaggleCredentials:
     """Find the Kaggle credentials a download will send, without network access.
 
-    In this order (a token before a username/key pair, as kagglehub 1.0 does):
-
-    1. the environment variable ``KAGGLE_API_TOKEN``;
-    2. in Colab, the notebook secret ``KAGGLE_API_TOKEN``;
-    3. the token file ``~/.kaggle/access_token`` (kagglehub reads it);
-    4. the environment variables ``KAGGLE_USERNAME`` and ``KAGGLE_KEY``;
-    5. in Colab, the secrets ``KAGGLE_USERNAME`` and ``KAGGLE_KEY``;
-    6. ``kaggle.json`` in ``$KAGGLE_CONFIG_DIR`` or ``~/.kaggle``.
-
-    Nothing found is no error: the result's kind is "none" and the download is
-    tried anonymously.
-
-    Raises:
-        CredentialsError: half a username/key pair, a Colab secret this notebook
-            may not read, or a kaggle.json that cannot be used. Messages name
-            variables, secrets and files, never their values.
+    In kagglehub 1.0's order: ``KAGGLE_API_TOKEN`` as an environment variable, then
+    as a Colab secret, then ``~/.kaggle/access_token``; ``KAGGLE_USERNAME`` and
+    ``KAGGLE_KEY`` as environment variables, then as Colab secrets; ``kaggle.json``
+    in ``$KAGGLE_CONFIG_DIR`` or ``~/.kaggle``. Nothing found is kind "none" (an
+    anonymous download). Raises CredentialsError for an empty or garbled variable
+    or token, half a pair, a Colab secret this notebook may not read, or an
+    unusable file; messages name them, never their values.
     """
     notes: list[str] = []
+    places = [("environment variable", _environment_variable)]
     userdata = _colab_userdata()
-    return (
-        _find_token(userdata, notes)
-        or _find_pair(userdata, notes)
-        or _find_kaggle_json(notes)
-        or KaggleCredentials("none", "nothing", notes=tuple(notes))
-    )
-
-
-def _find_token(userdata, notes: list[str]) -> KaggleCredentials | None:
-    """Steps 1-3: an API token in the environment, a Colab secret or a file."""
-    token = os.environ.get(TOKEN_VARIABLE)
-    if token is not None and not token.strip():
-        raise CredentialsError(
-            f"the environment variable {TOKEN_VARIABLE} is set but empty: unset it "
-            f"(`unset {TOKEN_VARIABLE}`) or set it to your API token from "
-            f"{KAGGLE_SETTINGS}, and run again."
-        )
-    if token is not None:
-        _check_token_text(token, f"the environment variable {TOKEN_VARIABLE}")
-        return KaggleCredentials("token", f"the environment variable {TOKEN_VARIABLE}")
     if userdata is not None:
-        token = _colab_secret(userdata, TOKEN_VARIABLE, notes)
-        if token:
-            return KaggleCredentials(
-                "token",
-                f"the Colab secret {TOKEN_VARIABLE}",
-                {TOKEN_VARIABLE: token},
-                tuple(notes),
-            )
-    for name in ("access_token", "access_token.txt"):
-        token_file = Path.home() / ".kaggle" / name
-        if token_file.exists() and _read_token_file(token_file):
-            return KaggleCredentials("token", str(token_file), notes=tuple(notes))
-    return None
-
-
-def _find_pair(userdata, notes: list[str]) -> KaggleCredentials | None:
-    """Steps 4-5: KAGGLE_USERNAME and KAGGLE_KEY, as variables or Colab secrets."""
-    blank = [n for n in PAIR_VARIABLES if n in os.environ and not os.environ[n].strip()]
-    if blank:
-        raise CredentialsError(
-            f"the environment variable {blank[0]} is set but empty: unset it "
-            f"(`unset {blank[0]}`) or give it its value, and run again."
-        )
-    pair = [name for name in PAIR_VARIABLES if os.environ.get(name, "").strip()]
-    if len(pair) == 2:
-        return KaggleCredentials(
-            "pair", "the environment variables KAGGLE_USERNAME and KAGGLE_KEY"
-        )
-    if len(pair) == 1:
-        other = next(name for name in PAIR_VARIABLES if name not in pair)
-        raise CredentialsError(
-            f"incomplete Kaggle credentials: the environment variable {pair[0]} is "
-            f"set but {other} is not (both are needed). Set {other} too, or unset "
-            f"{pair[0]} and give a token instead. {_ways_to_sign_in()}"
-        )
-    if userdata is None:
-        return None
-    found = {name: _colab_secret(userdata, name, notes) for name in PAIR_VARIABLES}
-    if all(found.values()):
-        return KaggleCredentials(
-            "pair",
-            "the Colab secrets KAGGLE_USERNAME and KAGGLE_KEY",
-            dict(found),
-            tuple(notes),
-        )
-    if any(found.values()):
-        have = next(name for name, value in found.items() if value)
-        lack = next(name for name, value in found.items() if not value)
-        raise CredentialsError(
-            f"incomplete Kaggle credentials: the Colab secret {have} is set but "
-            f"{lack} is not (both are needed). Add {lack}, or add the one API "
-            f"token as the secret {TOKEN_VARIABLE} instead. {_ways_to_sign_in()}"
-        )
-    return None
-
-
-def _find_kaggle_json(notes: list[str]) -> KaggleCredentials | None:
-    """Step 6: kaggle.json (a note when other users can read it)."""
+        places.append(("Colab secret", lambda n: _colab_secret(userdata, n, notes)))
+    found = _find_token(places) or _find_pair(places)
     json_path = _kaggle_json_path()
-    if not json_path.exists():
-        return None
-    username, key = read_kaggle_json(json_path)
-    with contextlib.suppress(OSError):
-        if json_path.stat().st_mode & 0o077:
-            notes.append(f"other users can read {json_path}: chmod 600 {json_path}")
-    return KaggleCredentials(
-        "pair",
-        str(json_path),
-        {"KAGGLE_USERNAME": username, "KAGGLE_KEY": key},
-        tuple(notes),
-    )
+    if found is None and json_path.exists():
+        pair = dict(zip(PAIR_VARIABLES, read_kaggle_json(json_path)))
+        found = ("pair", str(json_path), pair)
+        with contextlib.suppress(OSError):
+            if json_path.stat().st_mode & 0o077:
+                notes.append(f"other users can read {json_path}: chmod 600 {json_path}")
+    if found is None:
+        return dataclasses.replace(_NOBODY, notes=tuple(notes))
+    return KaggleCredentials(*found, tuple(notes))
 
 
-def check_kaggle_credentials() -> KaggleCredentials:
-    """Find the credentials (``find_kaggle_credentials``) and print what is sent."""
-    credentials = find_kaggle_credentials()
-    for note in credentials.notes:
-        print(f"note: {note}")
-    print(credentials.describe())
-    return credentials
+def _find_token(places) -> tuple | None:
+    for label, get in places:
+        token = get(TOKEN_VARIABLE)
+        if token:
+            where = f"the {label} {TOKEN_VARIABLE}"
+            problem = _token_problem(token)
+            if problem:
+                raise CredentialsError(
+                    f"{where} is not a usable Kaggle API token: {problem}. Set it to "
+                    f"the token from {_NEW_TOKEN}, and run again."
+                )
+            return "token", where, {TOKEN_VARIABLE: token.strip()}
+    for name in ("access_token", "access_token.txt"):
+        path = Path.home() / ".kaggle" / name
+        if path.exists() and _read_token_file(path):
+            return "token", str(path), {}
+    return None
+
+
+def _find_pair(places) -> tuple | None:
+    for label, get in places:
+        found = {name: get(name) for name in PAIR_VARIABLES}
+        have = [name for name, value in found.items() if value]
+        if len(have) == 2:
+            where = f"the {label}s KAGGLE_USERNAME and KAGGLE_KEY"
+            return "pair", where, {n: v.strip() for n, v in found.items()}
+        if have:
+            lack = next(name for name in PAIR_VARIABLES if name not in have)
+            raise CredentialsError(
+                f"incomplete Kaggle credentials: the {label} {have[0]} is set but "
+                f"{lack} is not (both are needed). Set {lack} too, or remove "
+                f"{have[0]} and give the one API token as {TOKEN_VARIABLE} instead. "
+                + _ways_to_sign_in()
+            )
+    return None
 
 
 def _refused(what: str, status: int, credentials: KaggleCredentials) -> LabError:
     """The message for an HTTP refusal, true to what was sent."""
+    source = credentials.source
     if not credentials.sent:
         if status == 404:
             return DownloadError(
@@ -830,50 +590,49 @@ def _refused(what: str, status: int, credentials: KaggleCredentials) -> LabError
             f"account for this download. {_ways_to_sign_in()}"
         )
     if status == 401:
-        if credentials.kind == "token":
-            fix = f"put it in {credentials.source}"
-        else:
+        fix = f"put it in {source}"
+        if credentials.kind != "token":
             fix = (
                 f"add it as the Colab secret or environment variable {TOKEN_VARIABLE} "
-                f"(used before {credentials.source}), or put a valid username and key "
-                f"in {credentials.source}"
+                f"(used before {source}), or put a valid username and key in {source}"
             )
         return CredentialsError(
-            f"{what} rejected the credentials from {credentials.source} (HTTP 401): "
-            "they are wrong, expired or revoked (an old key stops working when a new "
-            f"one is made). Create a new API token at {KAGGLE_SETTINGS}, {fix}, and "
-            "run again."
+            f"{what} rejected the credentials from {source} (HTTP 401): they are "
+            "wrong, expired or revoked (an old key stops working when a new one is "
+            f"made). Create a new API token at {KAGGLE_SETTINGS}, {fix}, and run "
+            "again."
         )
     if status == 403:
         return CredentialsError(
-            f"{what} accepted the credentials from {credentials.source} but refused "
-            f"this dataset (HTTP 403): that account has not given the consent the "
-            f"dataset asks for. Open {KAGGLE_URL} while logged in as that account, "
-            "accept its terms (the Download button asks), and run again."
+            f"{what} accepted the credentials from {source} but refused this "
+            "dataset (HTTP 403): that account has not given the consent the dataset "
+            f"asks for. Open {KAGGLE_URL} while logged in as that account, accept "
+            "its terms (the Download button asks), and run again."
         )
     return DownloadError(
-        f"{what} found no dataset {KAGGLE_HANDLE} for the account from "
-        f"{credentials.source} (HTTP 404): check {KAGGLE_URL}."
+        f"{what} found no dataset {KAGGLE_HANDLE} for the account from {source} "
+        f"(HTTP 404): check {KAGGLE_URL}."
     )
 
 
-_NOBODY = KaggleCredentials("none", "nothing")
-
-
 @contextlib.contextmanager
-def _kaggle_errors(what: str, credentials: KaggleCredentials = _NOBODY):
-    """Turn network and HTTP failures of a Kaggle client into clear LabErrors."""
+def _download_errors(what: str, credentials: KaggleCredentials | None = None):
+    """Turn network, HTTP and disk failures into LabErrors (Kaggle: ``credentials``)."""
     try:
         yield
-    except (CredentialsError, DownloadError, DataError):
+    except LabError:
         raise
     except Exception as error:
-        status = _http_status(error)
-        if status in (401, 403, 404):
+        status, reason = _http_status(error), _network_reason(error)
+        if credentials is not None and status in (401, 403, 404):
             raise _refused(what, status, credentials) from None
-        reason = _network_reason(error)
         if reason:
-            raise _network_error(what, reason) from None
+            raise DownloadError(
+                f"could not reach {what}: the network is unreachable ({reason}). "
+                "Check the internet connection (on Colab: is the runtime connected?) "
+                "and run the same command again. Without internet, copy CelebA here "
+                "yourself and use --source local --from PATH."
+            ) from None
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             raise DownloadError(
                 f"the disk is full ({error.filename or 'download folder'}): CelebA "
@@ -881,21 +640,27 @@ def _kaggle_errors(what: str, credentials: KaggleCredentials = _NOBODY):
             ) from None
         if status is not None:
             raise DownloadError(
-                f"{what} failed with HTTP {status}; try again later or use another "
-                "--source."
+                f"{what} answered HTTP {status}: check the link, try again later, or "
+                "use another --source."
             ) from None
-        raise
+        if credentials is not None:
+            raise
+        raise DownloadError(f"could not download {what}: {error}") from None
 
 
 # Sources: each returns the folder that holds (or is above) the CelebA layout -----
 def _from_kaggle(dest: Path, force: bool) -> Path:
-    credentials = check_kaggle_credentials()
+    credentials = find_kaggle_credentials()
+    for note in credentials.notes:
+        print(f"note: {note}")
+    print(credentials.describe())
     import kagglehub
 
-    with _kaggle_errors("Kaggle", credentials), credentials.exported():
+    with _download_errors("Kaggle", credentials), credentials.exported():
         cached = Path(kagglehub.dataset_download(KAGGLE_HANDLE, force_download=force))
     _link(dest, cached)
     return cached
+
 
 def _link(dest: Path, target: Path) -> None:
     """Make ``dest/celeba`` a symlink to ``target``, where the system allows it."""
@@ -920,21 +685,18 @@ def _from_opendatasets(dest: Path, force: bool) -> Path:
     import click
     import opendatasets
 
-    local_json = Path("kaggle.json")
-    if local_json.exists():
-        read_kaggle_json(local_json.resolve())  # one clear line if it is unusable
+    if Path("kaggle.json").exists():
+        read_kaggle_json(Path("kaggle.json").resolve())  # one line if it is unusable
     elif not (sys.stdin.isatty() or in_notebook()):
         raise CredentialsError(
             "opendatasets asks for your Kaggle username and key interactively, and "
             "this session has no terminal to ask in. Put kaggle.json (from "
-            "https://www.kaggle.com/settings, API, Create New Token) in the current "
-            "folder, or use --source kaggle, which also reads the KAGGLE_API_TOKEN "
-            "token, KAGGLE_USERNAME / KAGGLE_KEY, ~/.kaggle/kaggle.json and Colab "
-            "secrets."
+            f"{_NEW_TOKEN}) in the current folder, or use --source kaggle, which "
+            "also reads tokens, KAGGLE_USERNAME / KAGGLE_KEY and Colab secrets."
         )
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        with _kaggle_errors("Kaggle (through opendatasets)"):
+        with _download_errors("Kaggle (through opendatasets)", _NOBODY):
             opendatasets.download(KAGGLE_URL, data_dir=str(dest), force=force)
     except click.exceptions.Abort:
         raise CredentialsError(
@@ -956,8 +718,10 @@ def _fetch_url(url: str, dest: Path, sha256: str | None, force: bool) -> Path:
     name = Path(urllib.parse.urlsplit(url).path).name or "celeba.zip"
     target = dest / "downloads" / name
     dest.mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp otherwise
-    try:
-        with _socket_timeout(NETWORK_TIMEOUT):
+    with _download_errors(url):
+        before = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(NETWORK_TIMEOUT)  # urllib's sockets have none
+        try:
             got = keras.utils.get_file(
                 fname=name,
                 origin=url,
@@ -965,64 +729,50 @@ def _fetch_url(url: str, dest: Path, sha256: str | None, force: bool) -> Path:
                 hash_algorithm="sha256",
                 cache_dir=str(dest),
                 cache_subdir="downloads",
-                # With a hash, keras re-checks a kept zip and fetches it again only
-                # if it is damaged; without one, force is the only way to refetch.
+                # With a hash, keras re-checks a kept file and fetches it again only
+                # if it is damaged; without one, only force fetches it again.
                 force_download=force and sha256 is None,
             )
-    except Exception as error:
-        if target.is_file():  # downloaded, but its hash did not match
-            explanation = _html_explanation(target)
-            actual = sha256_file(target)
-            target.unlink()
-            if explanation:
-                raise DownloadError(explanation + " (The page was deleted.)") from None
+        except Exception:
+            if not target.is_file():
+                raise
+            page, actual = _web_page(target), sha256_file(target)
+            target.unlink()  # downloaded, but its hash did not match
+            if page:
+                raise DownloadError(page + " (The page was deleted.)") from None
             raise DownloadError(
                 f"checksum mismatch for {url}: expected sha256 {sha256}, got {actual}. "
                 "The file is incomplete, damaged or a different file; it was deleted. "
                 "Run again to download it afresh, or check the --sha256 value."
             ) from None
-        reason = _network_reason(error)
-        if reason:
-            raise _network_error(url, reason) from None
-        status = _http_status(error)
-        if status is not None:
-            raise DownloadError(
-                f"{url} answered HTTP {status}: check the link, or use Kaggle: "
-                f"{_KAGGLE_HINT}"
-            ) from None
-        raise DownloadError(f"could not download {url}: {error}") from None
+        finally:
+            socket.setdefaulttimeout(before)
     return Path(got)
 
 
-def _from_url(dest: Path, url: str | None, sha256: str | None, force: bool) -> Path:
-    if not url:
-        raise DownloadError("the url source needs a URL: --from URL (or url=...).")
-    if _earlier_extraction(dest, force):
-        return dest / LINK_NAME
-    if sha256 is None:
-        print("no --sha256 given: the download cannot be checked for damage")
-    zip_path = _fetch_url(url, dest, sha256, force)
-    try:
-        _check_archive(zip_path)
-    except DownloadError as error:
-        zip_path.unlink()
-        raise DownloadError(f"{error} (The downloaded file was deleted.)") from None
-    root = safe_extract_zip(
-        zip_path, dest, name=LINK_NAME, replace=True, celeba_layout=True
-    )
-    zip_path.unlink()  # extracted, and checked by its hash or CRCs: no longer needed
-    with contextlib.suppress(OSError):
-        zip_path.parent.rmdir()
-    return root
-
-
-def _earlier_extraction(dest: Path, force: bool) -> bool:
-    """True when DEST/celeba holds an earlier complete extraction to check instead."""
+def _from_archive(dest: Path, path: Path | None, url, sha256, force: bool) -> Path:
+    """Extract a local archive (``path``) or a downloaded one (``url``)."""
     target = dest / LINK_NAME
     if target.is_dir() and not target.is_symlink() and not force:
         print(f"found an earlier extraction in {target}: checking it instead")
-        return True
-    return False
+        return target
+    if path is None:
+        if sha256 is None:
+            print("no --sha256 given: the download cannot be checked for damage")
+        path = _fetch_url(url, dest, sha256, force)
+        try:
+            _check_archive(path)
+        except DownloadError as error:
+            path.unlink()
+            raise DownloadError(f"{error} (The downloaded file was deleted.)") from None
+    root = safe_extract_zip(
+        path, dest, name=LINK_NAME, replace=True, celeba_layout=True
+    )
+    if url is not None:  # extracted, checked by its hash or CRCs: no longer needed
+        path.unlink()
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
+    return root
 
 
 def _from_local(dest: Path, path: str | os.PathLike | None, force: bool) -> Path:
@@ -1038,25 +788,14 @@ def _from_local(dest: Path, path: str | os.PathLike | None, force: bool) -> Path
             f"{path} does not exist. On Colab, mount Google Drive first "
             "(from google.colab import drive; drive.mount('/content/drive'))."
         )
-    if _earlier_extraction(dest, force):
-        return dest / LINK_NAME
-    return safe_extract_zip(
-        path, dest, name=LINK_NAME, replace=True, celeba_layout=True
-    )
+    return _from_archive(dest, path, None, None, force)
 
 
-def _stamp_of(path: Path):
+def _stamp(path: Path):
     """(inode, mtime) of a real folder, None for a link or nothing."""
     if path.is_symlink() or not path.is_dir():
         return None
-    status = path.stat()
-    return (status.st_ino, status.st_mtime_ns)
-
-
-def _extracted_now(dest: Path, root: Path, before) -> bool:
-    """True when ``root`` is the DEST/celeba folder this call just extracted."""
-    target = dest / LINK_NAME
-    return root == target and _stamp_of(target) not in (None, before)
+    return path.stat().st_ino, path.stat().st_mtime_ns
 
 
 # The one entry point -------------------------------------------------------------
@@ -1072,25 +811,16 @@ def download_celeba(
 ) -> CelebAFiles:
     """Get CelebA into ``dest`` from one source, verify it and mark it verified.
 
+    ``source`` is "kaggle" (kagglehub), "opendatasets", "url" (``url``, an archive;
+    ``sha256``, its 64 hex digits) or "local" (``path``, an archive or a folder).
     A second call with the same ``dest`` finds the marker and does nothing (offline
-    too) unless ``force`` is True.
-
-    Args:
-        dest: folder that receives the data, or the link and marker (see module doc).
-        source: "kaggle" (kagglehub), "opendatasets", "url" or "local".
-        url: the zip to download, for source="url".
-        path: a zip or an unzipped folder already on disk, for source="local".
-        sha256: expected SHA-256 of the url source's zip (64 hex digits).
-        expected_images: exact image count required; None accepts any positive
-            count and warns if it is not 202,599.
-        force: download/extract again even if a verified copy is present.
-
-    Returns:
-        The verified files; ``files.root`` is the folder holding the layout.
+    too) unless ``force``. ``expected_images`` as for :func:`verify`. Returns the
+    verified files (``files.root`` holds the layout).
 
     Raises:
         CredentialsError: Kaggle credentials missing or rejected.
-        DownloadError: network, checksum, HTML-instead-of-zip, unsafe or broken zip.
+        DownloadError: network, checksum, a web page instead of the archive, an
+            unsafe or broken archive.
         DataError: the copy is incomplete or not CelebA.
     """
     if source not in SOURCES:
@@ -1105,24 +835,25 @@ def download_celeba(
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
             raise DownloadError("--sha256 must be 64 hexadecimal digits.")
     dest = Path(dest).expanduser()
-    if not force:
-        files = verified_copy(dest, expected_images)
-        if files is not None:
-            print(
-                f"CelebA is already verified in {files.root}: nothing to do "
-                "(force=True / --force downloads it again)."
-            )
-            return files
-    before = _stamp_of(dest / LINK_NAME)
+    files = None if force else verified_copy(dest, expected_images)
+    if files is not None:
+        print(
+            f"CelebA is already verified in {files.root}: nothing to do "
+            "(force=True / --force downloads it again)."
+        )
+        return files
+    before = _stamp(dest / LINK_NAME)
     if source == "kaggle":
         root = _from_kaggle(dest, force)
     elif source == "opendatasets":
         root = _from_opendatasets(dest, force)
     elif source == "url":
-        root = _from_url(dest, url, sha256, force)
+        if not url:
+            raise DownloadError("the url source needs a URL: --from URL (or url=...).")
+        root = _from_archive(dest, None, url, sha256, force)
     else:
         root = _from_local(dest, path, force)
-    extracted = _extracted_now(dest, root, before)
+    extracted = root == dest / LINK_NAME and _stamp(root) not in (None, before)
     try:
         files = verify(find_celeba(root), expected_images)
     except DataError as error:
@@ -1131,7 +862,15 @@ def download_celeba(
             shutil.rmtree(root, ignore_errors=True)
             again += f" (The extracted copy in {root} was removed.)"
         raise DataError(f"{error}{again}") from None
+    images = count_images(files)
+    record = {
+        "source": source,
+        "root": str(Path(files.root).resolve()),
+        "layout": files.layout,
+        "images": images,
+        "verified_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     dest.mkdir(parents=True, exist_ok=True)
-    _write_marker(dest, files, source, count_images(files))
-    print(f"CelebA verified: {count_images(files):,} images in {files.root}")
+    atomic_write_text(dest / MARKER, json.dumps(record, indent=2) + "\n")
+    print(f"CelebA verified: {images:,} images in {files.root}")
     return files

@@ -1,26 +1,14 @@
 """Copies on Google Drive that a later notebook can trust: flushed, sized, hashed.
 
-Colab writes to Drive through a local cache and uploads in the background: on the
-next machine a large file can read as 0 bytes, or short, for many minutes
-(googlecolab/colabtools #659, #2607). ``drive.flush_and_unmount()`` forces the
-upload but unmounts Drive under the running notebook, so the lab does this instead:
-
-- every file it copies to Drive is written, ``os.fsync``-ed, then read back and
-  compared with the SHA-256 computed while writing; a manifest,
-  ``.vae-lab-manifest.json``, records each file's size and SHA-256 and is written
-  (and fsync-ed) last;
-- a run directory on Drive gets the same manifest after every notebook cell that
-  changed it (an IPython ``post_run_cell`` hook: :func:`keep_flushed`), and
-  :func:`flush` does it on demand (``Lab.flush_drive()``; ``unmount=True`` adds
-  Colab's ``drive.flush_and_unmount()`` at the very end of a session);
-- a later notebook compares what it finds with the manifest (sizes at once; the
-  cache's SHA-256 while it copies the cache to the machine's disk), waits a bounded
-  time while Drive is still syncing, and says so; it re-copies or rebuilds rather
-  than train on a short file.
-
-A file changed after its manifest was written (a run resumed on a machine that
-disconnected before the next cell ended) is newer than the manifest, not
-incomplete: it is reported, not waited for.
+Colab uploads to Drive in the background, so on the next machine a large file can
+read as 0 bytes, or short, for minutes (googlecolab/colabtools #659, #2607), and
+``drive.flush_and_unmount()`` unmounts Drive under the running notebook. So every
+file the lab copies to Drive is fsync-ed and read back against the SHA-256 computed
+while writing, and a manifest (``.vae-lab-manifest.json``: sizes and SHA-256) is
+written last; run folders get one after every cell that changed them
+(:func:`keep_flushed`). A later notebook compares what it finds with the manifest
+and waits a bounded time while Drive still syncs. A file newer than the manifest
+(a run that went on) is not incomplete.
 """
 
 from __future__ import annotations
@@ -29,16 +17,17 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
 
 from helpers.errors import DataError
+from helpers.files import atomic_write_text, sha256_file
 
 MANIFEST = ".vae-lab-manifest.json"
 CHUNK = 16 << 20
-# How long a notebook waits for Drive to finish syncing a copy, and how often it
-# looks (seconds); $VAE_LAB_DRIVE_WAIT overrides the wait.
+# How long (s) a notebook waits for Drive to sync a copy, and how often it looks.
 WAIT_SECONDS = 600.0
 POLL_SECONDS = 15.0
 WAIT_ENV = "VAE_LAB_DRIVE_WAIT"
@@ -49,6 +38,7 @@ class IncompleteCopy(DataError):
 
 
 def wait_seconds() -> float:
+    """The wait for Drive to sync, in seconds."""
     try:
         return max(0.0, float(os.environ.get(WAIT_ENV, WAIT_SECONDS)))
     except ValueError:
@@ -79,27 +69,20 @@ def fsync_dir(folder: Path) -> None:
 
 def sha256_and_fsync(path: Path) -> str:
     """Flush ``path`` to its file system and return its SHA-256."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST
-    )
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
 def write_manifest(folder: Path, hashes: dict[str, str] | None = None) -> dict:
     """Flush every file in ``folder`` and record its size and SHA-256, last.
 
-    Args:
-        folder: the folder (a cache or a run directory).
-        hashes: SHA-256 already known, by relative path (a copy just written);
-            the others are computed (and the files fsync-ed) here.
+    ``hashes`` are SHA-256 already known, by relative path (a copy just written);
+    the other files are fsync-ed and hashed here.
     """
     folder = Path(folder)
     hashes = hashes or {}
@@ -108,17 +91,9 @@ def write_manifest(folder: Path, hashes: dict[str, str] | None = None) -> dict:
         rel = path.relative_to(folder).as_posix()
         digest = hashes.get(rel) or sha256_and_fsync(path)
         entries[rel] = {"size": path.stat().st_size, "sha256": digest}
-    record = {
-        "written_at": time.time(),
-        "written_on": socket.gethostname(),
-        "files": entries,
-    }
-    tmp = folder / f"{MANIFEST}.tmp"
-    with open(tmp, "w") as handle:
-        json.dump(record, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, folder / MANIFEST)
+    record = {"written_at": time.time(), "written_on": socket.gethostname()}
+    record["files"] = entries
+    atomic_write_text(folder / MANIFEST, json.dumps(record, indent=1))  # fsync-ed
     fsync_dir(folder)
     return record
 
@@ -137,18 +112,11 @@ def read_manifest(folder: Path) -> dict | None:
 def problems(
     folder: Path, manifest: dict | None = None, allow_newer: bool = False
 ) -> list[str] | None:
-    """What differs between ``folder`` and its manifest, by size (no reading).
+    """One line per file missing from ``folder`` or of another size than recorded.
 
-    Args:
-        folder: the folder with a manifest.
-        manifest: its manifest (read from ``folder`` when None).
-        allow_newer: a file modified after the manifest was written is not a
-            problem (a run that went on after its last manifest); a cache is
-            never rewritten, so for it every difference counts.
-
-    Returns:
-        None when there is no manifest; else one line per missing or short file
-        ([] when every file has its recorded size).
+    None when there is no manifest. With ``allow_newer`` a file modified after the
+    manifest was written is not a problem (a run that went on); a cache is never
+    rewritten, so for it every difference counts.
     """
     folder = Path(folder)
     manifest = manifest or read_manifest(folder)
@@ -166,9 +134,7 @@ def problems(
             continue
         if allow_newer and stat.st_mtime > manifest["written_at"] + 1:
             continue  # written again after the manifest: newer, not short
-        found.append(
-            f"{rel} has {_size(stat.st_size)} of {_size(entry['size'])}"
-        )
+        found.append(f"{rel} has {_size(stat.st_size)} of {_size(entry['size'])}")
     return found
 
 
@@ -183,11 +149,8 @@ def wait_until_complete(
 ) -> list[str] | None:
     """Wait (at most ``timeout`` s) until ``folder`` matches its manifest's sizes.
 
-    Prints what is missing and that it waits, then once more when it is complete.
-
-    Returns:
-        None (no manifest: nothing to compare), [] (complete), or the problems
-        still there when the time ran out.
+    Says what is missing and that it waits, then that it is complete. Returns None
+    (no manifest), [] (complete), or the problems left when the time ran out.
     """
     timeout = wait_seconds() if timeout is None else timeout
     found = problems(folder, allow_newer=allow_newer)
@@ -218,23 +181,15 @@ def copy_folder(
     expected: dict | None = None,
     progress_bar=None,
 ) -> dict:
-    """Copy ``source`` to ``target`` (via ``target.copying``), verified, manifested.
+    """Copy ``source`` to ``target`` (via ``target.copying``); return its manifest.
 
     Every file is hashed while it is read, written, fsync-ed and read back; with
-    ``expected`` (the source's manifest) each file must also have the recorded
-    size and SHA-256. ``target`` is replaced only when all of it matches.
-
-    Returns:
-        The new manifest of ``target``.
-
-    Raises:
-        IncompleteCopy: a file read back differently, or differs from ``expected``
-            (still syncing, or damaged); ``target`` is left as it was.
+    ``expected`` (the source's manifest) each must also have the recorded size and
+    SHA-256. Raises IncompleteCopy otherwise (still syncing, or damaged), leaving
+    ``target`` as it was.
     """
     source, target = Path(source), Path(target)
     partial = target.with_name(target.name + ".copying")
-    import shutil
-
     shutil.rmtree(partial, ignore_errors=True)
     files = _files(source)
     if expected is not None:
@@ -259,13 +214,11 @@ def copy_folder(
                         progress_bar.update(len(chunk))
                 writer.flush()
                 os.fsync(writer.fileno())
-            hashes[rel] = digest.hexdigest()
+            hashes[rel], size = digest.hexdigest(), copy.stat().st_size
             want = (expected or {}).get("files", {}).get(rel)
-            if want and (
-                want["size"] != copy.stat().st_size or want["sha256"] != hashes[rel]
-            ):
+            if want and (want["size"] != size or want["sha256"] != hashes[rel]):
                 bad.append(
-                    f"{rel}: {_size(copy.stat().st_size)} read, sha256 "
+                    f"{rel}: {_size(size)} read, sha256 "
                     f"{hashes[rel][:12]}..., but {_size(want['size'])}, sha256 "
                     f"{want['sha256'][:12]}... were written"
                 )
@@ -288,12 +241,9 @@ def copy_folder(
 
 def changed_since_manifest(folder: Path) -> bool:
     """True when a file in ``folder`` is newer than, or absent from, its manifest."""
-    manifest = read_manifest(folder)
-    if manifest is None:
-        return any(True for _ in _files(folder))
-    listed = manifest["files"]
+    manifest = read_manifest(folder) or {"files": {}, "written_at": 0.0}
     for path in _files(folder):
-        entry = listed.get(path.relative_to(folder).as_posix())
+        entry = manifest["files"].get(path.relative_to(folder).as_posix())
         stat = path.stat()
         if entry is None or entry["size"] != stat.st_size:
             return True
@@ -312,10 +262,9 @@ def watched_folders(runs_dir: Path, extra=()) -> list[Path]:
 
 
 def flush(runs_dir: Path, extra=()) -> list[Path]:
-    """fsync and re-record every run directory (and ``extra`` folder) that changed.
+    """Re-record (fsync-ed) every run directory and ``extra`` folder that changed.
 
-    Returns:
-        The folders whose manifest was (re)written.
+    Returns the folders whose manifest was written.
     """
     written = []
     for folder in watched_folders(runs_dir, extra):
@@ -329,11 +278,7 @@ _hooks: dict[str, object] = {}
 
 
 def keep_flushed(runs_dir: Path, extra=()) -> bool:
-    """After every notebook cell, :func:`flush` ``runs_dir`` (once per folder).
-
-    Returns:
-        True if the hook is registered (inside an IPython kernel), else False.
-    """
+    """After every notebook cell, :func:`flush` ``runs_dir``; False outside IPython."""
     from helpers.environment import ipython_shell
 
     shell = ipython_shell()

@@ -1,20 +1,8 @@
 """Cut the face box out of a CelebA frame, shrink it, and scale its pixels.
 
-Two paths do the same thing and agree to within about one grey level:
-
-* :func:`load_image` (PIL + NumPy) is what ``prepare`` uses to build the uint8
-  cache once. It asks libjpeg to decode at half (or quarter) size when the crop
-  will be shrunk that much anyway ("draft" mode), which is about twice as fast.
-* :func:`tf_decode_crop_resize` (TensorFlow ops) is the per-epoch JPEG pipeline,
-  kept for comparison.
-
-Typical use::
-
-    from helpers.preprocess import load_image, normalize
-    face = load_image("img_align_celeba/000001.jpg")   # (64, 64, 3) uint8
-    x = normalize(face[None], (0.0, 1.0))              # (1, 64, 64, 3) float32
-
-Importing this module does not import TensorFlow.
+:func:`load_image` (PIL + NumPy) is what ``prepare`` uses to build the uint8 cache
+once; :func:`normalize` maps it to the model's value range. Importing this module
+does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -26,14 +14,14 @@ from typing import BinaryIO, Sequence
 import numpy as np
 from PIL import Image
 
+from helpers.celeba import IMAGE_SIZE as CELEBA_FRAME
+
 # (left, top, width, height) of the central face box in the 178x218 frame.
 DEFAULT_CROP: tuple[int, int, int, int] = (19, 39, 140, 140)
 DEFAULT_IMAGE_SIZE = 64
 
-# Bilinear (triangle filter) with its support widened by the shrink factor:
-# antialiased in both PIL and TensorFlow, so the two paths match.
+# Bilinear (a triangle filter) with its support widened by the shrink factor.
 PIL_RESAMPLE = Image.Resampling.BILINEAR
-TF_RESIZE_METHOD = "bilinear"
 
 # Refuse anything this large before decoding it (CelebA frames are 38,804 pixels).
 MAX_PIXELS = 40_000_000
@@ -42,14 +30,9 @@ MAX_PIXELS = 40_000_000
 def check_crop(
     crop: Sequence[int], frame_size: tuple[int, int] | None = None
 ) -> tuple[int, int, int, int]:
-    """Return ``crop`` as four ints, or raise ``ValueError`` saying what is wrong.
+    """Return ``crop`` (left, top, width, height) as four ints, or raise ValueError.
 
-    Args:
-        crop: (left, top, width, height) in pixels.
-        frame_size: (width, height) of the image it is cut from, if known.
-
-    Returns:
-        (left, top, width, height) as a tuple of ints.
+    ``frame_size`` is the (width, height) the box must fit in, if known.
     """
     if len(crop) != 4:
         raise ValueError(
@@ -69,26 +52,15 @@ def check_crop(
     return left, top, width, height
 
 
-# The frame every crop box is given in: CelebA's aligned 178x218 images.
-CELEBA_FRAME = (178, 218)
-
-
 def frame_box(
     crop: Sequence[int], size: tuple[int, int], frame: tuple[int, int] = CELEBA_FRAME
 ) -> tuple[float, float, float, float]:
-    """Return the crop box (left, top, right, bottom) to cut from an image of ``size``.
+    """The box (left, top, right, bottom) to cut from an image of ``size`` (w, h).
 
-    Policy for an image that is not CelebA's 178x218 frame (a photo added by hand,
-    a re-saved or re-scaled copy): the box keeps its relative centre and its shape,
-    and its side scales by ``min(width / 178, height / 218)``, so a square box stays
-    square (faces are not stretched) and covers the same share of the face; it is
-    then shifted to lie inside the image. For a 178x218 image this is the crop box
-    itself.
-
-    Args:
-        crop: (left, top, width, height) in the 178x218 frame.
-        size: (width, height) of the image.
-        frame: the frame ``crop`` is given in.
+    ``crop`` is (left, top, width, height) in ``frame``. In an image of another
+    size the box keeps its relative centre and its shape, its side scaled by
+    ``min(width / 178, height / 218)`` (a square stays square: faces are not
+    stretched), then shifted to lie inside the image.
     """
     left, top, width, height = check_crop(crop, frame)
     (img_w, img_h), (frame_w, frame_h) = size, frame
@@ -153,30 +125,20 @@ def _gray_to_rgb(values: np.ndarray, full_scale: float) -> Image.Image:
 def to_rgb(image: Image.Image) -> tuple[Image.Image, str | None]:
     """Return ``image`` as 8-bit RGB, and its original mode when it was converted.
 
-    Policies: 16-bit grayscale (``I;16`` and its byte orders) is scaled by
-    255 / 65535, never clipped; 32-bit integer grayscale (``I``) is read as 16-bit
-    when its values fit 0..65535; float grayscale (``F``) is read as 0..1 when
-    its values fit, else 0..255; transparency (``LA``, ``PA``, ``RGBA``, a ``P``
-    or ``L`` image with a transparent colour) is composited over black; ``1``,
-    ``L``, ``P``, ``CMYK``, ``YCbCr``, ``LAB``, ``HSV`` and ``RGBX`` go through
-    PIL's conversion.
-
-    Raises:
-        UnsupportedModeError: a mode with no faithful conversion (e.g. signed
-            16-bit, or integer / float values outside those ranges); the message
-            names the mode.
+    16-bit grayscale is scaled by 255 / 65535, never clipped; ``I`` is read as
+    16-bit when its values fit 0..65535; ``F`` as 0..1 when its values fit, else
+    0..255; transparency is composited over black; the other modes of MODE_NAMES
+    go through PIL. Raises UnsupportedModeError (naming the mode) for a mode or
+    values with no faithful conversion.
     """
     mode = image.mode
     if mode == "RGB":
         return image, None
-    if mode in _SIXTEEN_BIT:
+    if mode == "I" or mode in _SIXTEEN_BIT:
         values = np.asarray(image.convert("I"), dtype=np.int64)
-        return _gray_to_rgb(values, 65535.0), mode
-    if mode == "I":
-        values = np.asarray(image, dtype=np.int64)
         if values.size and (values.min() < 0 or values.max() > 65535):
             raise UnsupportedModeError(
-                f"image mode I (32-bit integer) with values {values.min()} to "
+                f"image mode {mode} (32-bit integer) with values {values.min()} to "
                 f"{values.max()}, outside 0..65535: no faithful 8-bit conversion"
             )
         return _gray_to_rgb(values, 65535.0), mode
@@ -215,34 +177,18 @@ def load_image(
     notes: list | None = None,
     modes: list | None = None,
 ) -> np.ndarray:
-    """Decode one image file, cut the face box and resize it, antialiased.
+    """Decode one image (a path, its bytes or a binary file), cut, resize: uint8.
 
-    With ``draft`` the JPEG decoder scales by 1/2, 1/4 or 1/8 while decoding,
-    as far as the crop box still has at least ``image_size`` pixels a side; the
-    box is then resized with sub-pixel coordinates, so the geometry is exact.
-
-    Policies for real-world files: a JPEG without its end marker, or one that PIL
-    finds truncated, raises ``OSError`` (``prepare`` skips and reports it); an
-    image that is not 178x218 is cut with :func:`frame_box` (same relative centre,
-    square kept square) and noted in ``notes``.
-
-    Args:
-        source: a path, the file's bytes, or an open binary file.
-        crop: (left, top, width, height) in pixels of the 178x218 frame.
-        image_size: side of the square output.
-        draft: allow reduced-size JPEG decoding (faster, nearly identical).
-        notes: if given, a line is appended for an image handled by a policy
-            (e.g. "frame 250x250, not 178x218: face box scaled").
-        modes: if given, the original mode of an image that was not 8-bit RGB
-            is appended (e.g. "I;16"); see :func:`to_rgb` for the conversions.
-
-    Returns:
-        (image_size, image_size, 3) uint8.
+    Returns (image_size, image_size, 3). ``crop`` is in the 178x218 frame; an image
+    of another size is cut with :func:`frame_box` and a line appended to ``notes``.
+    With ``draft`` libjpeg decodes at 1/2, 1/4 or 1/8 size where the box keeps
+    ``image_size`` pixels a side (about twice as fast, nearly identical). The
+    original mode of an image that was not RGB is appended to ``modes``.
 
     Raises:
         OSError, SyntaxError, ValueError: the file is missing, not an image,
-            truncated or corrupt, too large, smaller than the crop box, or in a
-            pixel format with no faithful RGB conversion (UnsupportedModeError).
+            truncated (a JPEG without its end marker), too large, smaller than
+            the box, or in a mode with no faithful RGB conversion.
     """
     with Image.open(_read_checked(source)) as image:
         full_w, full_h = image.size
@@ -286,16 +232,10 @@ def _scale_offset(value_range: Sequence[float]) -> tuple[float, float]:
 
 
 def normalize(images, value_range: Sequence[float] = (0.0, 1.0)):
-    """Map uint8 pixels to float32 in ``value_range`` (sigmoid: (0, 1); tanh: (-1, 1)).
+    """Map uint8 pixels 0..255 to float32 in ``value_range`` (low, high).
 
-    Works on NumPy arrays and on TensorFlow tensors (returns the same kind).
-
-    Args:
-        images: (..., H, W, 3) uint8, values 0..255.
-        value_range: (low, high) that 0 and 255 map to.
-
-    Returns:
-        (..., H, W, 3) float32 in [low, high].
+    Sigmoid outputs: (0, 1); tanh: (-1, 1). A NumPy array gives an array, a
+    TensorFlow tensor a tensor.
     """
     scale, offset = _scale_offset(value_range)
     if isinstance(images, np.ndarray):
@@ -306,15 +246,7 @@ def normalize(images, value_range: Sequence[float] = (0.0, 1.0)):
 
 
 def denormalize(images, value_range: Sequence[float] = (0.0, 1.0)) -> np.ndarray:
-    """Map floats in ``value_range`` back to uint8 pixels for display (clipped).
-
-    Args:
-        images: (..., H, W, 3) floats (NumPy, TensorFlow or any array-like).
-        value_range: (low, high) that maps to 0 and 255.
-
-    Returns:
-        (..., H, W, 3) uint8 NumPy array.
-    """
+    """Map floats in ``value_range`` back to uint8 pixels (clipped) for display."""
     scale, offset = _scale_offset(value_range)
     pixels = (np.asarray(images, dtype=np.float32) - offset) / scale
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
