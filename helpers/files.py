@@ -1,23 +1,26 @@
-"""Safe files: atomic writes, and zip members that stay inside their folder.
+"""Safe files: atomic writes, damaged JSON named clearly, archive members that stay
+inside their folder.
 
-Every small file the lab writes (configs, run.json, markers, reports, backups) goes
-through :func:`atomic_write_bytes`: the bytes go to a hidden temporary file beside the
-target, are flushed to disk, and replace the target in one ``os.replace``, so a crash
-or ``kill -9`` leaves the old file or the new, never half.
+Every small file the lab writes goes through :func:`atomic_write_bytes`: a temporary
+file beside the target, flushed to disk, then one ``os.replace``, so a crash or
+``kill -9`` leaves the old file or the new, never half.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import stat
+import sys
+import tempfile
 import zipfile
 from glob import escape as glob_escape
 from pathlib import Path
 
-from helpers.errors import DamagedFileError
+from helpers.errors import DamagedFileError, os_error_message
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -41,26 +44,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _remove_leftovers(path)
     except BaseException:  # a full disk or a kill: leave no half-written temp file
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink()
-        except OSError:
-            pass
         raise
-    return path
-
-
-def _remove_leftovers(path: Path) -> None:
-    """Delete temporary files of ``path`` left by killed writers (dead pids)."""
+    # Temporary files of this path left by killed writers (dead pids) go too.
     for leftover in path.parent.glob(f".{glob_escape(path.name)}.*tmp"):
         middle = leftover.name[len(path.name) + 2 : -len(".tmp")].strip(".")
-        if middle.isdigit() and _alive(int(middle)):
-            continue  # another live process is writing it right now
-        try:
-            leftover.unlink()
-        except OSError:
-            pass
+        if not (middle.isdigit() and _alive(int(middle))):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+    return path
 
 
 def _alive(pid: int) -> bool:
@@ -81,14 +75,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def read_json(path: str | os.PathLike, fix: str) -> dict:
-    """Read a JSON object the lab wrote; a damaged file names itself and ``fix``.
-
-    Args:
-        path: the file (it must exist).
-        fix: what the user should do if it is damaged, e.g. "delete it and ...".
+    """Read a JSON object the lab wrote (the file must exist).
 
     Raises:
-        DamagedFileError: not UTF-8, not JSON (truncated, garbled), or not an object.
+        DamagedFileError: not UTF-8, not JSON, or not an object; its message names
+            the file and ``fix`` (what to do, e.g. "delete it and ...").
     """
     path = Path(path)
     try:
@@ -99,25 +90,18 @@ def read_json(path: str | os.PathLike, fix: str) -> dict:
         problem = "empty" if not error.doc.strip() else f"not valid JSON: {error}"
         raise DamagedFileError(path, problem, fix) from None
     if not isinstance(data, dict):
-        raise DamagedFileError(
-            path, f"a JSON {type(data).__name__}, not an object", fix
-        )
+        problem = f"a JSON {type(data).__name__}, not an object"
+        raise DamagedFileError(path, problem, fix)
     return data
 
 
 def write_text_or_fallback(path: str | os.PathLike, text: str) -> Path | None:
     """Write ``text`` to ``path``; if the disk refuses, save it elsewhere and say so.
 
-    For results that took long to compute (metrics): a full disk or a read-only
-    folder must not lose them. The fallback is the system's temporary folder; the
-    message printed names both places. Returns where the text is, or None when it
-    could be written nowhere (the caller then prints it).
+    For results that took long to compute: the fallback is the system's temporary
+    folder, and a warning names both places. Returns where the text is, or None
+    when it could be written nowhere (the caller then prints it).
     """
-    import sys
-    import tempfile
-
-    from helpers.errors import os_error_message
-
     path = Path(path)
     try:
         return atomic_write_text(path, text)

@@ -1,14 +1,7 @@
 """Check that a saved model or weights file is whole before trusting it.
 
-A checkpoint is verified right after it is written (before it is renamed into
-place) and again before a resume loads it, so a file damaged on disk (a full disk,
-a sync client, a hand edit) is never used silently:
-
-* ``.keras`` (a zip): it opens, every member's CRC-32 matches, and it holds the
-  members Keras reads (``config.json``, ``model.weights.h5``);
-* ``.weights.h5`` (HDF5): it opens and every dataset in it can be read.
-
-Both read the whole file once: about a second for the largest preset's model.
+Checked right after writing (before the rename into place) and before a resume
+loads it. Both checks read the whole file once (about a second at most).
 """
 
 from __future__ import annotations
@@ -23,10 +16,12 @@ KERAS_MEMBERS = ("config.json", "model.weights.h5")
 
 
 def keras_file_problem(path: str | os.PathLike) -> str | None:
-    """Return what is wrong with a ``.keras`` file, or None when it is whole."""
-    path = Path(path)
+    """Say what is wrong with a ``.keras`` file, or None when it is whole.
+
+    Whole: a zip whose every member's CRC-32 matches, holding ``KERAS_MEMBERS``.
+    """
     try:
-        if path.stat().st_size == 0:
+        if Path(path).stat().st_size == 0:
             return "the file is empty"
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
@@ -43,12 +38,12 @@ def keras_file_problem(path: str | os.PathLike) -> str | None:
 
 
 def weights_file_problem(path: str | os.PathLike) -> str | None:
-    """Return what is wrong with a ``.weights.h5`` file, or None when it is whole."""
+    """Say what is wrong with a ``.weights.h5`` file (HDF5), or None when every
+    dataset in it can be read."""
     import h5py
 
-    path = Path(path)
     try:
-        if path.stat().st_size == 0:
+        if Path(path).stat().st_size == 0:
             return "the file is empty"
         with h5py.File(path, "r") as handle:
             datasets = []
@@ -65,14 +60,7 @@ def weights_file_problem(path: str | os.PathLike) -> str | None:
 
 
 def check_keras_file(path: str | os.PathLike, fix: str) -> None:
-    """Raise ``DamagedFileError(path, problem, fix)`` unless the .keras file is whole."""
+    """Raise ``DamagedFileError(path, problem, fix)`` unless the file is whole."""
     problem = keras_file_problem(path)
-    if problem is not None:
-        raise DamagedFileError(path, problem, fix)
-
-
-def check_weights_file(path: str | os.PathLike, fix: str) -> None:
-    """Raise ``DamagedFileError(path, problem, fix)`` unless the weights file is whole."""
-    problem = weights_file_problem(path)
     if problem is not None:
         raise DamagedFileError(path, problem, fix)

@@ -1,26 +1,11 @@
 """One process at a time per run directory and per cache: an OS-level file lock.
 
-``train`` holds the lock of its run directory and ``prepare`` the lock of its cache
-while they write. A second process that asks for the same lock is refused at once,
-with a message naming the folder and the process that holds it (pid, host, command,
-start time: written beside the lock when it is taken)::
-
-    with hold(run_dir / ".lock", run_dir, "train"):
-        ...   # only this process writes into run_dir
-
-The lock is ``filelock``'s ``FileLock`` (``fcntl.flock`` on Linux and macOS,
-``msvcrt.locking`` on Windows): the operating system drops it when the process
-ends in any way, ``kill -9`` included, so a lock left by a dead process never
-blocks. The owner file left behind by such a process is only read to word the
-refusal; it is not what locks. On a file system without ``flock`` filelock falls
-back to a lock file; when that file names another machine (a Colab session that
-ended, say), the refusal says which file to delete once that process is gone.
-
-Commands that only read a run (``sample``, ``evaluate``, ``explore``) do not take
-the lock: everything ``train`` writes is replaced atomically (``helpers.files``),
-so a reader sees the old file or the new one, and those commands write only their
-own files (the sample PNG, ``evaluation.*``, ``figures/``), which ``train`` never
-touches.
+``train`` holds its run directory's lock and ``prepare`` its cache's; a second
+process is refused at once, named by the owner file written beside the lock (pid,
+host, command, start time). The lock is ``filelock``'s ``FileLock`` (``flock`` or
+``msvcrt``): the OS drops it when the process dies, ``kill -9`` included. Readers
+(``sample``, ``evaluate``, ``explore``) take no lock: ``train`` replaces its files
+atomically, and they write only files ``train`` never touches.
 """
 
 from __future__ import annotations
@@ -49,36 +34,31 @@ def owner_path(lock_path: str | os.PathLike) -> Path:
     return lock_path.with_name(lock_path.name + ".owner.json")
 
 
-def describe_owner(lock_path: str | os.PathLike) -> str:
-    """Return "pid 123 on host x (`train`, since 2026-11-27 15:20:01 UTC)" or a hint."""
+def _owner(lock_path: Path) -> dict:
     try:
         owner = json.loads(owner_path(lock_path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def describe_owner(lock_path: str | os.PathLike) -> str:
+    """Return "pid 123 on host x (`train`, since 2026-11-27 15:20:01 UTC)" or a hint."""
+    owner = _owner(Path(lock_path))
+    try:
         text = f"pid {int(owner['pid'])} on host {owner['host']}"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return "another process (its owner file is missing or unreadable)"
-    details = []
-    if owner.get("command"):
-        details.append(f"`{owner['command']}`")
+    details = [f"`{owner['command']}`"] if owner.get("command") else []
     if owner.get("started"):
         details.append(f"since {owner['started']}")
     return text + (f" ({', '.join(details)})" if details else "")
 
 
-def _owner_host(lock_path: Path) -> str | None:
-    try:
-        return str(json.loads(owner_path(lock_path).read_text())["host"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 @contextlib.contextmanager
 def hold(lock_path: str | os.PathLike, folder: str | os.PathLike, command: str):
-    """Hold the lock at ``lock_path`` for writing into ``folder``; refuse if taken.
-
-    Args:
-        lock_path: the lock file (its folder must exist).
-        folder: the run directory or cache it protects (named in the message).
-        command: what this process does, e.g. "train" (recorded for the message).
+    """Hold the lock at ``lock_path`` (its folder must exist) for writing into
+    ``folder``; ``command`` (e.g. "train") is recorded for the refusal message.
 
     Raises:
         BusyError: another live process holds the lock.
@@ -89,9 +69,9 @@ def hold(lock_path: str | os.PathLike, folder: str | os.PathLike, command: str):
         lock.acquire()
     except Timeout:
         hint = ""
-        if _owner_host(lock_path) != socket.gethostname():
-            # A lock on a network or cloud drive held by another machine (or by a
-            # Colab session that has since ended) cannot be checked from here.
+        if str(_owner(lock_path).get("host")) != socket.gethostname():
+            # Held from another machine (or a Colab session that has since ended,
+            # on a drive without flock): that cannot be checked from here.
             hint = (
                 " If that process no longer runs (e.g. a Colab session that ended), "
                 f"delete {lock_path} and run this command again."
