@@ -1,24 +1,9 @@
 """Mixed precision: which one a device should use, and applying it to a model build.
 
-``VAEConfig.precision`` is one of ``PRECISIONS``. "auto" resolves per device:
-
-- CUDA GPU with tensor cores (compute capability >= 7.0, e.g. Colab's T4, 7.5):
-  ``mixed_float16``. The T4's tensor cores do about 65 TFLOP/s in float16 against
-  8.1 TFLOP/s in float32, and only mixed precision uses them. Keras wraps the
-  optimizer in a ``LossScaleOptimizer`` so small float16 gradients do not vanish.
-- Ampere and newer (>= 8.0: A100, L4, H100) and TPUs: ``mixed_bfloat16``. Their
-  bfloat16 tensor-core rate equals the float16 one, and bfloat16 has float32's
-  exponent range, so no loss scaling is needed (no skipped steps, one less
-  optimizer wrapper). ``benchmarks/gpu_colab_preset.sh`` measures both.
-- CPUs and older GPUs: ``float32``. A CPU has no faster half-precision units; the
-  casts only cost time.
-
-Variables always stay float32 (that is what "mixed" means), so a checkpoint written
-under one precision loads under any other. Typical use::
-
-    with precision_scope(config.precision) as policy:   # "mixed_float16", ...
-        vae = build_vae(config)                         # layers compute in it
-    # the previous global policy is back here
+"auto" is ``mixed_float16`` on GPUs with tensor cores (a T4: 65 TFLOP/s against
+8.1 in float32; Keras scales the loss), ``mixed_bfloat16`` on Ampere and newer and
+TPUs (as fast, float32's range: no loss scaling), ``float32`` on CPUs and older
+GPUs. Variables stay float32, so a checkpoint loads under any precision.
 """
 
 from __future__ import annotations
@@ -32,45 +17,27 @@ from helpers.runs import read_info
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
-def auto_precision(device=None) -> str:
-    """Return the precision "auto" means on ``device`` (default: this machine's).
-
-    Args:
-        device: a ``helpers.environment.Hardware``, or None to detect it.
-    """
-    if device is None:
-        device = detect_hardware()
-    if device.bfloat16_fast:
-        return "mixed_bfloat16"
-    if device.tensor_cores:
-        return "mixed_float16"
-    return "float32"
-
-
 def resolve_precision(precision: str, device=None) -> str:
-    """Return ``precision`` with "auto" replaced by the device's choice.
-
-    Raises:
-        ValueError: ``precision`` is not one of ``PRECISIONS``.
-    """
+    """Return ``precision`` with "auto" resolved for ``device`` (a ``Hardware``;
+    default: this machine's); ValueError if it is not one of ``PRECISIONS``."""
     if precision not in PRECISIONS:
         raise ValueError(
             f"precision={precision!r} is not allowed: choose one of "
             + ", ".join(PRECISIONS)
         )
-    return auto_precision(device) if precision == "auto" else precision
+    if precision != "auto":
+        return precision
+    device = device or detect_hardware()
+    if device.bfloat16_fast:
+        return "mixed_bfloat16"
+    return "mixed_float16" if device.tensor_cores else "float32"
 
 
 @contextlib.contextmanager
 def precision_scope(precision: str = "auto", device=None):
-    """Set Keras' global dtype policy inside the ``with`` block, then restore it.
-
-    Layers take the global policy when they are created, so build the model inside
-    the block; it keeps computing in that precision after the block ends.
-
-    Yields:
-        The resolved policy name ("float32", "mixed_float16" or "mixed_bfloat16").
-    """
+    """Set Keras' global dtype policy inside the block, then restore it; yields the
+    resolved policy name. Build the model inside: layers keep the policy they were
+    created under."""
     import keras
 
     name = resolve_precision(precision, device)
@@ -83,21 +50,12 @@ def precision_scope(precision: str = "auto", device=None):
 
 
 def run_precision(config, paths, completed_epochs: int) -> str:
-    """Return the policy to train a run in: the run's own when resuming.
-
-    A run keeps the precision it started with (recorded in its info.json): "auto"
-    resumes in it even on another device, so the numbers and the optimizer state
-    carry on. An explicit change between ``mixed_float16`` and another precision
-    is refused, because Keras' loss-scale optimizer has variables the others lack
-    and the Adam state would silently start again.
-
-    Args:
-        config: the run's ``VAEConfig``.
-        paths: its ``helpers.runs.RunPaths``.
-        completed_epochs: epochs the run's backup holds (0: a new run).
+    """Return the policy to train a run in: with ``completed_epochs``, "auto"
+    resumes in the one run.json records, even on another device.
 
     Raises:
-        TrainingError: an explicit precision that cannot resume this run.
+        TrainingError: an explicit switch to or from ``mixed_float16`` on resume
+            (its loss-scale optimizer has variables the others lack).
     """
     wanted = resolve_precision(config.precision)
     recorded = read_info(paths.root).get("precision") if completed_epochs else None

@@ -1,28 +1,12 @@
-"""How long will it take? Training-time estimates for a config on this runtime.
-
-A cell that may run for more than a minute says so first::
-
-    from helpers.timing import describe_training_time
-    print(describe_training_time(config, n_images=162_770))
-    # Training the colab preset for 40 epochs on 162,770 images: about 11 to 31 min
-    # (15 to 45 s per epoch) on GPU: Tesla T4 (compute capability 7.5) in
-    # mixed_float16 (estimate from FLOPs: 1.71 GFLOP per training image, 65 TFLOP/s
-    # peak at 10% to 30%).
-
-Two sources, and the sentence says which one it used:
-
-1. ``MEASURED``: images per second that ``benchmarks/train_throughput.py`` measured,
-   each labelled with its device, backend and date. Used when this device, the
-   model's architecture and the precision match an entry.
-2. Otherwise the model's FLOPs (counted from its layers) over the device's peak
-   (``PEAK_TFLOPS``, the makers' dense figures) times the fraction of that peak
-   this kind of model reaches (``UTILISATION``, a range, from the measurements).
-   Labelled "estimate from FLOPs".
+"""How long will it take? ``describe_training_time(config, n_images)`` says, in one
+sentence, from a ``MEASURED`` throughput of this device, architecture and
+precision, or else from the design's FLOPs, the device's data-sheet peak
+(``PEAK_TFLOPS``) and the share of it such a model reaches (``UTILISATION``).
 """
 
 from __future__ import annotations
 
-import functools
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -31,101 +15,29 @@ from helpers.config import VAEConfig
 from helpers.environment import detect_hardware
 from helpers.precision import resolve_precision
 
-# A training step costs about 3 forward passes: the forward pass, the gradient with
-# respect to the activations and the one with respect to the weights.
+# A training step costs about 3 forward passes (the forward pass and the gradients
+# with respect to the activations and to the weights); validation costs one.
 TRAIN_FLOPS_PER_FORWARD = 3
-# Validation runs the forward pass only.
-VALIDATION_FLOPS_PER_FORWARD = 1
 # Seconds before the first step (tracing, XLA compiling), low and high.
 STARTUP_SECONDS = (20.0, 60.0)
 
-
-@dataclass(frozen=True)
-class Measurement:
-    """Training images per second measured for one architecture on one device.
-
-    Attributes:
-        device: a word of ``Hardware.name`` it applies to ("T4" for "Tesla T4"), or
-            "cpu:N" for a CPU with N cores.
-        filters: the architecture's ``VAEConfig.filters`` (with latent_dim and
-            image_size it fixes the cost per image).
-        latent_dim: ``VAEConfig.latent_dim``.
-        image_size: ``VAEConfig.image_size``.
-        precision: the resolved policy ("float32", "mixed_float16", ...).
-        images_per_second: training throughput of ``fit()`` (None: not measured yet).
-        source: how, where and when it was measured.
-    """
-
-    device: str
-    filters: tuple[int, ...]
-    latent_dim: int
-    image_size: int
-    precision: str
-    images_per_second: float | None
-    source: str
-
-
-_CPU_PRESET = dict(filters=(32, 64, 128, 256), latent_dim=128, image_size=64)
-_COLAB_PRESET = dict(filters=(64, 128, 256, 512), latent_dim=256, image_size=64)
+_CPU_PRESET = ((32, 64, 128, 256), 128, 64)  # (filters, latent_dim, image_size)
+_COLAB_PRESET = ((64, 128, 256, 512), 256, 64)
+_CI = "fit() on the project's 2-core CI machine, TF 2.21, Keras 3.15"
 _H200 = "measured under JAX on one NVIDIA H200 (benchmarks/gpu_colab_preset.sh)"
+# Training images/s of fit() at batch 128 by (device: a word of Hardware.name or
+# "cpu:N" for N cores, architecture, precision). The H200: JAX 0.11.2, Keras 3.15.1,
+# XLA, 2026-11-27, 10.5-15.5 % of its matmul peak. Colab's T4 has no entry until
+# `bash benchmarks/gpu_colab_preset.sh` runs there: it gets FLOPs estimates.
+MEASURED: dict[tuple[str, tuple, str], tuple[float, str]] = {
+    ("cpu:2", _CPU_PRESET, "float32"): (780.0, _CI),
+    ("H200", _COLAB_PRESET, "float32"): (21386.0, _H200),
+    ("H200", _COLAB_PRESET, "mixed_float16"): (55638.0, _H200),
+    ("H200", _COLAB_PRESET, "mixed_bfloat16"): (57143.0, _H200),
+}
 
-MEASURED: tuple[Measurement, ...] = (
-    # 2 CPU cores (Colab's CPU runtime also has 2): REFERENCE.md's figure for this
-    # architecture on the project's CI machine, TF 2.21, Keras 3.15, batch 128.
-    Measurement(
-        "cpu:2",
-        **_CPU_PRESET,
-        precision="float32",
-        images_per_second=780.0,
-        source="fit() on the project's 2-core CI machine, TF 2.21, Keras 3.15",
-    ),
-    # One NVIDIA H200, JAX 0.11.2, Keras 3.15.1, XLA, batch 128, 300 steps x 2
-    # rounds, benchmarks/gpu_colab_preset.sh, 2026-11-27 (two runs agreed within
-    # 2 %). MFU against the matmul peak of the dtype measured in the same run:
-    # 10.5 % (TF32), 15.5 % (float16), 14.3 % (bfloat16): at batch 128 this model
-    # leaves a big GPU mostly idle. Mixed precision: 2.6x float32.
-    Measurement(
-        "H200",
-        **_COLAB_PRESET,
-        precision="float32",
-        images_per_second=21386.0,
-        source=_H200,
-    ),
-    Measurement(
-        "H200",
-        **_COLAB_PRESET,
-        precision="mixed_float16",
-        images_per_second=55638.0,
-        source=_H200,
-    ),
-    Measurement(
-        "H200",
-        **_COLAB_PRESET,
-        precision="mixed_bfloat16",
-        images_per_second=57143.0,
-        source=_H200,
-    ),
-    # Slots for Colab's T4, to be filled from `bash benchmarks/gpu_colab_preset.sh`
-    # run in Colab (TensorFlow backend): until then the T4 gets FLOPs estimates.
-    Measurement(
-        "T4",
-        **_COLAB_PRESET,
-        precision="float32",
-        images_per_second=None,
-        source="not measured yet",
-    ),
-    Measurement(
-        "T4",
-        **_COLAB_PRESET,
-        precision="mixed_float16",
-        images_per_second=None,
-        source="not measured yet",
-    ),
-)
-
-# Dense peak TFLOP/s per GPU from the makers' data sheets, by precision. "float32"
-# on Ampere and newer is TF32: TensorFlow and JAX use it for float32 convolutions
-# and matmuls by default. None: no fast path for that type.
+# Dense peak TFLOP/s from the makers' data sheets (None: no fast path). "float32"
+# on Ampere and newer is TF32, which TensorFlow and JAX use for it by default.
 PEAK_TFLOPS: dict[str, dict[str, float | None]] = {
     "T4": {"float32": 8.1, "mixed_float16": 65.0, "mixed_bfloat16": None},
     "P100": {"float32": 9.3, "mixed_float16": 18.7, "mixed_bfloat16": None},
@@ -136,35 +48,26 @@ PEAK_TFLOPS: dict[str, dict[str, float | None]] = {
     "H100": {"float32": 494.0, "mixed_float16": 989.0, "mixed_bfloat16": 989.0},
     "H200": {"float32": 494.0, "mixed_float16": 989.0, "mixed_bfloat16": 989.0},
 }
-# A CPU core's float32 rate, from the CI machine's 4096x4096 matmul (about 400
-# GFLOP/s on 2 cores).
+# A CPU core's float32 rate: the CI machine's 4096x4096 matmul, ~400 GFLOP/s on 2.
 CPU_CORE_GFLOPS = 200.0
 
-# Fraction of the data-sheet peak a small conv VAE reaches in fit() (low, high).
-# CPU float32: 0.55-0.69 measured on the CI machine. GPU float32: the issue's 40-60 %
-# of a T4's rate. Mixed precision reaches a smaller share of the far higher
-# tensor-core peak (element-wise ops and memory traffic do not speed up as much):
-# the H200 reached 10 % of its data-sheet bfloat16 peak at batch 128, a lower bound
-# for a small GPU such as the T4, which this model fills far better.
+# Share of the peak a small conv VAE reaches in fit() (low, high). CPU: 0.55-0.69
+# measured; GPU float32: the issue's 40-60 % of a T4. Mixed precision reaches less
+# of the far higher tensor-core peak: 10 % on the H200 (a lower bound for a T4).
 UTILISATION = {
     ("cpu", "float32"): (0.45, 0.65),
     ("gpu", "float32"): (0.35, 0.6),
     ("gpu", "mixed"): (0.1, 0.3),
 }
 
+# JPEG decode + crop + antialiased resize with PIL per CPU core: REFERENCE.md's
+# ~2,600 images/s PIL loop on the project's 2-core CI machine.
+DECODE_IMAGES_PER_CORE_SECOND = (1000.0, 1300.0)
+
 
 @dataclass(frozen=True)
 class TimeEstimate:
-    """A time range and where it comes from.
-
-    Attributes:
-        low_seconds, high_seconds: the expected range (equal for a measurement),
-            start-up (tracing, compiling) included.
-        epochs: the epochs it covers.
-        basis: "measured ..." or "estimate from FLOPs ...".
-        device: the device's description.
-        precision: the resolved precision.
-    """
+    """A range of seconds (start-up included), its basis, device and precision."""
 
     low_seconds: float
     high_seconds: float
@@ -175,17 +78,13 @@ class TimeEstimate:
 
     def describe(self) -> str:
         """Return e.g. 'about 10 to 30 min (15 to 45 s per epoch)'."""
-        low, high = rough_duration(self.low_seconds), rough_duration(self.high_seconds)
-        text = f"about {low}" if low == high else f"about {low} to {high}"
+        text = "about " + _span(self.low_seconds, self.high_seconds)
         if self.epochs > 1:
-            per_low = rough_duration(
-                (self.low_seconds - STARTUP_SECONDS[0]) / self.epochs
+            per_epoch = _span(
+                (self.low_seconds - STARTUP_SECONDS[0]) / self.epochs,
+                (self.high_seconds - STARTUP_SECONDS[1]) / self.epochs,
             )
-            per_high = rough_duration(
-                (self.high_seconds - STARTUP_SECONDS[1]) / self.epochs
-            )
-            per = per_low if per_low == per_high else f"{per_low} to {per_high}"
-            text += f" ({per} per epoch)"
+            text += f" ({per_epoch} per epoch)"
         return text
 
 
@@ -200,74 +99,38 @@ def rough_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-# Counting FLOPs -------------------------------------------------------------------
-def forward_flops(model) -> int:
-    """Return a model's forward FLOPs per image: 2 x multiply-adds of its layers.
+def _span(low: float, high: float) -> str:
+    low, high = rough_duration(low), rough_duration(high)
+    return low if low == high else f"{low} to {high}"
 
-    Counts every ``Conv2D``, ``Conv2DTranspose`` and ``Dense`` layer, also inside
-    nested models; activations, additions and the loss are left out (a few %).
-    """
+
+def forward_flops(model) -> int:
+    """Return a built model's forward FLOPs per image: 2 x the multiply-adds of its
+    ``Conv2D``, ``Conv2DTranspose`` and ``Dense`` layers, nested ones included."""
     from keras import layers
 
     macs = 0
     for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, layers.Conv2DTranspose):
-            _, h, w, c_in = layer.input.shape  # each input pixel feeds k*k*c_out
-            k1, k2 = layer.kernel_size
-            macs += h * w * c_in * k1 * k2 * layer.filters
-        elif isinstance(layer, layers.Conv2D):
-            _, h, w, c_out = layer.output.shape
-            k1, k2 = layer.kernel_size
-            macs += h * w * c_out * k1 * k2 * layer.input.shape[-1]
+        if isinstance(layer, layers.Conv2DTranspose):  # an input pixel: one kernel
+            macs += math.prod(layer.input.shape[1:3]) * math.prod(layer.kernel.shape)
+        elif isinstance(layer, layers.Conv2D):  # an output pixel: one kernel
+            macs += math.prod(layer.output.shape[1:3]) * math.prod(layer.kernel.shape)
         elif isinstance(layer, layers.Dense):
-            macs += layer.input.shape[-1] * layer.units
+            macs += math.prod(layer.kernel.shape)
     return 2 * macs
 
 
-def _architecture(config: VAEConfig) -> VAEConfig:
-    """The fields that fix the cost per image (others set to their defaults)."""
-    return VAEConfig(
-        image_size=config.image_size,
-        latent_dim=config.latent_dim,
-        filters=config.filters,
-        kernel_size=config.kernel_size,
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _flops(architecture: VAEConfig) -> int:
-    from helpers.checks.model import design_flops  # the design, by formula
-
-    return design_flops(architecture)
-
-
 def model_flops(config: VAEConfig) -> int:
-    """Return the forward FLOPs per image of ``config``'s VAE (built once, cached)."""
-    return _flops(_architecture(config))
+    """Return the forward FLOPs per image of ``config``'s VAE design (a formula: no
+    model is built, no part of the lab's solution is needed)."""
+    from helpers.checks.model import design_flops
+
+    return design_flops(config)
 
 
 def training_flops(config: VAEConfig) -> int:
     """Return the FLOPs of one training image (3 x forward)."""
     return TRAIN_FLOPS_PER_FORWARD * model_flops(config)
-
-
-# Throughput ------------------------------------------------------------------------
-def _measured(config: VAEConfig, device, precision: str) -> Measurement | None:
-    for entry in MEASURED:
-        if entry.images_per_second is None or entry.precision != precision:
-            continue
-        if (entry.filters, entry.latent_dim, entry.image_size) != (
-            tuple(config.filters),
-            config.latent_dim,
-            config.image_size,
-        ):
-            continue
-        if device.kind == "cpu":
-            if entry.device == f"cpu:{os.cpu_count()}":
-                return entry
-        elif entry.device.lower() in _words(device.name):
-            return entry
-    return None
 
 
 def _words(name: str) -> list[str]:
@@ -282,27 +145,23 @@ def peak_tflops(device, precision: str) -> float | None:
         return CPU_CORE_GFLOPS * cores / 1000 if precision == "float32" else None
     if device.kind != "gpu":
         return None
-    words = _words(device.name)
     for key, peaks in PEAK_TFLOPS.items():
-        if key.lower() in words:
+        if key.lower() in _words(device.name):
             return peaks.get(precision) or peaks["float32"]
     return None
 
 
 def images_per_second(config: VAEConfig, device=None, precision: str | None = None):
     """Return (low, high, basis) training images/s of ``config`` here, or None.
-
-    Args:
-        config: the run's config (its architecture and precision matter).
-        device: a ``helpers.environment.Hardware`` (default: this machine's).
-        precision: the resolved precision (default: ``config.precision`` resolved).
-    """
+    ``device``: a ``Hardware`` (default: this machine's); ``precision``: resolved."""
     device = device or detect_hardware()
     precision = precision or resolve_precision(config.precision, device)
-    entry = _measured(config, device, precision)
-    if entry is not None:
-        rate = entry.images_per_second
-        return rate, rate, f"measured: {rate:,.0f} images/s, {entry.source}"
+    architecture = (tuple(config.filters), config.latent_dim, config.image_size)
+    cpu = device.kind == "cpu"
+    here = {f"cpu:{os.cpu_count()}"} if cpu else set(_words(device.name))
+    for (name, design, measured_in), (rate, source) in MEASURED.items():
+        if name.lower() in here and (design, measured_in) == (architecture, precision):
+            return rate, rate, f"measured: {rate:,.0f} images/s, {source}"
     peak = peak_tflops(device, precision)
     if peak is None:
         return None
@@ -316,21 +175,11 @@ def images_per_second(config: VAEConfig, device=None, precision: str | None = No
     return peak * 1e12 * low / flops, peak * 1e12 * high / flops, basis
 
 
-def estimate_training_time(
-    config: VAEConfig,
-    n_images: int,
-    epochs: int | None = None,
-    n_validation: int = 0,
-    device=None,
-) -> TimeEstimate | None:
-    """Return how long training ``config`` should take here (None: no basis).
+def estimate_training_time(config, n_images, epochs=None, n_validation=0, device=None):
+    """Return a TimeEstimate for training ``config`` here, or None (no basis).
 
-    Args:
-        config: the run's config.
-        n_images: training images per epoch.
-        epochs: epochs to run (default: ``config.epochs``).
-        n_validation: validation images evaluated after each epoch.
-        device: a ``helpers.environment.Hardware`` (default: this machine's).
+    ``n_images`` are trained and ``n_validation`` evaluated per epoch, for
+    ``epochs`` (default ``config.epochs``) on ``device`` (default: this machine's).
     """
     device = device or detect_hardware()
     precision = resolve_precision(config.precision, device)
@@ -339,8 +188,8 @@ def estimate_training_time(
         return None
     low_rate, high_rate, basis = rates
     epochs = config.epochs if epochs is None else epochs
-    # Validation is a forward pass: a third of a training image's cost.
-    work = epochs * (n_images + n_validation * VALIDATION_FLOPS_PER_FORWARD / 3)
+    # A validation image is a forward pass: a third of a training image's cost.
+    work = epochs * (n_images + n_validation / TRAIN_FLOPS_PER_FORWARD)
     return TimeEstimate(
         STARTUP_SECONDS[0] + work / high_rate,
         STARTUP_SECONDS[1] + work / low_rate,
@@ -351,22 +200,9 @@ def estimate_training_time(
     )
 
 
-def describe_training_time(
-    config: VAEConfig,
-    n_images: int,
-    epochs: int | None = None,
-    n_validation: int = 0,
-    device=None,
-) -> str:
-    """Return one sentence: how long training should take here, and on what basis.
-
-    Args:
-        config: the run's config.
-        n_images: training images per epoch (e.g. ``len(train_images)``).
-        epochs: epochs to run (default: ``config.epochs``).
-        n_validation: validation images evaluated after each epoch.
-        device: a ``helpers.environment.Hardware`` (default: this machine's).
-    """
+def describe_training_time(config, n_images, epochs=None, n_validation=0, device=None):
+    """Return one sentence: how long training should take here, and on what basis
+    (the arguments are ``estimate_training_time``'s)."""
     device = device or detect_hardware()
     epochs = config.epochs if epochs is None else epochs
     what = (
@@ -385,26 +221,14 @@ def describe_training_time(
     )
 
 
-# Preparing the cache -----------------------------------------------------------------
-# JPEG decode + crop + antialiased resize with PIL, per CPU core: REFERENCE.md's
-# ~2,600 images/s PIL loop on the project's 2-core CI machine (tf.data: ~3,700).
-DECODE_IMAGES_PER_CORE_SECOND = (1000.0, 1300.0)
-
-
 def describe_prepare_time(n_images: int, cores: int | None = None) -> str:
-    """Return one sentence: how long decoding ``n_images`` into the cache should take.
-
-    Args:
-        n_images: images to decode (202,599 for all of CelebA).
-        cores: CPU cores decoding (default: this machine's).
-    """
+    """Return one sentence: how long decoding ``n_images`` into the cache should take
+    on ``cores`` CPU cores (default: this machine's)."""
     cores = cores or os.cpu_count() or 1
     low_rate, high_rate = (rate * cores for rate in DECODE_IMAGES_PER_CORE_SECOND)
-    low = rough_duration(n_images / high_rate)
-    high = rough_duration(n_images / low_rate)
-    span = f"about {low}" if low == high else f"about {low} to {high}"
     return (
-        f"Decoding {n_images:,} images into the cache: {span} on {cores} CPU "
+        f"Decoding {n_images:,} images into the cache: about "
+        f"{_span(n_images / high_rate, n_images / low_rate)} on {cores} CPU "
         f"core{'s' if cores != 1 else ''} (estimate from the CI machine's decode "
         "rate), once per course: later notebooks reuse the cache."
     )
