@@ -1,7 +1,6 @@
 """helpers: the tested package behind the CelebA VAE teaching lab.
 
-Modules are imported on demand (``from helpers import model``); importing the
-package itself loads nothing heavy and never downloads or writes files.
+Modules are imported on demand; importing the package loads nothing heavy.
 """
 
 __version__ = "0.1.0"

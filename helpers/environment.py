@@ -1,19 +1,13 @@
 """Where the lab runs: in a notebook or not, in Colab or not, and on which hardware.
 
-The hardware is detected here and only here: ``lab.choose_preset`` picks the preset
-and ``helpers.precision`` the precision from :func:`detect_hardware`, so the two
-cannot disagree. Training runs on one device (``helpers.training``).
-
-Typical use::
-
-    from helpers.environment import detect_hardware
-    print(detect_hardware())        # "GPU x1", "TPU" or "CPU only"
-
+The hardware is detected here only (:func:`detect_hardware`), so the preset
+(``lab.choose_preset``) and the precision (``helpers.precision``) cannot disagree.
 Importing this module does not import TensorFlow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -54,11 +48,9 @@ def tpu_present() -> bool:
     return any(os.environ.get(name) for name in _TPU_VARIABLES) or tpu_vm()
 
 
-# XLA (``jit_compile``) per device kind under TensorFlow, as measured with
-# benchmarks/train_throughput.py: on the 2-core CI CPU (TF 2.21, Keras 3.15) XLA
-# made training slower (0.77x the images/s), so CPUs train without it; on GPUs and
-# TPUs XLA fuses the small element-wise ops between the convolutions (Keras'
-# default there too).
+# XLA (``jit_compile``) per device kind under TensorFlow: on the 2-core CI CPU it
+# made training slower (0.77x the images/s, benchmarks/train_throughput.py); on GPUs
+# and TPUs it fuses the small ops between the convolutions (Keras' default there).
 JIT_COMPILE_BY_KIND = {"cpu": False, "gpu": True, "tpu": True}
 
 
@@ -66,8 +58,8 @@ JIT_COMPILE_BY_KIND = {"cpu": False, "gpu": True, "tpu": True}
 class Hardware:
     """The accelerator training will use: kind "tpu", "gpu" or "cpu", and how many.
 
-    ``name``, ``compute_capability`` and ``backend`` describe the first device
-    (e.g. "Tesla T4", (7, 5), "tensorflow"); they do not take part in ``==``.
+    ``name``, ``compute_capability`` (e.g. (7, 5)) and ``backend`` describe the
+    first device; they do not take part in ``==``.
     """
 
     kind: str
@@ -88,18 +80,14 @@ class Hardware:
     @property
     def bfloat16_fast(self) -> bool:
         """True where bfloat16 runs at the float16 rate: TPUs, Ampere (8.0) and up."""
-        if self.kind == "tpu":
-            return True
-        return self.kind == "gpu" and (self.compute_capability or (0, 0)) >= (8, 0)
+        gpu = self.kind == "gpu" and (self.compute_capability or (0, 0)) >= (8, 0)
+        return self.kind == "tpu" or gpu
 
     @property
     def jit_compile(self) -> bool:
-        """The lab's XLA default here: ``JIT_COMPILE_BY_KIND`` under TensorFlow.
-
-        JAX always compiles with XLA (``jit_compile=False`` would run it op by op,
-        far slower), so under JAX this is True on every device.
-        """
-        return True if self.backend == "jax" else JIT_COMPILE_BY_KIND[self.kind]
+        """The lab's XLA default: ``JIT_COMPILE_BY_KIND`` under TensorFlow; always
+        under JAX (without XLA it runs op by op, far slower)."""
+        return self.backend == "jax" or JIT_COMPILE_BY_KIND[self.kind]
 
     def describe(self) -> str:
         """One line such as 'GPU: Tesla T4 (compute capability 7.5)'."""
@@ -117,14 +105,9 @@ class Hardware:
 
 def _cpu_name() -> str:
     name = platform.processor() or platform.machine() or "CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
+        models = [line for line in handle if line.startswith("model name")]
+        name = models[0].split(":", 1)[1].strip() if models else name
     return f"{name}, {os.cpu_count()} cores"
 
 
@@ -132,10 +115,8 @@ def _capability(value) -> tuple[int, int] | None:
     """Parse (7, 5), "7.5" or None into a (major, minor) tuple."""
     if not value:
         return None
-    if isinstance(value, str):
-        major, _, minor = value.partition(".")
-        return int(major), int(minor or 0)
-    return int(value[0]), int(value[1])
+    parts = value.split(".") if isinstance(value, str) else value
+    return int(parts[0]), int(parts[1] if len(parts) > 1 else 0)
 
 
 def detect_hardware() -> Hardware:
@@ -176,7 +157,6 @@ def detect_hardware() -> Hardware:
     return Hardware("cpu", 1, _cpu_name(), None, backend)
 
 
-# Widgets in Colab ------------------------------------------------------------------
 _custom_widget_manager = False
 
 
@@ -193,10 +173,8 @@ def ipywidgets_major() -> int | None:
 def enable_colab_widgets() -> bool:
     """Make ipywidgets render in Colab; True if the widget manager was switched on.
 
-    Colab renders its own ipywidgets 7.7.1 (and the tqdm bars built on it) natively.
-    ipywidgets 8 widgets render only with Colab's custom widget manager
-    (googlecolab/colabtools #3020, #4525), so with 8.x this switches it on, once
-    per session. Elsewhere, and with 7.x, it does nothing.
+    Colab renders its own ipywidgets 7 natively; 8.x needs Colab's custom widget
+    manager (googlecolab/colabtools #3020, #4525): switched on once per session.
     """
     global _custom_widget_manager
     if _custom_widget_manager or not in_colab():
@@ -204,12 +182,12 @@ def enable_colab_widgets() -> bool:
     major = ipywidgets_major()
     if major is None or major < 8:
         return False
+    _custom_widget_manager = True  # tried: a failure is said once, not at every bar
     try:
         from google.colab import output  # type: ignore[import-not-found]
 
         output.enable_custom_widget_manager()
     except Exception as error:  # an older Colab without it, or not a kernel
-        _custom_widget_manager = True  # tried: say it once, not at every bar
         print(
             f"note: ipywidgets {major} needs Colab's custom widget manager, which "
             f"could not be switched on ({type(error).__name__}); sliders and "
@@ -217,5 +195,4 @@ def enable_colab_widgets() -> bool:
             "restart the runtime to use Colab's own."
         )
         return False
-    _custom_widget_manager = True
     return True

@@ -1,8 +1,7 @@
 """Errors that carry a message for people: what went wrong and what to do.
 
-The command line prints these without a traceback and exits non-zero
-(:func:`report_error`). A full disk or a read-only folder gets its own clear line;
-any other exception is a bug: one line says where its full traceback was saved.
+:func:`report_error` prints any error as one line for the command line, and
+:func:`register_short_errors` does the same in a notebook for a TODO not done.
 """
 
 from __future__ import annotations
@@ -53,11 +52,9 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def sigterm_stops():
-    """Within the block, SIGTERM raises :class:`Terminated` instead of killing.
+    """Within the block, SIGTERM raises :class:`Terminated` (cleaned up as Ctrl-C).
 
-    So a ``kill``, a Colab or a batch system's stop runs the same cleanup as
-    Ctrl-C (temporary files removed, the status written). Only in the main
-    thread, where Python delivers signals; elsewhere the block runs unchanged.
+    Only in the main thread, where Python delivers signals; elsewhere a no-op.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -81,19 +78,12 @@ def is_disk_full(error: BaseException) -> bool:
     return "no space left" in text or "errno = 28" in text or "disk quota" in text
 
 
-# Turning any error into one line for the command line ------------------------------
-_NO_SPACE = {
-    getattr(errno, name) for name in ("ENOSPC", "EDQUOT") if hasattr(errno, name)
-}
+_NO_SPACE = {getattr(errno, n) for n in ("ENOSPC", "EDQUOT") if hasattr(errno, n)}
 _READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 def os_error_message(error: OSError) -> str | None:
-    """Return one clear line for a disk problem a user can fix, or None.
-
-    Covers a full disk or quota (ENOSPC, EDQUOT) and a read-only or foreign
-    folder (EACCES, EPERM, EROFS).
-    """
+    """One clear line for a full disk or quota, or a read-only folder; else None."""
     where = error.filename or "a file"
     if error.errno in _NO_SPACE:
         return (
@@ -111,33 +101,26 @@ def os_error_message(error: OSError) -> str | None:
 
 
 def save_traceback(error: BaseException, folders=()) -> Path | None:
-    """Write the full traceback to ``helpers-error-<UTC time>.log``; return its path.
-
-    The first folder of ``folders`` (then the system's temporary folder) that can
-    be written wins; None if none can.
+    """Write the traceback to ``helpers-error-<UTC time>.log`` in the first folder
+    of ``folders`` (then the temporary folder) that can be written; its path or None.
     """
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    header = f"python -m helpers {' '.join(sys.argv[1:])}\n{time.ctime()}\n\n"
-    for folder in [*folders, tempfile.gettempdir()]:
-        if folder is None:
-            continue
+    header = f"python -m vaelab {' '.join(sys.argv[1:])}\n{time.ctime()}\n\n"
+    for folder in [f for f in folders if f is not None] + [tempfile.gettempdir()]:
         path = Path(folder) / f"helpers-error-{stamp}-{os.getpid()}.log"
-        try:
+        with contextlib.suppress(OSError):
             path.write_text(header + text)
             return path
-        except OSError:
-            continue
     return None
 
 
 def report_error(error: BaseException, log_folders=()) -> int:
-    """Print ``error`` as one line on stderr and return the exit code for it.
+    """Print ``error`` as one line on stderr; return the exit code for it.
 
-    A ``LabError`` prints its message (exit 2); a full disk or a read-only folder
-    prints what to do (exit 1); running out of memory says what to lower (exit 1);
-    anything else is a bug: one line says where its full traceback was saved
-    (exit 1).
+    A ``LabError``: its message (exit 2). A full disk, a read-only folder, no
+    memory: what to do (exit 1). Anything else is a bug: one line says where its
+    traceback was saved (exit 1).
     """
     if isinstance(error, LabError):
         print(f"error: {error}", file=sys.stderr)
@@ -162,42 +145,32 @@ def report_error(error: BaseException, log_folders=()) -> int:
     return 1
 
 
-# ------------------------------------------------------------ short notebook errors
-_STUB_LINE = "raise NotImplementedError()"
-
-
 def short_error_lines(error: BaseException) -> list[str] | None:
-    """One red line for a notebook error a student should not read a traceback for.
-
-    A TODO stub that still raises ``NotImplementedError``, a name a cell above
-    never defined (it was not run, or it failed), and a ``LabError`` (its message
-    says what to do) each get one line; anything else returns None (the usual
-    traceback).
+    """One red line for a TODO stub still raising ``NotImplementedError``, a name
+    a cell above never defined, or a ``LabError``; None for anything else.
     """
-    red, reset = "\x1b[31m", "\x1b[0m"
     frames = traceback.extract_tb(error.__traceback__)
-    last = frames[-1] if frames else None
     if isinstance(error, LabError):
-        return [f"{red}❌ {error}{reset}"]
-    if isinstance(error, NotImplementedError) and last is not None:
-        if (last.line or "").strip() != _STUB_LINE:
+        text = str(error)
+    elif isinstance(error, NotImplementedError) and frames:
+        if (frames[-1].line or "").strip() != "raise NotImplementedError()":
             return None
-        tb = error.__traceback__
-        while tb.tb_next is not None:
-            tb = tb.tb_next
-        name = getattr(tb.tb_frame.f_code, "co_qualname", last.name)
-        return [
-            f"{red}❌ The TODO in `{name}` is not done yet: it still raises "
+        code = list(traceback.walk_tb(error.__traceback__))[-1][0].f_code
+        name = getattr(code, "co_qualname", frames[-1].name)
+        text = (
+            f"The TODO in `{name}` is not done yet: it still raises "
             "NotImplementedError. Fill it in and run its cell (and its check), then "
-            f"run this cell again.{reset}"
-        ]
-    if isinstance(error, NameError) and frames and _inside_one_cell(frames):
-        return [
-            f"{red}❌ NameError: {error}. A cell above has not run, or it failed: run "
+            "run this cell again."
+        )
+    elif isinstance(error, NameError) and _inside_one_cell(frames):
+        text = (
+            f"NameError: {error}. A cell above has not run, or it failed: run "
             "the cells above in order; the first that fails says what to fix (an "
-            f"exercise whose TODO is not done yet, say).{reset}"
-        ]
-    return None
+            "exercise whose TODO is not done yet, say)."
+        )
+    else:
+        return None
+    return [f"\x1b[31m❌ {text}\x1b[0m"]
 
 
 def _is_cell_top(name: str) -> bool:
@@ -206,9 +179,7 @@ def _is_cell_top(name: str) -> bool:
 
 
 def _inside_one_cell(frames) -> bool:
-    """The error never left the cell's own code: its top level, or a comprehension,
-    generator or lambda written there (not a function it called). Frames above the
-    cell's (IPython running it) do not count."""
+    """The error never left the cell's code (not counting IPython's frames above)."""
     tops = [i for i, f in enumerate(frames) if _is_cell_top(f.name)]
     if not tops:
         return False

@@ -1,12 +1,9 @@
 """What the notebooks tell students to expect, printed beside their own numbers.
 
-A notebook never types a number about its own results into its text: its cell calls
-``expect(key, value)``, which prints the student's value beside the range below and
-whether it is on track. The ranges for the generated slice (``SMOKE=1``, the
-``smoke`` preset) are measured from the solutions on that slice; CI runs the
-solutions with ``VAE_LAB_CHECK_EXPECTED=1`` (``conftest.py``), where a value outside
-its range fails the cell, so an expectation cannot drift from what the lab does.
-CelebA figures are approximate where nothing here measured them, and say so.
+A notebook's cell calls ``expect(key, value)`` instead of typing a number into its
+text. The ranges for the generated slice (``SMOKE=1``) are measured from the
+solutions; CI runs them with ``VAE_LAB_CHECK_EXPECTED=1``, where a value outside its
+range fails the cell, so an expectation cannot drift from what the lab does.
 """
 
 from __future__ import annotations
@@ -21,18 +18,13 @@ CHECK_ENV = "VAE_LAB_CHECK_EXPECTED"
 
 @dataclass(frozen=True)
 class Expectation:
-    """One expected number or trend.
+    """One expected number or trend."""
 
-    Attributes:
-        what: what is measured, as the notebook prints it.
-        smoke: (low, high) on the generated slice with the smoke preset, or the
-            trend "falls" / "rises" (last value against the first).
-        celeba: the same on CelebA, in words, with where it comes from.
-    """
-
-    what: str
+    what: str  # what is measured, as the notebook prints it
+    # (low, high) on the generated slice with the smoke preset, or the trend
+    # "falls" / "rises" (the last value against the first)
     smoke: tuple | str
-    celeba: str
+    celeba: str  # the same on CelebA, in words, with where it comes from
 
 
 EXPECTED: dict[str, Expectation] = {
@@ -127,10 +119,6 @@ EXPECTED: dict[str, Expectation] = {
 }
 
 
-def _check_mode() -> bool:
-    return smoke_mode() and os.environ.get(CHECK_ENV, "").strip() == "1"
-
-
 def _on_track(expectation: Expectation, value) -> tuple[bool, str]:
     """(on track, the measured value in words) for a number or a series."""
     if isinstance(expectation.smoke, str):
@@ -155,16 +143,14 @@ def smoke_text(smoke: tuple | str) -> str:
     if isinstance(smoke, str):
         return smoke
     low, high = smoke
-    return f"exactly {_number(low)}" if low == high else (
-        f"{_number(low)} to {_number(high)}")
+    if low == high:
+        return f"exactly {_number(low)}"
+    return f"{_number(low)} to {_number(high)}"
 
 
 def expect(key: str, value) -> bool:
-    """Print ``value`` beside what the lab expects for ``key``; return on track.
-
-    Args:
-        key: an entry of ``EXPECTED``.
-        value: a number, or for a trend the series (first value first).
+    """Print ``value`` (a number, or a trend's series) beside ``EXPECTED[key]``;
+    return whether it is on track.
 
     Raises:
         AssertionError: only in CI (``SMOKE=1`` and ``VAE_LAB_CHECK_EXPECTED=1``)
@@ -175,10 +161,12 @@ def expect(key: str, value) -> bool:
     if smoke_mode():
         wanted = smoke_text(expectation.smoke)
         mark = "✅ on track" if ok else "⚠️ outside it: look for a mistake above"
-        print(f"{expectation.what}: {shown}   (generated slice, smoke preset: "
-              f"{wanted}; {mark})")
+        print(
+            f"{expectation.what}: {shown}   (generated slice, smoke preset: "
+            f"{wanted}; {mark})"
+        )
         print(f"  on CelebA: {expectation.celeba}")
-        if not ok and _check_mode():
+        if not ok and os.environ.get(CHECK_ENV, "").strip() == "1":
             raise AssertionError(
                 f"expectation {key!r} drifted: {shown}, expected {wanted} on the "
                 "generated slice. Update helpers/expected.py (and the notebook's "

@@ -1,29 +1,20 @@
-"""The notebooks' set-up: pick the data, the preset and the folders in one call.
+"""The notebooks' set-up: data, preset and folders in one call, ``setup_lab()``.
 
-Every notebook starts with::
-
-    lab = setup_lab()            # real CelebA in Colab, the generated slice on CI
-    lab = setup_lab(quick=True)  # 02 and 03: a small part of the data is enough
-    lab.config, lab.cache_dir, lab.run_dir
-
-One copy of the data per course: in Colab the cache, the runs and the student's
-exported code live on Google Drive (``MyDrive/vae-lab``) unless the student
-declines. ``setup_lab()`` asks once per Colab machine (a yes/no prompt, default
-yes); ``setup_lab(use_drive=False)`` or the environment variable
-``VAE_LAB_USE_DRIVE=0`` decline without asking. Every later notebook finds the
-cache there and neither downloads nor decodes CelebA again. Outside Colab nothing
-is asked and everything stays in ``~/vae-lab`` (or ``$VAE_LAB_WORKDIR``).
-
-The one environment switch ``SMOKE=1`` (set by CI) selects the tiny profile: the
-generated CelebA-format slice and the ``smoke`` preset, so CI runs exactly what
-students run, only smaller. Nothing here runs at import time.
+In Colab the cache, the runs and the student's exported code live on Google Drive
+(``MyDrive/vae-lab``) unless the student declines (asked once per machine; or
+``setup_lab(use_drive=False)``, ``VAE_LAB_USE_DRIVE=0``), so later notebooks
+neither download nor decode CelebA again; elsewhere they live in ``~/vae-lab`` (or
+``$VAE_LAB_WORKDIR``). ``SMOKE=1`` (CI) selects the generated CelebA-format slice
+and the ``smoke`` preset. Nothing here runs at import time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -38,7 +29,6 @@ from helpers.download import download_celeba
 from helpers.environment import detect_hardware, enable_colab_widgets, in_colab
 from helpers.errors import DataError, register_short_errors
 from helpers.student import STUDENT_DIRNAME, register_magic, set_workdir
-from helpers.synthetic import make_slice
 
 WORKDIR_ENV = "VAE_LAB_WORKDIR"
 # Under `nbgrader autograde` (with SMOKE=1): the self-checks use fixed inputs, so
@@ -47,6 +37,8 @@ GRADING_OVERRIDES = {"train_limit": 128, "val_limit": 64, "epochs": 1}
 WRONG_MODE_EXIT = 70
 USE_DRIVE_ENV = "VAE_LAB_USE_DRIVE"
 SMOKE_SLICE_IMAGES = 600
+# SMOKE=1 trains on a generated slice (vaelab.synthetic), found here or in the workdir.
+GENERATED_SLICE_ENV = "VAE_LAB_GENERATED_SLICE"
 # setup_lab(quick=True) without a full cache: the first this many validation images.
 QUICK_IMAGES = 2000
 DRIVE_MOUNT = Path("/content/drive")
@@ -62,10 +54,8 @@ _YES, _NO = {"", "y", "yes", "1", "true", "on"}, {"n", "no", "0", "false", "off"
 class Lab:
     """Where this session's data, cache and runs live, and the config to use.
 
-    ``data_dir`` (the raw CelebA JPEGs) is fetched on first use when the cache was
-    found ready: notebooks that only read the cache never download anything.
-    ``quick`` is True when ``cache_dir`` holds only ``QUICK_IMAGES`` validation
-    images (``setup_lab(quick=True)`` before any full cache existed).
+    ``data_dir`` (the raw CelebA) is fetched on first use when the cache was ready.
+    ``quick``: ``cache_dir`` holds only ``QUICK_IMAGES`` validation images.
     """
 
     workdir: Path
@@ -93,16 +83,10 @@ class Lab:
     def flush_drive(self, unmount: bool = False) -> list[Path]:
         """Make sure this session's runs are on Google Drive (a no-op elsewhere).
 
-        Flushes (``os.fsync``) every changed file of every run (and of your exported
-        code) and records its size and SHA-256 in the folder's manifest, which the
-        next machine checks before it trusts the run. In Colab this already happens
-        after every cell. With ``unmount=True`` it then calls Colab's
-        ``drive.flush_and_unmount()``, which waits until Drive has uploaded
-        everything but unmounts it: only at the very end of a session (run
-        ``setup_lab()`` again to remount).
-
-        Returns:
-            The folders whose manifest was written.
+        fsyncs every changed file of the runs and the exported code and records it
+        in the folder's manifest (in Colab this already happens after every cell).
+        ``unmount=True`` then waits for Drive's upload and unmounts it: only at the
+        very end of a session. Returns the folders whose manifest was written.
         """
         if not self.on_drive:
             return []
@@ -126,32 +110,11 @@ def accelerator() -> str:
     return str(detect_hardware())
 
 
-def describe_environment() -> str:
-    """One line per version that matters, and the device, for the first cell."""
-    if grading_mode() and not smoke_mode():
-        _refuse_to_grade()
-    import keras  # loads TensorFlow: only when a notebook sets up
-
-    lines = [
-        f"Python {platform.python_version()}",
-        f"Keras {keras.__version__} " f"(backend: {keras.backend.backend()})",
-        f"NumPy {np.__version__}",
-    ]
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf  # optional: only under the TensorFlow backend
-
-        lines.append(f"TensorFlow {tf.__version__}")
-    lines.append(f"Device: {accelerator()}")
-    return "\n".join(lines)
-
-
 def default_workdir(use_drive: bool = False) -> Path:
     """The folder for data and runs: $VAE_LAB_WORKDIR, Google Drive, or ~/vae-lab.
 
-    Under ``nbgrader autograde`` (which runs each notebook in
-    ``autograded/<student>/<assignment>/``) it is ``autograded/<student>/.vae-lab``:
-    one per student, shared by that student's notebooks, so 03 loads the parts the
-    same student exported in 02, and students can be graded in parallel.
+    Under ``nbgrader autograde`` (run in ``autograded/<student>/<assignment>/``) it
+    is ``autograded/<student>/.vae-lab``: one per student, shared by their notebooks.
     """
     if os.environ.get(WORKDIR_ENV):
         return Path(os.environ[WORKDIR_ENV])
@@ -163,11 +126,8 @@ def default_workdir(use_drive: bool = False) -> Path:
 
 
 def _parse_yes_no(text: str | None) -> bool | None:
-    """Return True/False for yes/no words, None for anything else."""
     answer = (text or "").strip().lower()
-    if answer in _NO:
-        return False
-    return True if answer in _YES else None
+    return False if answer in _NO else True if answer in _YES else None
 
 
 def ask_use_drive() -> bool:
@@ -192,24 +152,19 @@ def ask_use_drive() -> bool:
 def drive_choice(use_drive: bool | None = None) -> bool:
     """Decide whether this session keeps its work on Google Drive.
 
-    Outside Colab: False, and nothing is asked. In Colab, the first answer wins:
-    ``use_drive`` if given, else ``$VAE_LAB_USE_DRIVE`` (1/0, yes/no), else the
-    answer remembered on this machine, else a yes/no prompt (default yes). The
-    answer is remembered for the life of this Colab machine.
+    Outside Colab: False, nothing asked. In Colab the first of: ``use_drive``,
+    ``$VAE_LAB_USE_DRIVE``, the answer remembered on this machine, a prompt.
     """
     if not in_colab():
         return False
-    from_env = os.environ.get(USE_DRIVE_ENV, "").strip()
-    if use_drive is None and from_env:
-        use_drive = _parse_yes_no(from_env)
+    if use_drive is None:
+        use_drive = _parse_yes_no(os.environ.get(USE_DRIVE_ENV, "").strip() or "?")
     if use_drive is None and DRIVE_CHOICE_FILE.exists():
         use_drive = _parse_yes_no(DRIVE_CHOICE_FILE.read_text())
     if use_drive is None:
         use_drive = ask_use_drive()
-    try:
+    with contextlib.suppress(OSError):
         DRIVE_CHOICE_FILE.write_text("yes\n" if use_drive else "no\n")
-    except OSError:
-        pass
     return bool(use_drive)
 
 
@@ -241,33 +196,18 @@ def choose_preset(smoke: bool | None = None) -> str:
 def ready_cache(cache_dir: Path, config: VAEConfig) -> dict | None:
     """Return the meta of a finished cache at ``cache_dir`` made for ``config``.
 
-    None when there is none, or it has another image size or crop (then
-    ``prepare_cache`` explains the difference when asked to write there).
+    None when there is none, or it has another image size or crop.
     """
-    if not (cache_dir / "meta.json").is_file():
-        return None
     try:
-        meta = cache_info(cache_dir)
+        meta = cache_info(cache_dir) if (cache_dir / "meta.json").is_file() else {}
     except (DataError, ValueError, OSError):
         return None
-    if meta.get("image_size") != config.image_size:
-        return None
-    if list(meta.get("crop") or ()) != list(config.crop):
-        return None
-    return meta
+    size, crop = meta.get("image_size"), list(meta.get("crop") or ())
+    return meta if (size, crop) == (config.image_size, list(config.crop)) else None
 
 
-def _copy_cache(
-    source: Path, target: Path, verbose: bool, why: str, expected: dict | None = None
-) -> Path:
-    """Copy a finished cache folder to ``target``, verified (see ``drive_copy``).
-
-    Each file is fsync-ed, read back and recorded in ``target``'s manifest; with
-    ``expected`` (the manifest of ``source``) it must also match what was written.
-
-    Raises:
-        drive_copy.IncompleteCopy: the copy differs; ``target`` is left as it was.
-    """
+def _copy_cache(source: Path, target: Path, verbose: bool, why: str, expected=None):
+    """Copy a cache to ``target``, verified; raises ``drive_copy.IncompleteCopy``."""
     from helpers.progress import progress
 
     files = [
@@ -282,23 +222,13 @@ def _copy_cache(
         drive_copy.copy_folder(source, target, expected=expected, progress_bar=bar)
     if verbose:
         print(f"  verified: {len(files)} files, sizes and SHA-256 match")
-    return target
 
 
 def make_quick_subset(data_dir: Path, out: Path, n: int | None = None) -> Path:
-    """Write a CelebA-format folder holding the first ``n`` validation images.
+    """Write a CelebA folder (official layout) of the first ``n`` validation images.
 
-    The images are linked (copied where links are not allowed) and the two list
-    files rewritten in the official layout, so ``prepare_cache`` reads it like
-    any copy of CelebA.
-
-    Args:
-        data_dir: a CelebA folder (official or Kaggle layout).
-        out: the folder to write (replaced if it exists).
-        n: images to take (default ``QUICK_IMAGES``).
-
-    Returns:
-        ``out``, ready for ``prepare_cache``.
+    The images are linked (copied where links are not allowed); ``out`` is
+    replaced; ``n`` defaults to ``QUICK_IMAGES``. Returns ``out``.
     """
     n = QUICK_IMAGES if n is None else n
     files = celeba.find_celeba(data_dir)
@@ -343,23 +273,17 @@ def setup_lab(
 
     Args:
         source: "auto" (the generated slice under SMOKE=1, else Kaggle), "generated",
-            or a ``download_celeba`` source: "kaggle", "opendatasets", "url", "local".
-            Pass ``url=`` / ``path=`` / ``sha256=`` in ``overrides`` for the last two.
+            or a ``download_celeba`` source: "kaggle", "opendatasets", "url", "local"
+            (pass ``url=`` / ``path=`` / ``sha256=`` for the last two).
         preset_name: "smoke", "cpu" or "colab" (default: ``choose_preset()``).
         workdir: folder for the cache, runs and exported code (default:
             ``default_workdir``: Google Drive in Colab unless declined).
-        use_drive: in Colab, keep the work on Google Drive (True), on this machine
-            only (False), or ask once per machine (None, the default; see
+        use_drive: in Colab, True / False / None (ask once per machine, see
             ``drive_choice``). Ignored outside Colab.
-        quick: a small part of the data is enough (02, 03): use the full cache if
-            it exists, else cache only the first ``QUICK_IMAGES`` validation
-            images (seconds instead of minutes).
+        quick: a small part of the data is enough (02, 03): the full cache if it
+            exists, else only the first ``QUICK_IMAGES`` validation images.
         seed: seed for Keras, NumPy and Python (default: the preset's).
-        verbose: print versions, device and choices.
         **overrides: VAEConfig fields to change, plus ``url``, ``path``, ``sha256``.
-
-    Returns:
-        A ``Lab`` with the folders and the config.
     """
     if grading_mode() and not smoke_mode():
         _refuse_to_grade()
@@ -369,45 +293,42 @@ def setup_lab(
     download_options = {
         k: overrides.pop(k) for k in ("url", "path", "sha256") if k in overrides
     }
-    on_drive = False
-    if workdir is None and not os.environ.get(WORKDIR_ENV) and in_colab():
-        on_drive = drive_choice(use_drive) and mount_drive()
+    chosen = workdir is None and not os.environ.get(WORKDIR_ENV)
+    on_drive = chosen and in_colab() and drive_choice(use_drive) and mount_drive()
     root = Path(workdir) if workdir else default_workdir(on_drive)
     # Raw downloads stay on the machine's disk: only the cache is worth keeping.
     local_root = COLAB_LOCAL_WORKDIR if on_drive else root
     set_workdir(root)  # where `%%export` cells save the student's parts
     register_magic()
     register_short_errors()  # a TODO not done: one line, not a traceback
-    smoke = smoke_mode()
-    generated = source == "generated" or (source == "auto" and smoke)
-    name = preset_name or choose_preset(smoke)
+    generated = source == "generated" or (source == "auto" and smoke_mode())
+    name = preset_name or choose_preset()
     if grading_mode():
         overrides = {**GRADING_OVERRIDES, **overrides}
     config = preset(name, seed=seed, **overrides)
     keras.utils.set_random_seed(config.seed)
     if verbose:
-        chosen = workdir is None and not os.environ.get(WORKDIR_ENV)
         _print_choices(name, root, on_drive, machine_only=in_colab() and chosen)
     if on_drive:
         code = [root / STUDENT_DIRNAME]  # the exported parts
         _check_runs_on_drive(root / "runs", code, verbose)
         drive_copy.keep_flushed(root / "runs", code)
     if generated:
-        lab = _generated_lab(root, config, verbose)
+        found = _generated_lab(root, config, verbose)
     else:
-        lab = _celeba_lab(
+        found = _celeba_lab(
             root, local_root, config, source, download_options, quick, verbose
         )
     lab = Lab(
         root,
-        lab["cache_dir"],
+        found["cache_dir"],
         root / "runs",
         config,
         generated,
-        quick=lab["quick"],
+        quick=found["quick"],
         on_drive=on_drive,
-        _data_dir=lab.get("data_dir"),
-        _fetch_data=lab.get("fetch"),
+        _data_dir=found.get("data_dir"),
+        _fetch_data=found.get("fetch"),
     )
     if verbose:
         part = f" (quick: {QUICK_IMAGES} validation images)" if lab.quick else ""
@@ -420,7 +341,16 @@ def setup_lab(
 
 def _print_choices(preset_name: str, root: Path, on_drive: bool, machine_only: bool):
     """Print the versions and device, and what the preset and work folder mean."""
-    print(describe_environment())
+    import keras
+
+    print(f"Python {platform.python_version()}")
+    print(f"Keras {keras.__version__} (backend: {keras.backend.backend()})")
+    print(f"NumPy {np.__version__}")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # optional: only under the TensorFlow backend
+
+        print(f"TensorFlow {tf.__version__}")
+    print(f"Device: {accelerator()}")
     if preset_name == "cpu":
         print(
             "No GPU found: using the `cpu` preset (a few thousand images, minutes "
@@ -442,15 +372,9 @@ def _print_choices(preset_name: str, root: Path, on_drive: bool, machine_only: b
 
 
 def _refuse_to_grade() -> None:
-    """Stop ``nbgrader autograde`` outside SMOKE=1: loudly, never with wrong points.
-
-    Without SMOKE=1 the notebook would look for CelebA (and Kaggle credentials) on
-    the grading machine, fail in its first cell and score every check as failed,
-    while nbgrader reports success. Ending the kernel makes nbgrader fail the
-    notebook instead ("There was an error processing assignment"), with no grade.
-    """
-    import sys
-
+    """Stop ``nbgrader autograde`` outside SMOKE=1: loudly, never with wrong points."""
+    # Without SMOKE=1 every check would fail while nbgrader reports success; ending
+    # the kernel makes nbgrader fail the notebook instead.
     message = (
         "GRADING STOPPED: nbgrader autograde runs this notebook without SMOKE=1. "
         "The self-checks are written for the generated slice: run nbgrader from the "
@@ -463,21 +387,13 @@ def _refuse_to_grade() -> None:
 
 
 def _check_runs_on_drive(runs_dir: Path, extra: list, verbose: bool) -> None:
-    """Wait (bounded) until every run on Drive has the sizes its manifest records.
-
-    A file written after its run's last manifest (the session ended in the middle
-    of a cell) is newer, not short, and passes.
-
-    Raises:
-        DataError: a run is still incomplete after the wait: training or loading
-            it now would read a short file.
-    """
+    """Wait (bounded) until every run on Drive has its manifest's sizes, or raise."""
     for run in drive_copy.watched_folders(runs_dir, extra):
         left = drive_copy.wait_until_complete(
             run,
             f"The folder {run.name} on Google Drive",
             verbose=verbose,
-            allow_newer=True,
+            allow_newer=True,  # written after the last manifest: newer, not short
         )
         if left:
             waited = drive_copy.describe_wait(drive_copy.wait_seconds())
@@ -491,22 +407,28 @@ def _check_runs_on_drive(runs_dir: Path, extra: list, verbose: bool) -> None:
             )
 
 
+def _prepare(data_dir: Path, cache_dir: Path, config: VAEConfig, verbose: bool):
+    prepare_cache(data_dir, cache_dir, config.image_size, config.crop, progress=verbose)
+
+
 def _generated_lab(root: Path, config: VAEConfig, verbose: bool) -> dict:
-    data_dir = root / "data" / "generated-slice"
-    make_slice(data_dir, n=SMOKE_SLICE_IMAGES, layout="official", seed=0)
+    data_dir = Path(
+        os.environ.get(GENERATED_SLICE_ENV) or root / "data" / "generated-slice"
+    )
+    if not celeba.is_generated_slice(data_dir):
+        raise DataError(
+            f"SMOKE=1 trains on a generated slice, and {data_dir} holds none: make one "
+            f"in a checkout of the lab with `python -m vaelab make-slice --out "
+            f"{data_dir} --n {SMOKE_SLICE_IMAGES}` (or set {GENERATED_SLICE_ENV} to "
+            "one), or unset SMOKE to use CelebA"
+        )
     if verbose:
         print(
-            f"Data: a GENERATED CelebA-format slice of {SMOKE_SLICE_IMAGES} "
-            f"cartoon faces (a stand-in, not CelebA) in {data_dir}"
+            f"Data: a GENERATED CelebA-format slice of cartoon faces "
+            f"(a stand-in, not CelebA) in {data_dir}"
         )
     cache_dir = root / "cache" / f"generated-slice-{config.image_size}px"
-    prepare_cache(
-        data_dir,
-        cache_dir,
-        image_size=config.image_size,
-        crop=config.crop,
-        progress=verbose,
-    )
+    _prepare(data_dir, cache_dir, config, verbose)
     return {"cache_dir": cache_dir, "data_dir": data_dir, "quick": False}
 
 
@@ -520,78 +442,69 @@ def _celeba_lab(
     verbose: bool,
 ) -> dict:
     """Reuse the course's cache, or download CelebA and cache it (all or a part)."""
-    # Kaggle's copy lives in kagglehub's cache (e.g. .../versions/2): name by source.
     full_cache = root / "cache" / f"celeba-{config.image_size}px"
     quick_cache = full_cache.with_name(f"{full_cache.name}-quick{QUICK_IMAGES}")
     fast_copy = local_root / "cache" / full_cache.name  # the machine's own disk
+    on_drive = fast_copy != full_cache
 
     def fetch() -> Path:
         kind = "kaggle" if source == "auto" else source
-        data_dir = download_celeba(
-            local_root / "data" / "celeba", source=kind, **download_options
-        ).root
+        data = download_celeba(local_root / "data" / "celeba", kind, **download_options)
         if verbose:
-            print(f"Data: CelebA in {data_dir}")
-        return Path(data_dir)
+            print(f"Data: CelebA in {data.root}")
+        return Path(data.root)
 
-    on_drive = fast_copy != full_cache
-    usable = True
+    left = None
     if on_drive and full_cache.is_dir():
         left = drive_copy.wait_until_complete(
             full_cache, "The CelebA cache on Google Drive", verbose=verbose
         )
-        if left:
-            usable = False
-            waited = drive_copy.describe_wait(drive_copy.wait_seconds())
-            instead = (
-                f"caching the first {QUICK_IMAGES} validation images instead"
-                if quick
-                else "making the cache again on this machine (download and decode, "
-                "about 10 min), then copying it to Drive again"
-            )
-            print(
-                f"The CelebA cache on Google Drive is still incomplete after waiting "
-                f"{waited} ({'; '.join(left[:3])}): not using it; {instead}."
-            )
-    if usable and ready_cache(full_cache, config):
+    if left:
+        waited = drive_copy.describe_wait(drive_copy.wait_seconds())
+        instead = (
+            f"caching the first {QUICK_IMAGES} validation images instead"
+            if quick
+            else "making the cache again on this machine (download and decode, "
+            "about 10 min), then copying it to Drive again"
+        )
+        print(
+            f"The CelebA cache on Google Drive is still incomplete after waiting "
+            f"{waited} ({'; '.join(left[:3])}): not using it; {instead}."
+        )
+    elif ready_cache(full_cache, config):
         if verbose:
             print(f"Data: the CelebA cache is ready in {full_cache} (no download)")
-        if on_drive and not quick:
-            if not ready_cache(fast_copy, config) or drive_copy.problems(fast_copy):
-                copied = _copy_from_drive(full_cache, fast_copy, verbose)
-                if not copied:
-                    return _rebuild(fetch, fast_copy, full_cache, config, verbose)
+        if not on_drive or quick:
+            return {"cache_dir": full_cache, "fetch": fetch, "quick": False}
+        local_ok = ready_cache(fast_copy, config) and not drive_copy.problems(fast_copy)
+        if local_ok or _copy_from_drive(full_cache, fast_copy, verbose):
             return {"cache_dir": fast_copy, "fetch": fetch, "quick": False}
-        return {"cache_dir": full_cache, "fetch": fetch, "quick": False}
     if quick and ready_cache(quick_cache, config):
         if verbose:
             print(f"Data: the quick CelebA cache is ready in {quick_cache}")
         return {"cache_dir": quick_cache, "fetch": fetch, "quick": True}
     data_dir = fetch()
-    options = dict(image_size=config.image_size, crop=config.crop, progress=verbose)
     if quick:
-        subset = make_quick_subset(
-            data_dir, local_root / "data" / f"celeba-quick{QUICK_IMAGES}"
-        )
+        subset = local_root / "data" / f"celeba-quick{QUICK_IMAGES}"
+        make_quick_subset(data_dir, subset)
         if verbose:
             print(
                 f"Quick start: caching only the first {QUICK_IMAGES} validation "
                 "images (the full cache is made by 01_setup)."
             )
-        prepare_cache(subset, quick_cache, **options)
+        _prepare(subset, quick_cache, config, verbose)
         return {"cache_dir": quick_cache, "data_dir": data_dir, "quick": True}
-    if fast_copy == full_cache:
-        prepare_cache(data_dir, full_cache, **options)
-        return {"cache_dir": full_cache, "data_dir": data_dir, "quick": False}
-    return _rebuild(lambda: data_dir, fast_copy, full_cache, config, verbose)
+    # Decode onto this machine's disk (fast), then keep one verified copy on Drive.
+    _prepare(data_dir, fast_copy, config, verbose)
+    if on_drive:
+        _copy_cache(
+            fast_copy, full_cache, verbose, "to Google Drive for later notebooks"
+        )
+    return {"cache_dir": fast_copy, "data_dir": data_dir, "quick": False}
 
 
 def _copy_from_drive(drive_cache: Path, local: Path, verbose: bool) -> bool:
-    """Copy the Drive cache to this machine, checked against its manifest.
-
-    A mismatch (Drive still syncing) is waited for once and copied again.
-    Returns False when the copy still does not match: the caller rebuilds.
-    """
+    """Copy the Drive cache here, checked; a mismatch is retried once, then False."""
     for attempt in (1, 2):
         expected = drive_copy.read_manifest(drive_cache)
         if expected is None and verbose:
@@ -604,24 +517,10 @@ def _copy_from_drive(drive_cache: Path, local: Path, verbose: bool) -> bool:
             _copy_cache(drive_cache, local, verbose, "to this machine's disk", expected)
             return True
         except drive_copy.IncompleteCopy as error:
-            print(f"{error}")
+            print(error)
             if attempt == 1:
                 wait = min(drive_copy.wait_seconds(), 120.0)
                 print(f"Waiting {wait:.0f} s for Google Drive, then copying again ...")
                 time.sleep(wait)
     print("The Drive copy still does not match: making the cache again instead.")
     return False
-
-
-def _rebuild(fetch, local: Path, drive_cache: Path, config, verbose: bool) -> dict:
-    """Decode onto this machine's disk (fast), then keep one verified copy on Drive."""
-    data_dir = fetch()
-    prepare_cache(
-        data_dir,
-        local,
-        image_size=config.image_size,
-        crop=config.crop,
-        progress=verbose,
-    )
-    _copy_cache(local, drive_cache, verbose, "to Google Drive for later notebooks")
-    return {"cache_dir": local, "data_dir": data_dir, "quick": False}

@@ -1,51 +1,44 @@
-"""What students write travels: exported notebook cells become a module on disk.
+"""The student's parts: ``%%export`` cells saved as a module, assembled and checked.
 
-Each Colab notebook runs on a fresh machine, so the parts a student writes in
-01_setup, 02_model and 03_loss reach 04_train through the lab's work directory (on
-Google Drive in Colab), the way d2l's ``#@save`` and nbdev's ``#|export`` collect
-marked cells into a module. A cell that starts with::
-
-    %%export sampling
-
-runs as usual and, if it ran without error, its source (less the magic line) is
-saved as ``<workdir>/student/sampling.py``. Re-running the cell overwrites that
-part only. ``setup_lab()`` registers the magic, so notebooks need no ``%load_ext``.
-
-``PARTS`` lists every part in the order the assembled module needs them.
+A cell that starts with ``%%export sampling`` runs as usual and, if it ran without
+error, saves its source (less the magic line) as ``<workdir>/student/sampling.py``
+(on Google Drive in Colab), the way d2l's ``#@save`` collects cells: 04_train then
+assembles what 01-03 exported. ``setup_lab()`` registers the magic.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
+import io
+import linecache
 import os
 import re
 import sys
+import tempfile
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from helpers.config import VAEConfig
+from helpers import checks
+from helpers.config import VAEConfig, preset
 from helpers.errors import LabError
 from helpers.files import atomic_write_text
-from helpers.runs import SOLUTION_FILE
+from helpers.runs import SOLUTION_FILE as GIVEN_SOLUTION_FILE
+from helpers.runs import solution_spec
+
 
 # ---------------------------------------------------------------------- the parts
 @dataclass(frozen=True)
 class Part:
     """One thing students write: its notebook, the names it defines, its self-check.
 
-    Attributes:
-        notebook: where the student writes it (its ``%%export <part>`` cell).
-        names: what the part must define (the module's interface).
-        check: ``fn(namespace, config)`` running its self-check quietly on the
-            module's definitions (raises ``CheckFailed``).
-        trains: whether 04 assembles it before it trains (the parts written
-            after that cell, 04's build_my_vae and 05's, join the assembled module
-            once exported).
+    ``check(namespace, config)`` raises ``CheckFailed``; ``trains``: 04 assembles the
+    part before it trains (04's build_my_vae and 05's parts join once exported).
     """
 
     notebook: str
@@ -54,39 +47,16 @@ class Part:
     trains: bool = True
 
 
-def _check_preprocess(m, config):
-    from helpers.checks import check_preprocess
+def _one(notebook: str, name: str, check, trains=True, config=False, **kwargs):
+    """A Part that defines ``name`` alone; ``check(it, [config=config,] **kwargs)``."""
 
-    check_preprocess(m["crop_resize_normalize"], config=config)
+    def run(m, c):
+        check(m[name], **({"config": c} if config else {}), **kwargs)
 
-
-def _check_pipeline(m, config):
-    from helpers.checks import check_pipeline
-
-    check_pipeline(m["make_pipeline"], config)
-
-
-def _check_encoder(m, config):
-    from helpers.checks import check_encoder
-
-    check_encoder(m["build_encoder"], config)
-
-
-def _check_sampling(m, config):
-    from helpers.checks import check_sampling
-
-    check_sampling(m["Sampling"], draws=2000)
-
-
-def _check_decoder(m, config):
-    from helpers.checks import check_decoder
-
-    check_decoder(m["build_decoder"], config)
+    return Part(notebook, (name,), run, trains)
 
 
 def _check_losses(m, config):
-    from helpers import checks
-
     checks.check_reconstruction_loss(m["reconstruction_loss"])
     checks.check_kl(m["kl_divergence"])
     # partial, not a lambda: the check then sees the student's own function
@@ -96,81 +66,66 @@ def _check_losses(m, config):
 
 
 def _check_vae_model(m, config):
-    from helpers import checks
-
     checks.check_vae_model(m["VAE"])
     checks.check_train_step(m["VAE"])
     checks.check_precision_step(m["VAE"], "mixed_float16")
 
 
 def _check_callbacks(m, config):
-    import tempfile
-
-    from helpers.checks import check_callbacks
-
     fixed_z = np.random.default_rng(0).standard_normal((8, config.latent_dim))
     fixed_z = fixed_z.astype("float32")
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        check_callbacks(
-            functools.partial(m["make_callbacks"], config, run, fixed_z),
-            run,
-            config=config,
-            fixed_z=fixed_z,
-        )
+        make = functools.partial(m["make_callbacks"], config, run, fixed_z)
+        checks.check_callbacks(make, run, config=config, fixed_z=fixed_z)
 
 
 def _check_build_my_vae(m, config):
-    from helpers.checks import check_built_vae
-
-    check_built_vae(m["build_my_vae"], types.SimpleNamespace(**m), config)
+    checks.check_built_vae(m["build_my_vae"], types.SimpleNamespace(**m), config)
 
 
 def _check_sample_faces(m, config):
-    from helpers.checks import check_prior_samples
-
-    check_prior_samples(m["sample_faces"], _tiny_vae())
+    checks.check_prior_samples(m["sample_faces"], _tiny_vae())
 
 
-def _check_interpolate_faces(m, config):
-    from helpers.checks import check_interpolation
+def _tiny_vae(latent_dim: int = 4, size: int = 8):
+    """A stand-in trained model for check_prior_samples: a small random decoder."""
+    import keras
 
-    check_interpolation(m["interpolate_faces"])
-
-
-def _check_latent_grid(m, config):
-    from helpers.checks import check_latent_grid
-
-    check_latent_grid(m["latent_grid"])
+    decoder = keras.Sequential(
+        [
+            keras.Input((latent_dim,)),
+            keras.layers.Dense(size * size * 3, activation="sigmoid"),
+            keras.layers.Reshape((size, size, 3)),
+        ],
+        name="decoder",
+    )
+    return types.SimpleNamespace(decoder=decoder, value_range=(0.0, 1.0))
 
 
 # Every part, once, in the order the assembled module needs them. Adding a part:
 # an entry here, its `%%export <part>` cell and self-check cell in the solutions
 # (README, "How to change an exercise").
 PART_REGISTRY: dict[str, Part] = {
-    "preprocess": Part("01_setup", ("crop_resize_normalize",), _check_preprocess),
-    "pipeline": Part("01_setup", ("make_pipeline",), _check_pipeline),
-    "encoder": Part("02_model", ("build_encoder",), _check_encoder),
-    "sampling": Part("02_model", ("Sampling",), _check_sampling),
-    "decoder": Part("02_model", ("build_decoder",), _check_decoder),
+    "preprocess": _one(
+        "01_setup", "crop_resize_normalize", checks.check_preprocess, config=True
+    ),
+    "pipeline": _one("01_setup", "make_pipeline", checks.check_pipeline, config=True),
+    "encoder": _one("02_model", "build_encoder", checks.check_encoder, config=True),
+    "sampling": _one("02_model", "Sampling", checks.check_sampling, draws=2000),
+    "decoder": _one("02_model", "build_decoder", checks.check_decoder, config=True),
     "losses": Part(
-        "03_loss",
-        ("reconstruction_loss", "kl_divergence", "vae_loss"),
-        _check_losses,
+        "03_loss", ("reconstruction_loss", "kl_divergence", "vae_loss"), _check_losses
     ),
     "vae_model": Part("03_loss", ("VAE",), _check_vae_model),
     "callbacks": Part("04_train", ("make_callbacks",), _check_callbacks),
-    "build_my_vae": Part(
-        "04_train", ("build_my_vae",), _check_build_my_vae, trains=False
+    "build_my_vae": Part("04_train", ("build_my_vae",), _check_build_my_vae, False),
+    "sample_faces": Part("05_generate", ("sample_faces",), _check_sample_faces, False),
+    "interpolate_faces": _one(
+        "05_generate", "interpolate_faces", checks.check_interpolation, trains=False
     ),
-    "sample_faces": Part(
-        "05_generate", ("sample_faces",), _check_sample_faces, trains=False
-    ),
-    "interpolate_faces": Part(
-        "05_generate", ("interpolate_faces",), _check_interpolate_faces, trains=False
-    ),
-    "latent_grid": Part(
-        "05_generate", ("latent_grid",), _check_latent_grid, trains=False
+    "latent_grid": _one(
+        "05_generate", "latent_grid", checks.check_latent_grid, trains=False
     ),
 }
 # The parts whose code a part's self-check runs: when one of those fails, the
@@ -186,12 +141,10 @@ PARTS: dict[str, str] = {name: part.notebook for name, part in PART_REGISTRY.ite
 TRAINING_PARTS: tuple[str, ...] = tuple(
     name for name, part in PART_REGISTRY.items() if part.trains
 )
-# The names each part must define.
 PART_NAMES: dict[str, tuple[str, ...]] = {
     name: part.names for name, part in PART_REGISTRY.items()
 }
 STUDENT_DIRNAME = "student"
-_PART_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _active_workdir: Path | None = None
 
 
@@ -220,7 +173,7 @@ def _export_magic(line: str, cell: str):
     from IPython import get_ipython
 
     part = line.strip()
-    if not _PART_NAME.match(part) or part not in PARTS:
+    if part not in PARTS:
         raise ValueError(
             f"%%export needs one part name: one of {', '.join(PARTS)} (got {line!r})"
         )
@@ -232,10 +185,8 @@ def _export_magic(line: str, cell: str):
     exec(shell.compile(code, filename, "exec"), shell.user_ns)
     if _active_workdir is None:
         print("(not exported: run the set-up cell, setup_lab(), first)")
-        return None
-    path = export_source(part, cell, _active_workdir)
-    print(f"exported {part!r} to {path}")
-    return None
+    else:
+        print(f"exported {part!r} to {export_source(part, cell, _active_workdir)}")
 
 
 def register_magic() -> bool:
@@ -249,12 +200,7 @@ def register_magic() -> bool:
     return True
 
 
-def load_ipython_extension(shell) -> None:  # ``%load_ext helpers.student``
-    """IPython extension hook: register ``%%export``."""
-    shell.register_magic_function(_export_magic, magic_kind="cell", magic_name="export")
-
-
-# ------------------------------------------------------------------ the assembled module
+# -------------------------------------------------------------- the assembled module
 # Every assembled module starts with these imports, so a part may use them unimported.
 HEADER = '''"""Your VAE, assembled by helpers.student from the parts you exported.
 
@@ -342,10 +288,8 @@ class StudentParts:
                 check = f"❌ {s.message}"
             elif s.passed is None:
                 check = f"({s.message})" if s.message else "(not checked)"
-            elif s.passed:
-                check = "✅ passed"
             else:
-                check = f"❌ failed: {s.message}"
+                check = "✅ passed" if s.passed else f"❌ failed: {s.message}"
             lines.append(f"{s.part:<17} {PARTS[s.part]:<12} {s.origin:<8} {check}")
         if "preprocess" in self.status:
             lines.append(
@@ -358,34 +302,32 @@ class StudentParts:
 
 def _switch(use_lab_part) -> set[str]:
     """Return the parts the switch replaces: a dict {part: bool} or part names."""
-    if not use_lab_part:
-        return set()
     if isinstance(use_lab_part, str):
         use_lab_part = (use_lab_part,)
-    if isinstance(use_lab_part, dict):
-        chosen = {part for part, on in use_lab_part.items() if on}
-        names = set(use_lab_part)
-    else:
-        chosen = set(use_lab_part)
-        names = chosen
-    unknown = names - set(PARTS)
+    if not isinstance(use_lab_part, dict):
+        use_lab_part = dict.fromkeys(use_lab_part or (), True)
+    unknown = set(use_lab_part) - set(PARTS)
     if unknown:
         raise LabError(
             f"USE_LAB_PART names unknown part(s) {', '.join(sorted(unknown))}: the "
             f"parts are {', '.join(PARTS)}"
         )
-    return chosen
+    return {part for part, on in use_lab_part.items() if on}
 
 
 # ------------------------------------------------------------ the lab's reference parts
 # The solutions' %%export cells, generated into one module (d2l's ``#@save``): the
 # only reference implementation of every part. Its classes are registered under
 # SOLUTION_PACKAGE, so a student's own classes (package "student") keep their names.
-SOLUTION_MODULE = "helpers.solution"
+_REFERENCE = solution_spec()  # a release's given parts, else a checkout's vaelab
+SOLUTION_MODULE = _REFERENCE.name if _REFERENCE else "helpers.solution"
+SOLUTION_FILE = Path(_REFERENCE.origin) if _REFERENCE else GIVEN_SOLUTION_FILE
 STUDENT_PACKAGE, SOLUTION_PACKAGE = 'package="student"', 'package="lab"'
 _SECTION = re.compile(r"^# =+ (?P<part>[a-z_]+): from (?P<notebook>\S+)$", re.M)
+
+
 def solution_sources(path: Path | None = None) -> dict[str, str]:
-    """Return {part: source} of the generated reference module (as students write it)."""
+    """Return {part: source} of the generated reference module, as students write it."""
     path = path or SOLUTION_FILE
     if not path.is_file():
         return {}
@@ -394,20 +336,16 @@ def solution_sources(path: Path | None = None) -> dict[str, str]:
     found = {}
     for mark, after in zip(marks, marks[1:] + [None]):
         body = text[mark.end() : after.start() if after else len(text)]
-        found[mark["part"]] = body.strip("\n").replace(
-            SOLUTION_PACKAGE, STUDENT_PACKAGE
-        ) + "\n"
+        body = body.strip("\n").replace(SOLUTION_PACKAGE, STUDENT_PACKAGE)
+        found[mark["part"]] = body + "\n"
     return found
 
 
 def solution_module(*parts: str):
-    """Import and return the lab's reference module ``helpers.solution``.
-
-    Args:
-        *parts: the parts the caller needs from it (a release may ship some).
+    """Import and return the lab's reference module (``SOLUTION_MODULE``).
 
     Raises:
-        LabError: this copy of the lab does not ship it, or not those parts (the
+        LabError: this copy of the lab does not ship it, or not all of ``parts`` (the
             student release leaves the answers out unless the instructor gives them).
     """
     if not SOLUTION_FILE.is_file():
@@ -432,8 +370,7 @@ def reference_source(part: str) -> str:
     """Return the solution's source of ``part``, as the solutions' cell has it.
 
     Raises:
-        LabError: this copy of the lab does not include that part (the student
-            release ships only the parts the instructor gave out).
+        LabError: this copy of the lab does not include that part.
     """
     source = solution_sources().get(part)
     if source is None:
@@ -448,17 +385,11 @@ def reference_source(part: str) -> str:
 
 
 def assemble_source(workdir, use_lab_part=None, parts=None) -> tuple[str, dict]:
-    """Return the module's text (HEADER, then each part) and each part's origin.
+    """Return the module's text (HEADER, then each part) and what went into it.
 
-    Args:
-        workdir: the lab's work directory (parts are in ``<workdir>/student``).
-        use_lab_part: the switch: parts that use the lab's reference instead.
-        parts: the parts to include, in PARTS order (default: the training
-            parts, plus each of 05's generation parts that is exported or
-            switched to the lab's).
-
-    Returns:
-        (source, {part: YOURS | LABS | MISSING}).
+    ``parts`` defaults to the training parts, plus each of 05's generation parts
+    that is exported or switched to the lab's. The dict maps each part, in PARTS
+    order, to (YOURS | LABS | MISSING, its source, the file name it runs under).
     """
     chosen = _switch(use_lab_part)
     folder = student_dir(workdir)
@@ -468,35 +399,26 @@ def assemble_source(workdir, use_lab_part=None, parts=None) -> tuple[str, dict]:
             for p in PARTS
             if p in TRAINING_PARTS or p in chosen or (folder / f"{p}.py").exists()
         ]
-    wanted = [p for p in PARTS if p in parts]
-    chunks, origins = [HEADER], {}
-    for part in wanted:
+    chunks, found = [HEADER], {}
+    for part in (p for p in PARTS if p in parts):
         path = folder / f"{part}.py"
         if part in chosen:
-            origins[part] = LABS
-            body = reference_source(part)
+            found[part] = (LABS, reference_source(part), f"<lab reference: {part}>")
             banner = f"the LAB'S reference part (USE_LAB_PART[{part!r}] = True)"
         elif path.exists():
-            origins[part] = YOURS
-            body = path.read_text()
+            found[part] = (YOURS, path.read_text(), str(path))
             banner = f"your part, from {PARTS[part]}.ipynb"
         else:
-            origins[part] = MISSING
+            found[part] = (MISSING, "", "")
             continue
-        chunks.append(f"\n# {'=' * 20} {part}: {banner}\n{body}")
-    return "".join(chunks), origins
+        chunks.append(f"\n# {'=' * 20} {part}: {banner}\n{found[part][1]}")
+    return "".join(chunks), found
 
 
 def _exec_part(module, part: str, source: str, filename: str) -> str | None:
     """Run one part's code in the module; return an error line, or None."""
-    import linecache
-
-    linecache.cache[filename] = (
-        len(source),
-        None,
-        source.splitlines(keepends=True),
-        filename,
-    )
+    lines = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
     try:
         exec(compile(source, filename, "exec"), module.__dict__)
     except NotImplementedError:
@@ -510,9 +432,7 @@ def _exec_part(module, part: str, source: str, filename: str) -> str | None:
             tb = tb.tb_next
         return f"running it raised {type(error).__name__}: {error}{line}"
     absent = [n for n in PART_NAMES[part] if n not in module.__dict__]
-    if absent:
-        return f"it does not define {', '.join(absent)}"
-    return None
+    return f"it does not define {', '.join(absent)}" if absent else None
 
 
 def load_student_parts(
@@ -525,40 +445,41 @@ def load_student_parts(
 ) -> StudentParts:
     """Assemble the exported parts into the module ``student_vae`` and check each.
 
-    Writes ``<workdir>/student/student_vae.py`` (HEADER + the parts in PARTS order;
-    the lab's import where the switch says so), runs it part by part so an error is
-    reported by part, registers it as ``sys.modules["student_vae"]`` (its
-    registered Keras classes then reload from ``.keras`` files), runs each of your
-    parts' self-checks quietly, and prints who wrote what.
+    Writes ``<workdir>/student/student_vae.py``, runs it part by part (an error is
+    reported by part), registers it as ``sys.modules["student_vae"]`` (so its Keras
+    classes reload from ``.keras`` files), runs your parts' self-checks quietly
+    (``check``) and prints who wrote what (``verbose``).
 
     Args:
-        workdir: the lab's work directory (``lab.workdir``).
-        use_lab_part: the one visible switch: ``{"sampling": True, ...}`` or part
-            names; those parts use the lab's reference, and the table says so.
-        config: the VAEConfig the checks build models for (default: the smoke
-            preset).
-        check: run the self-checks (False when reloading for 05/06).
-        parts: only these parts (default: all).
-        verbose: print the table.
-
-    Returns:
-        A ``StudentParts``: ``.module``, ``.status`` and attribute access.
+        use_lab_part: the switch, ``{"sampling": True, ...}`` or part names: those
+            parts use the lab's reference, and the table says so.
+        config: the VAEConfig the checks build models for (default: smoke preset).
+        parts: only these parts (default: see ``assemble_source``).
 
     Raises:
         LabError: a part is missing or does not run, or the switch asks for a
             reference part this copy of the lab does not include.
     """
-    from helpers.config import preset
-
     config = config or preset("smoke")
-    source, origins = assemble_source(workdir, use_lab_part, parts)
+    source, found = assemble_source(workdir, use_lab_part, parts)
     folder = student_dir(workdir)
     folder.mkdir(parents=True, exist_ok=True)
     path = atomic_write_text(folder / MODULE_FILE, source)
     module = types.ModuleType(MODULE_NAME)
     module.__file__ = str(path)
     exec(compile(HEADER, str(path), "exec"), module.__dict__)
-    status = _run_parts(module, folder, origins)
+    status, broken = {}, []
+    for part, (origin, body, filename) in found.items():
+        if origin == MISSING:
+            error = (
+                f"not exported: run the `%%export {part}` cell in {PARTS[part]}"
+                f" (or switch on USE_LAB_PART[{part!r}])"
+            )
+        else:
+            error = _exec_part(module, part, body, filename)
+        status[part] = PartStatus(part, origin, False if error else None, error or "")
+        if error:
+            broken.append(part)
     sys.modules[MODULE_NAME] = module
     result = StudentParts(module, path, status)
     if check:
@@ -566,17 +487,6 @@ def load_student_parts(
     if verbose:
         print(result.table())
         _advise(result)
-    broken = [
-        s.part
-        for s in status.values()
-        if s.origin == MISSING
-        or (
-            s.passed is False
-            and s.message.startswith(
-                ("running it raised", "it does not define", "its code still raises")
-            )
-        )
-    ]
     if broken:
         raise LabError(
             f"cannot assemble your model: {', '.join(broken)} "
@@ -587,37 +497,12 @@ def load_student_parts(
     return result
 
 
-def _run_parts(module, folder: Path, origins: dict) -> dict:
-    """Run each part's code into ``module``; return {part: PartStatus}."""
-    status = {}
-    for part, origin in origins.items():
-        if origin == MISSING:
-            status[part] = PartStatus(
-                part,
-                MISSING,
-                False,
-                f"not exported: run the `%%export {part}` cell in {PARTS[part]}"
-                f" (or switch on USE_LAB_PART[{part!r}])",
-            )
-            continue
-        if origin == LABS:
-            body = reference_source(part)
-            filename = f"<lab reference: {part}>"
-        else:
-            body = (folder / f"{part}.py").read_text()
-            filename = str(folder / f"{part}.py")
-        error = _exec_part(module, part, body, filename)
-        status[part] = PartStatus(part, origin, None if error is None else False)
-        if error:
-            status[part].message = error
-    return status
-
-
 def _check_parts(status: dict, module, config: VAEConfig) -> None:
     """Run the self-check of each of the student's parts; a cascade names its start."""
     for part, item in status.items():
         if item.origin == YOURS and item.passed is None:
-            item.passed, item.message = _run_check(part, module, config)
+            check = PART_REGISTRY[part].check
+            item.passed, item.message = _quiet(lambda: check(module.__dict__, config))
             uses = [d for d in USES.get(part, ()) if d in status]
             broken = [d for d in uses if status[d].passed is False]
             if item.passed is False and broken:
@@ -646,64 +531,33 @@ def _advise(result: StudentParts) -> None:
         )
 
 
-# ------------------------------------------------------------------- per-part checks
 def _quiet(fn) -> tuple[bool, str]:
     """Run one self-check with its printing hidden: (passed, short message)."""
-    import contextlib
-    import io
-
-    from helpers.checks import CheckFailed
-
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             fn()
-        except CheckFailed as error:
-            return False, _short(str(error))
+        except checks.CheckFailed as error:
+            message = str(error)
         except NotImplementedError:
             return False, "still raises NotImplementedError (the TODO is not done)"
         except Exception as error:  # the student's code crashed inside a check
-            return False, _short(f"{type(error).__name__}: {error}")
-    return True, ""
-
-
-def _short(message: str, limit: int = 240) -> str:
+            message = f"{type(error).__name__}: {error}"
+        else:
+            return True, ""
     message = " ".join(message.split())
-    return message if len(message) <= limit else message[: limit - 3] + "..."
-
-
-def _run_check(part: str, module, config: VAEConfig) -> tuple[bool, str]:
-    """Run ``part``'s self-check against the module's definitions."""
-    return _quiet(lambda: PART_REGISTRY[part].check(module.__dict__, config))
-
-
-def _tiny_vae(latent_dim: int = 4, size: int = 8):
-    """A stand-in trained model for check_prior_samples: a small random decoder."""
-    import keras
-
-    decoder = keras.Sequential(
-        [
-            keras.Input((latent_dim,)),
-            keras.layers.Dense(size * size * 3, activation="sigmoid"),
-            keras.layers.Reshape((size, size, 3)),
-        ],
-        name="decoder",
-    )
-    return types.SimpleNamespace(decoder=decoder, value_range=(0.0, 1.0))
+    return False, message if len(message) <= 240 else message[:237] + "..."
 
 
 # ------------------------------------------------------------- building and training
 def build_student_vae(parts, config: VAEConfig):
     """Build the compiled VAE with the parts' own ``build_my_vae`` (04).
 
-    Args:
-        parts: a ``StudentParts`` or a module (``helpers.solution``).
-        config: the run's VAEConfig.
+    ``parts``: a ``StudentParts`` or a module (the lab's reference module).
 
     Raises:
         LabError: the parts hold no ``build_my_vae`` yet.
     """
-    module = getattr(parts, "module", parts)
-    build = getattr(module, "build_my_vae", None)
+    build = getattr(getattr(parts, "module", parts), "build_my_vae", None)
     if build is None:
         raise LabError(
             "the parts hold no build_my_vae: run its `%%export build_my_vae` cell in "

@@ -1,24 +1,11 @@
 """Before handing in: did the notebook keep the metadata nbgrader grades by?
 
-nbgrader finds a graded cell by the ``nbgrader`` entry in its metadata
-(``grade_id``, points, lock). Reports from issue trackers say that Colab keeps
-cell metadata it does not know when it saves (INSTRUCTORS.md, section 8), but a
-cell that is deleted and retyped, or pasted from elsewhere, has none, and a
-copied cell duplicates its ``grade_id``. Nobody here could try Colab, so this
-module *measures* it, on the notebooks students actually hand in:
-
-- :func:`check_submission` (the last cell of every notebook) reads the notebook
-  as Colab holds it at that moment (Colab's ``get_ipynb`` request, what
-  *File > Download > .ipynb* saves) or, in Jupyter, the saved file, compares its
-  graded cells with the release's list and says what it found;
-- ``python -m instructor check-submission FILE_OR_FOLDER`` (the instructor's
-  tools, ``instructor.submissions``) does the same for the files an instructor
-  collected, and totals over the class. ``repair-submission`` then mends what is
-  lost.
-
-The release's list, ``templates/graded_cells.json``, is written by
-``python -m instructor make-student`` from the stamped solutions (a test keeps it
-in step), so the student release, which has no solutions, carries it.
+nbgrader finds a graded cell by the ``nbgrader`` entry in its metadata. Colab keeps
+it on saving, but a cell deleted and retyped or pasted has none, and a copied cell
+duplicates its ``grade_id``. :func:`check_submission` (the last cell of every
+notebook) compares the notebook as Colab holds it (or the saved file) with the
+release's list ``templates/graded_cells.json``, written by ``python -m instructor
+make-student``; ``python -m instructor check-submission`` does it for a class.
 """
 
 from __future__ import annotations
@@ -68,18 +55,15 @@ def _release_cells(manifest: str | Path) -> dict[str, dict[str, dict]]:
     return json.loads(Path(manifest).read_text(encoding="utf-8"))
 
 
-def _cells_of(known: dict, notebook: str) -> dict[str, dict]:
+def expected_cells(notebook: str, manifest: str | Path = MANIFEST) -> dict[str, dict]:
+    """The graded cells of release notebook ``notebook`` (e.g. "05_generate")."""
+    known = _release_cells(manifest)
     if notebook not in known:
         raise SubmissionError(
             f"unknown notebook {notebook!r}: the lab's notebooks are "
             f"{', '.join(sorted(known))}"
         )
     return known[notebook]
-
-
-def expected_cells(notebook: str, manifest: str | Path = MANIFEST) -> dict[str, dict]:
-    """The graded cells of release notebook ``notebook`` (e.g. "05_generate")."""
-    return _cells_of(_release_cells(manifest), notebook)
 
 
 # ---------------------------------------------------------------------- the check
@@ -141,13 +125,8 @@ class SubmissionReport:
 
 
 def _is_colab(nb: dict) -> bool:
-    """True when the file shows what Colab writes on saving (the release has none).
-
-    Colab gives each cell an ``id`` in its metadata (googlecolab/colabtools#581),
-    an ``outputId`` to executed cells, and records the file's ``name`` in the
-    notebook's ``colab`` block; the release's ``colab`` block holds only
-    ``provenance``.
-    """
+    """True when the file shows what Colab writes on saving (the release has none)."""
+    # a cell ``id`` (googlecolab/colabtools#581) or ``outputId``, or the file's name
     if "name" in nb.get("metadata", {}).get("colab", {}):
         return True
     return any(
@@ -156,17 +135,15 @@ def _is_colab(nb: dict) -> bool:
     )
 
 
-def _grade_ids(nb: dict) -> list[str]:
-    ids = []
-    for cell in nb.get("cells", []):
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
-            ids.append(meta["grade_id"])
-    return ids
+def _grade_id(cell: dict) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+    return grade_id if isinstance(grade_id, str) else None
 
 
 def _guess_notebook(nb: dict, known: list[str], source: str = "") -> str | None:
-    prefixes = Counter(grade_id.split("-", 1)[0] for grade_id in _grade_ids(nb))
+    ids = [_grade_id(cell) for cell in nb.get("cells", [])]
+    prefixes = Counter(i.split("-", 1)[0] for i in ids if i is not None)
     for prefix, _ in prefixes.most_common():
         if prefix in known:
             return prefix
@@ -180,55 +157,46 @@ def _guess_notebook(nb: dict, known: list[str], source: str = "") -> str | None:
 def check_notebook(
     nb: dict, notebook: str | None = None, source: str = "", manifest=MANIFEST
 ) -> SubmissionReport:
-    """Compare a notebook's graded cells (a JSON dict) with the release's.
+    """Compare a notebook's graded cells (``nb``, its JSON) with the release's.
 
-    Args:
-        nb: the notebook as JSON (``json.load`` of the file, or Colab's).
-        notebook: its release name, e.g. "05_generate" (default: guessed from its
-            grade_ids, else from the file name Colab keeps).
-        source: where it came from, for the report.
+    ``notebook`` (e.g. "05_generate") defaults to the one its grade_ids or file
+    name say; ``source`` says where it came from, for the report.
     """
-    known = _release_cells(manifest)
-    notebook = notebook or _guess_notebook(nb, list(known), source)
+    known = list(_release_cells(manifest))
+    notebook = notebook or _guess_notebook(nb, known, source)
     if notebook is None:
         raise SubmissionError(
             "cannot tell which lab notebook this is (no grade_id of the lab's and "
             "no known name): pass it, e.g. check_submission('05_generate')"
         )
-    expected = _cells_of(known, notebook)
-    seen: dict[str, list[dict]] = {}
-    sources: dict[str, list[str]] = {}
+    expected = expected_cells(notebook, manifest)
+    cells: dict[str, list[dict]] = {}  # grade_id -> the cells that carry it
     report = SubmissionReport(notebook, len(expected), colab=_is_colab(nb))
-    for index, cell in enumerate(nb.get("cells", [])):
-        meta = cell.get("metadata", {}).get("nbgrader")
-        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
-        if isinstance(grade_id, str):
-            seen.setdefault(grade_id, []).append(meta)
-            sources.setdefault(grade_id, []).append(cell.get("source", ""))
-        if is_stub(cell):
-            report.empty.append(
-                grade_id
-                if isinstance(grade_id, str)
-                else f"cell {index} ({cell.get('cell_type')})"
-            )
     report.source = source
+    for index, cell in enumerate(nb.get("cells", [])):
+        grade_id = _grade_id(cell)
+        if grade_id is not None:
+            cells.setdefault(grade_id, []).append(cell)
+        if is_stub(cell):
+            where = f"cell {index} ({cell.get('cell_type')})"
+            report.empty.append(where if grade_id is None else grade_id)
     for grade_id, want in expected.items():
-        metas = seen.get(grade_id, [])
-        if not metas:
+        found = cells.get(grade_id, [])
+        meta = found[0]["metadata"]["nbgrader"] if found else {}
+        if not found:
             report.missing.append(grade_id)
-        elif len(metas) > 1:
+        elif len(found) > 1:
             report.duplicated.append(grade_id)
-        elif any(bool(metas[0].get(k)) != want[k] for k in _KEYS) or (
-            "points" in want and metas[0].get("points") != want["points"]
+        elif any(bool(meta.get(k)) != want[k] for k in _KEYS) or (
+            "points" in want and meta.get("points") != want["points"]
         ):
             report.changed.append(grade_id)
         else:
             report.kept.append(grade_id)
         digest = want.get("sha256")
-        texts = sources.get(grade_id, [])
-        if digest and any(source_digest(text) != digest for text in texts):
+        if digest and any(source_digest(c.get("source", "")) != digest for c in found):
             report.tests_edited.append(grade_id)
-    report.unknown = sorted(set(seen) - set(expected))
+    report.unknown = sorted(set(cells) - set(expected))
     return report
 
 
@@ -277,16 +245,9 @@ def read_notebook(path: str | Path) -> dict:
 def check_submission(notebook: str | None = None, path=None, verbose=True):
     """Check the notebook you are about to hand in; print and return the report.
 
-    In Colab it checks the notebook as Colab holds it now; elsewhere, ``path`` or
-    ``<notebook>.ipynb`` in the working directory (save it first). Nothing is
-    changed: an instructor's ``repair-submission`` mends what this finds.
-
-    Args:
-        notebook: the lab notebook, e.g. "05_generate".
-        path: an .ipynb to check instead.
-
-    Returns:
-        A ``SubmissionReport``, or None when there is nothing to check here.
+    In Colab: the notebook as Colab holds it now; elsewhere ``path`` or the saved
+    ``<notebook>.ipynb`` here. Nothing is changed. None when there is nothing to
+    check here.
     """
     if path is None:
         try:
@@ -298,7 +259,7 @@ def check_submission(notebook: str | None = None, path=None, verbose=True):
                     print(
                         "Not in Colab, and no saved notebook found here: check the "
                         "file you hand in with "
-                        "check_submission(path=\"FILE.ipynb\")."
+                        'check_submission(path="FILE.ipynb").'
                     )
                 return None
     if path is not None:
