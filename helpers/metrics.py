@@ -1,31 +1,9 @@
 """Measure a trained VAE: reconstructions, latent usage, blur, FID and KID.
 
-Typical use::
-
-    from helpers.metrics import evaluate
-    report = evaluate("runs/cpu", split="validation", n=1000, fid=True)
-
-or ``python -m helpers evaluate --run-dir runs/cpu --fid --kid``, which prints a
-table and writes ``evaluation.json`` and ``evaluation.csv`` into the run directory.
-
-FID protocol (scores are comparable only under the same one): InceptionV3 with
-Keras' ImageNet weights, 2048-d average-pool features; images resized to 299x299
-with bilinear interpolation (``keras.ops.image.resize``, no antialiasing) from uint8
-pixels and scaled by ``keras.applications.inception_v3.preprocess_input``; reference
-statistics from the first N images of the split. FID is biased upwards at small N
-(papers use 10,000 or 50,000 images), so every score carries its N, beside the
-real-vs-real floor at that size: the FID between those N real images and N other
-real images of the split (images N+1 to 2N), the score of a generator as good as
-the data itself, compared like the generated sets are (N against the same N
-reference images). When the split has fewer than 2N images the floor is measured
-between the two halves of the N (N/2 against N/2) and labelled as the floor at N/2:
-FID's small-sample bias makes that about twice the floor at N. The feature
-extractor is any callable ``uint8 (B, H, W, 3) -> (B, F)``, so tests and offline
-machines can inject one.
-
-Which split: ``best.keras`` is chosen on the validation split, so its validation
-scores are optimistic; ``evaluate`` uses the test split when the cache has one and
-says which split it used.
+FID protocol: InceptionV3 (Keras' ImageNet weights) pool features of uint8 images
+resized bilinearly, unantialiased, to 299x299; reference statistics from the first N
+images of the split. Each score carries its N, beside the real-vs-real floor at that
+N. A feature extractor is any callable ``uint8 (B, H, W, 3) -> (B, F)``.
 """
 
 from __future__ import annotations
@@ -56,60 +34,36 @@ SMALL_N_NOTE = (
 FULL_KERNEL_ROWS = 4096  # KID: precompute n x n kernels up to this n
 UNAVAILABLE = "unavailable: InceptionV3 weights not downloadable here"
 LAPLACIAN_3X3 = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # Binkowski et al. 2018's protocol
+COLUMNS = ("section", "metric", "value", "n", "note")
 
 
-# Fréchet and kernel distances ---------------------------------------------------------
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
-    """Return the Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2).
-
-    ``||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 sqrt(sigma1 sigma2))``, computed as
-    in the TTUR / pytorch-fid reference: if ``sqrtm`` of the product is not finite
-    (singular covariances, e.g. fewer images than features), ``eps * I`` is added to
-    both covariances; a tiny imaginary part from round-off is discarded.
-
-    Args:
-        mu1, mu2: (F,) means.
-        sigma1, sigma2: (F, F) covariances.
-        eps: diagonal offset used only when the plain square root is not finite.
-
-    Returns:
-        The distance, a float >= 0 (up to round-off).
-
-    Raises:
-        ValueError: shapes disagree, or the square root has a large imaginary part.
-    """
+    """Return the Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2); as in
+    pytorch-fid, ``eps * I`` is added to singular covariances."""
     from scipy import linalg
 
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(
-        np.asarray(mu2, np.float64)
-    )
-    sigma1 = np.atleast_2d(np.asarray(sigma1, np.float64))
-    sigma2 = np.atleast_2d(np.asarray(sigma2, np.float64))
-    if (
-        mu1.shape != mu2.shape
-        or sigma1.shape != sigma2.shape
-        or sigma1.shape != (mu1.size, mu1.size)
-    ):
+    mu1, mu2 = (np.atleast_1d(np.asarray(m, np.float64)) for m in (mu1, mu2))
+    s1, s2 = (np.atleast_2d(np.asarray(s, np.float64)) for s in (sigma1, sigma2))
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size,) * 2:
         raise ValueError(
             f"shapes disagree: mu {mu1.shape} vs {mu2.shape}, sigma "
-            f"{sigma1.shape} vs {sigma2.shape}"
+            f"{s1.shape} vs {s2.shape}"
         )
-    diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    covmean = linalg.sqrtm(s1 @ s2)
     if not np.isfinite(covmean).all():
         offset = np.eye(len(mu1)) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            largest = np.max(np.abs(covmean.imag))
             raise ValueError(
-                f"sqrtm(sigma1 @ sigma2) has imaginary part {largest:.3g}: "
-                "the covariances are not valid (symmetric PSD) estimates"
+                f"sqrtm(sigma1 @ sigma2) has imaginary part "
+                f"{np.max(np.abs(covmean.imag)):.3g}: the covariances are not "
+                "valid (symmetric PSD) estimates"
             )
-        covmean = covmean.real
-    return float(
-        diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)
-    )
+        covmean = covmean.real  # round-off
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
 
 def statistics(features) -> tuple[np.ndarray, np.ndarray]:
@@ -120,50 +74,24 @@ def statistics(features) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def _polynomial_kernel(x, y):
-    return (x @ y.T / x.shape[1] + 1.0) ** 3
-
-
-KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # Binkowski et al. 2018's protocol
+def _kernels(x, y):
+    """k(x, x), k(y, y), k(x, y) of the kernel k(u, v) = (u.v / d + 1)^3."""
+    return [(p @ q.T / x.shape[1] + 1.0) ** 3 for p, q in ((x, x), (y, y), (x, y))]
 
 
 def kid_subset_size(n: int, m: int, subset_size: int | None = None) -> int:
-    """Rows per KID subset for sets of n and m rows.
-
-    ``None`` (the default) takes 1,000 rows, but never more than half the smaller
-    set, so the subsets differ from each other and their spread means something
-    (with subsets as large as the set, every subset is the whole set and the
-    spread is 0). An explicit ``subset_size`` is only clipped to min(n, m).
-    """
+    """Rows per KID subset: ``subset_size`` or 1,000, at most half the smaller set
+    (so the subsets differ and their spread means something), clipped to min(n, m)."""
     if subset_size is None:
         return min(KID_SUBSET_SIZE, max(2, min(n, m) // 2), n, m)
     return min(int(subset_size), n, m)
 
 
 def kernel_inception_distance(
-    features_a,
-    features_b,
-    subsets: int = KID_SUBSETS,
-    subset_size: int | None = None,
-    seed: int = 0,
+    features_a, features_b, subsets=KID_SUBSETS, subset_size=None, seed=0
 ):
-    """Return KID: the unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3, over subsets.
-
-    Unlike FID, KID has an unbiased estimator, so small N does not shift it up
-    (Binkowski et al. 2018). Each subset draws ``subset_size`` rows of each set
-    without replacement.
-
-    Args:
-        features_a: (N, F) features.
-        features_b: (M, F) features.
-        subsets: number of random subsets.
-        subset_size: rows per subset (see ``kid_subset_size``: by default 1,000,
-            at most half the smaller set).
-        seed: seeds the subset draws.
-
-    Returns:
-        (mean, std) of the per-subset MMD^2 estimates.
-    """
+    """Return KID (unbiased MMD^2, cubic kernel) of (N, F) and (M, F) features as
+    (mean, std) over random subsets of ``kid_subset_size`` rows."""
     a = np.asarray(features_a, dtype=np.float64)
     b = np.asarray(features_b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
@@ -176,46 +104,32 @@ def kernel_inception_distance(
             f"KID needs at least 2 rows in each set, got {len(a)} and {len(b)}"
         )
     rng = np.random.default_rng(seed)
-    # Up to a few thousand rows, the full kernel matrices fit in memory: compute
-    # them once and index the subsets out of them (same numbers, far fewer matmuls).
+    # Up to a few thousand rows the full kernels fit in memory: compute them once
+    # and index the subsets out of them (same numbers, far fewer matmuls).
     full = max(len(a), len(b)) <= FULL_KERNEL_ROWS
-    if full:
-        kaa, kbb, kab = (
-            _polynomial_kernel(a, a),
-            _polynomial_kernel(b, b),
-            _polynomial_kernel(a, b),
-        )
+    whole = _kernels(a, b) if full else None
     scores = np.empty(subsets)
     for i in range(subsets):
         ia = rng.choice(len(a), m, replace=False)
         ib = rng.choice(len(b), m, replace=False)
         if full:
-            kxx, kyy, kxy = (
-                kaa[np.ix_(ia, ia)],
-                kbb[np.ix_(ib, ib)],
-                kab[np.ix_(ia, ib)],
-            )
+            pairs = ((ia, ia), (ib, ib), (ia, ib))
+            kxx, kyy, kxy = (k[np.ix_(p, q)] for k, (p, q) in zip(whole, pairs))
         else:
-            x, y = a[ia], b[ib]
-            kxx, kyy, kxy = (
-                _polynomial_kernel(x, x),
-                _polynomial_kernel(y, y),
-                _polynomial_kernel(x, y),
-            )
+            kxx, kyy, kxy = _kernels(a[ia], b[ib])
         within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
         scores[i] = within - 2 * kxy.mean()
     return float(scores.mean()), float(scores.std())
 
 
-# Feature extractors -------------------------------------------------------------------
+def _safe(name) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("_")
+
+
 def extractor_name(extractor) -> str:
     """Return a file-name-safe name of an extractor (its ``name`` or ``__name__``)."""
-    name = (
-        getattr(extractor, "name", None)
-        or getattr(extractor, "__name__", None)
-        or type(extractor).__name__
-    )
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("_") or "extractor"
+    name = getattr(extractor, "name", None) or getattr(extractor, "__name__", None)
+    return _safe(name or type(extractor).__name__) or "extractor"
 
 
 class InceptionExtractor:
@@ -232,34 +146,24 @@ class InceptionExtractor:
         import keras
 
         x = keras.ops.cast(keras.ops.convert_to_tensor(images_uint8), "float32")
-        x = keras.ops.image.resize(
-            x,
-            (INCEPTION_SIZE, INCEPTION_SIZE),
-            interpolation="bilinear",
-            antialias=False,
-        )
+        size = (INCEPTION_SIZE, INCEPTION_SIZE)
+        x = keras.ops.image.resize(x, size, interpolation="bilinear", antialias=False)
         x = keras.applications.inception_v3.preprocess_input(x)
         return np.asarray(self.model(x, training=False))
 
 
 def inception_extractor(batch_size: int = 50) -> InceptionExtractor:
-    """Build the InceptionV3 feature extractor, downloading its weights on first use.
-
-    Raises:
-        LabError: the ImageNet weights are not cached and cannot be downloaded.
-    """
+    """Build the InceptionV3 extractor, downloading its weights (LabError if not)."""
     import keras
 
     from helpers.config import grading_mode
 
     if grading_mode():  # seconds of building a 24 M-parameter model, for nothing
         raise LabError("FID/KID are not computed under nbgrader autograde")
+    shape = (INCEPTION_SIZE, INCEPTION_SIZE, 3)
     try:
         model = keras.applications.InceptionV3(
-            include_top=False,
-            pooling="avg",
-            weights="imagenet",
-            input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
+            include_top=False, pooling="avg", weights="imagenet", input_shape=shape
         )
     except Exception as error:  # Keras raises a bare Exception on a failed fetch
         raise LabError(
@@ -276,52 +180,29 @@ def inception_extractor(batch_size: int = 50) -> InceptionExtractor:
 
 def compute_features(extractor, images_uint8, batch_size: int = 50) -> np.ndarray:
     """Run ``extractor`` over (N, H, W, 3) uint8 images in batches; (N, F) float64."""
-    images_uint8 = np.asarray(images_uint8)
-    if images_uint8.dtype != np.uint8:
-        raise ValueError(
-            f"feature extractors take uint8 pixels, got {images_uint8.dtype}"
-        )
+    images = np.asarray(images_uint8)
+    if images.dtype != np.uint8:
+        raise ValueError(f"feature extractors take uint8 pixels, got {images.dtype}")
     out = [
-        np.asarray(extractor(images_uint8[i : i + batch_size]), dtype=np.float64)
-        for i in range(0, len(images_uint8), batch_size)
+        np.asarray(extractor(images[i : i + batch_size]), dtype=np.float64)
+        for i in range(0, len(images), batch_size)
     ]
-    return np.concatenate(out).reshape(len(images_uint8), -1)
+    return np.concatenate(out).reshape(len(images), -1)
 
 
 def real_stats_path(stats_dir, dataset: str, split: str, n: int, extractor) -> Path:
     """Return the .npz file caching real statistics of one dataset/split/N/extractor."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset).strip("_")
-    return Path(stats_dir) / f"{safe}_{split}_n{n}_{extractor_name(extractor)}.npz"
+    name = f"{_safe(dataset)}_{split}_n{n}_{extractor_name(extractor)}.npz"
+    return Path(stats_dir) / name
 
 
 def real_statistics(
-    images_uint8, extractor, path=None, need_features: bool = False, floor_images=None
+    images_uint8, extractor, path=None, need_features=False, floor_images=None
 ):
-    """Return real-image statistics, read from or written to a .npz cache.
-
-    Besides the statistics of the N reference images (what generated images are
-    compared with), it holds a real-vs-real pair for the floor: the N images
-    (``mu_a``, ``sigma_a``) against ``floor_images``, N other real images
-    (``mu_b``, ``sigma_b``), so the floor is measured at the same N as the scores
-    beside it; without ``floor_images``, the two halves of the N images, which
-    gives the floor at N/2 (about twice the floor at N). ``floor_n`` says which.
-
-    Args:
-        images_uint8: (N, H, W, 3) uint8 real images, or a zero-argument callable
-            returning them (called only on a cache miss).
-        extractor: the feature extractor.
-        path: the .npz file (None: no cache).
-        need_features: also return the (N, F) features and the floor set's
-            features (KID needs them); they are stored in the cache when
-            N <= 10,000.
-        floor_images: (N, H, W, 3) uint8 real images disjoint from
-            ``images_uint8``, or None.
-
-    Returns:
-        dict with mu, sigma, mu_a, sigma_a, mu_b, sigma_b, n, floor_n (the size of
-        each set of the floor pair), cached (bool) and, when needed, features and
-        floor_features.
-    """
+    """Return mu/sigma of N uint8 images (or of a callable's, called only on a cache
+    miss), cached in ``path`` (.npz), and the floor pair: the N (mu_a/sigma_a) vs N
+    other ``floor_images`` (mu_b/sigma_b), or else two halves of the N (floor_n).
+    With ``need_features`` (KID) also ``features`` and ``floor_features``."""
     path = None if path is None else Path(path)
     if path is not None and path.exists():
         with np.load(path) as data:
@@ -370,24 +251,13 @@ def floor_note(n: int, floor_n: int) -> str:
     )
 
 
-# Image quality ------------------------------------------------------------------------
 def _to_unit(images, value_range) -> np.ndarray:
     low, high = value_range
     return np.clip((np.asarray(images, np.float32) - low) / (high - low), 0.0, 1.0)
 
 
 def reconstruction_quality(images, reconstructions, value_range=(0.0, 1.0)) -> dict:
-    """Return mean MSE, PSNR (dB) and SSIM of reconstructions against originals.
-
-    Both are mapped to [0, 1] first, so ``max_val=1`` (the same PSNR as
-    ``max_val = high - low`` in the model's range) and MSE is in [0, 1] units.
-
-    Args:
-        images, reconstructions: (N, H, W, 3) floats in ``value_range``.
-
-    Returns:
-        {"mse": float, "psnr": float, "ssim": float}, each averaged over images.
-    """
+    """Return the mean "mse", "psnr" (dB) and "ssim", both sets mapped to [0, 1]."""
     import tensorflow as tf
 
     x, y = _to_unit(images, value_range), _to_unit(reconstructions, value_range)
@@ -399,18 +269,7 @@ def reconstruction_quality(images, reconstructions, value_range=(0.0, 1.0)) -> d
 
 
 def sharpness(images, value_range=(0.0, 1.0)) -> np.ndarray:
-    """Return the variance of the Laplacian of each image: low means blurry.
-
-    The grey image (ITU-R 601 luma, 0-255 scale) is convolved with the 3x3
-    Laplacian [[0, 1, 0], [1, -4, 1], [0, 1, 0]]; the variance is taken over the
-    interior (the one-pixel border is dropped).
-
-    Args:
-        images: (N, H, W, 3) floats in ``value_range`` or uint8.
-
-    Returns:
-        (N,) float64.
-    """
+    """Return the (N,) variance of each grey (0-255) image's Laplacian: low = blurry."""
     from scipy import ndimage
 
     images = np.asarray(images)
@@ -425,33 +284,17 @@ def sharpness(images, value_range=(0.0, 1.0)) -> np.ndarray:
 
 
 def latent_usage(z_mean, z_log_var, threshold: float = ACTIVE_UNIT_VARIANCE) -> dict:
-    """Return the active units (Burda et al. 2016) and the KL per latent dimension.
+    """Return the active units and the KL per latent dimension (nats) of N >= 2 codes.
 
-    A dimension is active when its posterior mean moves with the input: when
-    ``Var_x(E[z|x])``, the variance of ``z_mean`` over the data, exceeds
-    ``threshold`` (0.01, as in Burda, Grosse and Salakhutdinov 2016). An inactive
-    dimension says the same thing about every image, so the decoder can read
-    nothing from it. The mean KL of a dimension is a different figure: a constant
-    offset (the same ``z_mean`` for every image) costs KL without carrying any
-    information, so KL > 0 does not make a dimension active.
-
-    Args:
-        z_mean, z_log_var: (N, D) encoder outputs, N >= 2.
-        threshold: variance above which a dimension counts as active.
-
-    Returns:
-        {"active_units": int (Burda's count), "latent_dim": int,
-         "z_mean_variance": (D,) list of Var_x(E[z|x]),
-         "kl_per_dim": (D,) list of the mean KL per dimension (nats),
-         "kl_total": float (their sum, nats per image)}.
+    Active: ``Var_x(E[z|x]) > threshold`` (Burda et al. 2016); a constant offset costs
+    KL but carries nothing, so KL > 0 does not make a dimension active.
     """
     z_mean = np.asarray(z_mean, np.float64)
     if z_mean.ndim != 2 or len(z_mean) < 2:
         raise ValueError(f"need (N >= 2, D) posterior means, got {z_mean.shape}")
     variance = z_mean.var(axis=0)
     log_var = np.asarray(z_log_var, np.float64)
-    # Each dimension's KL to N(0, 1), averaged over the images (a statistic of
-    # the codes; the loss the model trains on is the student's kl_divergence).
+    # A statistic of the codes; the loss the model trains on is the student's.
     kl = (-0.5 * (1.0 + log_var - z_mean**2 - np.exp(log_var))).mean(axis=0)
     return {
         "active_units": int((variance > threshold).sum()),
@@ -462,106 +305,19 @@ def latent_usage(z_mean, z_log_var, threshold: float = ACTIVE_UNIT_VARIANCE) -> 
     }
 
 
-# The whole evaluation -----------------------------------------------------------------
 def _row(section, metric, value, n, note=""):
-    return {"section": section, "metric": metric, "value": value, "n": n, "note": note}
-
-
-def _distance_rows(
-    report, real_u8, fakes, extractor, stats_path, fid, kid, seed, floor_u8=None
-):
-    """Add FID and KID rows for the real-vs-real floor and each set of fakes.
-
-    Each set of fakes (N images) is compared with the N real images; the floor
-    compares those N with ``floor_u8`` (N more real images) when given, else
-    their two halves (see ``floor_note``).
-    """
-    n = len(real_u8)
-    real = real_statistics(
-        real_u8, extractor, stats_path, need_features=kid, floor_images=floor_u8
-    )
-    floor_n, note = real["floor_n"], floor_note(n, real["floor_n"])
-    space = extractor_name(extractor)
-    features = {
-        name: compute_features(extractor, images) for name, images in fakes.items()
-    }
-    rows = []
-    if fid:
-        scores = {
-            "real_vs_real": frechet_distance(
-                real["mu_a"], real["sigma_a"], real["mu_b"], real["sigma_b"]
-            )
-        }
-        for name, feats in features.items():
-            scores[name] = frechet_distance(
-                *statistics(feats), real["mu"], real["sigma"]
-            )
-        report["fid"] = {
-            "available": True,
-            "feature_space": space,
-            "scores": scores,
-            "n": n,
-            "floor_n": floor_n,
-            "floor": note,
-            "stats_file": str(stats_path),
-            "note": SMALL_N_NOTE,
-        }
-        rows.append(_row("fid", "real_vs_real", scores["real_vs_real"], floor_n, note))
-        for name in features:
-            rows.append(
-                _row("fid", name, scores[name], n, f"vs {n} real; {SMALL_N_NOTE}")
-            )
-    if kid:
-        real_features = real["features"]
-        kid_scores = {
-            "real_vs_real": kernel_inception_distance(
-                real_features[:floor_n], real["floor_features"], seed=seed
-            )
-        }
-        for name, feats in features.items():
-            kid_scores[name] = kernel_inception_distance(
-                feats, real_features, seed=seed
-            )
-        report["kid"] = {
-            "available": True,
-            "kid_feature_space": space,
-            "n": n,
-            "floor_n": floor_n,
-            "scores": {k: {"mean": m, "std": s} for k, (m, s) in kid_scores.items()},
-        }
-        for name, (mean, std) in kid_scores.items():
-            size = floor_n if name == "real_vs_real" else n
-            subset = kid_subset_size(size, size)
-            report["kid"]["scores"][name]["subset_size"] = subset
-            rows.append(
-                _row(
-                    "kid",
-                    name,
-                    mean,
-                    size,
-                    f"± {std:.3g}: spread over {KID_SUBSETS} random subsets of "
-                    f"{subset} of the {size}",
-                )
-            )
-    return rows
+    return dict(zip(COLUMNS, (section, metric, value, n, note)))
 
 
 def default_split(run) -> str:
-    """Return "test" when the run's cache has test images, else "validation".
+    """Return "test" when the run's cache has test images, else "validation"."""
+    from helpers.cache import cache_info
 
-    ``best.keras`` is the epoch that scored best on the validation split, so
-    scores on that split flatter it; the test split played no part in training.
-    """
-    if run.cache_dir is not None:
-        from helpers.cache import cache_info
-
-        try:
-            counts = cache_info(run.cache_dir).get("counts", {})
-        except (LabError, OSError, ValueError):
-            return "validation"
-        if counts.get("test"):
-            return "test"
-    return "validation"
+    try:
+        counts = cache_info(run.cache_dir).get("counts", {}) if run.cache_dir else {}
+    except (LabError, OSError, ValueError):
+        counts = {}
+    return "test" if counts.get("test") else "validation"
 
 
 def _quality_rows(report: dict) -> list[dict]:
@@ -569,27 +325,73 @@ def _quality_rows(report: dict) -> list[dict]:
     n, latent = report["n"], report["latent"]
     where = f"{report['split']} split ({report['split_note']}); pixels scaled to [0, 1]"
     rows = [
-        _row("reconstruction", metric, value, n, where)
-        for metric, value in report["reconstruction"].items()
+        _row("reconstruction", k, v, n, where)
+        for k, v in report["reconstruction"].items()
     ]
-    rows.append(
-        _row("latent", "kl_total", latent["kl_total"], n, "nats per image, summed over dims")
+    summed = "nats per image, summed over dims"
+    rows.append(_row("latent", "kl_total", latent["kl_total"], n, summed))
+    active = (
+        f"of {latent['latent_dim']} dims whose z_mean varies over the "
+        f"data: Var(E[z|x]) > {ACTIVE_UNIT_VARIANCE} (Burda et al. 2016)"
     )
-    rows.append(
-        _row(
-            "latent",
-            "active_units",
-            latent["active_units"],
-            n,
-            f"of {latent['latent_dim']} dims whose z_mean varies over the "
-            f"data: Var(E[z|x]) > {ACTIVE_UNIT_VARIANCE} (Burda et al. 2016)",
+    rows.append(_row("latent", "active_units", latent["active_units"], n, active))
+    blur = "variance of the 3x3 Laplacian (grey, 0-255); lower = blurrier"
+    return rows + [
+        _row("sharpness", k, v, n, blur) for k, v in report["sharpness"].items()
+    ]
+
+
+def _distance_rows(
+    report, real_u8, floor_u8, samples, stats_dir, extractor, fid, kid, seed
+):
+    """FID/KID rows and report sections: each set of samples against the N real
+    images, beside the real-vs-real floor; 'unavailable' rows without the weights."""
+    n = len(real_u8)
+    try:
+        extractor = extractor or inception_extractor()
+    except LabError as error:
+        wanted = [name for name, on in (("fid", fid), ("kid", kid)) if on]
+        for name in wanted:
+            report[name] = {"available": False, "reason": str(error)}
+        metrics = ("real_vs_real", *samples)
+        return [_row(s, m, UNAVAILABLE, n, str(error)) for s in wanted for m in metrics]
+    dataset = f"{real_u8.shape[1]}px"
+    path = real_stats_path(stats_dir, dataset, report["split"], n, extractor)
+    real = real_statistics(real_u8, extractor, path, kid, floor_images=floor_u8)
+    floor_n, value_range = real["floor_n"], tuple(report["value_range"])
+    fakes = {
+        k: compute_features(extractor, denormalize(v, value_range))
+        for k, v in samples.items()
+    }
+    space, note = extractor_name(extractor), floor_note(n, floor_n)
+    rows, base = [], {"available": True, "n": n, "floor_n": floor_n}
+    if fid:
+        floor = frechet_distance(
+            real["mu_a"], real["sigma_a"], real["mu_b"], real["sigma_b"]
         )
-    )
-    rows += [
-        _row("sharpness", name, value, n,
-             "variance of the 3x3 Laplacian (grey, 0-255); lower = blurrier")
-        for name, value in report["sharpness"].items()
-    ]
+        scores = {"real_vs_real": floor}
+        for name, feats in fakes.items():
+            scores[name] = frechet_distance(
+                *statistics(feats), real["mu"], real["sigma"]
+            )
+        report["fid"] = {**base, "feature_space": space, "scores": scores}
+        report["fid"].update(floor=note, stats_file=str(path), note=SMALL_N_NOTE)
+        rows.append(_row("fid", "real_vs_real", floor, floor_n, note))
+        rows += [
+            _row("fid", k, scores[k], n, f"vs {n} real; {SMALL_N_NOTE}") for k in fakes
+        ]
+    if kid:
+        scores = {}
+        report["kid"] = {**base, "kid_feature_space": space, "scores": scores}
+        sets = {"real_vs_real": (real["features"][:floor_n], real["floor_features"])}
+        sets.update({name: (feats, real["features"]) for name, feats in fakes.items()})
+        for name, (a, b) in sets.items():
+            mean, std = kernel_inception_distance(a, b, seed=seed)
+            size = floor_n if name == "real_vs_real" else n
+            subset = kid_subset_size(size, size)
+            scores[name] = {"mean": mean, "std": std, "subset_size": subset}
+            spread = f"over {KID_SUBSETS} random subsets of {subset} of the {size}"
+            rows.append(_row("kid", name, mean, size, f"± {std:.3g}: spread {spread}"))
     return rows
 
 
@@ -606,29 +408,11 @@ def evaluate(
     write: bool = True,
     sample_faces=None,
 ) -> dict:
-    """Evaluate a run on ``n`` images of a split; optionally write the report.
+    """Evaluate a run (a directory or a ``Run``) on ``n`` images; return the report.
 
-    Args:
-        run: a run directory or a ``helpers.runs.Run``.
-        split: "test", "validation", or None: the test split when the cache has
-            one (it did not choose ``best.keras``; the validation split did), else
-            validation. The report's "split" and "split_note" say which was used.
-        n: images to evaluate (clipped to the split's size); also the number of prior
-            and GMM samples. The next n images of the split, when it has them, are
-            the second real set of the FID/KID floor.
-        fid, kid: also compute FID / KID against the split's images.
-        extractor: feature extractor ``uint8 (B, H, W, 3) -> (B, F)`` for FID/KID
-            (default: InceptionV3, which needs its downloadable weights).
-        seed: seeds sampling, the GMM and KID's subsets.
-        gmm_fit_n: training images the latent GMM is fitted to.
-        stats_dir: where real statistics are cached (default: <cache>/fid_stats).
-        write: write evaluation.json and evaluation.csv into the run directory.
-        sample_faces: ``sample_faces(vae, n, seed)``, yours from 05_generate, draws
-            the prior samples (default: the lab's reference, which the student
-            release does not include: there pass yours).
-
-    Returns:
-        The report: a dict with "rows" (the table) and one entry per section.
+    ``split`` None: test when the cache has it (validation chose ``best.keras``).
+    The next n images, if any, are the floor's second real set. ``sample_faces``
+    (yours from 05) defaults to the lab's, which the student release lacks.
     """
     if sample_faces is None:
         from helpers.student import solution_module  # not in the student release
@@ -662,84 +446,50 @@ def evaluate(
         "n": n,
         "value_range": list(value_range),
         "gmm": {"components": int(gmm.n_components), "fit_n": len(train_u8)},
+        "reconstruction": reconstruction_quality(real, recon, value_range),
+        "latent": latent_usage(z_mean, z_log_var),
+        "sharpness": {"real": float(sharpness(real, value_range).mean())},
     }
-    report["reconstruction"] = reconstruction_quality(real, recon, value_range)
-    report["latent"] = latent_usage(z_mean, z_log_var)
-    report["sharpness"] = {"real": float(sharpness(real, value_range).mean())}
     for name, images in samples.items():
         report["sharpness"][name] = float(sharpness(images, value_range).mean())
     rows = _quality_rows(report)
     if fid or kid:
         stats_dir = stats_dir or (Path(run.cache_dir) / "fid_stats")
-        rows += _feature_distance_rows(
-            report, real_u8, floor_u8, samples, value_range, split,
-            fid=fid, kid=kid, extractor=extractor, seed=seed, stats_dir=stats_dir,
-        )
+        args = (report, real_u8, floor_u8, samples, stats_dir, extractor)
+        rows += _distance_rows(*args, fid, kid, seed)
     report["rows"] = rows
     if write:
         write_report(report, run.paths.root)
     return report
 
 
-def _feature_distance_rows(
-    report, real_u8, floor_u8, samples, value_range, split, *,
-    fid, kid, extractor, seed, stats_dir,
-) -> list[dict]:
-    """FID/KID rows (and report sections); 'unavailable' rows without the weights."""
-    wanted = [name for name, on in (("fid", fid), ("kid", kid)) if on]
-    n = len(real_u8)
-    try:
-        extractor = extractor or inception_extractor()
-    except LabError as error:
-        rows = []
-        for name in wanted:
-            report[name] = {"available": False, "reason": str(error)}
-            for metric in ("real_vs_real", *samples):
-                rows.append(_row(name, metric, UNAVAILABLE, n, str(error)))
-        return rows
-    fakes = {name: denormalize(images, value_range) for name, images in samples.items()}
-    path = real_stats_path(stats_dir, f"{real_u8.shape[1]}px", split, n, extractor)
-    return _distance_rows(
-        report, real_u8, fakes, extractor, path, fid, kid, seed, floor_u8
-    )
-
-
 def write_report(report: dict, out_dir) -> tuple[Path | None, Path | None]:
-    """Write ``evaluation.json`` and ``evaluation.csv`` (the rows) into ``out_dir``.
-
-    If the disk refuses (full, read-only), each file goes to the temporary folder
-    instead, with a warning naming it (``files.write_text_or_fallback``): computed
-    metrics are never lost. Returns where the two files are (None: nowhere).
-    """
-    out = Path(out_dir)
-    json_path, csv_path = out / "evaluation.json", out / "evaluation.csv"
-    json_path = write_text_or_fallback(json_path, json.dumps(report, indent=2) + "\n")
-    rows = io.StringIO(newline="")
-    writer = csv.DictWriter(
-        rows, fieldnames=["section", "metric", "value", "n", "note"]
-    )
+    """Write evaluation.json and .csv into ``out_dir`` (or, if the disk refuses, the
+    temporary folder, with a warning); return where they are (None: nowhere)."""
+    out, table = Path(out_dir), io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=COLUMNS)
     writer.writeheader()
     writer.writerows(report["rows"])
-    csv_path = write_text_or_fallback(csv_path, rows.getvalue())
-    return json_path, csv_path
+    json_text = json.dumps(report, indent=2) + "\n"
+    return (
+        write_text_or_fallback(out / "evaluation.json", json_text),
+        write_text_or_fallback(out / "evaluation.csv", table.getvalue()),
+    )
 
 
 def format_table(rows) -> str:
     """Return the report's rows as an aligned text table."""
-
-    def show(value):
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
     cells, last = [], None
     for r in rows:  # a note repeated down a section is shown once
         note = "" if (r["section"], r["note"]) == last else r["note"]
         last = (r["section"], r["note"])
-        cells.append((r["section"], r["metric"], show(r["value"]), str(r["n"]), note))
-    head = ("section", "metric", "value", "n", "note")
-    widths = [max(len(c[i]) for c in [head, *cells]) for i in range(4)]
-    lines = []
-    for cell in [head, *cells]:
-        lines.append(
-            "  ".join(c.ljust(w) for c, w in zip(cell[:4], widths)) + "  " + cell[4]
+        value = (
+            f"{r['value']:.4g}" if isinstance(r["value"], float) else str(r["value"])
         )
+        cells.append((r["section"], r["metric"], value, str(r["n"]), note))
+    widths = [max(len(c[i]) for c in [COLUMNS, *cells]) for i in range(4)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(cell[:4], widths)) + "  " + cell[4]
+        for cell in [COLUMNS, *cells]
+    ]
     return "\n".join(line.rstrip() for line in lines)

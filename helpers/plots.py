@@ -1,8 +1,4 @@
-"""Figures: image grids and loss curves, with matplotlib.
-
-Functions take NumPy arrays (or tensors) and either return a ``matplotlib`` figure or
-write a PNG; none of them touches global state or the working directory.
-"""
+"""Figures: image grids and loss curves (matplotlib figures or PNG files)."""
 
 from __future__ import annotations
 
@@ -19,25 +15,9 @@ from helpers.files import atomic_write_bytes
 from helpers.preprocess import denormalize
 
 
-def make_grid(
-    images,
-    ncols: int | None = None,
-    value_range=(0.0, 1.0),
-    pad: int = 2,
-    pad_value: int = 255,
-) -> np.ndarray:
-    """Tile a batch of images into one image, row by row.
-
-    Args:
-        images: (N, H, W, 3) float in ``value_range`` or uint8.
-        ncols: images per row (default: the smallest square that fits N).
-        value_range: range of float inputs.
-        pad: pixels between tiles.
-        pad_value: colour (0-255) of the padding.
-
-    Returns:
-        (rows * (H + pad) + pad, ncols * (W + pad) + pad, 3) uint8 array.
-    """
+def make_grid(images, ncols=None, value_range=(0.0, 1.0), pad=2, pad_value=255):
+    """Tile (N, H, W, 3) images (uint8 or floats in ``value_range``) into one uint8
+    image, row by row, ``ncols`` a row (default: the smallest square that fits N)."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
         images = denormalize(images, value_range)
@@ -56,13 +36,22 @@ def make_grid(
     return grid
 
 
-def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write a uint8 (H, W, 3) image as PNG atomically; return the path."""
+def png_bytes(image_uint8: np.ndarray) -> bytes:
+    """Encode a (H, W, 3) uint8 image as PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(image_uint8).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _write(path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write_bytes(path, data)
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a uint8 (H, W, 3) image as PNG atomically; return the path."""
+    return _write(path, png_bytes(image))
 
 
 def save_grid(images, path, ncols=None, value_range=(0.0, 1.0)) -> Path:
@@ -70,27 +59,61 @@ def save_grid(images, path, ncols=None, value_range=(0.0, 1.0)) -> Path:
     return save_png(make_grid(images, ncols, value_range), path)
 
 
-def show_grid(images, ncols=None, value_range=(0.0, 1.0), title=None, scale=1.5):
-    """Return a matplotlib figure showing ``images`` as one grid."""
+def image_rows(rows, value_range=(0.0, 1.0), pad: int = 2) -> np.ndarray:
+    """Stack equally long strips of (N, H, W, 3) images into one uint8 image."""
+    rows = [np.asarray(row) for row in rows]
+    if not rows:
+        raise ValueError("image_rows needs at least one row of images")
+    lengths = {len(row) for row in rows}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"every row needs the same number of images, got {sorted(lengths)}"
+        )
+    rows = [r if r.dtype == np.uint8 else denormalize(r, value_range) for r in rows]
+    return make_grid(np.concatenate(rows), ncols=len(rows[0]), pad=pad)
+
+
+def save_image_rows(rows, path, value_range=(0.0, 1.0)) -> Path:
+    """Tile ``rows`` with ``image_rows`` and write the PNG to ``path``."""
+    return save_png(image_rows(rows, value_range), path)
+
+
+def _show(grid, title, scale, labels=None, n_rows=1):
+    """A figure of one image grid, with a label left of each of its n_rows rows."""
     import matplotlib.pyplot as plt
 
-    grid = make_grid(images, ncols, value_range)
     height, width = grid.shape[:2]
-    fig, ax = plt.subplots(figsize=(scale * width / 64, scale * height / 64))
+    fig, ax = plt.subplots(
+        figsize=(scale * width / 64 + (1.2 if labels else 0), scale * height / 64)
+    )
     ax.imshow(grid)
-    ax.axis("off")
+    if labels:
+        tile = (height - 2) / n_rows
+        ax.set_xticks([])
+        ax.set_yticks([2 + tile * (i + 0.5) for i in range(n_rows)], list(labels))
+        for side in ax.spines.values():
+            side.set_visible(False)
+    else:
+        ax.axis("off")
     if title:
         ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
-def read_history_rows(path: str | Path) -> list[dict[str, float]]:
-    """Read history.csv (Keras ``CSVLogger``) into one {column: value} per epoch.
+def show_grid(images, ncols=None, value_range=(0.0, 1.0), title=None, scale=1.5):
+    """Return a matplotlib figure showing ``images`` as one grid."""
+    return _show(make_grid(images, ncols, value_range), title, scale)
 
-    A missing file gives []; a half-written last line (a crash while Keras wrote
-    it) is skipped.
-    """
+
+def show_image_rows(rows, labels=None, value_range=(0.0, 1.0), title=None, scale=1.5):
+    """Return a matplotlib figure of ``image_rows`` with a label left of each row."""
+    return _show(image_rows(rows, value_range), title, scale, labels, len(rows))
+
+
+def read_history_rows(path: str | Path) -> list[dict[str, float]]:
+    """Read history.csv (Keras ``CSVLogger``) into one {column: value} per epoch;
+    [] without the file, and a half-written last line (a crash) is skipped."""
     path = Path(path)
     if not path.exists():
         return []
@@ -117,17 +140,8 @@ def read_history(csv_path: str | os.PathLike) -> dict[str, list[float]]:
 def plot_history(history, path=None, title="Training"):
     """Plot total, reconstruction and KL loss (train and validation) side by side.
 
-    Args:
-        history: {name: per-epoch values} as in ``keras.callbacks.History.history`` or
-            ``read_history``; an ``epoch`` key, if present, gives the x axis.
-        path: where to save a PNG (optional).
-        title: figure title.
-
-    Returns:
-        The matplotlib figure.
-
-    Raises:
-        LabError: the history has no epochs (the training cell has not run).
+    ``history``: {name: per-epoch values}; ``path``: a PNG to save (optional).
+    Returns the figure; raises LabError when there are no epochs.
     """
     import matplotlib.pyplot as plt
 
@@ -136,96 +150,23 @@ def plot_history(history, path=None, title="Training"):
             "no epochs to plot: the history holds no 'loss' values. The training "
             "cell above has not run, or it failed: run it first"
         )
-    keys = [
-        ("loss", "total"),
-        ("reconstruction_loss", "reconstruction"),
-        ("kl_loss", "KL"),
-    ]
+    titles = {"loss": "total", "reconstruction_loss": "reconstruction", "kl_loss": "KL"}
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     n = len(next(iter(history.values()), []))
     epochs = [int(e) + 1 for e in history.get("epoch", range(n))]
-    for ax, (key, label) in zip(axes, keys):
-        for prefix, style in (("", "-"), ("val_", "--")):
+    points = {"marker": "o", "markersize": 3}
+    for ax, (key, name) in zip(axes, titles.items()):
+        for prefix, line, who in (("", "-", "train"), ("val_", "--", "validation")):
             if prefix + key in history:
-                ax.plot(
-                    epochs,
-                    history[prefix + key],
-                    style,
-                    marker="o",
-                    markersize=3,
-                    label="validation" if prefix else "train",
-                )
-        ax.set_title(f"{label} loss")
+                ax.plot(epochs, history[prefix + key], line, label=who, **points)
+        ax.set_title(f"{name} loss")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
-        save_figure(fig, path)
-    return fig
-
-
-def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
-    """Write a matplotlib figure as PNG atomically; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=dpi, format="png")
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
-def image_rows(rows, value_range=(0.0, 1.0), pad: int = 2) -> np.ndarray:
-    """Stack equally long strips of images, one strip per row, into one image.
-
-    Used for originals above reconstructions, interpolation paths, traversals and
-    attribute strips.
-
-    Args:
-        rows: sequence of (N, H, W, 3) arrays (float in ``value_range`` or uint8),
-            every one with the same N.
-        value_range: range of float inputs.
-        pad: pixels between tiles.
-
-    Returns:
-        (len(rows) * (H + pad) + pad, N * (W + pad) + pad, 3) uint8 array.
-    """
-    rows = [np.asarray(row) for row in rows]
-    if not rows:
-        raise ValueError("image_rows needs at least one row of images")
-    lengths = {len(row) for row in rows}
-    if len(lengths) != 1:
-        raise ValueError(
-            f"every row needs the same number of images, got {sorted(lengths)}"
-        )
-    rows = [r if r.dtype == np.uint8 else denormalize(r, value_range) for r in rows]
-    return make_grid(np.concatenate(rows), ncols=len(rows[0]), pad=pad)
-
-
-def save_image_rows(rows, path, value_range=(0.0, 1.0)) -> Path:
-    """Tile ``rows`` with ``image_rows`` and write the PNG to ``path``."""
-    return save_png(image_rows(rows, value_range), path)
-
-
-def show_image_rows(rows, labels=None, value_range=(0.0, 1.0), title=None, scale=1.5):
-    """Return a matplotlib figure of ``image_rows`` with a label left of each row."""
-    import matplotlib.pyplot as plt
-
-    grid = image_rows(rows, value_range)
-    height, width = grid.shape[:2]
-    fig, ax = plt.subplots(
-        figsize=(scale * width / 64 + (1.2 if labels else 0), scale * height / 64)
-    )
-    ax.imshow(grid)
-    ax.set_xticks([])
-    if labels:
-        tile = (height - 2) / len(rows)
-        ax.set_yticks([2 + tile * (i + 0.5) for i in range(len(rows))], list(labels))
-    else:
-        ax.set_yticks([])
-    for side in ax.spines.values():
-        side.set_visible(False)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, dpi=100, format="png")
+        _write(path, buffer.getvalue())
     return fig

@@ -1,11 +1,7 @@
 """A trained model when 04 has not made one: train it now, or fetch the instructor's.
 
-The instructor's model is a *portable* file (``helpers.portable``): it loads
-without the lab's code, so it works in the student release; it comes back as a
-``PretrainedVAE`` (encoder, decoder, value_range: what 05 and 06 use).
-
-The time it would take comes from ``helpers.timing`` (measured where the lab has a
-measurement for this device, else an estimate from FLOPs, labelled as such).
+The instructor's model is a *portable* file (``helpers.portable``): it loads without
+the lab's code, so it works in the student release, as a ``PretrainedVAE``.
 """
 
 from __future__ import annotations
@@ -18,17 +14,14 @@ from helpers.config import VAEConfig
 from helpers.errors import LabError
 from helpers.portable import INSTRUCTOR_FILE
 
-# The instructor's trained `colab` model, as written by `python -m instructor
-# export-model` (a portable file: it loads without the lab's VAE class, which the
-# student release does not have): one place to change. The SHA-256 is filled in
-# when the file is published; until then fetching refuses instead of downloading an
-# unchecked file.
+# The instructor's trained `colab` model, as `python -m instructor export-model`
+# writes it. The SHA-256 is filled in when the file is published; until then
+# fetching refuses instead of downloading an unchecked file.
 INSTRUCTOR_MODEL_URL = (
     "https://github.com/vae-celeba-lab/vae-celeba-lab/releases/download/"
     "models-v1/colab-portable.keras"
 )
 INSTRUCTOR_MODEL_SHA256 = ""
-
 
 
 def train_count(config: VAEConfig, cache_dir, split: str = "train") -> int:
@@ -55,17 +48,8 @@ def describe_run_time(config: VAEConfig, cache_dir, epochs=None) -> str:
 def fetch_instructor_model(run_dir, config: VAEConfig, url=None, sha256=None) -> Path:
     """Download the instructor's portable model (hash-checked) into ``run_dir``.
 
-    The file is saved as ``run_dir/instructor.keras`` (never ``best.keras``: that
-    name is your own checkpoint's) and loads without the lab's model classes
-    (``load_portable_model``). config.json is written from ``config`` when the
-    folder has none, so you can still train your own model there later.
-
-    Returns:
-        The path of ``instructor.keras``.
-
-    Raises:
-        LabError: no SHA-256 published yet, or the download failed (a wrong
-            SHA-256 included).
+    It becomes instructor.keras (best.keras is your own checkpoint's name), and
+    config.json is written if missing. Raises LabError: no SHA-256, or no download.
     """
     import keras
 
@@ -107,39 +91,22 @@ def fetch_instructor_model(run_dir, config: VAEConfig, url=None, sha256=None) ->
 
 
 def ensure_model(lab, choice: str = "train", url=None, sha256=None, verbose=True):
-    """Return the run of ``lab.run_dir``, training or fetching its model if missing.
+    """Return the ``Run`` of ``lab.run_dir``, training or fetching its model if missing.
 
-    Your own best.keras always wins. Without it, "download" uses the instructor's
-    model already in the folder (``instructor.keras``) or downloads it once.
-
-    Args:
-        lab: the ``Lab`` of ``setup_lab()``.
-        choice: what to do when best.keras is missing: "train" (your parts, as
-            04_train assembled them, with the lab's where 04's switch said so) or
-            "download" (the instructor's model; see ``fetch_instructor_model``).
-        url, sha256: override the instructor's published file.
-
-    Returns:
-        ``helpers.runs.Run`` with the loaded model: your ``VAE``, or for the
-        instructor's model a ``PretrainedVAE`` (encoder, decoder, value_range).
-
-    Raises:
-        LabError: an unknown ``choice``; or the instructor's model was made for
-            other images (size or pixel range) than ``lab.config``'s.
+    Your own best.keras always wins; else ``choice`` "train" trains your parts now,
+    "download" uses the instructor's model (fetched once). Raises LabError for
+    another choice, or an instructor's model made for other images.
     """
-    import json
-
     from helpers import student
     from helpers.runs import RunPaths, load_instructor_run, load_run
 
     if choice not in ("train", "download"):
         raise LabError(f'IF_NO_MODEL = {choice!r}: choose "train" or "download"')
     paths = RunPaths(Path(lab.run_dir))
-    run_dir = paths.root
+    run_dir, config = paths.root, lab.config
     student.import_student_module(lab.workdir, verbose=verbose)
     if paths.best_model.exists():
         return load_run(run_dir)
-    config = lab.config
     if choice == "download" and paths.instructor_model.exists():
         print(f"using the instructor's model already in {paths.instructor_model}")
     else:
@@ -152,10 +119,9 @@ def ensure_model(lab, choice: str = "train", url=None, sha256=None, verbose=True
         if choice == "train":
             record = run_dir / "student_parts.json"
             origins = json.loads(record.read_text()) if record.exists() else {}
-            use_lab = [part for part, who in origins.items() if who == "lab"]
             parts = student.load_student_parts(
                 lab.workdir,
-                use_lab,
+                [part for part, who in origins.items() if who == "lab"],
                 config=config,
                 check=False,
                 parts=[*student.TRAINING_PARTS, "build_my_vae"],  # what trains
@@ -167,18 +133,13 @@ def ensure_model(lab, choice: str = "train", url=None, sha256=None, verbose=True
             return load_run(run_dir)
         fetch_instructor_model(run_dir, config, url, sha256)
     run = load_instructor_run(run_dir, cache_dir=lab.cache_dir)
-    _check_fits(run.config, config, paths.instructor_model)
-    return run
-
-
-def _check_fits(model_config: VAEConfig, config: VAEConfig, path) -> None:
-    """Refuse a model made for other images than ``config``'s (size, pixel range)."""
     mine = (config.image_shape, config.value_range)
-    theirs = (model_config.image_shape, model_config.value_range)
+    theirs = (run.config.image_shape, run.config.value_range)
     if mine != theirs:
         raise LabError(
-            f"the instructor's model {path} was trained on {theirs[0]} images in "
-            f"{theirs[1]}, but your config uses {mine[0]} images in {mine[1]}: use "
-            f"the {model_config.name!r} preset's image_size and output_activation, "
-            'or set IF_NO_MODEL = "train"'
+            f"the instructor's model {paths.instructor_model} was trained on "
+            f"{theirs[0]} images in {theirs[1]}, but your config uses {mine[0]} images "
+            f"in {mine[1]}: use the {run.config.name!r} preset's image_size and "
+            'output_activation, or set IF_NO_MODEL = "train"'
         )
+    return run

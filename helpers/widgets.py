@@ -1,53 +1,24 @@
 """Explore a VAE's latent space with sliders, live in a notebook.
 
-Typical use in a notebook::
-
-    from helpers.widgets import LatentExplorer
-    explorer = LatentExplorer.from_data(run.vae, val_images, n_components=5,
-                                        attributes={"Smiling": smile_vector})
-    explorer.show()    # sliders + face + "random face" button; a static grid elsewhere
-
-Each slider moves the latent vector along one direction (a principal direction of
-the encoded faces, a raw latent dimension, or an attribute vector) and the face is
-decoded again. Where widgets cannot render (no ipywidgets, or not inside a notebook
-kernel) ``show`` returns a static matplotlib traversal grid instead.
+Each slider moves the latent along a principal direction of the encoded faces, a
+latent dimension or an attribute vector; outside a notebook kernel (or without
+ipywidgets) ``show`` returns a static matplotlib grid instead.
 """
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image
 
 from helpers.environment import enable_colab_widgets, in_notebook
 from helpers.errors import LabError
 from helpers.generate import decode, encode_means, latent_dim
-from helpers.plots import show_image_rows
+from helpers.plots import png_bytes, show_image_rows
 from helpers.preprocess import denormalize
 
 
-def png_bytes(image_uint8: np.ndarray) -> bytes:
-    """Encode a (H, W, 3) uint8 image as PNG bytes."""
-
-    buffer = io.BytesIO()
-    Image.fromarray(image_uint8).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 class LatentExplorer:
-    """Sliders over latent directions, redrawing the decoded face as they move.
-
-    Args:
-        vae: the trained VAE.
-        directions: (K, D) vectors; slider k adds ``value_k * directions[k]``.
-        labels: K slider names (default "direction 0", ...).
-        center: (D,) latent the sliders start from (default: the origin).
-        value_range: pixel range of the decoder (default: ``vae.value_range``).
-        slider_range: (low, high) of every slider.
-        seed: seeds the "random face" button.
-        display_px: width of the displayed face in pixels.
-    """
+    """Sliders over latent directions, redrawing the decoded face as they move:
+    slider k adds ``value_k * directions[k]`` ((K, D)) to ``center`` (default 0)."""
 
     def __init__(
         self,
@@ -60,7 +31,6 @@ class LatentExplorer:
         seed: int = 0,
         display_px: int = 192,
     ):
-
         self.vae = vae
         dim = latent_dim(vae)
         self.directions = np.atleast_2d(np.asarray(directions, dtype=np.float32))
@@ -70,16 +40,12 @@ class LatentExplorer:
                 f"the latent space has {dim}"
             )
         k = len(self.directions)
-        self.labels = (
-            list(labels) if labels is not None else [f"direction {i}" for i in range(k)]
-        )
+        labels = [f"direction {i}" for i in range(k)] if labels is None else labels
+        self.labels = list(labels)
         if len(self.labels) != k:
             raise ValueError(f"{len(self.labels)} labels for {k} directions")
-        self.center = (
-            np.zeros(dim, np.float32)
-            if center is None
-            else np.asarray(center, np.float32).reshape(dim)
-        )
+        center = np.zeros(dim) if center is None else center
+        self.center = np.asarray(center, np.float32).reshape(dim)
         self.value_range = tuple(value_range or getattr(vae, "value_range", (0.0, 1.0)))
         self.slider_range = tuple(float(v) for v in slider_range)
         self.values = np.zeros(k, np.float32)
@@ -87,22 +53,10 @@ class LatentExplorer:
         self._rng = np.random.default_rng(seed)
         self._sliders, self._image, self._muted = [], None, False
 
-    # Constructors -------------------------------------------------------------------
     @classmethod
     def from_data(cls, vae, images, n_components: int = 5, attributes=None, **kwargs):
-        """Sliders over the leading principal directions of the encoded ``images``.
-
-        Each principal slider moves in units of that direction's standard deviation,
-        starting from the data's mean latent; attribute sliders add multiples of the
-        given vectors (e.g. from ``helpers.generate.attribute_vector``).
-
-        Args:
-            vae: the trained VAE.
-            images: (N, H, W, 3) faces (N > n_components), or a dataset.
-            n_components: number of principal directions.
-            attributes: optional {name: (D,) vector}.
-            **kwargs: passed to the constructor.
-        """
+        """Sliders over the leading principal directions of the encoded ``images``
+        (in standard deviations, from their mean), and one per ``attributes`` vector."""
         from sklearn.decomposition import PCA  # slow to import; only this needs it
 
         z = encode_means(vae, images)
@@ -120,11 +74,9 @@ class LatentExplorer:
     @classmethod
     def from_dims(cls, vae, dims, center=None, **kwargs):
         """Sliders over raw latent coordinates ``dims``, in prior standard units."""
-
         eye = np.eye(latent_dim(vae), dtype=np.float32)
         return cls(vae, eye[list(dims)], [f"z[{d}]" for d in dims], center, **kwargs)
 
-    # Drawing ------------------------------------------------------------------------
     def latent(self) -> np.ndarray:
         """Return the current latent vector (D,): center + sum of slider moves."""
         return self.center + self.values @ self.directions
@@ -141,7 +93,6 @@ class LatentExplorer:
         return face
 
     def _on_change(self, change=None) -> None:
-        """Slider callback: read every slider's value and redraw."""
         if self._muted:
             return
         if self._sliders:
@@ -161,11 +112,7 @@ class LatentExplorer:
         return self.redraw()
 
     def widget(self):
-        """Build the ipywidgets UI: sliders, the face and a "random face" button.
-
-        Raises:
-            LabError: ipywidgets is not installed.
-        """
+        """Build the ipywidgets UI: sliders, the face and a "random face" button."""
         try:
             import ipywidgets as w
         except ImportError:
@@ -174,19 +121,13 @@ class LatentExplorer:
                 "(or use .static_figure())"
             ) from None
         low, high = self.slider_range
-        self._sliders = [
-            w.FloatSlider(
-                value=float(v),
-                min=low,
-                max=high,
-                step=0.05,
-                description=label,
-                continuous_update=True,
+        self._sliders = []
+        for value, label in zip(self.values, self.labels):
+            slider = w.FloatSlider(
+                value=float(value), min=low, max=high, step=0.05, description=label
             )
-            for v, label in zip(self.values, self.labels)
-        ]
-        for slider in self._sliders:
             slider.observe(self._on_change, names="value")
+            self._sliders.append(slider)
         self._image = w.Image(format="png", width=self.display_px)
         button = w.Button(description="random face", icon="random")
         button.on_click(self.random_face)
@@ -195,18 +136,13 @@ class LatentExplorer:
 
     def static_figure(self, values=(-2, -1, 0, 1, 2), title="Latent directions"):
         """Return a matplotlib grid: one row per direction at each slider value."""
-
         values = np.asarray(values, np.float32)
         z = self.center + values[None, :, None] * self.directions[:, None, :]
         images = decode(self.vae, z.reshape(-1, z.shape[-1]))
-        rows = list(
-            images.reshape(len(self.directions), len(values), *images.shape[1:])
-        )
+        rows = images.reshape(len(self.directions), len(values), *images.shape[1:])
+        shown = ", ".join(f"{v:g}" for v in values)
         return show_image_rows(
-            rows,
-            self.labels,
-            self.value_range,
-            title=f"{title}: values {', '.join(f'{v:g}' for v in values)}",
+            list(rows), self.labels, self.value_range, title=f"{title}: values {shown}"
         )
 
     def show(self):
