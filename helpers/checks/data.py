@@ -75,11 +75,7 @@ def check_preprocess(
     """Check ``fn(frame)`` (or ``fn(frame, config)``, whose crop, image_size and
     value_range then apply): a (218, 178, 3) uint8 frame -> (image_size, image_size,
     3) float32 in value_range, the box ``crop`` (left, top, width, height) resized
-    with antialiasing; ``batch``: (N, 218, 178, 3) frames too.
-
-    Raises:
-        CheckFailed: wrong shape, dtype, range, crop, resampling or pixel values.
-    """
+    with antialiasing; ``batch``: (N, 218, 178, 3) frames too."""
     call = fn
     if config is not None:
         crop, image_size = config.crop, int(config.image_size)
@@ -139,33 +135,8 @@ def _check_face(out, frame, value_range, crop, size: int, invert=False) -> None:
     low, high = (float(v) for v in value_range)
     left, top, width, height = crop
     _check_shape(out, frame, crop, size)
-    scale_hint = "x / 255" if (low, high) == (0.0, 1.0) else "x / 127.5 - 1"
-    wanted, span = f"[{low:g}, {high:g}] ({scale_hint})", high - low
-    if out.dtype == np.uint8:
-        raise CheckFailed(f"output is uint8: convert to float32 and scale to {wanted}")
-    if out.dtype != np.float32:
-        raise CheckFailed(
-            f"output dtype is {out.dtype}, expected float32 (the dtype of Keras "
-            f"layers): .astype(np.float32)"
-        )
-    if out.max() > high + 0.05 * span and out.max() > 2:
-        raise CheckFailed(
-            f"values go up to {out.max():.0f}: the pixels were not scaled from "
-            f"0..255 to {wanted}"
-        )
-    got = f"[{out.min():.2f}, {out.max():.2f}]"
-    if (low, high) == (-1.0, 1.0) and out.min() >= -0.01:
-        raise CheckFailed(
-            f"values are in {got}: you forgot the shift to [-1, 1] that a tanh "
-            f"decoder needs: x / 127.5 - 1"
-        )
-    if (low, high) == (0.0, 1.0) and out.min() < -0.05:
-        raise CheckFailed(
-            f"values go down to {out.min():.2f}: this configuration wants [0, 1] "
-            f"(sigmoid decoder), not [-1, 1]: x / 255"
-        )
-    if out.min() < low - 0.02 * span or out.max() > high + 0.02 * span:
-        raise CheckFailed(f"values are in {got}, expected {wanted}")
+    _check_scaled(out, value_range)
+    span = high - low
     if tuple(crop) == DEFAULT_CROP and size == 64:  # the reference's face
         with np.load(FIXTURES / "preprocess.npz") as data:
             reference = data["inverted" if invert else "face"]
@@ -194,6 +165,38 @@ def _check_face(out, frame, value_range, crop, size: int, invert=False) -> None:
         f"(left={left}, top={top}, width={width}, height={height}), then resize it "
         f"to {size}x{size} with antialiasing"
     )
+
+
+def _check_scaled(values, value_range) -> None:
+    """``values`` are float32 pixels scaled from 0..255 to ``value_range``."""
+    low, high = (float(v) for v in value_range)
+    scale_hint = "x / 255" if (low, high) == (0.0, 1.0) else "x / 127.5 - 1"
+    wanted, span = f"[{low:g}, {high:g}] ({scale_hint})", high - low
+    if values.dtype == np.uint8:
+        raise CheckFailed(f"output is uint8: convert to float32 and scale to {wanted}")
+    if values.dtype != np.float32:
+        raise CheckFailed(
+            f"output dtype is {values.dtype}, expected float32 (the dtype of Keras "
+            f"layers): .astype(np.float32)"
+        )
+    if values.max() > high + 0.05 * span and values.max() > 2:
+        raise CheckFailed(
+            f"values go up to {values.max():.0f}: the pixels were not scaled from "
+            f"0..255 to {wanted}"
+        )
+    got = f"[{values.min():.2f}, {values.max():.2f}]"
+    if (low, high) == (-1.0, 1.0) and values.min() >= -0.01:
+        raise CheckFailed(
+            f"values are in {got}, but this configuration wants [-1, 1] (a tanh "
+            f"decoder): you forgot the shift to [-1, 1], x / 127.5 - 1"
+        )
+    if (low, high) == (0.0, 1.0) and values.min() < -0.05:
+        raise CheckFailed(
+            f"values go down to {values.min():.2f}: this configuration wants [0, 1] "
+            f"(sigmoid decoder), not [-1, 1]: x / 255"
+        )
+    if values.min() < low - 0.02 * span or values.max() > high + 0.02 * span:
+        raise CheckFailed(f"values are in {got}, expected {wanted}")
 
 
 def _check_shape(out, frame, crop, size: int) -> None:
@@ -237,18 +240,13 @@ def _name_a_known_mistake(out, frame, value_range, crop, size: int) -> None:
 
 # ------------------------------------------------------------------------ pipeline
 def _transformations(dataset) -> list[str]:
-    """Class names of a tf.data pipeline's transformations."""
-    names, todo, seen = [], [dataset], set()
-    while todo:
-        ds = todo.pop()
-        if id(ds) not in seen:
-            seen.add(id(ds))
-            names.append(type(ds).__name__.lstrip("_"))
-            try:
-                todo.extend(ds._inputs())
-            except Exception:  # pragma: no cover - private API changed
-                pass
-    return names
+    """Class names of a tf.data pipeline's transformations, output first."""
+    try:
+        inputs = dataset._inputs()
+    except Exception:  # pragma: no cover - private API changed
+        inputs = []
+    names = [type(dataset).__name__.lstrip("_")]
+    return names + [name for ds in inputs for name in _transformations(ds)]
 
 
 def _epoch(dataset, n: int, value_range):
@@ -272,12 +270,7 @@ def _epoch(dataset, n: int, value_range):
 def check_pipeline(fn, config) -> None:
     """Check ``make_pipeline(images, config, training)``: uint8 (N, H, W, 3) ->
     a tf.data.Dataset of float32 batches of config.batch_size in config.value_range,
-    shuffled with config.seed when training, in order otherwise, prefetched.
-
-    Raises:
-        CheckFailed: naming the problem (labels, dtype, range, batch size, images
-            missing or repeated, shuffling, seeding, prefetch).
-    """
+    shuffled with config.seed when training, in order otherwise, prefetched."""
     import tensorflow as tf
 
     size = int(config.batch_size)
@@ -328,22 +321,8 @@ def check_pipeline(fn, config) -> None:
             f"the batches hold up to {max(sizes)} images: batch config.batch_size "
             f"= {size} images (a hard-coded size breaks when the preset changes)"
         )
-    values = np.concatenate(batches) if batches else np.full(1, low)  # see below
-    if values.max() > high + 0.5 and values.max() > 2:
-        raise CheckFailed(
-            f"values go up to {values.max():.0f}: scale the 0..255 pixels to "
-            f"[{low:g}, {high:g}] in the map"
-        )
-    if values.min() < low - 1e-3 or values.max() > high + 1e-3:
-        raise CheckFailed(
-            f"values are in [{values.min():.2f}, {values.max():.2f}], expected "
-            f"[{low:g}, {high:g}]"
-        )
-    if (low, high) == (-1.0, 1.0) and values.min() > -0.5:
-        raise CheckFailed(
-            "values are in [0, 1] but this configuration wants [-1, 1] (tanh "
-            "decoder): x / 127.5 - 1"
-        )
+    values = np.concatenate(batches) if batches else np.full(1, low, np.float32)
+    _check_scaled(values, (low, high))
     if len(order) not in (n, n - n % size):
         raise CheckFailed(
             f"one pass gave {len(order)} images, expected all {n}: every image once "

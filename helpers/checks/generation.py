@@ -21,12 +21,8 @@ def _split_samples(result):
 @self_check("sample_faces")
 def check_prior_samples(fn, vae, n: int = 16) -> None:
     """Check ``fn(vae, n, seed=s)``: z ~ N(0, I) decoded by ``vae.decoder`` to (n,
-    H, W, 3) images in ``vae.value_range``, or ``(images, z)`` (z is tested too).
-
-    Raises:
-        CheckFailed: wrong shape or range, identical faces, seed ignored or not
-            repeatable, z not from N(0, I).
-    """
+    H, W, 3) images in ``vae.value_range``, or ``(images, z)`` (z is tested too);
+    the same seed repeats them, another changes them."""
     decoder = vae.decoder
     dim = int(decoder.inputs[0].shape[-1])
     shape = tuple(decoder.outputs[0].shape[1:])
@@ -130,10 +126,6 @@ class _Recorder:
 def check_latent_grid(fn, n: int = 5) -> None:
     """Check ``fn(vae, n, dims, span)``: an (n, n, H, W, 3) grid whose row i sets
     ``z[dims[0]] = linspace(-span, span, n)[i]``, column j ``z[dims[1]]``, the rest 0.
-
-    Raises:
-        CheckFailed: wrong shape or values, rows and columns swapped, ``dims`` or
-            ``span`` ignored.
     """
     vae, dims, span = _Recorder(dim=4), (1, 3), 1.5
     images = _numpy(_call(fn, vae, n, dims=dims, span=span, what="latent_grid"))
@@ -185,12 +177,7 @@ def check_latent_grid(fn, n: int = 5) -> None:
 @self_check("interpolate_faces")
 def check_interpolation(fn, steps: int = 6) -> None:
     """Check ``fn(vae, image_a, image_b, steps)``: (steps, H, W, 3) faces on the
-    straight line between the two faces' z_mean, ends included.
-
-    Raises:
-        CheckFailed: wrong shape, ends missing, a sample instead of z_mean, unequal
-            steps, images out of order.
-    """
+    straight line between the two faces' z_mean, ends included, in equal steps."""
     vae = _Recorder(dim=4)
     a, b = (np.full((vae.size, vae.size, 3), v, "float32") for v in (0.2, 0.8))
     images = _numpy(_call(fn, vae, a, b, steps, what="interpolate_faces"))

@@ -6,6 +6,10 @@ upstream is named where it shows ("because of kl_divergence").
 
 from __future__ import annotations
 
+import inspect
+import os
+import tempfile
+
 import numpy as np
 
 from helpers.checks._common import PIXELS_64, CheckFailed, _call, _describe
@@ -139,12 +143,7 @@ def _diagnose_reconstruction(out, images, recons, kind, value_range) -> str | No
 def check_reconstruction_loss(fn, kinds=("mse", "bce")) -> None:
     """Check ``reconstruction_loss(images, reconstructions, kind, value_range)``:
     (B, H, W, 3) in value_range -> (B,) losses summed over the pixels on the [0, 1]
-    scale, for each of ``kinds`` and both value ranges.
-
-    Raises:
-        CheckFailed: shape, averaging, no square, BCE swapped or from_logits, NaN at
-            pixels of exactly 0 or 1, the [-1, 1] scale.
-    """
+    scale, for each of ``kinds`` and both value ranges; raises CheckFailed."""
     from keras import ops
 
     what = _target_name(fn, "reconstruction_loss")
@@ -193,6 +192,7 @@ def _kl_variants(mean, log_var) -> dict:
     expected = _kl_each(mean, log_var)
     mean, log_var = mean.astype(np.float64), log_var.astype(np.float64)
     std_variant = _kl_numpy(mean, log_var, np.exp(0.5 * log_var)).sum(-1)
+    unsquared = _kl_numpy(mean, log_var, square=False).sum(-1)
     return {
         "the sign is flipped (a negative KL): the KL is >= 0, "
         "-0.5 * sum(1 + z_log_var - z_mean**2 - exp(z_log_var))": -expected,
@@ -203,19 +203,13 @@ def _kl_variants(mean, log_var) -> dict:
         / mean.shape[-1],
         "you used exp(0.5 * z_log_var), the standard deviation, where the formula "
         "needs the variance exp(z_log_var)": std_variant,
-        "square z_mean: the term is z_mean**2": _kl_numpy(
-            mean, log_var, square=False
-        ).sum(-1),
+        "square z_mean: the term is z_mean**2": unsquared,
     }
 
 
 @self_check("kl_divergence")
 def check_kl(fn) -> None:
-    """Check ``kl_divergence(z_mean, z_log_var)``: (B, D) -> (B,) KL to N(0, I).
-
-    Raises:
-        CheckFailed: wrong shape, sign, factor, reduction or formula.
-    """
+    """Check ``kl_divergence(z_mean, z_log_var)``: (B, D) -> (B,) KL to N(0, I)."""
     from keras import ops
 
     per_dim = _kl_numpy(KL_Z_MEAN.astype(np.float64), KL_Z_LOG_VAR.astype(np.float64))
@@ -305,8 +299,6 @@ def _upstream_rec_hint(rec_value: float, images, recons, kind) -> str | None:
 def _value_range_passed_on(fn, args, want) -> None:
     """[-1, 1] images with value_range=(-1, 1) give the [0, 1] total ``want``
     (beta 1); skipped when ``fn`` takes no value_range."""
-    import inspect
-
     from keras import ops
 
     try:
@@ -350,11 +342,8 @@ def check_total_loss(fn, kind: str = "mse") -> None:
     """Check ``vae_loss(images, reconstructions, z_mean, z_log_var, beta)`` (and
     ``kind`` if not "mse"): reconstruction + beta * kl, each summed per image and
     averaged over the batch; a scalar, a tuple (total first) or a dict with "total"
-    (its "reconstruction" and "kl" are checked too).
-
-    Raises:
-        CheckFailed: naming the mistake, or the upstream function that made it.
-    """
+    (its "reconstruction" and "kl" are checked too); a mistake made upstream is
+    named."""
     from keras import ops
 
     rng = np.random.default_rng(0)
@@ -432,18 +421,21 @@ def check_total_loss(fn, kind: str = "mse") -> None:
 
 
 # ---------------------------------------------------------------------- the model
-def _tiny_parts(latent: int = 2):
-    """A seeded encoder and decoder for 8x8 RGB images; z_log_var is the bias of a
-    zero-kernel Dense, so a check can set it."""
+def _tiny_parts(log_var: float = 0.0):
+    """A seeded encoder and decoder for 8x8 RGB images, latent size 2; z_log_var is
+    ``log_var``, the bias of a zero-kernel Dense (so a check can set it)."""
     import keras
     from keras import layers
-    from keras.initializers import RandomNormal
+    from keras.initializers import Constant, RandomNormal
 
-    images, z = keras.Input((8, 8, 3)), keras.Input((latent,))
+    images, z = keras.Input((8, 8, 3)), keras.Input((2,))
     x = layers.Flatten()(images)
     init = RandomNormal(stddev=0.3, seed=1)
-    z_mean = layers.Dense(latent, kernel_initializer=init, name="z_mean")(x)
-    z_log_var = layers.Dense(latent, kernel_initializer="zeros", name="z_log_var")(x)
+    z_mean = layers.Dense(2, kernel_initializer=init, name="z_mean")(x)
+    bias = Constant(log_var)
+    z_log_var = layers.Dense(
+        2, kernel_initializer="zeros", bias_initializer=bias, name="z_log_var"
+    )(x)
     init = RandomNormal(stddev=0.5, seed=2)
     pixels = layers.Dense(192, "sigmoid", kernel_initializer=init, name="pixels")(z)
     return (
@@ -453,8 +445,7 @@ def _tiny_parts(latent: int = 2):
 
 
 def _tiny_vae(vae_class, encoder, decoder, beta: float, what: str, **settings):
-    """The student's VAE class around the tiny parts, MSE on [0, 1] (or the
-    ``settings`` given), seed 0."""
+    """The student's VAE around the tiny parts, MSE on [0, 1] unless ``settings``."""
     settings = {"reconstruction": "mse", "value_range": (0.0, 1.0), **settings}
     return _call(vae_class, encoder, decoder, beta=beta, seed=0, what=what, **settings)
 
@@ -506,11 +497,7 @@ def _weighted_means(vae, name: str, images) -> None:
 def check_vae_model(vae_class, beta: float = 3.0) -> None:
     """Check ``VAE(encoder, decoder, beta, reconstruction, value_range, seed)``
     around tiny networks: call() returns the dict and samples z; fit() reports loss =
-    reconstruction + kl_weight * KL and both trackers; a .keras file reloads.
-
-    Raises:
-        CheckFailed: naming the first problem (or the upstream function that made it).
-    """
+    reconstruction + kl_weight * KL and both trackers; a .keras file reloads."""
     import keras
 
     name = _name(vae_class)
@@ -520,7 +507,6 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
     vae = _tiny_vae(vae_class, encoder, decoder, beta, what=f"{name}(...)")
     if not isinstance(vae, keras.Model):
         raise CheckFailed(f"{name}(...) is a {type(vae).__name__}, not a keras.Model")
-    _set_log_var(encoder, 0.0)
     _check_call_samples(vae, name, images)
     _set_log_var(encoder, -12.0)  # now z = z_mean: the loss by hand
     rec, kl, z_mean, z_log_var = _by_hand(encoder, decoder, images)
@@ -555,10 +541,9 @@ def check_vae_model(vae_class, beta: float = 3.0) -> None:
     _weighted_means(vae, name, np.concatenate([images] * 4 + [images * 0.5]))
     # The settings reach the loss: the same [0, 1] pixels as BCE, or as [-1, 1].
     for field, value in (("reconstruction", "bce"), ("value_range", (-1.0, 1.0))):
-        encoder, decoder = _tiny_parts()
+        encoder, decoder = _tiny_parts(-12.0)
         settings = {field: value}
         other = _tiny_vae(vae_class, encoder, decoder, beta, f"{name}(...)", **settings)
-        _set_log_var(encoder, -12.0)
         kind = value if field == "reconstruction" else "mse"
         value_range = value if field == "value_range" else (0.0, 1.0)
         want = _by_hand(encoder, decoder, images, kind, value_range)[0]
@@ -670,9 +655,6 @@ def _check_loss(loss, rec, kl, weight, beta, images, where: str, rtol) -> None:
 
 def _check_reloads(vae, encoder, images) -> None:
     """The class is registered, and a saved .keras file reloads the same encoder."""
-    import os
-    import tempfile
-
     import keras
 
     # A class Keras cannot find by name reloads in some versions and contexts (an

@@ -46,11 +46,7 @@ def _sampling_caller(sampling):
 def check_sampling(sampling, draws: int = 4000) -> None:
     """Check ``z = z_mean + exp(0.5 * z_log_var) * eps`` on (draws, 4) inputs: a
     ``Sampling`` layer or class (``layer([z_mean, z_log_var])``) or ``fn(z_mean,
-    z_log_var)``.
-
-    Raises:
-        CheckFailed: wrong shape, no noise, repeated noise, wrong mean or scale.
-    """
+    z_log_var)``; also inside a Keras model."""
     from keras import ops
 
     layer, call = _sampling_caller(sampling)
@@ -222,8 +218,7 @@ def _producer(tensor):
 
 
 def _activation_name(layer) -> str | None:
-    activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", None) if activation is not None else None
+    return getattr(getattr(layer, "activation", None), "__name__", None)
 
 
 def _layers(model) -> list:
@@ -265,8 +260,7 @@ def _check_leaky(layers_, index: int, label: str) -> None:
 
 def _check_stages(layers_, convs, filters, config, kind: str) -> None:
     """Each strided (transposed) convolution: filters, kernel, stride 2, the size
-    halved (encoder) or doubled (decoder), then a LeakyReLU.
-    """
+    halved (encoder) or doubled (decoder), then a LeakyReLU."""
     encoder = kind == "encoder"
     size = config.image_size if encoder else config.bottleneck_size
     k, verb = int(config.kernel_size), "halves" if encoder else "doubles"
@@ -312,11 +306,7 @@ def _check_extras(layers_, allowed: tuple, kind: str) -> None:
 @self_check("build_encoder")
 def check_encoder_heads(encoder, config) -> None:
     """Check the encoder (a model or ``build_encoder``) ends in two linear Dense
-    heads, z_mean and z_log_var, of size latent_dim.
-
-    Raises:
-        CheckFailed: wrong inputs, outputs, head layers, names or values.
-    """
+    heads, z_mean and z_log_var, of size latent_dim."""
     _check_heads(_build(encoder, config, "encoder"), config)
     dim, shape = config.latent_dim, ", ".join(map(str, config.image_shape))
     _passed(
@@ -388,11 +378,8 @@ def _check_heads(model, config) -> None:
 @self_check("build_encoder")
 def check_encoder(encoder, config) -> None:
     """Check the whole encoder (a model or ``build_encoder``): strided Conv2D +
-    LeakyReLU per config.filters, Flatten, two linear Dense heads.
-
-    Raises:
-        CheckFailed: naming the first layer that differs from the design.
-    """
+    LeakyReLU per config.filters, Flatten, two linear Dense heads; the first layer
+    that differs from the design is named."""
     model = _build(encoder, config, "encoder", named=True)
     layers_ = _layers(model)
     _check_input(model, config.image_shape, "keras.Input(config.image_shape)")
@@ -443,11 +430,7 @@ def check_encoder(encoder, config) -> None:
 @self_check("build_decoder")
 def check_decoder_output(decoder, config) -> None:
     """Check the decoder (a model or ``build_decoder``) maps (B, latent_dim) to
-    images of the input's shape in ``config.value_range``.
-
-    Raises:
-        CheckFailed: wrong input/output shape, channels, final activation or range.
-    """
+    images of the input's shape in ``config.value_range``."""
     _check_decoder_output(_build(decoder, config, "decoder"), config)
     shape, (low, high) = ", ".join(map(str, config.image_shape)), config.value_range
     _passed(
@@ -505,11 +488,8 @@ def _stage_filters(config) -> list[int]:
 def check_decoder(decoder, config) -> None:
     """Check the whole decoder (a model or ``build_decoder``): Dense + LeakyReLU +
     Reshape to the bottleneck, a stride-2 Conv2DTranspose + LeakyReLU per encoder
-    stage, a 3-channel output in ``config.output_activation``.
-
-    Raises:
-        CheckFailed: naming the first layer that differs from the design.
-    """
+    stage, a 3-channel output in ``config.output_activation``; the first layer that
+    differs from the design is named."""
     import keras
 
     model = _build(decoder, config, "decoder", named=True)
@@ -579,8 +559,7 @@ def check_decoder(decoder, config) -> None:
 # ----------------------------------------------------------- the design, by formula
 def design_layers(config, output_kernel: int = 3) -> list[tuple]:
     """The design's weighted layers: (part, kind, input side, output side, input
-    channels, output channels, kernel side); Dense rows have sides 1.
-    """
+    channels, output channels, kernel side); Dense rows have sides 1."""
     k, size, channels, rows = config.kernel_size, config.image_size, 3, []
     for filters in config.filters:
         rows.append(("encoder", "Conv2D", size, size // 2, channels, filters, k))

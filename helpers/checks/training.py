@@ -6,7 +6,10 @@ compares with values computed by hand, or with properties.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import re
 import types
 from pathlib import Path
 
@@ -15,8 +18,7 @@ import numpy as np
 from helpers.checks._common import CheckFailed, _call, _numpy, _passed, _StandIn
 from helpers.checks._common import LAB_PACKAGES, self_check
 from helpers.checks.loss import _by_hand, _check_loss, _check_reloads
-from helpers.checks.loss import _check_trackers, _evaluate, _set_log_var, _tiny_vae
-from helpers.checks.loss import _tiny_parts as _seeded_tiny_parts
+from helpers.checks.loss import _check_trackers, _evaluate, _tiny_parts, _tiny_vae
 from helpers.checks.loss import _weighted_means
 
 # What the best-model checkpoint must monitor: the lab's train() logs it every epoch
@@ -31,27 +33,15 @@ def _package(instance) -> str:
 
 
 # --------------------------------------------------------------------- train step
-def _tiny_parts():
-    """The loss check's tiny encoder and decoder, with z_log_var -20 (z = z_mean)."""
-    encoder, decoder = _seeded_tiny_parts()
-    _set_log_var(encoder, -20.0)
-    return encoder, decoder
-
-
 @self_check("VAE")
 def check_train_step(vae_class, beta: float = 2.0) -> None:
     """Check the VAE class's loss step on a tiny encoder with z_log_var -20: loss =
     reconstruction + beta * KL and both trackers in evaluate() and in a training
-    step, which changes the weights; a .keras file reloads.
-
-    Raises:
-        CheckFailed: naming the mistake (KL forgotten, beta ignored, KL sign, pixel
-            averaging, trackers, no update, no reload).
-    """
+    step, which changes the weights; a .keras file reloads."""
     import keras
 
     keras.utils.set_random_seed(0)
-    encoder, decoder = _tiny_parts()
+    encoder, decoder = _tiny_parts(-20.0)  # z = z_mean
     name = getattr(vae_class, "__name__", "VAE")
     vae = _tiny_vae(vae_class, encoder, decoder, beta, what=name)
     if not hasattr(vae, "decoder") or not hasattr(vae, "encoder"):
@@ -99,11 +89,8 @@ def _overrides(vae_class, method: str) -> bool:
 def check_precision_step(vae_class, policy: str = "mixed_float16") -> None:
     """Check the VAE class trains under a mixed-precision ``policy``: a
     ``train_step`` of its own must take the gradient of
-    ``self.optimizer.scale_loss(loss)`` under float16, or training stalls silently.
-
-    Raises:
-        CheckFailed: the loss is not scaled, or losses are missing or not finite.
-    """
+    ``self.optimizer.scale_loss(loss)`` under float16, or training stalls silently;
+    both steps must report finite losses."""
     import keras
     import tensorflow as tf  # what 04 feeds fit(): a tf.data stream of image batches
 
@@ -115,7 +102,7 @@ def check_precision_step(vae_class, policy: str = "mixed_float16") -> None:
     name = getattr(vae_class, "__name__", "VAE")
     keras.utils.set_random_seed(0)
     with precision_scope(policy):
-        encoder, decoder = _tiny_parts()
+        encoder, decoder = _tiny_parts(-20.0)
         vae = _tiny_vae(vae_class, encoder, decoder, 1.0, what=name)
         vae.compile(optimizer=keras.optimizers.Adam(1e-3))
     scaled = []
@@ -292,10 +279,7 @@ def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
     (val_loss_at_target_beta, min, best only, run_dir/best.keras), a TensorBoard in
     run_dir, and one of the student's own, which (given ``config`` and ``fixed_z``)
     must decode fixed_z every config.sample_interval epochs into run_dir/samples.
-
-    Raises:
-        CheckFailed: listing every missing or misconfigured callback.
-    """
+    CheckFailed lists every missing or misconfigured callback."""
     from helpers.runs import RunPaths
 
     paths = RunPaths(Path(run_dir))
@@ -404,13 +388,7 @@ def _checkpoint_problems(checkpoint, paths) -> list[str]:
 # ------------------------------------------------------------------------- the run
 @self_check("the run")
 def check_training_run(run_dir, history=None) -> None:
-    """Check a finished training run: finite losses, a KL, a best model, grids.
-
-    Raises:
-        CheckFailed: no epochs, NaN losses, a KL of 0, no best.keras, no grids.
-    """
-    import json
-
+    """Check a finished training run: finite losses, a KL, a best model, grids."""
     from helpers.plots import read_history
     from helpers.runs import RunPaths
 
@@ -477,12 +455,7 @@ def _check_vae_settings(vae, config, name, probing=False) -> None:
 @self_check("build_my_vae")
 def check_built_vae(build, parts, config) -> None:
     """Check ``build(parts, config)``: the parts' VAE with the config's settings,
-    compiled with Adam at config.learning_rate.
-
-    Raises:
-        CheckFailed: another class, settings not from the config, wrong sizes, not
-            compiled.
-    """
+    compiled with Adam at config.learning_rate."""
     name = "build_my_vae"
     vae = _call(build, parts, config, what=name)
     vae_class = getattr(getattr(parts, "module", parts), "VAE", None)
@@ -541,14 +514,8 @@ def check_built_vae(build, parts, config) -> None:
 @self_check("my_experiment")
 def check_experiment(experiments, base) -> None:
     """Check ``{run name: VAEConfig}`` (or a function of ``base`` returning it):
-    two or more runs, exactly one setting varied, the rest as ``base``.
-
-    Raises:
-        CheckFailed: too few runs, not VAEConfigs, bad names, several settings varied.
-    """
-    import dataclasses
-    import re
-
+    two or more runs with names fit for folders, exactly one setting varied, the
+    rest as ``base``."""
     from helpers.config import VAEConfig
 
     if callable(experiments):
