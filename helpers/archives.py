@@ -1,10 +1,8 @@
 """Recognise an archive by its bytes (zip, tar, tar.gz, ...) and list it safely.
 
-What a file is comes from its first bytes, never its name: a ``.tar.gz`` renamed
-``.zip`` is still read as a tar. :func:`list_members` says what each member is
-(file, folder, link, device), so that the caller refuses an unsafe archive before
-writing anything (the checks of ``tarfile.data_filter``, done here so that Python
-3.10 to 3.13 behave alike).
+:func:`list_members` says what each member is (file, folder, link, device), so that
+the caller refuses an unsafe archive before writing anything (``tarfile.data_filter``'s
+checks, done here so that Python 3.10 to 3.13 behave alike).
 """
 
 from __future__ import annotations
@@ -38,8 +36,7 @@ class ArchiveError(Exception):
 def archive_kind(path: str | os.PathLike) -> str | None:
     """"zip", "tar", "tar.gz", "tar.bz2" or "tar.xz" from the file's bytes, or None.
 
-    A compressed file is called a tar by its compression's magic bytes alone; one
-    that holds no tar is found out when it is listed.
+    A compressed file that holds no tar is found out when it is listed.
     """
     with open(path, "rb") as handle:
         head = handle.read(512)
@@ -108,11 +105,8 @@ def open_archive(path: str | os.PathLike, kind: str):
 
 
 def list_members(archive) -> list[Member]:
-    """Every member of an open zip or tar, read to its end (raises ArchiveError).
-
-    Listing a tar reads the whole (decompressed) stream, so a truncated or corrupt
-    tar is found here, before anything is extracted.
-    """
+    """Every member of an open zip or tar (a tar is read to its end, so a truncated
+    one raises ArchiveError here, before anything is extracted)."""
     if isinstance(archive, zipfile.ZipFile):
         return [
             Member(i.filename.replace("\\", "/"), _zip_kind(i), i.file_size, i)
@@ -130,11 +124,8 @@ def list_members(archive) -> list[Member]:
 
 
 def extract_member(archive, member: Member, target: Path) -> None:
-    """Write one checked file or folder member to ``target`` (a plain file/folder).
-
-    Only folders and regular files are created, with ordinary permissions: no link,
-    device, owner or set-uid bit comes from the archive.
-    """
+    """Write one checked file or folder member to ``target``, never more bytes than
+    it declares, with ordinary permissions (no owner or set-uid bit is kept)."""
     if member.kind == "folder":
         target.mkdir(parents=True, exist_ok=True)
         return

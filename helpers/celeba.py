@@ -7,14 +7,14 @@ Two layouts are accepted, at a root folder or one folder below it::
     ROOT/list_attr_celeba.txt         ROOT/list_attr_celeba.csv
     ROOT/list_eval_partition.txt      ROOT/list_eval_partition.csv
 
-:func:`detect_layout` works on names only, so the same rules apply to a folder and
-to an archive's members. Nothing here imports TensorFlow.
+:func:`detect_layout` works on names only: the same rules serve folders and archives.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -131,10 +131,8 @@ def _prefixes(names: set[str]) -> set[str]:
 def detect_layout(relative_paths: Iterable[str]) -> tuple[str, str] | None:
     """Find a CelebA layout among relative names ("/"-separated, as in a zip).
 
-    A layout counts only when its image folder holds a .jpg and both list files
-    are under the same prefix; the shallowest wins. Returns (prefix, layout), the
-    prefix "" or ending in "/" (``prefix + LAYOUTS[layout].attr_file`` is the
-    attribute file's name), or None.
+    Its image folder must hold a .jpg and both list files be beside it. Returns
+    the shallowest (prefix, layout), the prefix "" or ending in "/", or None.
     """
     names, jpg_dirs = _index(relative_paths)
     found = [
@@ -143,17 +141,11 @@ def detect_layout(relative_paths: Iterable[str]) -> tuple[str, str] | None:
         for layout in LAYOUTS
         if not _missing(prefix, layout, names, jpg_dirs)
     ]
-    if not found:
-        return None
-    _, prefix, layout = min(found)
-    return prefix, layout
+    return min(found)[1:] if found else None  # the shallowest
 
 
 def describe_missing(relative_paths: Iterable[str]) -> str:
-    """One line per layout naming what its closest partial copy lacks.
-
-    E.g. "  official (at celeba/): missing list_attr_celeba.txt".
-    """
+    """One line per layout naming what its closest partial copy lacks."""
     names, jpg_dirs = _index(relative_paths)
     prefixes = _prefixes(names) | {""}
     image_dirs = [d for d in jpg_dirs if _IMAGE_DIR_NAME in d]
@@ -187,13 +179,10 @@ def _folder_names(root: Path, rel: str = "", depth: int = 1) -> Iterator[str]:
 
 
 def _top_entries(root: Path, limit: int = 10) -> str:
-    """The first ``limit`` entries of root by name (reads at most 1000)."""
-    names = []
+    """The first ``limit`` entries of root by name (reads at most 1001)."""
     with os.scandir(root) as entries:
-        for entry in entries:
-            names.append(entry.name + ("/" if entry.is_dir() else ""))
-            if len(names) > 1000:
-                break
+        first = itertools.islice(entries, 1001)
+        names = [e.name + ("/" if e.is_dir() else "") for e in first]
     if not names:
         return "nothing (the folder is empty)"
     total = f"{len(names)}+" if len(names) > 1000 else str(len(names))
@@ -202,12 +191,9 @@ def _top_entries(root: Path, limit: int = 10) -> str:
 
 
 def find_celeba(root: str | os.PathLike) -> CelebAFiles:
-    """Locate CelebA in ``root`` or in one folder below it.
+    """Locate CelebA in ``root`` or in one folder below it (fast: a few listings).
 
-    Only the listings needed are read (not the whole image folder), so this is
-    fast even for 202,599 images. Raises DataError when nothing usable is there:
-    the message lists what was looked for, what the folder holds and what is
-    missing.
+    Raises DataError naming what was looked for, found, and missing.
     """
     root = Path(root).expanduser()
     if not root.exists():
@@ -253,8 +239,7 @@ def count_images(files: CelebAFiles) -> int:
 def decode_list_file(data: bytes) -> str:
     """Decode a list file: UTF-8 (a byte-order mark is dropped), else Latin-1.
 
-    CelebA's own files are ASCII; copies re-saved by spreadsheet programs start
-    with a byte-order mark, or are in Latin-1 (Windows-1252).
+    Copies re-saved by spreadsheet programs have a byte-order mark, or are Latin-1.
     """
     try:
         return data.decode("utf-8-sig")
@@ -347,13 +332,9 @@ def _attribute_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
 def read_attributes(files: CelebAFiles) -> tuple[list[str], np.ndarray]:
     """Read the 40 attributes of every image: (image ids, (N, 40) int8 of +1 / -1).
 
-    Ids ("000001.jpg") are in file order, columns in ATTRIBUTE_NAMES order. The
-    file may be UTF-8 (with a byte-order mark or not) or Latin-1; an image listed
-    twice keeps its first row (one warning gives the count and first names).
-
-    Raises:
-        DataError: wrong or misordered names, a malformed row (with its line
-            number), or fewer rows than the file's first line says.
+    Ids ("000001.jpg") in file order, columns in ATTRIBUTE_NAMES order; an image
+    listed twice keeps its first row (and warns). Raises DataError: wrong or
+    misordered names, a malformed row, or fewer rows than line 1 says.
     """
     path = Path(files.attr_file)
     kept = _first_of_each(path, _attribute_rows(path))
@@ -364,8 +345,7 @@ def read_attributes(files: CelebAFiles) -> tuple[list[str], np.ndarray]:
 def read_partitions(files: CelebAFiles) -> dict[str, int]:
     """Read the official split: image id -> 0 (train), 1 (validation) or 2 (test).
 
-    In file order; encodings and duplicates as for :func:`read_attributes`.
-    Raises DataError for a malformed row or a partition outside 0..2.
+    Duplicates as for :func:`read_attributes`; a malformed row raises DataError.
     """
     path = Path(files.partition_file)
     rows = _list_rows(path)
@@ -389,7 +369,7 @@ def _partition(path: Path, line_no: int, row: list[str]) -> tuple[int, str, int]
 
 
 def split_ids(ids: Iterable[str], partitions: dict[str, int]) -> dict[str, list[str]]:
-    """Group image ids by split, keeping their order: {"train": [...], ...}.
+    """Group image ids by split, in order: {"train": [...], ...}.
 
     Raises DataError for an id that the partition file does not list.
     """

@@ -1,15 +1,13 @@
 """Get the real CelebA from Kaggle, opendatasets, a mirror URL or a local copy.
 
-Each copy is verified and recorded in ``DEST/.celeba-verified.json`` (a second call
-does nothing, offline too). kagglehub's cache and a local folder stay where they are
-(``DEST/celeba`` links to them); an archive is checked entry by entry, then extracted
-to ``DEST/celeba`` in one step. No message, log or file ever holds a key or token.
+A verified copy is recorded in ``DEST/.celeba-verified.json``; ``DEST/celeba`` is the
+extracted archive or a link to kagglehub's cache or a local folder. No message, log
+or file ever holds a key or token.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import errno
 import json
@@ -67,11 +65,13 @@ _KAGGLE_HINT = f"python -m vaelab download --source kaggle --dest DIR ({KAGGLE_U
 def verify(files: CelebAFiles, expected_images: int | None = None) -> CelebAFiles:
     """Check that a located copy of CelebA is complete and consistent; return it.
 
-    ``expected_images`` None accepts any positive count (a generated slice) but
-    warns when it is not CelebA's 202,599. Raises DataError: no images, another
-    count, a list file that does not parse, or lists that disagree with the images.
+    ``expected_images`` None accepts any positive count but warns when it is not
+    CelebA's 202,599. Raises DataError: no images, another count, a list file that
+    does not parse, or lists that disagree with the images.
     """
-    n = count_images(files)
+    with os.scandir(files.image_dir) as entries:
+        on_disk = {e.name for e in entries if e.name.lower().endswith(".jpg")}
+    n = len(on_disk)
     if n == 0 or expected_images not in (None, n):
         wanted = f"{expected_images:,}" if expected_images else "some"
         raise DataError(
@@ -93,8 +93,6 @@ def verify(files: CelebAFiles, expected_images: int | None = None) -> CelebAFile
                 f"{path} lists {count:,} images but {files.image_dir} holds {n:,}: "
                 "the lists and the images do not belong together."
             )
-    with os.scandir(files.image_dir) as entries:
-        on_disk = {e.name for e in entries if e.name.lower().endswith(".jpg")}
     missing = sorted(set(ids) - on_disk)
     if missing:
         raise DataError(
@@ -109,8 +107,7 @@ def verified_copy(
 ) -> CelebAFiles | None:
     """The copy a marker in ``dest`` records, or None if it is gone or changed.
 
-    Cheap (folder listings only): the recorded folder must still hold a CelebA
-    layout with the recorded image count (and ``expected_images``, if set).
+    Cheap: the recorded folder must still hold the recorded number of images.
     """
     try:
         record = json.loads((Path(dest).expanduser() / MARKER).read_text())
@@ -175,12 +172,10 @@ def safe_extract_zip(
 ) -> Path:
     """Extract a zip or tar archive (known by its bytes) into ``dest/name`` safely.
 
-    Every entry is checked first: an absolute name, a drive letter, a ``..``, a
-    link or a device refuses the whole archive, and so does a total size above the
-    free disk. The entries go to ``dest/.partial-XXXX/payload``, renamed to
-    ``dest/name`` (default: the archive's stem; ``replace`` removes an existing
-    one) in one step. With ``celeba_layout`` only the folder holding a CelebA
-    layout (at any depth) is extracted; an archive without one raises DataError.
+    An unsafe entry (absolute, ``..``, link, device) or a size above the free disk
+    refuses the whole archive before anything is written; the rest is renamed to
+    ``dest/name`` (default: the archive's stem) in one step. With ``celeba_layout``
+    only the folder holding a CelebA layout is extracted (none: DataError).
     Anything else wrong raises DownloadError.
     """
     zip_path, dest = Path(zip_path), Path(dest).expanduser()
@@ -259,12 +254,7 @@ def _extract_all(path: Path, archive, members: list[Member], target: Path) -> No
         payload = partial / "payload"  # deep enough that find_celeba never sees it
         print(f"extracting {len(members):,} entries of {path} ...")
         for k, member in enumerate(members, 1):
-            if isinstance(archive, zipfile.ZipFile):  # its extract checks each CRC
-                info = copy.copy(member.handle)
-                info.filename = member.name  # the layout's folder becomes the root
-                archive.extract(info, payload)
-            else:
-                extract_member(archive, member, payload / member.name)
+            extract_member(archive, member, payload / member.name)
             if k % 50_000 == 0:
                 print(f"  {k:,} / {len(members):,}")
         payload.mkdir(exist_ok=True)  # an empty archive
@@ -317,10 +307,9 @@ def _http_status(error: BaseException) -> int | None:
 
 
 # Kaggle credentials ------------------------------------------------------------------
-# kagglehub 1.0 sends a token (KAGGLE_API_TOKEN, ~/.kaggle/access_token) before a
-# username/key pair (KAGGLE_USERNAME + KAGGLE_KEY, then kaggle.json), but in Colab it
-# reads only the KAGGLE_API_TOKEN secret and swallows every error. So the lab looks
-# itself, in that order, and gives what it found to kagglehub through its documented
+# kagglehub 1.0 sends a token before a username/key pair, but in Colab it reads only
+# the KAGGLE_API_TOKEN secret and swallows every error. So the lab looks itself, in
+# that order, and gives what it found to kagglehub through its documented
 # environment variables for the download only; with nothing, it tries anonymously.
 KAGGLE_SETTINGS = "https://www.kaggle.com/settings"
 TOKEN_VARIABLE = "KAGGLE_API_TOKEN"
@@ -332,22 +321,17 @@ _NEW_TOKEN = f"{KAGGLE_SETTINGS} (API, Create New Token)"
 class KaggleCredentials:
     """Which Kaggle credentials a download sends ("token", "pair" or "none").
 
-    ``source`` names where they were found (never a value); ``env`` holds the
-    variables given to kagglehub during the download (secret: not in ``repr``).
-    """
+    ``source`` says where they were found; ``env`` (secret: not in ``repr``) holds
+    the variables kagglehub gets during the download."""
 
     kind: str
     source: str
     env: dict = field(default_factory=dict, repr=False, compare=False)
     notes: tuple = ()
 
-    @property
-    def sent(self) -> bool:
-        return self.kind != "none"
-
     def describe(self) -> str:
         """One line for the student: what will be sent to Kaggle."""
-        if not self.sent:
+        if self.kind == "none":
             return (
                 "Kaggle: no credentials found, so none are sent: trying the anonymous "
                 "download Kaggle allows for public datasets. (To sign in, add your "
@@ -356,10 +340,6 @@ class KaggleCredentials:
             )
         what = "API token" if self.kind == "token" else "username and key"
         return f"Kaggle: signing in with the {what} from {self.source}."
-
-    def exported(self):
-        """A context manager: ``env`` is in os.environ during the block only."""
-        return mock.patch.dict(os.environ, self.env)
 
 
 _NOBODY = KaggleCredentials("none", "nothing")
@@ -386,10 +366,8 @@ def _ways_to_sign_in() -> str:
 
 
 def _json_type(value) -> str:
-    names = {list: "an array", dict: "an object", str: "a string", type(None): "null"}
-    if isinstance(value, bool):
-        return "true/false"
-    return names.get(type(value), "a number")  # JSON has no other types
+    names = {bool: "true/false", list: "an array", dict: "an object", str: "a string"}
+    return "null" if value is None else names.get(type(value), "a number")
 
 
 def _file_text(path: Path, encoding: str, bad) -> str:
@@ -408,8 +386,7 @@ def _file_text(path: Path, encoding: str, bad) -> str:
 def read_kaggle_json(path: str | os.PathLike) -> tuple[str, str]:
     """Read a kaggle.json file; return (username, key).
 
-    Raises CredentialsError: one line naming the file, what is wrong with it and
-    the fix; it never shows the file's content.
+    Raises CredentialsError (one line, never the file's content).
     """
     path = Path(path)
 
@@ -509,15 +486,11 @@ def _environment_variable(name: str) -> str | None:
 
 
 def find_kaggle_credentials() -> KaggleCredentials:
-    """Find the Kaggle credentials a download will send, without network access.
+    """Find the Kaggle credentials a download will send (in README's order).
 
-    In kagglehub 1.0's order: ``KAGGLE_API_TOKEN`` as an environment variable, then
-    as a Colab secret, then ``~/.kaggle/access_token``; ``KAGGLE_USERNAME`` and
-    ``KAGGLE_KEY`` as environment variables, then as Colab secrets; ``kaggle.json``
-    in ``$KAGGLE_CONFIG_DIR`` or ``~/.kaggle``. Nothing found is kind "none" (an
-    anonymous download). Raises CredentialsError for an empty or garbled variable
-    or token, half a pair, a Colab secret this notebook may not read, or an
-    unusable file; messages name them, never their values.
+    Nothing found is kind "none" (an anonymous download). Raises CredentialsError
+    for an empty or garbled variable or token, half a pair, a Colab secret this
+    notebook may not read, or an unusable file, naming them, never their values.
     """
     notes: list[str] = []
     places = [("environment variable", _environment_variable)]
@@ -532,9 +505,7 @@ def find_kaggle_credentials() -> KaggleCredentials:
         with contextlib.suppress(OSError):
             if json_path.stat().st_mode & 0o077:
                 notes.append(f"other users can read {json_path}: chmod 600 {json_path}")
-    if found is None:
-        return dataclasses.replace(_NOBODY, notes=tuple(notes))
-    return KaggleCredentials(*found, tuple(notes))
+    return KaggleCredentials(*(found or ("none", "nothing", {})), tuple(notes))
 
 
 def _find_token(places) -> tuple | None:
@@ -577,7 +548,7 @@ def _find_pair(places) -> tuple | None:
 def _refused(what: str, status: int, credentials: KaggleCredentials) -> LabError:
     """The message for an HTTP refusal, true to what was sent."""
     source = credentials.source
-    if not credentials.sent:
+    if credentials.kind == "none":
         if status == 404:
             return DownloadError(
                 f"{what} found no dataset {KAGGLE_HANDLE} visible without signing in "
@@ -656,7 +627,8 @@ def _from_kaggle(dest: Path, force: bool) -> Path:
     print(credentials.describe())
     import kagglehub
 
-    with _download_errors("Kaggle", credentials), credentials.exported():
+    exported = mock.patch.dict(os.environ, credentials.env)  # for the download only
+    with _download_errors("Kaggle", credentials), exported:
         cached = Path(kagglehub.dataset_download(KAGGLE_HANDLE, force_download=force))
     _link(dest, cached)
     return cached
@@ -712,7 +684,7 @@ def _from_opendatasets(dest: Path, force: bool) -> Path:
 
 
 def _fetch_url(url: str, dest: Path, sha256: str | None, force: bool) -> Path:
-    """Download ``url`` into ``dest/downloads`` with keras' get_file; return it."""
+    """Download ``url`` into ``dest/downloads``; return it, or delete it and raise."""
     import keras
 
     name = Path(urllib.parse.urlsplit(url).path).name or "celeba.zip"
@@ -722,7 +694,7 @@ def _fetch_url(url: str, dest: Path, sha256: str | None, force: bool) -> Path:
         before = socket.getdefaulttimeout()
         socket.setdefaulttimeout(NETWORK_TIMEOUT)  # urllib's sockets have none
         try:
-            got = keras.utils.get_file(
+            matched = keras.utils.get_file(
                 fname=name,
                 origin=url,
                 file_hash=sha256,
@@ -736,18 +708,22 @@ def _fetch_url(url: str, dest: Path, sha256: str | None, force: bool) -> Path:
         except Exception:
             if not target.is_file():
                 raise
-            page, actual = _web_page(target), sha256_file(target)
-            target.unlink()  # downloaded, but its hash did not match
-            if page:
-                raise DownloadError(page + " (The page was deleted.)") from None
-            raise DownloadError(
-                f"checksum mismatch for {url}: expected sha256 {sha256}, got {actual}. "
-                "The file is incomplete, damaged or a different file; it was deleted. "
-                "Run again to download it afresh, or check the --sha256 value."
-            ) from None
+            matched = None  # downloaded, but its hash did not match
         finally:
             socket.setdefaulttimeout(before)
-    return Path(got)
+    try:
+        if matched is None and not _web_page(target):
+            raise DownloadError(
+                f"checksum mismatch for {url}: expected sha256 {sha256}, got "
+                f"{sha256_file(target)}. The file is incomplete, damaged or a "
+                "different file. Run again to download it afresh, or check the "
+                "--sha256 value."
+            )
+        _check_archive(target)  # a web page, or no archive at all
+    except DownloadError as error:
+        target.unlink()
+        raise DownloadError(f"{error} (The downloaded file was deleted.)") from None
+    return target
 
 
 def _from_archive(dest: Path, path: Path | None, url, sha256, force: bool) -> Path:
@@ -760,11 +736,6 @@ def _from_archive(dest: Path, path: Path | None, url, sha256, force: bool) -> Pa
         if sha256 is None:
             print("no --sha256 given: the download cannot be checked for damage")
         path = _fetch_url(url, dest, sha256, force)
-        try:
-            _check_archive(path)
-        except DownloadError as error:
-            path.unlink()
-            raise DownloadError(f"{error} (The downloaded file was deleted.)") from None
     root = safe_extract_zip(
         path, dest, name=LINK_NAME, replace=True, celeba_layout=True
     )
@@ -811,11 +782,9 @@ def download_celeba(
 ) -> CelebAFiles:
     """Get CelebA into ``dest`` from one source, verify it and mark it verified.
 
-    ``source`` is "kaggle" (kagglehub), "opendatasets", "url" (``url``, an archive;
-    ``sha256``, its 64 hex digits) or "local" (``path``, an archive or a folder).
-    A second call with the same ``dest`` finds the marker and does nothing (offline
-    too) unless ``force``. ``expected_images`` as for :func:`verify`. Returns the
-    verified files (``files.root`` holds the layout).
+    ``source`` is "kaggle", "opendatasets", "url" (``url``, an archive; ``sha256``,
+    its 64 hex digits) or "local" (``path``, an archive or a folder). A second call
+    finds the marker and does nothing (offline too) unless ``force``.
 
     Raises:
         CredentialsError: Kaggle credentials missing or rejected.

@@ -1,14 +1,9 @@
 """Copies on Google Drive that a later notebook can trust: flushed, sized, hashed.
 
 Colab uploads to Drive in the background, so on the next machine a large file can
-read as 0 bytes, or short, for minutes (googlecolab/colabtools #659, #2607), and
-``drive.flush_and_unmount()`` unmounts Drive under the running notebook. So every
-file the lab copies to Drive is fsync-ed and read back against the SHA-256 computed
-while writing, and a manifest (``.vae-lab-manifest.json``: sizes and SHA-256) is
-written last; run folders get one after every cell that changed them
-(:func:`keep_flushed`). A later notebook compares what it finds with the manifest
-and waits a bounded time while Drive still syncs. A file newer than the manifest
-(a run that went on) is not incomplete.
+read short for minutes (googlecolab/colabtools #659, #2607). So every copy is
+fsync-ed, read back against the SHA-256 computed while writing, and recorded last in
+a manifest (sizes and SHA-256), which a later notebook waits for, a bounded time.
 """
 
 from __future__ import annotations
@@ -38,7 +33,7 @@ class IncompleteCopy(DataError):
 
 
 def wait_seconds() -> float:
-    """The wait for Drive to sync, in seconds."""
+    """The wait for Drive to sync, in seconds (``$VAE_LAB_DRIVE_WAIT``)."""
     try:
         return max(0.0, float(os.environ.get(WAIT_ENV, WAIT_SECONDS)))
     except ValueError:
@@ -81,8 +76,7 @@ def _files(folder: Path) -> list[Path]:
 def write_manifest(folder: Path, hashes: dict[str, str] | None = None) -> dict:
     """Flush every file in ``folder`` and record its size and SHA-256, last.
 
-    ``hashes`` are SHA-256 already known, by relative path (a copy just written);
-    the other files are fsync-ed and hashed here.
+    ``hashes``: SHA-256 already known, by relative path (the rest are computed).
     """
     folder = Path(folder)
     hashes = hashes or {}
@@ -115,8 +109,7 @@ def problems(
     """One line per file missing from ``folder`` or of another size than recorded.
 
     None when there is no manifest. With ``allow_newer`` a file modified after the
-    manifest was written is not a problem (a run that went on); a cache is never
-    rewritten, so for it every difference counts.
+    manifest (a run that went on) is not a problem.
     """
     folder = Path(folder)
     manifest = manifest or read_manifest(folder)
@@ -139,20 +132,13 @@ def problems(
 
 
 def wait_until_complete(
-    folder: Path,
-    what: str,
-    *,
-    timeout: float | None = None,
-    poll: float = POLL_SECONDS,
-    verbose: bool = True,
-    allow_newer: bool = False,
+    folder: Path, what: str, *, verbose: bool = True, allow_newer: bool = False
 ) -> list[str] | None:
-    """Wait (at most ``timeout`` s) until ``folder`` matches its manifest's sizes.
+    """Wait (at most :func:`wait_seconds`) until ``folder`` matches its manifest.
 
-    Says what is missing and that it waits, then that it is complete. Returns None
-    (no manifest), [] (complete), or the problems left when the time ran out.
+    Returns None (no manifest), [] (complete), or the problems left at the end.
     """
-    timeout = wait_seconds() if timeout is None else timeout
+    timeout, poll = wait_seconds(), POLL_SECONDS
     found = problems(folder, allow_newer=allow_newer)
     if not found:
         return found
@@ -175,18 +161,13 @@ def wait_until_complete(
 
 
 def copy_folder(
-    source: Path,
-    target: Path,
-    *,
-    expected: dict | None = None,
-    progress_bar=None,
+    source: Path, target: Path, *, expected: dict | None = None, progress_bar=None
 ) -> dict:
     """Copy ``source`` to ``target`` (via ``target.copying``); return its manifest.
 
-    Every file is hashed while it is read, written, fsync-ed and read back; with
-    ``expected`` (the source's manifest) each must also have the recorded size and
-    SHA-256. Raises IncompleteCopy otherwise (still syncing, or damaged), leaving
-    ``target`` as it was.
+    Every file is hashed while it is read, then fsync-ed and read back; with
+    ``expected`` (the source's manifest) each must also match its record. Raises
+    IncompleteCopy otherwise, leaving ``target`` as it was.
     """
     source, target = Path(source), Path(target)
     partial = target.with_name(target.name + ".copying")
@@ -243,11 +224,9 @@ def changed_since_manifest(folder: Path) -> bool:
     """True when a file in ``folder`` is newer than, or absent from, its manifest."""
     manifest = read_manifest(folder) or {"files": {}, "written_at": 0.0}
     for path in _files(folder):
-        entry = manifest["files"].get(path.relative_to(folder).as_posix())
+        entry = manifest["files"].get(path.relative_to(folder).as_posix(), {})
         stat = path.stat()
-        if entry is None or entry["size"] != stat.st_size:
-            return True
-        if stat.st_mtime > manifest["written_at"]:
+        if entry.get("size") != stat.st_size or stat.st_mtime > manifest["written_at"]:
             return True
     return False
 
@@ -266,11 +245,10 @@ def flush(runs_dir: Path, extra=()) -> list[Path]:
 
     Returns the folders whose manifest was written.
     """
-    written = []
-    for folder in watched_folders(runs_dir, extra):
-        if changed_since_manifest(folder):
-            write_manifest(folder)
-            written.append(folder)
+    folders = watched_folders(runs_dir, extra)
+    written = [f for f in folders if changed_since_manifest(f)]
+    for folder in written:
+        write_manifest(folder)
     return written
 
 

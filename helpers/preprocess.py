@@ -1,8 +1,7 @@
 """Cut the face box out of a CelebA frame, shrink it, and scale its pixels.
 
-:func:`load_image` (PIL + NumPy) is what ``prepare`` uses to build the uint8 cache
-once; :func:`normalize` maps it to the model's value range. Importing this module
-does not import TensorFlow.
+:func:`load_image` (PIL + NumPy, no TensorFlow) builds the uint8 cache once;
+:func:`normalize` maps it to the model's value range.
 """
 
 from __future__ import annotations
@@ -57,10 +56,9 @@ def frame_box(
 ) -> tuple[float, float, float, float]:
     """The box (left, top, right, bottom) to cut from an image of ``size`` (w, h).
 
-    ``crop`` is (left, top, width, height) in ``frame``. In an image of another
-    size the box keeps its relative centre and its shape, its side scaled by
-    ``min(width / 178, height / 218)`` (a square stays square: faces are not
-    stretched), then shifted to lie inside the image.
+    ``crop`` is (left, top, width, height) in ``frame``. In another size the box
+    keeps its relative centre and its shape (faces are not stretched), scaled by
+    ``min(width / 178, height / 218)`` and shifted to lie inside the image.
     """
     left, top, width, height = check_crop(crop, frame)
     (img_w, img_h), (frame_w, frame_h) = size, frame
@@ -115,47 +113,28 @@ class UnsupportedModeError(ValueError):
     """An image whose pixel format cannot be turned into 8-bit RGB faithfully."""
 
 
-def _gray_to_rgb(values: np.ndarray, full_scale: float) -> Image.Image:
-    """An RGB image of grayscale ``values`` scaled so ``full_scale`` becomes 255."""
-    scaled = np.rint(values.astype(np.float64) * (255.0 / full_scale))
-    gray = np.clip(scaled, 0, 255).astype(np.uint8)
-    return Image.fromarray(gray, "L").convert("RGB")
-
-
 def to_rgb(image: Image.Image) -> tuple[Image.Image, str | None]:
     """Return ``image`` as 8-bit RGB, and its original mode when it was converted.
 
-    16-bit grayscale is scaled by 255 / 65535, never clipped; ``I`` is read as
-    16-bit when its values fit 0..65535; ``F`` as 0..1 when its values fit, else
-    0..255; transparency is composited over black; the other modes of MODE_NAMES
-    go through PIL. Raises UnsupportedModeError (naming the mode) for a mode or
-    values with no faithful conversion.
+    16-bit (and ``I`` within 0..65535) is scaled by 255 / 65535; ``F`` is read as
+    0..1 or 0..255; transparency is composited over black. Raises
+    UnsupportedModeError (naming the mode) where no conversion is faithful.
     """
     mode = image.mode
     if mode == "RGB":
         return image, None
-    if mode == "I" or mode in _SIXTEEN_BIT:
-        values = np.asarray(image.convert("I"), dtype=np.int64)
-        if values.size and (values.min() < 0 or values.max() > 65535):
+    if mode in ("I", "F") or mode in _SIXTEEN_BIT:
+        values = np.asarray(image.convert("F" if mode == "F" else "I"), np.float64)
+        low, top = (values.min(), values.max()) if values.size else (0.0, 0.0)
+        limit = 255.0 if mode == "F" else 65535.0
+        if not (0 <= low and top <= limit):  # NaN fails both
             raise UnsupportedModeError(
-                f"image mode {mode} (32-bit integer) with values {values.min()} to "
-                f"{values.max()}, outside 0..65535: no faithful 8-bit conversion"
+                f"image mode {mode} with values {low:g} to {top:g}, outside "
+                f"0..{limit:g}: no faithful 8-bit conversion"
             )
-        return _gray_to_rgb(values, 65535.0), mode
-    if mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        if not np.all(np.isfinite(values)) or (values.size and values.min() < 0):
-            raise UnsupportedModeError(
-                "image mode F (32-bit float) with negative or non-finite values: "
-                "no faithful 8-bit conversion"
-            )
-        top = float(values.max()) if values.size else 0.0
-        if top > 255.0:
-            raise UnsupportedModeError(
-                f"image mode F (32-bit float) with values up to {top:g}, above "
-                "255: no faithful 8-bit conversion"
-            )
-        return _gray_to_rgb(values, 1.0 if top <= 1.0 else 255.0), mode
+        full = 65535.0 if mode != "F" else (1.0 if top <= 1.0 else 255.0)
+        gray = np.clip(np.rint(values * (255.0 / full)), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB"), mode
     transparent = "transparency" in image.info or mode in ("LA", "La", "PA")
     if transparent or mode in ("RGBA", "RGBa"):
         rgba = image.convert("RGBA")
@@ -179,16 +158,12 @@ def load_image(
 ) -> np.ndarray:
     """Decode one image (a path, its bytes or a binary file), cut, resize: uint8.
 
-    Returns (image_size, image_size, 3). ``crop`` is in the 178x218 frame; an image
-    of another size is cut with :func:`frame_box` and a line appended to ``notes``.
-    With ``draft`` libjpeg decodes at 1/2, 1/4 or 1/8 size where the box keeps
-    ``image_size`` pixels a side (about twice as fast, nearly identical). The
-    original mode of an image that was not RGB is appended to ``modes``.
-
-    Raises:
-        OSError, SyntaxError, ValueError: the file is missing, not an image,
-            truncated (a JPEG without its end marker), too large, smaller than
-            the box, or in a mode with no faithful RGB conversion.
+    Returns (image_size, image_size, 3). ``crop`` is in the 178x218 frame; another
+    frame is cut with :func:`frame_box` and noted in ``notes``; a mode that was not
+    RGB is appended to ``modes``. ``draft`` lets libjpeg decode at 1/2 to 1/8 size
+    where the box keeps ``image_size`` pixels (twice as fast, nearly identical).
+    Raises OSError, SyntaxError or ValueError for a file that is missing, not an
+    image, truncated, too large or too small, or in an unsupported mode.
     """
     with Image.open(_read_checked(source)) as image:
         full_w, full_h = image.size
@@ -234,8 +209,7 @@ def _scale_offset(value_range: Sequence[float]) -> tuple[float, float]:
 def normalize(images, value_range: Sequence[float] = (0.0, 1.0)):
     """Map uint8 pixels 0..255 to float32 in ``value_range`` (low, high).
 
-    Sigmoid outputs: (0, 1); tanh: (-1, 1). A NumPy array gives an array, a
-    TensorFlow tensor a tensor.
+    A NumPy array gives an array, a TensorFlow tensor a tensor.
     """
     scale, offset = _scale_offset(value_range)
     if isinstance(images, np.ndarray):

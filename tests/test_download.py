@@ -606,16 +606,16 @@ def test_interrupted_extraction_leaves_nothing_that_looks_complete(
     tmp_path, tiny_zip, monkeypatch
 ):
     dest = tmp_path / "dest"
-    real_extract = zipfile.ZipFile.extract
+    real_open = zipfile.ZipFile.open
     count = []
 
-    def flaky_extract(self, member, path=None, pwd=None):
+    def flaky_open(self, member, *args, **kwargs):
         count.append(member)
         if len(count) == 6:
             raise KeyboardInterrupt
-        return real_extract(self, member, path, pwd)
+        return real_open(self, member, *args, **kwargs)
 
-    monkeypatch.setattr(zipfile.ZipFile, "extract", flaky_extract)
+    monkeypatch.setattr(zipfile.ZipFile, "open", flaky_open)
     with pytest.raises(KeyboardInterrupt):
         download_celeba(dest, "local", path=tiny_zip)
     assert listing(dest) == []
@@ -623,7 +623,7 @@ def test_interrupted_extraction_leaves_nothing_that_looks_complete(
     tiny_celeba(dest / ".partial-killed" / "payload", 5, "kaggle")
     with pytest.raises(DataError):
         find_celeba(dest)
-    monkeypatch.setattr(zipfile.ZipFile, "extract", real_extract)
+    monkeypatch.setattr(zipfile.ZipFile, "open", real_open)
     files = download_celeba(dest, "local", path=tiny_zip, expected_images=5)
     assert files.root == dest / "celeba"
     assert not any(p.name.startswith(".partial-") for p in dest.iterdir())
