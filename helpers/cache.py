@@ -10,11 +10,8 @@
                                  fingerprint, the images skipped or reframed
     .CACHE.lock                  beside it: one prepare at a time (helpers.locks)
 
-Fingerprints never read every image. A source folder's: its list files' SHA-256,
-the image count and ``SAMPLED_IMAGES`` image sizes (no modification times: copying
-the data changes them, not the faces); a zip's: each member's CRC-32 and size. A
-cache's (recorded by a run): its settings, array headers, ids, attributes and the
-bytes of ``SAMPLED_IMAGES`` images per split. Nothing here imports TensorFlow.
+Fingerprints sample ``SAMPLED_IMAGES`` images, never all; a folder's leaves out
+modification times (a copy changes them, not the faces). No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -147,17 +144,13 @@ def _locate(data: Path, workdir: Path):
         return (None, str(files.image_dir)), files
     with _readable_zip(data), zipfile.ZipFile(data) as archive:
         names = archive.namelist()
-        unsafe = [
-            (i.filename, why)
-            for i in archive.infolist()
-            if (why := unsafe_zip_member(i))
-        ]
-        if unsafe:
-            raise DataError(
-                f"{data} holds unsafe member names such as {unsafe[0][0]!r} "
-                f"({unsafe[0][1]}); it was not read. Use a zip from the "
-                "official CelebA page or Kaggle."
-            )
+        for info in archive.infolist():
+            if why := unsafe_zip_member(info):
+                raise DataError(
+                    f"{data} holds unsafe member names such as {info.filename!r} "
+                    f"({why}); it was not read. Use a zip from the official CelebA "
+                    "page or Kaggle."
+                )
         found = celeba.detect_layout(names)
         if found is None:
             raise DataError(
@@ -254,12 +247,11 @@ def cache_fingerprint(cache_dir: str | os.PathLike) -> dict:
         digest.update("\n".join(ids).encode())
         for i in evenly(list(range(len(images)))):
             digest.update(np.ascontiguousarray(images[i]).tobytes())
+    described = {key: meta.get(key) for key in ("source", "image_size", "crop")}
     return {
         "digest": digest.hexdigest(),
         "cache_dir": str(cache_dir.resolve()),
-        "source": meta.get("source"),
-        "image_size": meta.get("image_size"),
-        "crop": meta.get("crop"),
+        **described,
         "counts": dict(meta.get("counts", {})),
     }
 
@@ -502,10 +494,6 @@ class _SplitWriter:
         return len(kept)
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _runner(workers: int):
     """Return (map function preserving order, pool or None) for ``workers``."""
     _close_zips()  # a forked worker must not share the parent's zip file offset
@@ -513,7 +501,10 @@ def _runner(workers: int):
         return (lambda tasks: map(_decode_chunk, tasks)), None
     if "fork" in multiprocessing.get_all_start_methods():
         # Workers ignore Ctrl-C: the parent stops them and removes the .partial.
-        pool = multiprocessing.get_context("fork").Pool(workers, _ignore_sigint)
+        ignore_sigint = (signal.SIGINT, signal.SIG_IGN)
+        pool = multiprocessing.get_context("fork").Pool(
+            workers, signal.signal, ignore_sigint
+        )
     else:  # spawn would re-run a script's top level: PIL releases the GIL anyway
         pool = ThreadPool(workers)
     return (lambda tasks: pool.imap(_decode_chunk, tasks)), pool

@@ -19,8 +19,12 @@ import keras
 import numpy as np
 
 from helpers.errors import DamagedFileError, TrainingError, is_disk_full
-from helpers.files import atomic_write_text, read_json
-from helpers.integrity import keras_file_problem, weights_file_problem
+from helpers.files import (
+    atomic_write_text,
+    keras_file_problem,
+    read_json,
+    weights_file_problem,
+)
 
 METADATA = "training_metadata.json"
 

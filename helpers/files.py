@@ -1,5 +1,5 @@
 """Safe files: atomic writes, damaged JSON named clearly, archive members that stay
-inside their folder.
+inside their folder, and saved models checked whole before they are trusted.
 
 Every small file the lab writes goes through :func:`atomic_write_bytes`: a temporary
 file beside the target, flushed to disk, then one ``os.replace``, so a crash or
@@ -137,3 +137,54 @@ def unsafe_member_name(original: str) -> str | None:
     if ".." in name.split("/"):
         return "contains '..' and would land outside the destination"
     return None
+
+
+KERAS_MEMBERS = ("config.json", "model.weights.h5")
+
+
+def keras_file_problem(path: str | os.PathLike) -> str | None:
+    """Say what is wrong with a ``.keras`` file, or None when it is whole.
+
+    Whole: a zip whose every member's CRC-32 matches, holding ``KERAS_MEMBERS``.
+    """
+    try:
+        if Path(path).stat().st_size == 0:
+            return "the file is empty"
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            if bad is not None:
+                return f"its member {bad} fails its checksum"
+            missing = [m for m in KERAS_MEMBERS if m not in archive.namelist()]
+            if missing:
+                return f"it lacks {', '.join(missing)}"
+    except zipfile.BadZipFile as error:
+        return f"not a readable zip: {error}"
+    except (OSError, EOFError, ValueError, RuntimeError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def weights_file_problem(path: str | os.PathLike) -> str | None:
+    """Say what is wrong with a ``.weights.h5`` file (HDF5), or None when every
+    dataset in it can be read."""
+    import h5py
+
+    try:
+        if Path(path).stat().st_size == 0:
+            return "the file is empty"
+        with h5py.File(path, "r") as handle:
+            items = []
+            handle.visititems(lambda _, item: items.append(item))  # None: go on
+            for item in items:
+                if isinstance(item, h5py.Dataset):
+                    item[()]
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as error:
+        return f"not a readable HDF5 file: {error}"
+    return None
+
+
+def check_keras_file(path: str | os.PathLike, fix: str) -> None:
+    """Raise ``DamagedFileError(path, problem, fix)`` unless the file is whole."""
+    problem = keras_file_problem(path)
+    if problem is not None:
+        raise DamagedFileError(path, problem, fix)

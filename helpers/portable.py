@@ -13,7 +13,7 @@ from pathlib import Path
 
 from helpers.config import VAEConfig
 from helpers.errors import LabError
-from helpers.integrity import check_keras_file
+from helpers.files import check_keras_file
 
 INSTRUCTOR_FILE = "instructor.keras"  # its name in a run directory
 METADATA_MEMBER = "vae_lab.json"  # inside the .keras archive, beside Keras' members

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from helpers.config import PRESETS, VAEConfig
 from helpers.errors import DamagedFileError, LabError
-from helpers.files import atomic_write_text, read_json
-from helpers.integrity import check_keras_file
+from helpers.files import atomic_write_text, check_keras_file, read_json
 
 # The lab's reference parts, generated from the solutions' %%export cells: a student
 # release ships the parts the instructor gives as helpers/solution.py; a checkout of

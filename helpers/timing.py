@@ -60,10 +60,6 @@ UTILISATION = {
     ("gpu", "mixed"): (0.1, 0.3),
 }
 
-# JPEG decode + crop + antialiased resize with PIL per CPU core: REFERENCE.md's
-# ~2,600 images/s PIL loop on the project's 2-core CI machine.
-DECODE_IMAGES_PER_CORE_SECOND = (1000.0, 1300.0)
-
 
 @dataclass(frozen=True)
 class TimeEstimate:
@@ -220,15 +216,3 @@ def describe_training_time(config, n_images, epochs=None, n_validation=0, device
         f"{estimate.precision} ({estimate.basis})."
     )
 
-
-def describe_prepare_time(n_images: int, cores: int | None = None) -> str:
-    """Return one sentence: how long decoding ``n_images`` into the cache should take
-    on ``cores`` CPU cores (default: this machine's)."""
-    cores = cores or os.cpu_count() or 1
-    low_rate, high_rate = (rate * cores for rate in DECODE_IMAGES_PER_CORE_SECOND)
-    return (
-        f"Decoding {n_images:,} images into the cache: about "
-        f"{_span(n_images / high_rate, n_images / low_rate)} on {cores} CPU "
-        f"core{'s' if cores != 1 else ''} (estimate from the CI machine's decode "
-        "rate), once per course: later notebooks reuse the cache."
-    )

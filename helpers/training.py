@@ -284,7 +284,7 @@ def skip_iterations(dataset, count: int) -> None:
         iter(dataset)
 
 
-def write_architecture(paths: RunPaths, vae) -> list[dict]:
+def write_architecture(paths: RunPaths, vae) -> None:
     """Write architecture.json, the built encoder's and decoder's layers (the
     report's table shows the model that trained)."""
     rows = []
@@ -306,7 +306,6 @@ def write_architecture(paths: RunPaths, vae) -> list[dict]:
             )
     text = "[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n"
     atomic_write_text(paths.architecture, text)
-    return rows
 
 
 def _given_callbacks(make_callbacks, config, paths: RunPaths, fixed_z):
@@ -379,7 +378,7 @@ def check_run_data(paths: RunPaths, data) -> dict | None:
 
 def _set_aside_damaged_best(paths: RunPaths) -> None:
     """Rename a best.keras that fails its check to best.keras.damaged, saying so."""
-    from helpers.integrity import keras_file_problem
+    from helpers.files import keras_file_problem
 
     problem = paths.best_model.exists() and keras_file_problem(paths.best_model)
     if not problem:
@@ -411,14 +410,13 @@ def _datasets(config: VAEConfig, data, module):
             f"`python -m vaelab prepare --data CELEBA --cache NEW_CACHE --image-size "
             f"{config.image_size}`, and train with --data NEW_CACHE"
         )
-    splits = []
-    for split, limit, training in (
-        ("train", config.train_limit, True),
-        ("validation", config.val_limit, False),
-    ):
+
+    def pipeline(split: str, limit, training: bool):
         images = np.asarray(load_split(cache_dir, split)[0][:limit])
-        splits.append(module.make_pipeline(images, config, training=training))
-    return splits[0], splits[1], cache_dir
+        return module.make_pipeline(images, config, training=training)
+
+    train_ds = pipeline("train", config.train_limit, True)
+    return train_ds, pipeline("validation", config.val_limit, False), cache_dir
 
 
 def _check_batch(dataset, config: VAEConfig) -> None:
@@ -461,11 +459,10 @@ def _fixed_z(config: VAEConfig, paths: RunPaths) -> np.ndarray:
     return z
 
 
-def _truncate_history(path: Path, completed: int, monitor="val_loss", beta=None):
-    """Keep history.csv's last whole row of each epoch < ``completed``; return the
-    best ``monitor`` kept."""
+def _truncate_history(path: Path, completed: int) -> None:
+    """Keep history.csv's last whole row of each epoch < ``completed``."""
     if not path.exists():
-        return None
+        return
     with open(path, newline="") as handle:  # keep CSVLogger's \r\n line ends
         text = handle.read()
     lines = text.splitlines(keepends=True)
@@ -478,11 +475,10 @@ def _truncate_history(path: Path, completed: int, monitor="val_loss", beta=None)
             rows[int(fields[0])] = line
     if not rows or not lines[0].endswith("\n"):
         path.unlink()
-        return None
+        return
     kept = lines[0] + "".join(rows[epoch] for epoch in sorted(rows))
     if kept != text:
         atomic_write_text(path, kept)
-    return _history_best(path, monitor, beta)
 
 
 def _history_best(path: Path, monitor: str, beta: float) -> float | None:

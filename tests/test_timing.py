@@ -242,13 +242,6 @@ def test_declared_floors_are_the_ones_the_lowest_versions_script_tests():
     assert tested_keras.startswith(keras_floor) and tested_tf.startswith(tf_floor)
 
 
-def test_prepare_time_scales_with_images_and_cores():
-    text = timing.describe_prepare_time(202_599, cores=2)
-    assert text.startswith("Decoding 202,599 images into the cache: about")
-    assert "about 80 s to 100 s on 2 CPU cores" in text and "estimate" in text
-    assert "about 3 min on 1 CPU core " in timing.describe_prepare_time(202_599, 1)
-
-
 @pytest.mark.parametrize("name", ["smoke", "cpu", "colab"])
 def test_the_designs_flops_are_the_built_models(name):
     """The estimate's FLOPs formula (checks.model.design_layers, which the parameter

@@ -228,17 +228,19 @@ def test_resume_reproduces_the_uninterrupted_run_and_best_is_by_target_beta(tmp_
 def test_resume_restores_the_best_score_from_history(tmp_path):
     """Check the checkpoint's best-so-far comes back, also from an older history.csv
     without the score column (recomputed from its reconstruction and KL)."""
-    from helpers.training import _truncate_history
+    from helpers.training import _history_best, _truncate_history
 
     path = tmp_path / "history.csv"
     header = "epoch,kl_loss,loss,reconstruction_loss,val_kl_loss,val_loss,val_reconstruction_loss\r\n"
     rows = "0,9,100,100,9,90,90\r\n1,2,120,110,2,110,100\r\n2,1,99,98,1,99,98\r\n"
     path.write_text(header + rows, newline="")
     # Scores at beta 10: 180, 120, 108 (val_loss would pick epoch 0's 90).
-    assert _truncate_history(path, 2, "val_loss_at_target_beta", beta=10) == 120
-    assert _truncate_history(path, 2, "val_loss") == 90
+    _truncate_history(path, 2)
+    assert _history_best(path, "val_loss_at_target_beta", beta=10) == 120
+    assert _history_best(path, "val_loss", None) == 90
     path.write_text("epoch,val_loss_at_target_beta\r\n0,7\r\n1,5\r\n", newline="")
-    assert _truncate_history(path, 2, "val_loss_at_target_beta", beta=10) == 5
+    _truncate_history(path, 2)
+    assert _history_best(path, "val_loss_at_target_beta", beta=10) == 5
 
 
 KILL_SCRIPT = SCRIPT_HEAD + """
@@ -414,16 +416,18 @@ def test_data_outside_the_decoder_range_is_refused(tmp_path):
 
 
 def test_truncate_history_keeps_one_row_per_completed_epoch(tmp_path):
-    from helpers.training import _truncate_history
+    from helpers.training import _history_best, _truncate_history
 
     path = tmp_path / "history.csv"
     header = "epoch,loss,val_loss\r\n"
     path.write_text(
         header + "0,3,2.5\r\n1,2,1.5\r\n1,2,1.25\r\n2,1,9\r\n3,0", newline=""
     )
-    assert _truncate_history(path, 2) == 1.25
+    _truncate_history(path, 2)
+    assert _history_best(path, "val_loss", None) == 1.25
     assert path.read_bytes() == (header + "0,3,2.5\r\n1,2,1.25\r\n").encode()
-    assert _truncate_history(path, 0) is None and not path.exists()
+    _truncate_history(path, 0)
+    assert not path.exists()
 
 
 def test_a_resumed_run_streams_the_epochs_it_has_not_seen(cache_dir):
