@@ -1,21 +1,15 @@
 """Errors that carry a message for people: what went wrong and what to do.
 
-:func:`report_error` prints any error as one line for the command line, and
-:func:`register_short_errors` does the same in a notebook for a TODO not done.
+:func:`register_short_errors` shows a TODO not done as one line in a notebook.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import signal
-import sys
 import threading
-import tempfile
-import time
 import traceback
-from pathlib import Path
 
 
 class LabError(Exception):
@@ -52,10 +46,8 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def sigterm_stops():
-    """Within the block, SIGTERM raises :class:`Terminated` (cleaned up as Ctrl-C).
-
-    Only in the main thread, where Python delivers signals; elsewhere a no-op.
-    """
+    """Within the block, SIGTERM raises :class:`Terminated` (cleaned up as Ctrl-C);
+    a no-op outside the main thread, where Python delivers no signals."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -98,51 +90,6 @@ def os_error_message(error: OSError) -> str | None:
             "Colab), or fix its permissions"
         )
     return None
-
-
-def save_traceback(error: BaseException, folders=()) -> Path | None:
-    """Write the traceback to ``helpers-error-<UTC time>.log`` in the first folder
-    of ``folders`` (then the temporary folder) that can be written; its path or None.
-    """
-    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    header = f"python -m vaelab {' '.join(sys.argv[1:])}\n{time.ctime()}\n\n"
-    for folder in [f for f in folders if f is not None] + [tempfile.gettempdir()]:
-        path = Path(folder) / f"helpers-error-{stamp}-{os.getpid()}.log"
-        with contextlib.suppress(OSError):
-            path.write_text(header + text)
-            return path
-    return None
-
-
-def report_error(error: BaseException, log_folders=()) -> int:
-    """Print ``error`` as one line on stderr; return the exit code for it.
-
-    A ``LabError``: its message (exit 2). A full disk, a read-only folder, no
-    memory: what to do (exit 1). Anything else is a bug: one line says where its
-    traceback was saved (exit 1).
-    """
-    if isinstance(error, LabError):
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    message = os_error_message(error) if isinstance(error, OSError) else None
-    if message is None and isinstance(error, MemoryError):
-        message = (
-            "out of memory: ask for fewer images (--n) or a smaller --batch-size, "
-            "or use a machine with more memory"
-        )
-    if message is not None:
-        print(f"error: {message}", file=sys.stderr)
-        return 1
-    log = save_traceback(error, log_folders)
-    where = f"the full traceback is in {log}" if log else "no log could be written"
-    summary = f"{type(error).__name__}: {error}".splitlines()[0][:300]
-    print(
-        f"error: unexpected {summary} ({where}; please include it when you report "
-        "this problem)",
-        file=sys.stderr,
-    )
-    return 1
 
 
 def short_error_lines(error: BaseException) -> list[str] | None:

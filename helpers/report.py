@@ -1,8 +1,9 @@
 """Build the hand-in report from a run directory: report.md and one report.html.
 
-Fills the ``$section`` placeholders of ``report_template/report.md`` from the run's
-files; a missing file never stops the build (its section says which command makes
-it). The HTML embeds every figure. Nothing here imports TensorFlow.
+Fills the ``$section`` placeholders of ``report_template/report.md`` (which holds
+the fixed text; ``report.css`` styles the HTML) from the run's files; a missing file
+never stops the build (its section says which command makes it). The HTML embeds
+every figure. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from helpers.errors import DataError, LabError
 from helpers.plots import plot_history, read_history_rows
 from helpers.runs import RunPaths, read_info
 
-# A symlink to report_template/report.md, so the template also ships in the wheel.
+# Symlinks to report_template/, so the template also ships in the wheel.
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "report.md"
+STYLE = TEMPLATE.with_name("report.css")
 CHECKSUM = re.compile(r"\n<!-- report-sha256: ([0-9a-f]{64}) -->\n?$")
 FIGURES = (  # (file name, heading, caption)
     ("prior_samples.png", "Samples from the prior", "Faces decoded from z ~ N(0, I)."),
@@ -50,37 +52,11 @@ FIGURES = (  # (file name, heading, caption)
     ("interpolation.png", "Interpolation", "Decoded points between two faces."),
     ("traversal.png", "Latent traversal", "One latent dimension varied per row."),
 )
-TODO = "> **TODO: your analysis.**"
 LOSSES = ("loss", "reconstruction_loss", "kl_loss")
-SWEEPS = {  # placeholder: (config field, what differs, example run, its flag, question)
-    "analysis_latent": (
-        "latent_dim",
-        "the latent size",
-        "latent16",
-        "--latent-dim 16",
-        "How do reconstructions, samples and the KL change with the latent size? "
-        "How many latent units are active?",
-    ),
-    "analysis_beta": (
-        "beta",
-        "beta",
-        "beta4",
-        "--beta 4",
-        "What happens to reconstructions, samples and the latent space as beta "
-        "grows or shrinks? Where does the posterior collapse?",
-    ),
+SWEEPS = {  # placeholder: (config field, what differs, example run, its flag)
+    "analysis_latent": ("latent_dim", "the latent size", "latent16", "--latent-dim 16"),
+    "analysis_beta": ("beta", "beta", "beta4", "--beta 4"),
 }
-BLUR = (
-    f"{TODO} Why are VAE samples blurrier than the training faces? Consider the "
-    "Gaussian (MSE) likelihood, which averages over plausible details, and the gap "
-    'between the prior N(0, I) and the encoded faces ("prior holes").'
-)
-IMPROVEMENTS = (
-    f"{TODO} Which changes would you try next, and what do you expect from each?\n"
-    ">\n> Ideas: a larger decoder or residual blocks; KL warm-up; a learned or "
-    "mixture prior (sample from a GMM fitted to the latent codes); a perceptual or "
-    "adversarial loss for sharper images; more epochs on the full dataset."
-)
 
 
 def _table(header, rows) -> str:
@@ -340,12 +316,11 @@ def _evaluation_section(run: _Run) -> str:
     return text
 
 
-def _sweep_section(sweeps: list[_Run], key, what, name, flag, question) -> str:
+def _sweep_section(sweeps: list[_Run], key, what, name, flag) -> str:
     """The table of the runs that differ in ``key`` (or how to make them)."""
-    todo = f"{TODO} {question}"
     if not sweeps:
         return (
-            f"{todo}\n>\n> Train runs that differ only in {what} (e.g. `python -m "
+            f"> Train runs that differ only in {what} (e.g. `python -m "
             f"vaelab train --data DATA --run-dir runs/sweeps/{name} {flag}`), "
             "evaluate them, and rebuild with `--analysis runs/sweeps` to get the "
             "comparison table."
@@ -362,16 +337,16 @@ def _sweep_section(sweeps: list[_Run], key, what, name, flag, question) -> str:
         )
     header = ("run", "latent", "beta", "epochs", "val loss", "val recon", "val KL")
     header += ("active units", "prior sharpness")
-    return _table(header, rows) + "\n\n" + todo
+    return _table(header, rows)
 
 
 def _blur_section(run: _Run) -> str:
     sharp = (run.evaluation or {}).get("sharpness")
     if not sharp:
-        return BLUR
+        return ""
     return (
-        f"{BLUR}\n\nEvidence from evaluation.json (variance of the Laplacian; lower "
-        f"is blurrier):\n\n" + _table(("images", "sharpness"), sharp.items())
+        "Evidence from evaluation.json (variance of the Laplacian; lower is "
+        "blurrier):\n\n" + _table(("images", "sharpness"), sharp.items())
     )
 
 
@@ -399,9 +374,7 @@ def build_markdown(run_dir, out_dir, analysis=None, figures=None, template=TEMPL
             )
     no_config = _missing(f"{run.paths.config} (the run's settings)", run.train)
     sections = {  # template placeholder -> its Markdown
-        "title": f"Generating faces with a VAE: run `{root.name}`",
-        "subtitle": "Built by `python -m vaelab report` from the run "
-        "directory; sections marked TODO are yours to write.",
+        "run": root.name,
         "summary": _summary_section(run) if run.config else no_config,
         "dataset": _dataset_section(run) if run.config else no_config,
         "architecture": _architecture_section(run) if run.config else no_config,
@@ -412,7 +385,6 @@ def build_markdown(run_dir, out_dir, analysis=None, figures=None, template=TEMPL
         "evaluation": _evaluation_section(run),
         **{name: _sweep_section(sweeps, *sweep) for name, sweep in SWEEPS.items()},
         "analysis_blur": _blur_section(run),
-        "improvements": IMPROVEMENTS,
     }
     body = Template(template.read_text(encoding="utf-8")).safe_substitute(sections)
     body = body.rstrip() + "\n"
@@ -459,21 +431,12 @@ def markdown_to_html(text: str, base=".", title: str | None = "Report") -> str:
     inner = converter.convert(re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL))
     if title is None:
         return inner
+    style = STYLE.read_text(encoding="utf-8")
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
+        f"<title>{html.escape(title)}</title>\n<style>\n{style}</style>\n</head>\n"
         f"<body>\n{inner}\n</body>\n</html>\n"
     )
-
-
-_CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
-    "padding:0 1rem;line-height:1.5;color:#222}table{border-collapse:collapse;"
-    "margin:1rem 0}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}"
-    "th{background:#f3f3f3}img{max-width:100%;image-rendering:pixelated}"
-    "blockquote{border-left:4px solid #e0a000;margin:1rem 0;padding:.25rem 1rem;"
-    "background:#fff8e5}code{background:#f3f3f3;padding:0 .2rem}figure{margin:1rem 0}"
-)
 
 
 def write_report(

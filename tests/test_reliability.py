@@ -313,7 +313,7 @@ def test_resume_from_a_damaged_backup_trains_the_lost_epoch_again(small, tmp_pat
 
 
 def test_checkpoints_are_verified_before_they_replace_the_last_good_one(tmp_path):
-    from helpers.integrity import keras_file_problem, weights_file_problem
+    from helpers.files import keras_file_problem, weights_file_problem
 
     assert "not a readable zip" in keras_file_problem(_write(tmp_path / "a", b"PK\3"))
     assert weights_file_problem(_write(tmp_path / "b", b"")) == "the file is empty"
@@ -491,7 +491,7 @@ def test_a_bad_seed_is_refused_before_config_json_is_written(small, tmp_path, ca
 
 # 6. No tracebacks ---------------------------------------------------------------------
 def test_errors_become_one_line_and_bugs_leave_a_log(tmp_path, capsys):
-    from helpers.errors import report_error
+    from vaelab.cli import report_error
 
     assert report_error(LabError("fix it")) == 2
     assert capsys.readouterr().err == "error: fix it\n"

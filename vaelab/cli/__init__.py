@@ -8,7 +8,7 @@ returns the function that runs them. The ML modules (``helpers.generate``,
 when that command is asked for, so ``--help`` is instant and data commands do not
 load TensorFlow.
 
-No command ends in a traceback (``helpers.errors.report_error``): a
+No command ends in a traceback (:func:`report_error`): a
 :class:`helpers.errors.LabError` is printed as one clear message with exit code 2; a
 full disk or a read-only folder as one line saying what to do (exit 1); any other
 error, a bug, as one line saying where its full traceback was saved
@@ -20,13 +20,63 @@ before any command writes a file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
+import tempfile
+import time
+import traceback
 
 from pathlib import Path
 
-from helpers.errors import Terminated, report_error
+from helpers.errors import LabError, Terminated, os_error_message
+
+
+def save_traceback(error: BaseException, folders=()) -> Path | None:
+    """Write the traceback to ``helpers-error-<UTC time>.log`` in the first folder
+    of ``folders`` (then the temporary folder) that can be written; its path or None.
+    """
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    header = f"python -m vaelab {' '.join(sys.argv[1:])}\n{time.ctime()}\n\n"
+    for folder in [f for f in folders if f is not None] + [tempfile.gettempdir()]:
+        path = Path(folder) / f"helpers-error-{stamp}-{os.getpid()}.log"
+        with contextlib.suppress(OSError):
+            path.write_text(header + text)
+            return path
+    return None
+
+
+def report_error(error: BaseException, log_folders=()) -> int:
+    """Print ``error`` as one line on stderr; return the exit code for it.
+
+    A ``LabError``: its message (exit 2). A full disk, a read-only folder, no
+    memory: what to do (exit 1). Anything else is a bug: one line says where its
+    traceback was saved (exit 1).
+    """
+    if isinstance(error, LabError):
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    message = os_error_message(error) if isinstance(error, OSError) else None
+    if message is None and isinstance(error, MemoryError):
+        message = (
+            "out of memory: ask for fewer images (--n) or a smaller --batch-size, "
+            "or use a machine with more memory"
+        )
+    if message is not None:
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    log = save_traceback(error, log_folders)
+    where = f"the full traceback is in {log}" if log else "no log could be written"
+    summary = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+    print(
+        f"error: unexpected {summary} ({where}; please include it when you report "
+        "this problem)",
+        file=sys.stderr,
+    )
+    return 1
+
 
 # command -> ("module:function", one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
