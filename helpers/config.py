@@ -240,11 +240,8 @@ PRESETS: dict[str, VAEConfig] = {
 
 
 def preset(name: str, **overrides) -> VAEConfig:
-    """Return the named preset ("smoke", "cpu", "colab"), with fields overridden.
-
-    Raises:
-        ValueError: unknown preset name, or an override out of range.
-    """
+    """Return the named preset ("smoke", "cpu", "colab"), with fields overridden;
+    ValueError for an unknown name or an override out of range."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
     return PRESETS[name].replace(**overrides)

@@ -43,17 +43,6 @@ def tpu_vm() -> bool:
     return bool(list(Path("/dev").glob("accel*")) or list(Path("/dev").glob("vfio/*")))
 
 
-def tpu_present() -> bool:
-    """Return True when a TPU is attached (Colab TPU runtime or TPU VM)."""
-    return any(os.environ.get(name) for name in _TPU_VARIABLES) or tpu_vm()
-
-
-# XLA (``jit_compile``) per device kind under TensorFlow: on the 2-core CI CPU it
-# made training slower (0.77x the images/s, benchmarks/train_throughput.py); on GPUs
-# and TPUs it fuses the small ops between the convolutions (Keras' default there).
-JIT_COMPILE_BY_KIND = {"cpu": False, "gpu": True, "tpu": True}
-
-
 @dataclass(frozen=True)
 class Hardware:
     """The accelerator training will use: kind "tpu", "gpu" or "cpu", and how many.
@@ -85,9 +74,12 @@ class Hardware:
 
     @property
     def jit_compile(self) -> bool:
-        """The lab's XLA default: ``JIT_COMPILE_BY_KIND`` under TensorFlow; always
-        under JAX (without XLA it runs op by op, far slower)."""
-        return self.backend == "jax" or JIT_COMPILE_BY_KIND[self.kind]
+        """The lab's XLA default: on GPUs and TPUs, and always under JAX."""
+        # Under TensorFlow on the 2-core CI CPU XLA made training slower (0.77x the
+        # images/s, benchmarks/train_throughput.py); on GPUs and TPUs it fuses the
+        # small ops between the convolutions (Keras' default there). JAX without
+        # XLA runs op by op, far slower.
+        return self.backend == "jax" or self.kind != "cpu"
 
     def describe(self) -> str:
         """One line such as 'GPU: Tesla T4 (compute capability 7.5)'."""
@@ -125,7 +117,7 @@ def detect_hardware() -> Hardware:
 
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        if tpu_present():
+        if any(os.environ.get(name) for name in _TPU_VARIABLES) or tpu_vm():
             return Hardware("tpu", name="TPU", backend=backend)
         import tensorflow as tf  # optional: only under the TensorFlow backend
 

@@ -150,11 +150,8 @@ def smoke_text(smoke: tuple | str) -> str:
 
 def expect(key: str, value) -> bool:
     """Print ``value`` (a number, or a trend's series) beside ``EXPECTED[key]``;
-    return whether it is on track.
-
-    Raises:
-        AssertionError: only in CI (``SMOKE=1`` and ``VAE_LAB_CHECK_EXPECTED=1``)
-            when the value is off: the notebook's expectation has drifted.
+    return whether it is on track. In CI (``SMOKE=1`` and ``VAE_LAB_CHECK_EXPECTED=1``)
+    a value off track raises AssertionError: the notebook's expectation has drifted.
     """
     expectation = EXPECTED[key]
     ok, shown = _on_track(expectation, value)

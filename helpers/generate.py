@@ -16,9 +16,6 @@ from helpers.errors import LabError
 from helpers.plots import save_grid, save_image_rows
 from helpers.preprocess import normalize
 
-# Prior quantiles of the 2-D grid, as in the classic Keras 2-D latent plot.
-GRID_QUANTILES = (0.05, 0.95)
-
 
 def latent_dim(vae) -> int:
     """Return the size D of the VAE's latent vectors."""
@@ -56,12 +53,10 @@ def encode_means(vae, images_or_dataset, batch_size=256, with_log_var=False):
     """Encode an (N, H, W, 3) array or an iterable of batches (images or (images,
     attributes)) to (N, D) float32 z_mean, or (z_mean, z_log_var)."""
     means, log_vars = [], []
+    # The lab's VAE has encode(); a student's has only its encoder.
+    encode = getattr(vae, "encode", None) or (lambda x: vae.encoder(x, training=False))
     for batch in _batches(images_or_dataset, batch_size):
-        batch = as_model_images(vae, batch)
-        if hasattr(vae, "encode"):
-            z_mean, z_log_var = vae.encode(batch)
-        else:  # a student's VAE
-            z_mean, z_log_var = vae.encoder(batch, training=False)
+        z_mean, z_log_var = encode(as_model_images(vae, batch))
         means.append(np.asarray(z_mean, dtype=np.float32))
         log_vars.append(np.asarray(z_log_var, dtype=np.float32))
     if not means:
@@ -73,12 +68,9 @@ def encode_means(vae, images_or_dataset, batch_size=256, with_log_var=False):
 def decode(vae, z, batch_size: int = 256) -> np.ndarray:
     """Decode (N, D) latents in batches; return (N, H, W, 3) float32 images."""
     z = np.asarray(z, dtype=np.float32)
-    out = []
-    for i in range(0, len(z), batch_size):
-        if hasattr(vae, "decode"):
-            out.append(np.asarray(vae.decode(z[i : i + batch_size])))
-        else:  # a student's VAE
-            out.append(np.asarray(vae.decoder(z[i : i + batch_size], training=False)))
+    decoder = getattr(vae, "decode", None) or (lambda b: vae.decoder(b, training=False))
+    starts = range(0, len(z), batch_size)
+    out = [np.asarray(decoder(z[i : i + batch_size])) for i in starts]
     return np.concatenate(out).astype(np.float32)
 
 
@@ -188,8 +180,9 @@ def latent_traversal(vae, image_or_z, dims, values=(-3, -2, -1, 0, 1, 2, 3)):
     return images.reshape(len(dims), len(values), *images.shape[1:])
 
 
-def latent_grid_2d(vae, n: int = 15, data=None, quantiles=GRID_QUANTILES, z_mean=None):
-    """Decode an (n, n, H, W, 3) grid over the prior's ``quantiles`` of z1 and z2.
+def latent_grid_2d(vae, n: int = 15, data=None, quantiles=(0.05, 0.95), z_mean=None):
+    """Decode an (n, n, H, W, 3) grid over the prior's ``quantiles`` of z1 and z2
+    (the classic Keras 2-D latent plot's).
 
     Above two dims, it spans the leading principal directions of the encoded
     ``data`` (in their standard deviations). Row 0 is the largest second coordinate.

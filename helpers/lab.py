@@ -81,13 +81,10 @@ class Lab:
         return self._data_dir
 
     def flush_drive(self, unmount: bool = False) -> list[Path]:
-        """Make sure this session's runs are on Google Drive (a no-op elsewhere).
-
-        fsyncs every changed file of the runs and the exported code and records it
-        in the folder's manifest (in Colab this already happens after every cell).
-        ``unmount=True`` then waits for Drive's upload and unmounts it: only at the
-        very end of a session. Returns the folders whose manifest was written.
-        """
+        """Fsync the runs' and the exported code's changed files and record them in
+        their manifests (Colab does it after every cell; a no-op off Drive); return
+        those folders. ``unmount=True`` then waits for Drive's upload and unmounts
+        it: only at the very end of a session."""
         if not self.on_drive:
             return []
         code = self.workdir / STUDENT_DIRNAME
@@ -150,11 +147,9 @@ def ask_use_drive() -> bool:
 
 
 def drive_choice(use_drive: bool | None = None) -> bool:
-    """Decide whether this session keeps its work on Google Drive.
-
-    Outside Colab: False, nothing asked. In Colab the first of: ``use_drive``,
-    ``$VAE_LAB_USE_DRIVE``, the answer remembered on this machine, a prompt.
-    """
+    """Decide whether this session keeps its work on Google Drive: outside Colab
+    False; in Colab the first of ``use_drive``, ``$VAE_LAB_USE_DRIVE``, the answer
+    remembered on this machine, a prompt."""
     if not in_colab():
         return False
     if use_drive is None:
@@ -194,10 +189,8 @@ def choose_preset(smoke: bool | None = None) -> str:
 
 
 def ready_cache(cache_dir: Path, config: VAEConfig) -> dict | None:
-    """Return the meta of a finished cache at ``cache_dir`` made for ``config``.
-
-    None when there is none, or it has another image size or crop.
-    """
+    """Return the meta of a finished cache at ``cache_dir`` made for ``config``;
+    None when there is none, or it has another image size or crop."""
     try:
         meta = cache_info(cache_dir) if (cache_dir / "meta.json").is_file() else {}
     except (DataError, ValueError, OSError):
@@ -224,13 +217,11 @@ def _copy_cache(source: Path, target: Path, verbose: bool, why: str, expected=No
         print(f"  verified: {len(files)} files, sizes and SHA-256 match")
 
 
-def make_quick_subset(data_dir: Path, out: Path, n: int | None = None) -> Path:
-    """Write a CelebA folder (official layout) of the first ``n`` validation images.
-
-    The images are linked (copied where links are not allowed); ``out`` is
-    replaced; ``n`` defaults to ``QUICK_IMAGES``. Returns ``out``.
+def make_quick_subset(data_dir: Path, out: Path) -> Path:
+    """Replace ``out`` by a CelebA folder (official layout) of the first
+    ``QUICK_IMAGES`` validation images, linked (copied where links are not allowed).
     """
-    n = QUICK_IMAGES if n is None else n
+    n = QUICK_IMAGES
     files = celeba.find_celeba(data_dir)
     names, attributes = celeba.read_attributes(files)
     partitions = celeba.read_partitions(files)
@@ -319,17 +310,9 @@ def setup_lab(
         found = _celeba_lab(
             root, local_root, config, source, download_options, quick, verbose
         )
-    lab = Lab(
-        root,
-        found["cache_dir"],
-        root / "runs",
-        config,
-        generated,
-        quick=found["quick"],
-        on_drive=on_drive,
-        _data_dir=found.get("data_dir"),
-        _fetch_data=found.get("fetch"),
-    )
+    # found: cache_dir, and quick, _data_dir or _fetch_data where they apply
+    found.update(runs_dir=root / "runs", generated_data=generated, on_drive=on_drive)
+    lab = Lab(root, config=config, **found)
     if verbose:
         part = f" (quick: {QUICK_IMAGES} validation images)" if lab.quick else ""
         print(
@@ -429,7 +412,7 @@ def _generated_lab(root: Path, config: VAEConfig, verbose: bool) -> dict:
         )
     cache_dir = root / "cache" / f"generated-slice-{config.image_size}px"
     _prepare(data_dir, cache_dir, config, verbose)
-    return {"cache_dir": cache_dir, "data_dir": data_dir, "quick": False}
+    return {"cache_dir": cache_dir, "_data_dir": data_dir}
 
 
 def _celeba_lab(
@@ -475,14 +458,14 @@ def _celeba_lab(
         if verbose:
             print(f"Data: the CelebA cache is ready in {full_cache} (no download)")
         if not on_drive or quick:
-            return {"cache_dir": full_cache, "fetch": fetch, "quick": False}
+            return {"cache_dir": full_cache, "_fetch_data": fetch}
         local_ok = ready_cache(fast_copy, config) and not drive_copy.problems(fast_copy)
         if local_ok or _copy_from_drive(full_cache, fast_copy, verbose):
-            return {"cache_dir": fast_copy, "fetch": fetch, "quick": False}
+            return {"cache_dir": fast_copy, "_fetch_data": fetch}
     if quick and ready_cache(quick_cache, config):
         if verbose:
             print(f"Data: the quick CelebA cache is ready in {quick_cache}")
-        return {"cache_dir": quick_cache, "fetch": fetch, "quick": True}
+        return {"cache_dir": quick_cache, "_fetch_data": fetch, "quick": True}
     data_dir = fetch()
     if quick:
         subset = local_root / "data" / f"celeba-quick{QUICK_IMAGES}"
@@ -493,14 +476,14 @@ def _celeba_lab(
                 "images (the full cache is made by 01_setup)."
             )
         _prepare(subset, quick_cache, config, verbose)
-        return {"cache_dir": quick_cache, "data_dir": data_dir, "quick": True}
+        return {"cache_dir": quick_cache, "_data_dir": data_dir, "quick": True}
     # Decode onto this machine's disk (fast), then keep one verified copy on Drive.
     _prepare(data_dir, fast_copy, config, verbose)
     if on_drive:
         _copy_cache(
             fast_copy, full_cache, verbose, "to Google Drive for later notebooks"
         )
-    return {"cache_dir": fast_copy, "data_dir": data_dir, "quick": False}
+    return {"cache_dir": fast_copy, "_data_dir": data_dir}
 
 
 def _copy_from_drive(drive_cache: Path, local: Path, verbose: bool) -> bool:

@@ -26,7 +26,6 @@ from helpers.runs import Run, load_run
 ACTIVE_UNIT_VARIANCE = 0.01
 INCEPTION_SIZE = 299
 INCEPTION_NAME = "inception_v3_imagenet_avgpool_bilinear299"
-INCEPTION_URL_HOST = "storage.googleapis.com"
 SMALL_N_NOTE = (
     "FID is biased upwards at small N: compare scores only at the same N "
     "and protocol (papers use 10k-50k images)"
@@ -168,10 +167,10 @@ def inception_extractor(batch_size: int = 50) -> InceptionExtractor:
     except Exception as error:  # Keras raises a bare Exception on a failed fetch
         raise LabError(
             "FID needs the InceptionV3 ImageNet weights (~90 MB), downloaded on first "
-            f"use into ~/.keras/models; this machine cannot reach {INCEPTION_URL_HOST} "
-            f"({str(error)[:160]}). KID needs the same weights, so both are "
-            "skipped; the other metrics (reconstruction, KL, active units, "
-            "sharpness) still come out. Run in Colab (or copy "
+            "use into ~/.keras/models; this machine cannot reach "
+            f"storage.googleapis.com ({str(error)[:160]}). KID needs the same "
+            "weights, so both are skipped; the other metrics (reconstruction, KL, "
+            "active units, sharpness) still come out. Run in Colab (or copy "
             "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 into "
             "~/.keras/models)"
         ) from None

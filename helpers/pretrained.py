@@ -6,6 +6,7 @@ the lab's code, so it works in the student release, as a ``PretrainedVAE``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -80,10 +81,8 @@ def fetch_instructor_model(run_dir, config: VAEConfig, url=None, sha256=None) ->
         ) from error
     target = run_dir / INSTRUCTOR_FILE
     os.replace(path, target)  # the same folder tree: one rename, never half a file
-    try:
+    with contextlib.suppress(OSError):  # other files in it: not ours to delete
         (run_dir / "download").rmdir()
-    except OSError:
-        pass  # other files in it: not ours to delete
     if not (run_dir / "config.json").exists():
         config.save(run_dir / "config.json")
     print(f"the instructor's model is in {target} (SHA-256 checked)")

@@ -1,8 +1,7 @@
 """The student's parts: ``%%export`` cells saved as a module, assembled and checked.
 
-A cell that starts with ``%%export sampling`` runs as usual and, if it ran without
-error, saves its source (less the magic line) as ``<workdir>/student/sampling.py``
-(on Google Drive in Colab), the way d2l's ``#@save`` collects cells: 04_train then
+A cell starting ``%%export sampling`` runs as usual and, if it ran without error,
+saves its source as ``<workdir>/student/sampling.py`` (d2l's ``#@save``); 04_train
 assembles what 01-03 exported. ``setup_lab()`` registers the magic.
 """
 
@@ -342,12 +341,8 @@ def solution_sources(path: Path | None = None) -> dict[str, str]:
 
 
 def solution_module(*parts: str):
-    """Import and return the lab's reference module (``SOLUTION_MODULE``).
-
-    Raises:
-        LabError: this copy of the lab does not ship it, or not all of ``parts`` (the
-            student release leaves the answers out unless the instructor gives them).
-    """
+    """Import and return the lab's reference module (``SOLUTION_MODULE``); LabError
+    when this copy of the lab lacks it or one of ``parts`` (the student release)."""
     if not SOLUTION_FILE.is_file():
         raise LabError(
             "the lab's reference parts are not shipped with this copy of the lab "
@@ -367,11 +362,7 @@ def solution_module(*parts: str):
 
 
 def reference_source(part: str) -> str:
-    """Return the solution's source of ``part``, as the solutions' cell has it.
-
-    Raises:
-        LabError: this copy of the lab does not include that part.
-    """
+    """Return the solution's source of ``part``; LabError if this copy lacks it."""
     source = solution_sources().get(part)
     if source is None:
         raise LabError(
@@ -456,9 +447,8 @@ def load_student_parts(
         config: the VAEConfig the checks build models for (default: smoke preset).
         parts: only these parts (default: see ``assemble_source``).
 
-    Raises:
-        LabError: a part is missing or does not run, or the switch asks for a
-            reference part this copy of the lab does not include.
+    Raises LabError when a part is missing or does not run, or the switch asks for
+    a reference part this copy of the lab does not include.
     """
     config = config or preset("smoke")
     source, found = assemble_source(workdir, use_lab_part, parts)
@@ -552,10 +542,8 @@ def _quiet(fn) -> tuple[bool, str]:
 def build_student_vae(parts, config: VAEConfig):
     """Build the compiled VAE with the parts' own ``build_my_vae`` (04).
 
-    ``parts``: a ``StudentParts`` or a module (the lab's reference module).
-
-    Raises:
-        LabError: the parts hold no ``build_my_vae`` yet.
+    ``parts``: a ``StudentParts`` or the lab's reference module; LabError when it
+    holds no ``build_my_vae`` yet.
     """
     build = getattr(getattr(parts, "module", parts), "build_my_vae", None)
     if build is None:

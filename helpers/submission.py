@@ -1,11 +1,9 @@
 """Before handing in: did the notebook keep the metadata nbgrader grades by?
 
-nbgrader finds a graded cell by the ``nbgrader`` entry in its metadata. Colab keeps
-it on saving, but a cell deleted and retyped or pasted has none, and a copied cell
-duplicates its ``grade_id``. :func:`check_submission` (the last cell of every
-notebook) compares the notebook as Colab holds it (or the saved file) with the
-release's list ``templates/graded_cells.json``, written by ``python -m instructor
-make-student``; ``python -m instructor check-submission`` does it for a class.
+A cell deleted and retyped or pasted loses its ``nbgrader`` metadata; a copied one
+duplicates its ``grade_id``. :func:`check_submission` (every notebook's last cell)
+compares the notebook with ``templates/graded_cells.json`` (written by ``python -m
+instructor make-student``; ``check-submission`` there does it for a class).
 """
 
 from __future__ import annotations
@@ -51,13 +49,9 @@ class SubmissionError(LabError):
     """A notebook to check cannot be found or read."""
 
 
-def _release_cells(manifest: str | Path) -> dict[str, dict[str, dict]]:
-    return json.loads(Path(manifest).read_text(encoding="utf-8"))
-
-
 def expected_cells(notebook: str, manifest: str | Path = MANIFEST) -> dict[str, dict]:
     """The graded cells of release notebook ``notebook`` (e.g. "05_generate")."""
-    known = _release_cells(manifest)
+    known = json.loads(Path(manifest).read_text(encoding="utf-8"))
     if notebook not in known:
         raise SubmissionError(
             f"unknown notebook {notebook!r}: the lab's notebooks are "
@@ -148,10 +142,8 @@ def _guess_notebook(nb: dict, known: list[str], source: str = "") -> str | None:
         if prefix in known:
             return prefix
     name = str(nb.get("metadata", {}).get("colab", {}).get("name", ""))
-    file_name = Path(source).name if source else ""  # nbgrader's <NN_name>.ipynb
-    return next((k for k in known if k in name), None) or next(
-        (k for k in known if k in file_name), None
-    )
+    file_name = Path(source).name  # nbgrader's <NN_name>.ipynb
+    return next((k for text in (name, file_name) for k in known if k in text), None)
 
 
 def check_notebook(
@@ -162,7 +154,7 @@ def check_notebook(
     ``notebook`` (e.g. "05_generate") defaults to the one its grade_ids or file
     name say; ``source`` says where it came from, for the report.
     """
-    known = list(_release_cells(manifest))
+    known = list(json.loads(Path(manifest).read_text(encoding="utf-8")))
     notebook = notebook or _guess_notebook(nb, known, source)
     if notebook is None:
         raise SubmissionError(
@@ -201,11 +193,8 @@ def check_notebook(
 
 
 def live_colab_notebook(timeout: int = 120) -> dict:
-    """The running notebook as Colab holds it now (what Download .ipynb saves).
-
-    Raises:
-        SubmissionError: not running in Colab.
-    """
+    """The running notebook as Colab holds it now (what Download .ipynb saves);
+    SubmissionError outside Colab."""
     try:
         from google.colab import _message  # only inside Colab
     except ImportError as error:
