@@ -766,7 +766,8 @@ def _stamp(path: Path):
     """(inode, mtime) of a real folder, None for a link or nothing."""
     if path.is_symlink() or not path.is_dir():
         return None
-    return path.stat().st_ino, path.stat().st_mtime_ns
+    status = path.stat()
+    return status.st_ino, status.st_mtime_ns
 
 
 # The one entry point -------------------------------------------------------------

@@ -7,6 +7,7 @@ evaluate yesterday's model. Beside those files: ``.lock`` while ``train`` runs
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -28,12 +29,9 @@ SOLUTION_MODULES = ("helpers.solution", "vaelab.solution")
 def solution_spec():
     """The import spec of the lab's reference parts, or None where none ship."""
     for name in SOLUTION_MODULES:
-        try:
-            spec = importlib.util.find_spec(name)
-        except ModuleNotFoundError:  # no vaelab: not a checkout
-            spec = None
-        if spec is not None:
-            return spec
+        with contextlib.suppress(ModuleNotFoundError):  # no vaelab: not a checkout
+            if spec := importlib.util.find_spec(name):
+                return spec
     return None
 
 
