@@ -129,3 +129,14 @@ def test_python_m_vaelab_and_help_without_tensorflow():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "TF_LOADED False"
+
+
+def test_python_m_helpers_says_where_the_commands_went():
+    """The students' package holds no command line; its old entry point says so."""
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers", "make-student", "--check"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "`python -m vaelab <command>`" in done.stderr
+    assert "`python -m instructor <command>`" in done.stderr
