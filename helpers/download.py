@@ -1,9 +1,6 @@
-"""Get the real CelebA from Kaggle, opendatasets, a mirror URL or a local copy.
-
-A verified copy is recorded in ``DEST/.celeba-verified.json``; ``DEST/celeba`` is the
-extracted archive or a link to kagglehub's cache or a local folder. No message, log
-or file ever holds a key or token.
-"""
+"""Get the real CelebA from Kaggle, opendatasets, a mirror URL or a local copy into
+DEST (``DEST/celeba``: the extracted archive or a link to the data), verified, with a
+marker ``DEST/.celeba-verified.json``. No message, log or file holds a key or token."""
 
 from __future__ import annotations
 
@@ -22,31 +19,11 @@ import urllib.error
 import urllib.parse
 import warnings
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from unittest import mock
 
-from helpers.archives import (
-    KIND_NAMES,
-    ArchiveError,
-    Member,
-    archive_kind,
-    extract_member,
-    list_members,
-    open_archive,
-    unsafe_reason,
-)
-from helpers.celeba import (
-    CELEBA_TOTAL,
-    CelebAFiles,
-    count_images,
-    describe_missing,
-    detect_layout,
-    expected_paths_text,
-    find_celeba,
-    read_attributes,
-    read_partitions,
-)
+from helpers import archives, celeba
+from helpers.celeba import CelebAFiles, count_images, find_celeba
 from helpers.environment import in_colab, in_notebook
 from helpers.errors import CredentialsError, DataError, DownloadError, LabError
 from helpers.files import atomic_write_text, sha256_file
@@ -55,20 +32,15 @@ SOURCES = ("kaggle", "opendatasets", "url", "local")
 KAGGLE_HANDLE = "jessicali9530/celeba-dataset"
 KAGGLE_URL = f"https://www.kaggle.com/datasets/{KAGGLE_HANDLE}"
 MARKER = ".celeba-verified.json"
-LINK_NAME = "celeba"  # DEST/celeba: the extracted copy, or a link to kagglehub's
+LINK_NAME = "celeba"  # DEST/celeba: the extracted copy, or a link to the data
 NETWORK_TIMEOUT = 30.0  # seconds to connect or between bytes; a dead link fails fast
 
 _KAGGLE_HINT = f"python -m vaelab download --source kaggle --dest DIR ({KAGGLE_URL})"
 
 
-# Verification and the completion marker -------------------------------------------
 def verify(files: CelebAFiles, expected_images: int | None = None) -> CelebAFiles:
-    """Check that a located copy of CelebA is complete and consistent; return it.
-
-    ``expected_images`` None accepts any positive count but warns when it is not
-    CelebA's 202,599. Raises DataError: no images, another count, a list file that
-    does not parse, or lists that disagree with the images.
-    """
+    """Check that a copy of CelebA is complete and consistent (DataError); return it.
+    ``expected_images`` None accepts any positive count, warning unless CelebA's."""
     with os.scandir(files.image_dir) as entries:
         on_disk = {e.name for e in entries if e.name.lower().endswith(".jpg")}
     n = len(on_disk)
@@ -78,23 +50,21 @@ def verify(files: CelebAFiles, expected_images: int | None = None) -> CelebAFile
             f"{files.image_dir} holds {n:,} images, expected {wanted}: the download "
             "or extraction is incomplete."
         )
-    if expected_images is None and n != CELEBA_TOTAL:
+    if expected_images is None and n != celeba.CELEBA_TOTAL:
         warnings.warn(
-            f"{files.image_dir} holds {n:,} images, not CelebA's {CELEBA_TOTAL:,}: "
-            "fine for a generated slice, but a partial copy of the real data.",
+            f"{files.image_dir} holds {n:,} images, not CelebA's "
+            f"{celeba.CELEBA_TOTAL:,}: a generated slice, or a partial copy.",
             stacklevel=2,
         )
-    ids, _ = read_attributes(files)
-    partitions = read_partitions(files)
-    counts = {files.attr_file: len(ids), files.partition_file: len(partitions)}
-    for path, count in counts.items():
-        if count != n:
+    ids = celeba.read_attributes(files)[0]
+    lists = {files.attr_file: ids, files.partition_file: celeba.read_partitions(files)}
+    for path, listed in lists.items():
+        if len(listed) != n:
             raise DataError(
-                f"{path} lists {count:,} images but {files.image_dir} holds {n:,}: "
-                "the lists and the images do not belong together."
+                f"{path} lists {len(listed):,} images but {files.image_dir} holds "
+                f"{n:,}: the lists and the images do not belong together."
             )
-    missing = sorted(set(ids) - on_disk)
-    if missing:
+    if missing := sorted(set(ids) - on_disk):
         raise DataError(
             f"{len(missing):,} images listed in {files.attr_file} are not in "
             f"{files.image_dir}, e.g. {', '.join(missing[:3])}."
@@ -102,25 +72,18 @@ def verify(files: CelebAFiles, expected_images: int | None = None) -> CelebAFile
     return files
 
 
-def verified_copy(
-    dest: str | os.PathLike, expected_images: int | None = None
-) -> CelebAFiles | None:
-    """The copy a marker in ``dest`` records, or None if it is gone or changed.
-
-    Cheap: the recorded folder must still hold the recorded number of images.
-    """
+def verified_copy(dest, expected_images: int | None = None) -> CelebAFiles | None:
+    """The copy a marker in ``dest`` records (cheap: same image count), or None."""
     try:
         record = json.loads((Path(dest).expanduser() / MARKER).read_text())
         files = find_celeba(record["root"])
         images = count_images(files)
     except (OSError, ValueError, KeyError, TypeError, DataError):
         return None
-    if images != record.get("images") or expected_images not in (None, images):
-        return None
-    return files
+    same = images == record.get("images") and expected_images in (None, images)
+    return files if same else None
 
 
-# Archives: what was saved, and extracting it safely --------------------------------
 def _web_page(path: Path) -> str | None:
     """Explain a web page saved in place of an archive, or None if it is not one."""
     with open(path, "rb") as f:
@@ -143,16 +106,14 @@ def _web_page(path: Path) -> str | None:
 
 def _check_archive(path: Path) -> str:
     """The kind of archive ``path`` is by its bytes; DownloadError if none is."""
-    page = _web_page(path)
-    if page:
+    if page := _web_page(path):
         raise DownloadError(page)
-    kind, size = archive_kind(path), path.stat().st_size
+    kind, size = archives.archive_kind(path), path.stat().st_size
     if kind is None:
-        what = "an empty file" if size == 0 else f"{size:,} bytes"
         raise DownloadError(
-            f"{path} is neither a zip nor a tar archive ({what}; its first bytes "
-            "match no archive format): it is truncated, corrupt or another kind of "
-            "file. Download it again, or use Kaggle: " + _KAGGLE_HINT
+            f"{path} is neither a zip nor a tar archive ({size:,} bytes, no archive's "
+            "first bytes): empty, truncated, corrupt or another kind of file. "
+            f"Download it again, or use Kaggle: {_KAGGLE_HINT}"
         )
     if kind == "zip" and not zipfile.is_zipfile(path):
         raise DownloadError(
@@ -162,187 +123,125 @@ def _check_archive(path: Path) -> str:
     return kind
 
 
-def safe_extract_zip(
-    zip_path: str | os.PathLike,
-    dest: str | os.PathLike,
-    *,
-    name: str | None = None,
-    replace: bool = False,
-    celeba_layout: bool = False,
-) -> Path:
-    """Extract a zip or tar archive (known by its bytes) into ``dest/name`` safely.
-
-    An unsafe entry (absolute, ``..``, link, device) or a size above the free disk
-    refuses the whole archive before anything is written; the rest is renamed to
-    ``dest/name`` (default: the archive's stem) in one step. With ``celeba_layout``
-    only the folder holding a CelebA layout is extracted (none: DataError).
-    Anything else wrong raises DownloadError.
-    """
+def safe_extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Extract the CelebA folder of a zip or tar to dest/celeba in one rename; refuse
+    it all, writing nothing, for an unsafe entry (absolute, ``..``, link, device), no
+    CelebA layout (DataError) or too little free disk."""
     zip_path, dest = Path(zip_path), Path(dest).expanduser()
-    suffix = r"\.(tar\.gz|tar\.bz2|tar\.xz|tgz|tar|zip)$"
-    target = dest / (name or re.sub(suffix, "", zip_path.name, flags=re.IGNORECASE))
-    kind = _check_archive(zip_path)
+    target, kind = dest / LINK_NAME, _check_archive(zip_path)
     try:
-        with open_archive(zip_path, kind) as archive:
-            members = list_members(archive)
-            _refuse_unsafe(zip_path, members)
-            if celeba_layout:
-                members = _layout_members(zip_path, kind, members)
-            if (target.exists() or target.is_symlink()) and not replace:
+        with archives.open_archive(zip_path, kind) as (archive, members):
+            if unsafe := archives.unsafe_entries(members):
                 raise DownloadError(
-                    f"{target} already exists: remove it or pass replace=True."
+                    f"refused to extract {zip_path}: {len(unsafe)} unsafe entr"
+                    f"{'y' if len(unsafe) == 1 else 'ies'} ({'; '.join(unsafe[:3])}). "
+                    "Nothing was written; CelebA from Kaggle has none."
                 )
+            names = [m.name for m in members if m.kind == "file"]
+            if (found := celeba.detect_layout(names)) is None:
+                raise DataError(
+                    f"No CelebA layout found in {zip_path} ({archives.KIND_NAMES[kind]}"
+                    "); nothing was extracted. Expected, at any depth:\n"
+                    f"{celeba.expected_paths_text()}\nClosest matches:\n"
+                    f"{celeba.describe_missing(names)}\nUse the CelebA archive from "
+                    "Kaggle, or unpack it yourself and pass the folder: --source "
+                    "local --from FOLDER."
+                )
+            if prefix := found[0]:
+                print(
+                    f"CelebA found under {prefix} in {zip_path}: extracting that folder"
+                )
+            members = [
+                dataclasses.replace(m, name=m.name[len(prefix) :])
+                for m in members
+                if m.name.startswith(prefix)
+                and m.name.rstrip("/") != prefix.rstrip("/")
+            ]
             dest.mkdir(parents=True, exist_ok=True)
             needed = sum(m.size for m in members if m.kind == "file")
-            free = shutil.disk_usage(dest).free
-            if needed > free:
+            if needed > (free := shutil.disk_usage(dest).free):
                 raise DownloadError(
-                    f"extracting {zip_path} needs {needed / 1e9:.1f} GB but only "
-                    f"{free / 1e9:.1f} GB is free under {dest}: free some space, or "
-                    "pass a --dest on another disk."
+                    f"extracting {zip_path} needs {needed / 1e9:.1f} GB, {dest} has "
+                    f"{free / 1e9:.1f} GB free: free some space, or use another --dest."
                 )
-            _extract_all(zip_path, archive, members, target)
-    except (ArchiveError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
+            for stale in dest.glob(".partial-*"):
+                print(f"removing an unfinished extraction: {stale}")
+                shutil.rmtree(stale, ignore_errors=True)
+            with tempfile.TemporaryDirectory(prefix=".partial-", dir=dest) as partial:
+                payload = Path(partial) / "payload"  # too deep for find_celeba to see
+                print(f"extracting {len(members):,} entries of {zip_path} ...")
+                for k, member in enumerate(members, 1):
+                    archives.extract_member(archive, member, payload / member.name)
+                    if k % 50_000 == 0:
+                        print(f"  {k:,} / {len(members):,}")
+                payload.mkdir(exist_ok=True)  # an empty archive
+                if target.is_symlink() or target.is_file():
+                    target.unlink()
+                elif target.exists():
+                    shutil.rmtree(target)
+                os.replace(payload, target)
+    except archives.ArchiveError as error:
         raise DownloadError(
-            f"{zip_path}: {KIND_NAMES[kind]}, but truncated or corrupt "
+            f"{zip_path}: {archives.KIND_NAMES[kind]}, but truncated or corrupt "
             f"({zip_path.stat().st_size:,} bytes; {error}); download it again."
         ) from None
     return target
 
 
-def _refuse_unsafe(path: Path, members: list[Member]) -> None:
-    unsafe = [(m.original, why) for m in members if (why := unsafe_reason(m))]
-    if unsafe:
-        shown = "; ".join(f"{n!r} {why}" for n, why in unsafe[:3])
-        raise DownloadError(
-            f"refused to extract {path}: {len(unsafe)} unsafe entr"
-            f"{'y' if len(unsafe) == 1 else 'ies'} ({shown}). Nothing was "
-            "written. A genuine CelebA archive has none: get it from Kaggle."
-        )
-
-
-def _layout_members(path: Path, kind: str, members: list[Member]) -> list[Member]:
-    """The members under the archive's CelebA layout, renamed relative to it."""
-    names = [m.name for m in members if m.kind == "file"]
-    found = detect_layout(names)
-    if found is None:
-        raise DataError(
-            f"No CelebA layout found in {path} ({KIND_NAMES[kind]}); nothing was "
-            f"extracted. Expected, at any depth:\n{expected_paths_text()}\n"
-            f"Closest matches:\n{describe_missing(names)}\n"
-            "Use the CelebA archive from Kaggle, or unpack it yourself and pass the "
-            "folder: --source local --from FOLDER."
-        )
-    prefix = found[0]
-    if prefix:
-        print(f"CelebA found under {prefix} in {path}: extracting that folder")
-    kept = []
-    for member in members:
-        name = member.name.removeprefix("./")
-        if name.startswith(prefix) and name.rstrip("/") != prefix.rstrip("/"):
-            kept.append(dataclasses.replace(member, name=name[len(prefix) :]))
-    return kept
-
-
-def _extract_all(path: Path, archive, members: list[Member], target: Path) -> None:
-    """Extract into a fresh ``.partial-`` folder, then rename it to ``target``."""
-    for stale in target.parent.glob(".partial-*"):
-        print(f"removing an unfinished extraction: {stale}")
-        shutil.rmtree(stale, ignore_errors=True)
-    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
-    try:
-        payload = partial / "payload"  # deep enough that find_celeba never sees it
-        print(f"extracting {len(members):,} entries of {path} ...")
-        for k, member in enumerate(members, 1):
-            extract_member(archive, member, payload / member.name)
-            if k % 50_000 == 0:
-                print(f"  {k:,} / {len(members):,}")
-        payload.mkdir(exist_ok=True)  # an empty archive
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-        elif target.exists():
-            shutil.rmtree(target)
-        os.replace(payload, target)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-
-
-# Network errors ----------------------------------------------------------------------
-def _causes(error: BaseException):
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        yield error
-        if isinstance(getattr(error, "reason", None), BaseException):  # URLError
-            yield error.reason
-        error = error.__cause__ or error.__context__
-
-
-def _network_reason(error: BaseException) -> str | None:
-    """Name the connection failure behind ``error``, or None if it is not one."""
+def _failure(error: BaseException) -> tuple[int | None, str | None]:
+    """The HTTP status and the connection failure (in words) behind ``error``."""
     import requests  # comes with kagglehub
 
-    unreachable = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN}
     failed = (ConnectionError, requests.ConnectionError, requests.Timeout)
-    for cause in _causes(error):
-        if isinstance(cause, socket.gaierror):
-            return "the server's name could not be looked up"
-        if isinstance(cause, ConnectionRefusedError):
-            return "the connection was refused"
-        if isinstance(cause, (TimeoutError, socket.timeout)):
-            return f"no answer within {NETWORK_TIMEOUT:g} s"
-        if isinstance(cause, failed) or getattr(cause, "errno", None) in unreachable:
-            return "the connection failed"
-    return None
+    named = [
+        (socket.gaierror, "the server's name could not be looked up"),
+        (ConnectionRefusedError, "the connection was refused"),
+        (TimeoutError, f"no answer within {NETWORK_TIMEOUT:g} s"),
+        (failed, "the connection failed"),
+    ]
+    unreachable = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN}
+    status, reason, seen = None, None, set()
+    while error is not None and id(error) not in seen:  # its causes, first to last
+        seen.add(id(error))
+        for cause in (error, getattr(error, "reason", None)):  # and URLError's reason
+            code = getattr(getattr(cause, "response", None), "status_code", None)
+            if isinstance(cause, urllib.error.HTTPError):
+                code = cause.code
+            status = status or (code and int(code))
+            if reason is None and getattr(cause, "errno", None) in unreachable:
+                reason = "the connection failed"
+            reason = reason or next((w for k, w in named if isinstance(cause, k)), None)
+        error = error.__cause__ or error.__context__
+    return status, reason
 
 
-def _http_status(error: BaseException) -> int | None:
-    for cause in _causes(error):
-        if isinstance(cause, urllib.error.HTTPError):
-            return cause.code
-        response = getattr(cause, "response", None)
-        if getattr(response, "status_code", None) is not None:
-            return int(response.status_code)
-    return None
-
-
-# Kaggle credentials ------------------------------------------------------------------
-# kagglehub 1.0 sends a token before a username/key pair, but in Colab it reads only
-# the KAGGLE_API_TOKEN secret and swallows every error. So the lab looks itself, in
-# that order, and gives what it found to kagglehub through its documented
-# environment variables for the download only; with nothing, it tries anonymously.
+# Kaggle credentials: kagglehub 1.0 prefers a token to a username/key pair, but in
+# Colab reads only the KAGGLE_API_TOKEN secret and swallows every error: so the lab
+# looks itself, in that order, and exports what it found for the download only.
 KAGGLE_SETTINGS = "https://www.kaggle.com/settings"
 TOKEN_VARIABLE = "KAGGLE_API_TOKEN"
 PAIR_VARIABLES = ("KAGGLE_USERNAME", "KAGGLE_KEY")
 _NEW_TOKEN = f"{KAGGLE_SETTINGS} (API, Create New Token)"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class KaggleCredentials:
-    """Which Kaggle credentials a download sends ("token", "pair" or "none").
-
-    ``source`` says where they were found; ``env`` (secret: not in ``repr``) holds
-    the variables kagglehub gets during the download."""
+    """What a download sends (``kind`` "token", "pair" or "none"), from ``source``;
+    ``env``, the variables kagglehub gets, is secret: not in repr."""
 
     kind: str
     source: str
-    env: dict = field(default_factory=dict, repr=False, compare=False)
-    notes: tuple = ()
+    env: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def describe(self) -> str:
-        """One line for the student: what will be sent to Kaggle."""
         if self.kind == "none":
             return (
                 "Kaggle: no credentials found, so none are sent: trying the anonymous "
-                "download Kaggle allows for public datasets. (To sign in, add your "
-                f"API token from {KAGGLE_SETTINGS} as the Colab secret "
-                f"{TOKEN_VARIABLE}, or the environment variable of that name.)"
+                f"download of a public dataset (to sign in, set the Colab secret or "
+                f"environment variable {TOKEN_VARIABLE} to a token from {_NEW_TOKEN})."
             )
         what = "API token" if self.kind == "token" else "username and key"
         return f"Kaggle: signing in with the {what} from {self.source}."
-
-
-_NOBODY = KaggleCredentials("none", "nothing")
 
 
 def _kaggle_json_path() -> Path:
@@ -353,15 +252,19 @@ def _kaggle_json_path() -> Path:
 def _ways_to_sign_in() -> str:
     json_path = _kaggle_json_path()
     return (
-        f"Create an API token at {_NEW_TOKEN}, then give it in one of these ways "
-        f"and run again:\n  1. on Colab: the notebook secret {TOKEN_VARIABLE} (the "
-        "key icon on the left; switch on its notebook access);\n"
-        f"  2. elsewhere: the environment variable {TOKEN_VARIABLE};\n"
-        "  3. an older username/key pair: the Colab secrets or environment variables "
-        f"KAGGLE_USERNAME and KAGGLE_KEY, or the kaggle.json file saved as "
-        f"{json_path} (or in the folder named by KAGGLE_CONFIG_DIR), then "
-        f"`chmod 600 {json_path}`.\n"
+        f"Create an API token at {_NEW_TOKEN}, give it in one of these ways and run "
+        f"again:\n  1. on Colab: the notebook secret {TOKEN_VARIABLE} (key icon on the "
+        f"left; switch on notebook access);\n  2. elsewhere: the environment variable "
+        f"{TOKEN_VARIABLE};\n  3. an older username/key pair: the Colab secrets or "
+        "environment variables KAGGLE_USERNAME and KAGGLE_KEY, or kaggle.json saved "
+        f"as {json_path} (or in $KAGGLE_CONFIG_DIR), then `chmod 600 {json_path}`.\n"
         "Or use a copy you already have: --source local --from ZIP_OR_FOLDER."
+    )
+
+
+def _unusable(where, what: str, fix: str):
+    return lambda problem: CredentialsError(
+        f"{where} is not a usable Kaggle {what}: {problem}. {fix}"
     )
 
 
@@ -384,20 +287,15 @@ def _file_text(path: Path, encoding: str, bad) -> str:
 
 
 def read_kaggle_json(path: str | os.PathLike) -> tuple[str, str]:
-    """Read a kaggle.json file; return (username, key).
-
-    Raises CredentialsError (one line, never the file's content).
-    """
+    """(username, key) from a kaggle.json; CredentialsError (one line, no content)."""
     path = Path(path)
-
-    def bad(problem: str) -> CredentialsError:
-        return CredentialsError(
-            f"{path} is not a usable Kaggle credentials file: {problem}. Replace it "
-            f"with a fresh kaggle.json from {_NEW_TOKEN}, which reads "
-            '{"username": "...", "key": "..."}, or delete it and give an API token '
-            f"as {TOKEN_VARIABLE} (a Colab secret or environment variable)."
-        )
-
+    bad = _unusable(
+        path,
+        "credentials file",
+        f"Replace it with a fresh kaggle.json from {_NEW_TOKEN}, which reads "
+        '{"username": "...", "key": "..."}, or delete it and give an API token as '
+        f"{TOKEN_VARIABLE} (a Colab secret or environment variable).",
+    )
     text = _file_text(path, "utf-8-sig", bad)
     if not text.strip():
         raise bad("it is empty")
@@ -408,8 +306,7 @@ def read_kaggle_json(path: str | os.PathLike) -> tuple[str, str]:
         raise bad(f"it is not valid JSON ({where})") from None
     if not isinstance(record, dict):
         raise bad(f"it holds {_json_type(record)}, not a JSON object")
-    missing = [f'"{name}"' for name in ("username", "key") if name not in record]
-    if missing:
+    if missing := [f'"{n}"' for n in ("username", "key") if n not in record]:
         raise bad(f"it has no {' and '.join(missing)} field")
     for name in ("username", "key"):
         if not isinstance(record[name], str):
@@ -420,28 +317,10 @@ def read_kaggle_json(path: str | os.PathLike) -> tuple[str, str]:
 
 
 def _token_problem(text: str) -> str | None:
-    text = text.strip()
-    if not text:
+    if not (text := text.strip()):
         return "it is empty"
     if not (text.isascii() and text.isprintable()) or any(c.isspace() for c in text):
         return "it holds spaces, control or non-ASCII characters, not one token"
-    return None
-
-
-def _read_token_file(path: Path) -> str:
-    """The token in ``path`` (kagglehub reads it too); a bad file is one clear line."""
-
-    def bad(problem: str) -> CredentialsError:
-        return CredentialsError(
-            f"{path} is not a usable Kaggle API token: {problem}; put your API token "
-            f"from {_NEW_TOKEN} in it, or delete it (`rm {path}`), and run again."
-        )
-
-    text = _file_text(path, "utf-8", bad)
-    problem = _token_problem(text)
-    if problem:
-        raise bad(problem)
-    return text.strip()
 
 
 def _colab_userdata():
@@ -451,25 +330,23 @@ def _colab_userdata():
             from google.colab import userdata  # type: ignore[import-not-found]
 
             return userdata
-    return None
 
 
-def _colab_secret(userdata, name: str, notes: list) -> str | None:
+def _colab_secret(userdata, name: str) -> str | None:
     """The Colab secret ``name`` without whitespace, or None if it is not set."""
     try:
         value = userdata.get(name)
-    except Exception as error:
-        if isinstance(error, getattr(userdata, "SecretNotFoundError", ())):
-            return None
-        if isinstance(error, getattr(userdata, "NotebookAccessError", ())):
-            raise CredentialsError(
-                f"the Colab secret {name} exists, but this notebook may not read "
-                "it: open the key icon on the left, switch on its notebook access "
-                "(or allow access when Colab asks) and run this cell again."
-            ) from None
-        # TimeoutException (not run from the Colab page), or a Colab change.
+    except getattr(userdata, "SecretNotFoundError", ()):
+        return None
+    except getattr(userdata, "NotebookAccessError", ()):
+        raise CredentialsError(
+            f"the Colab secret {name} exists, but this notebook may not read it: "
+            "open the key icon on the left, switch on its notebook access (or allow "
+            "access when Colab asks) and run this cell again."
+        ) from None
+    except Exception as error:  # TimeoutException: not run from the Colab page
         why = type(error).__name__
-        notes.append(f"the Colab secret {name} could not be read ({why})")
+        print(f"note: the Colab secret {name} could not be read ({why})")
         return None
     return "".join(str(value or "").split()) or None
 
@@ -478,107 +355,84 @@ def _environment_variable(name: str) -> str | None:
     value = os.environ.get(name)
     if value is not None and not value.strip():
         raise CredentialsError(
-            f"the environment variable {name} is set but empty: unset it (`unset "
-            f"{name}`) or set it to its value (a token: from {_NEW_TOKEN}), and run "
-            "again."
+            f"the environment variable {name} is set but empty: `unset {name}`, or "
+            f"set it (a token: from {_NEW_TOKEN}), and run again."
         )
     return value
 
 
 def find_kaggle_credentials() -> KaggleCredentials:
-    """Find the Kaggle credentials a download will send (in README's order).
-
-    Nothing found is kind "none" (an anonymous download). Raises CredentialsError
-    for an empty or garbled variable or token, half a pair, a Colab secret this
-    notebook may not read, or an unusable file, naming them, never their values.
-    """
-    notes: list[str] = []
+    """The Kaggle credentials a download will send (README's order); CredentialsError
+    names a garbled variable, secret, token or file or half a pair, never a value."""
     places = [("environment variable", _environment_variable)]
-    userdata = _colab_userdata()
-    if userdata is not None:
-        places.append(("Colab secret", lambda n: _colab_secret(userdata, n, notes)))
-    found = _find_token(places) or _find_pair(places)
-    json_path = _kaggle_json_path()
-    if found is None and json_path.exists():
-        pair = dict(zip(PAIR_VARIABLES, read_kaggle_json(json_path)))
-        found = ("pair", str(json_path), pair)
-        with contextlib.suppress(OSError):
-            if json_path.stat().st_mode & 0o077:
-                notes.append(f"other users can read {json_path}: chmod 600 {json_path}")
-    return KaggleCredentials(*(found or ("none", "nothing", {})), tuple(notes))
-
-
-def _find_token(places) -> tuple | None:
+    if (userdata := _colab_userdata()) is not None:
+        places.append(("Colab secret", lambda n: _colab_secret(userdata, n)))
     for label, get in places:
-        token = get(TOKEN_VARIABLE)
-        if token:
+        if token := get(TOKEN_VARIABLE):
             where = f"the {label} {TOKEN_VARIABLE}"
-            problem = _token_problem(token)
-            if problem:
-                raise CredentialsError(
-                    f"{where} is not a usable Kaggle API token: {problem}. Set it to "
-                    f"the token from {_NEW_TOKEN}, and run again."
-                )
-            return "token", where, {TOKEN_VARIABLE: token.strip()}
-    for name in ("access_token", "access_token.txt"):
-        path = Path.home() / ".kaggle" / name
-        if path.exists() and _read_token_file(path):
-            return "token", str(path), {}
-    return None
-
-
-def _find_pair(places) -> tuple | None:
+            if problem := _token_problem(token):
+                fix = f"Set it to the token from {_NEW_TOKEN}, and run again."
+                raise _unusable(where, "API token", fix)(problem)
+            return KaggleCredentials("token", where, {TOKEN_VARIABLE: token.strip()})
+    for name in ("access_token", "access_token.txt"):  # kagglehub reads them itself
+        if (path := Path.home() / ".kaggle" / name).exists():
+            fix = f"Put your token from {_NEW_TOKEN} in it, or `rm {path}`; run again."
+            bad = _unusable(path, "API token", fix)
+            if problem := _token_problem(_file_text(path, "utf-8", bad)):
+                raise bad(problem)
+            return KaggleCredentials("token", str(path))
     for label, get in places:
-        found = {name: get(name) for name in PAIR_VARIABLES}
-        have = [name for name, value in found.items() if value]
+        pair = {name: (get(name) or "").strip() for name in PAIR_VARIABLES}
+        have = [name for name, value in pair.items() if value]
         if len(have) == 2:
             where = f"the {label}s KAGGLE_USERNAME and KAGGLE_KEY"
-            return "pair", where, {n: v.strip() for n, v in found.items()}
+            return KaggleCredentials("pair", where, pair)
         if have:
             lack = next(name for name in PAIR_VARIABLES if name not in have)
             raise CredentialsError(
                 f"incomplete Kaggle credentials: the {label} {have[0]} is set but "
-                f"{lack} is not (both are needed). Set {lack} too, or remove "
-                f"{have[0]} and give the one API token as {TOKEN_VARIABLE} instead. "
-                + _ways_to_sign_in()
+                f"{lack} is not (both are needed). Set {lack} too, or remove {have[0]} "
+                f"and give an API token instead. {_ways_to_sign_in()}"
             )
-    return None
+    if not (json_path := _kaggle_json_path()).exists():
+        return KaggleCredentials("none", "nothing")
+    env = dict(zip(PAIR_VARIABLES, read_kaggle_json(json_path)))
+    with contextlib.suppress(OSError):
+        if json_path.stat().st_mode & 0o077:
+            print(f"note: other users can read {json_path}: chmod 600 {json_path}")
+    return KaggleCredentials("pair", str(json_path), env)
 
 
 def _refused(what: str, status: int, credentials: KaggleCredentials) -> LabError:
     """The message for an HTTP refusal, true to what was sent."""
     source = credentials.source
+    if credentials.kind == "none" and status == 404:
+        return DownloadError(
+            f"{what} found no dataset {KAGGLE_HANDLE} visible without signing in "
+            f"(HTTP 404; no credentials were sent). Check {KAGGLE_URL}; if it "
+            f"opens while you are logged in, sign in here. {_ways_to_sign_in()}"
+        )
     if credentials.kind == "none":
-        if status == 404:
-            return DownloadError(
-                f"{what} found no dataset {KAGGLE_HANDLE} visible without signing in "
-                f"(HTTP 404; no credentials were sent). Check {KAGGLE_URL}; if it "
-                f"opens while you are logged in, sign in here. {_ways_to_sign_in()}"
-            )
         return CredentialsError(
             f"{what} refused the anonymous download (HTTP {status}): no credentials "
-            "were sent, because none were found, and Kaggle wants a signed-in "
-            f"account for this download. {_ways_to_sign_in()}"
+            f"were sent (none were found). Sign in: {_ways_to_sign_in()}"
         )
     if status == 401:
         fix = f"put it in {source}"
-        if credentials.kind != "token":
+        if credentials.kind == "pair":  # or a token, which --source kaggle reads first
             fix = (
-                f"add it as the Colab secret or environment variable {TOKEN_VARIABLE} "
-                f"(used before {source}), or put a valid username and key in {source}"
+                f"fix the username and key in {source}, or give it as {TOKEN_VARIABLE}"
             )
         return CredentialsError(
-            f"{what} rejected the credentials from {source} (HTTP 401): they are "
-            "wrong, expired or revoked (an old key stops working when a new one is "
-            f"made). Create a new API token at {KAGGLE_SETTINGS}, {fix}, and run "
-            "again."
+            f"{what} rejected the credentials from {source} (HTTP 401): wrong, "
+            "expired or revoked (a new key revokes the old one). Create a new API "
+            f"token at {KAGGLE_SETTINGS}, {fix}, and run again."
         )
     if status == 403:
         return CredentialsError(
-            f"{what} accepted the credentials from {source} but refused this "
-            "dataset (HTTP 403): that account has not given the consent the dataset "
-            f"asks for. Open {KAGGLE_URL} while logged in as that account, accept "
-            "its terms (the Download button asks), and run again."
+            f"{what} accepted the credentials from {source} but refused the dataset "
+            "(HTTP 403): that account has not given the consent it asks for. Open "
+            f"{KAGGLE_URL} as that account, accept its terms, and run again."
         )
     return DownloadError(
         f"{what} found no dataset {KAGGLE_HANDLE} for the account from {source} "
@@ -594,15 +448,14 @@ def _download_errors(what: str, credentials: KaggleCredentials | None = None):
     except LabError:
         raise
     except Exception as error:
-        status, reason = _http_status(error), _network_reason(error)
+        status, reason = _failure(error)
         if credentials is not None and status in (401, 403, 404):
             raise _refused(what, status, credentials) from None
         if reason:
             raise DownloadError(
                 f"could not reach {what}: the network is unreachable ({reason}). "
-                "Check the internet connection (on Colab: is the runtime connected?) "
-                "and run the same command again. Without internet, copy CelebA here "
-                "yourself and use --source local --from PATH."
+                "Check the connection (on Colab: is the runtime connected?) and run "
+                "again; without one, copy CelebA here: --source local --from PATH."
             ) from None
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             raise DownloadError(
@@ -611,19 +464,18 @@ def _download_errors(what: str, credentials: KaggleCredentials | None = None):
             ) from None
         if status is not None:
             raise DownloadError(
-                f"{what} answered HTTP {status}: check the link, try again later, or "
-                "use another --source."
+                f"{what} answered HTTP {status}: check the link, retry later, or use "
+                "another --source."
             ) from None
         if credentials is not None:
             raise
         raise DownloadError(f"could not download {what}: {error}") from None
 
 
-# Sources: each returns the folder that holds (or is above) the CelebA layout -----
-def _from_kaggle(dest: Path, force: bool) -> Path:
+# Sources: each returns (the folder at or above the CelebA layout, whether it is this
+# call's extraction, to be removed if it is not CelebA) -----------------------------
+def _from_kaggle(dest: Path, force: bool) -> tuple[Path, bool]:
     credentials = find_kaggle_credentials()
-    for note in credentials.notes:
-        print(f"note: {note}")
     print(credentials.describe())
     import kagglehub
 
@@ -631,7 +483,7 @@ def _from_kaggle(dest: Path, force: bool) -> Path:
     with _download_errors("Kaggle", credentials), exported:
         cached = Path(kagglehub.dataset_download(KAGGLE_HANDLE, force_download=force))
     _link(dest, cached)
-    return cached
+    return cached, False
 
 
 def _link(dest: Path, target: Path) -> None:
@@ -645,132 +497,97 @@ def _link(dest: Path, target: Path) -> None:
     tmp = dest / f".{LINK_NAME}-link.tmp"
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        if tmp.is_symlink():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
         tmp.symlink_to(target.resolve(), target_is_directory=True)
         os.replace(tmp, link)
     except OSError as error:
         print(f"could not link {link} -> {target} ({error}); {MARKER} records it")
 
 
-def _from_opendatasets(dest: Path, force: bool) -> Path:
+def _from_opendatasets(dest: Path, force: bool) -> tuple[Path, bool]:
     import click
     import opendatasets
 
-    if Path("kaggle.json").exists():
-        read_kaggle_json(Path("kaggle.json").resolve())  # one line if it is unusable
+    sent = KaggleCredentials("pair", "opendatasets' prompt")
+    if (json_path := Path("kaggle.json").resolve()).exists():
+        read_kaggle_json(json_path)  # one line if it is unusable
+        sent = KaggleCredentials("pair", str(json_path))  # what opendatasets sends
     elif not (sys.stdin.isatty() or in_notebook()):
         raise CredentialsError(
-            "opendatasets asks for your Kaggle username and key interactively, and "
-            "this session has no terminal to ask in. Put kaggle.json (from "
-            f"{_NEW_TOKEN}) in the current folder, or use --source kaggle, which "
-            "also reads tokens, KAGGLE_USERNAME / KAGGLE_KEY and Colab secrets."
+            "opendatasets asks for your Kaggle username and key, and this session "
+            f"has no terminal to ask in: put kaggle.json (from {_NEW_TOKEN}) in the "
+            "current folder, or use --source kaggle (tokens, variables, secrets)."
         )
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        with _download_errors("Kaggle (through opendatasets)", _NOBODY):
+        with _download_errors("Kaggle (through opendatasets)", sent):
             opendatasets.download(KAGGLE_URL, data_dir=str(dest), force=force)
     except click.exceptions.Abort:
         raise CredentialsError(
-            "the Kaggle username/key prompt was cancelled: run again and enter them, "
-            "or put kaggle.json in the current folder."
+            "the Kaggle username/key prompt was cancelled: run again and enter "
+            "them, or put kaggle.json in the current folder."
         ) from None
     except SystemExit:  # the kaggle package exits when it has no usable credentials
         raise CredentialsError(
             "the kaggle package found no usable credentials: check the username and "
             "key you entered (or kaggle.json in the current folder)."
         ) from None
-    return dest / KAGGLE_HANDLE.split("/")[1]
+    return dest / KAGGLE_HANDLE.split("/")[1], False
 
 
-def _fetch_url(url: str, dest: Path, sha256: str | None, force: bool) -> Path:
-    """Download ``url`` into ``dest/downloads``; return it, or delete it and raise."""
-    import keras
-
-    name = Path(urllib.parse.urlsplit(url).path).name or "celeba.zip"
-    target = dest / "downloads" / name
-    dest.mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp otherwise
-    with _download_errors(url):
-        before = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(NETWORK_TIMEOUT)  # urllib's sockets have none
-        try:
-            matched = keras.utils.get_file(
-                fname=name,
-                origin=url,
-                file_hash=sha256,
-                hash_algorithm="sha256",
-                cache_dir=str(dest),
-                cache_subdir="downloads",
-                # With a hash, keras re-checks a kept file and fetches it again only
-                # if it is damaged; without one, only force fetches it again.
-                force_download=force and sha256 is None,
-            )
-        except Exception:
-            if not target.is_file():
-                raise
-            matched = None  # downloaded, but its hash did not match
-        finally:
-            socket.setdefaulttimeout(before)
-    try:
-        if matched is None and not _web_page(target):
-            raise DownloadError(
-                f"checksum mismatch for {url}: expected sha256 {sha256}, got "
-                f"{sha256_file(target)}. The file is incomplete, damaged or a "
-                "different file. Run again to download it afresh, or check the "
-                "--sha256 value."
-            )
-        _check_archive(target)  # a web page, or no archive at all
-    except DownloadError as error:
-        target.unlink()
-        raise DownloadError(f"{error} (The downloaded file was deleted.)") from None
-    return target
-
-
-def _from_archive(dest: Path, path: Path | None, url, sha256, force: bool) -> Path:
-    """Extract a local archive (``path``) or a downloaded one (``url``)."""
+def _from_archive(dest: Path, path: Path | None, url, sha256, force: bool):
+    """Extract a local archive (``path``) or one downloaded from ``url`` (deleted once
+    extracted, or if it is bad): (folder, whether this call extracted it)."""
     target = dest / LINK_NAME
     if target.is_dir() and not target.is_symlink() and not force:
         print(f"found an earlier extraction in {target}: checking it instead")
-        return target
-    if path is None:
+        return target, False
+    if url is not None:
+        import keras
+
         if sha256 is None:
             print("no --sha256 given: the download cannot be checked for damage")
-        path = _fetch_url(url, dest, sha256, force)
-    root = safe_extract_zip(
-        path, dest, name=LINK_NAME, replace=True, celeba_layout=True
-    )
+        name = Path(urllib.parse.urlsplit(url).path).name or "celeba.zip"
+        path = dest / "downloads" / name
+        dest.mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp otherwise
+        with _download_errors(url):
+            before = socket.getdefaulttimeout()
+            socket.setdefaulttimeout(NETWORK_TIMEOUT)  # urllib's sockets have none
+            try:
+                matched = keras.utils.get_file(  # a 64-digit hash is taken as SHA-256
+                    name,
+                    url,
+                    file_hash=sha256,
+                    cache_dir=str(dest),
+                    cache_subdir="downloads",
+                    # with a hash, keras fetches a kept file again only if it is damaged
+                    force_download=force and sha256 is None,
+                )
+            except Exception:
+                if not path.is_file():
+                    raise
+                matched = None  # downloaded, but its hash did not match
+            finally:
+                socket.setdefaulttimeout(before)
+        try:
+            if matched is None and not _web_page(path):
+                raise DownloadError(
+                    f"checksum mismatch for {url}: expected sha256 {sha256}, got "
+                    f"{sha256_file(path)}: incomplete, damaged or another file. Run "
+                    "again to download it afresh, or check the --sha256 value."
+                )
+            _check_archive(path)  # a web page, or no archive at all
+        except DownloadError as error:
+            path.unlink()
+            raise DownloadError(f"{error} (The downloaded file was deleted.)") from None
+    safe_extract_zip(path, dest)
     if url is not None:  # extracted, checked by its hash or CRCs: no longer needed
         path.unlink()
         with contextlib.suppress(OSError):
             path.parent.rmdir()
-    return root
+    return target, True
 
 
-def _from_local(dest: Path, path: str | os.PathLike | None, force: bool) -> Path:
-    if not path:
-        raise DataError("the local source needs a zip or folder: --from PATH.")
-    path = Path(path).expanduser()
-    if path.is_dir():
-        if dest.resolve() != path.resolve():
-            _link(dest, path)
-        return path
-    if not path.is_file():
-        raise DataError(
-            f"{path} does not exist. On Colab, mount Google Drive first "
-            "(from google.colab import drive; drive.mount('/content/drive'))."
-        )
-    return _from_archive(dest, path, None, None, force)
-
-
-def _stamp(path: Path):
-    """(inode, mtime) of a real folder, None for a link or nothing."""
-    if path.is_symlink() or not path.is_dir():
-        return None
-    status = path.stat()
-    return status.st_ino, status.st_mtime_ns
-
-
-# The one entry point -------------------------------------------------------------
 def download_celeba(
     dest: str | os.PathLike,
     source: str = "kaggle",
@@ -781,18 +598,11 @@ def download_celeba(
     expected_images: int | None = None,
     force: bool = False,
 ) -> CelebAFiles:
-    """Get CelebA into ``dest`` from one source, verify it and mark it verified.
-
-    ``source`` is "kaggle", "opendatasets", "url" (``url``, an archive; ``sha256``,
-    its 64 hex digits) or "local" (``path``, an archive or a folder). A second call
-    finds the marker and does nothing (offline too) unless ``force``.
-
-    Raises:
-        CredentialsError: Kaggle credentials missing or rejected.
-        DownloadError: network, checksum, a web page instead of the archive, an
-            unsafe or broken archive.
-        DataError: the copy is incomplete or not CelebA.
-    """
+    """Get CelebA into ``dest`` from ``source``: "kaggle", "opendatasets", "url"
+    (``url``, an archive; ``sha256``, its 64 hex digits) or "local" (``path``, an
+    archive or a folder); verify it and mark it verified. A second call finds the
+    marker and does nothing (offline too) unless ``force``. Raises CredentialsError,
+    DownloadError (network, checksum, a web page, a bad archive) or DataError."""
     if source not in SOURCES:
         choices = ", ".join(SOURCES)
         raise DownloadError(f"unknown source {source!r}: choose one of {choices}")
@@ -800,30 +610,37 @@ def download_celeba(
         raise DownloadError(f"a URL is only used by the url source, not {source!r}.")
     if path is not None and source != "local":
         raise DownloadError(f"a path is only used by the local source, not {source!r}.")
-    if sha256 is not None:
-        sha256 = sha256.strip().lower()
-        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-            raise DownloadError("--sha256 must be 64 hexadecimal digits.")
+    sha256 = sha256 and sha256.strip().lower()
+    if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise DownloadError("--sha256 must be 64 hexadecimal digits.")
     dest = Path(dest).expanduser()
-    files = None if force else verified_copy(dest, expected_images)
-    if files is not None:
+    if not force and (files := verified_copy(dest, expected_images)) is not None:
         print(
             f"CelebA is already verified in {files.root}: nothing to do "
             "(force=True / --force downloads it again)."
         )
         return files
-    before = _stamp(dest / LINK_NAME)
     if source == "kaggle":
-        root = _from_kaggle(dest, force)
+        root, extracted = _from_kaggle(dest, force)
     elif source == "opendatasets":
-        root = _from_opendatasets(dest, force)
+        root, extracted = _from_opendatasets(dest, force)
     elif source == "url":
         if not url:
             raise DownloadError("the url source needs a URL: --from URL (or url=...).")
-        root = _from_archive(dest, None, url, sha256, force)
+        root, extracted = _from_archive(dest, None, url, sha256, force)
+    elif not path:
+        raise DataError("the local source needs a zip or folder: --from PATH.")
+    elif (path := Path(path).expanduser()).is_dir():
+        if dest.resolve() != path.resolve():
+            _link(dest, path)
+        root, extracted = path, False
+    elif not path.is_file():
+        raise DataError(
+            f"{path} does not exist. On Colab, mount Google Drive first "
+            "(from google.colab import drive; drive.mount('/content/drive'))."
+        )
     else:
-        root = _from_local(dest, path, force)
-    extracted = root == dest / LINK_NAME and _stamp(root) not in (None, before)
+        root, extracted = _from_archive(dest, path, None, None, force)
     try:
         files = verify(find_celeba(root), expected_images)
     except DataError as error:
@@ -832,15 +649,9 @@ def download_celeba(
             shutil.rmtree(root, ignore_errors=True)
             again += f" (The extracted copy in {root} was removed.)"
         raise DataError(f"{error}{again}") from None
-    images = count_images(files)
-    record = {
-        "source": source,
-        "root": str(Path(files.root).resolve()),
-        "layout": files.layout,
-        "images": images,
-        "verified_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    dest.mkdir(parents=True, exist_ok=True)
+    images, resolved = count_images(files), str(Path(files.root).resolve())
+    record = dict(source=source, root=resolved, layout=files.layout, images=images)
+    record["verified_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
     atomic_write_text(dest / MARKER, json.dumps(record, indent=2) + "\n")
     print(f"CelebA verified: {images:,} images in {files.root}")
     return files

@@ -1,10 +1,6 @@
-"""Copies on Google Drive that a later notebook can trust: flushed, sized, hashed.
-
-Colab uploads to Drive in the background, so on the next machine a large file can
-read short for minutes (googlecolab/colabtools #659, #2607). So every copy is
-fsync-ed, read back against the SHA-256 computed while writing, and recorded last in
-a manifest (sizes and SHA-256), which a later notebook waits for, a bounded time.
-"""
+"""Copies on Google Drive that a later notebook can trust: fsync-ed, read back and
+recorded last in a manifest (sizes, SHA-256) that the next machine waits for, since
+Drive uploads in the background (googlecolab/colabtools #659, #2607)."""
 
 from __future__ import annotations
 
@@ -17,14 +13,14 @@ import socket
 import time
 from pathlib import Path
 
+from helpers.environment import ipython_shell
 from helpers.errors import DataError
 from helpers.files import atomic_write_text, sha256_file
 
 MANIFEST = ".vae-lab-manifest.json"
 CHUNK = 16 << 20
-# How long (s) a notebook waits for Drive to sync a copy, and how often it looks.
-WAIT_SECONDS = 600.0
-POLL_SECONDS = 15.0
+WAIT_SECONDS = 600.0  # how long a notebook waits for Drive to sync a copy
+POLL_SECONDS = 15.0  # and how often it looks
 WAIT_ENV = "VAE_LAB_DRIVE_WAIT"
 
 
@@ -62,30 +58,23 @@ def fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def sha256_and_fsync(path: Path) -> str:
-    """Flush ``path`` to its file system and return its SHA-256."""
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-    return sha256_file(path)
-
-
-def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+def _files(folder: Path) -> dict[str, Path]:
+    """Every file under ``folder`` but the manifest, by "/"-separated relative path."""
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+    return {p.relative_to(folder).as_posix(): p for p in paths}
 
 
 def write_manifest(folder: Path, hashes: dict[str, str] | None = None) -> dict:
-    """Flush every file in ``folder`` and record its size and SHA-256, last.
-
-    ``hashes``: SHA-256 already known, by relative path (the rest are computed).
-    """
-    folder = Path(folder)
-    hashes = hashes or {}
-    entries = {}
-    for path in _files(folder):
-        rel = path.relative_to(folder).as_posix()
-        digest = hashes.get(rel) or sha256_and_fsync(path)
+    """Flush every file in ``folder``, then record their sizes and SHA-256 (those
+    in ``hashes``, by relative path, already known)."""
+    folder, hashes, entries = Path(folder), hashes or {}, {}
+    for rel, path in _files(folder).items():
+        if rel not in hashes:
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        digest = hashes.get(rel) or sha256_file(path)
         entries[rel] = {"size": path.stat().st_size, "sha256": digest}
-    record = {"written_at": time.time(), "written_on": socket.gethostname()}
+    record = dict(written_at=time.time(), written_on=socket.gethostname())
     record["files"] = entries
     atomic_write_text(folder / MANIFEST, json.dumps(record, indent=1))  # fsync-ed
     fsync_dir(folder)
@@ -96,62 +85,47 @@ def read_manifest(folder: Path) -> dict | None:
     """The folder's manifest, or None if it has none (or it is not readable)."""
     try:
         record = json.loads((Path(folder) / MANIFEST).read_text())
-        files = record["files"]
         float(record["written_at"])
+        return record if isinstance(record["files"], dict) else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return record if isinstance(files, dict) else None
 
 
-def problems(
-    folder: Path, manifest: dict | None = None, allow_newer: bool = False
-) -> list[str] | None:
-    """One line per file missing from ``folder`` or of another size than recorded.
-
-    None when there is no manifest. With ``allow_newer`` a file modified after the
-    manifest (a run that went on) is not a problem.
-    """
-    folder = Path(folder)
-    manifest = manifest or read_manifest(folder)
-    if manifest is None:
+def problems(folder: Path, allow_newer: bool = False) -> list[str] | None:
+    """One line per file missing from ``folder`` or of another size than recorded
+    (None: no manifest); ``allow_newer``: one modified since (a run went on) is ok."""
+    if (manifest := read_manifest(folder)) is None:
         return None
     found = []
     for rel, entry in manifest["files"].items():
-        path = folder / rel
         try:
-            stat = path.stat()
+            stat = (Path(folder) / rel).stat()
         except OSError:
             found.append(f"{rel} is missing (expected {_size(entry['size'])})")
             continue
-        if stat.st_size == entry["size"]:
-            continue
-        if allow_newer and stat.st_mtime > manifest["written_at"] + 1:
-            continue  # written again after the manifest: newer, not short
-        found.append(f"{rel} has {_size(stat.st_size)} of {_size(entry['size'])}")
+        newer = allow_newer and stat.st_mtime > manifest["written_at"] + 1
+        if stat.st_size != entry["size"] and not newer:  # newer: written again
+            found.append(f"{rel} has {_size(stat.st_size)} of {_size(entry['size'])}")
     return found
 
 
 def wait_until_complete(
     folder: Path, what: str, *, verbose: bool = True, allow_newer: bool = False
 ) -> list[str] | None:
-    """Wait (at most :func:`wait_seconds`) until ``folder`` matches its manifest.
-
-    Returns None (no manifest), [] (complete), or the problems left at the end.
-    """
-    timeout, poll = wait_seconds(), POLL_SECONDS
-    found = problems(folder, allow_newer=allow_newer)
-    if not found:
+    """Wait (at most :func:`wait_seconds`) until ``folder`` matches its manifest;
+    return None (no manifest), [] (complete), or the problems left at the end."""
+    timeout, waited = wait_seconds(), 0.0
+    if not (found := problems(folder, allow_newer=allow_newer)):
         return found
     if verbose:
         print(
             f"{what} is not complete yet ({'; '.join(found[:3])}"
             f"{'; ...' if len(found) > 3 else ''}): Google Drive is probably still "
             "syncing it from the machine that wrote it. Waiting up to "
-            f"{describe_wait(timeout)} (checking every {poll:.0f} s) ..."
+            f"{describe_wait(timeout)} (checking every {POLL_SECONDS:.0f} s) ..."
         )
-    waited = 0.0
     while found and waited < timeout:
-        step = min(poll, timeout - waited)
+        step = min(POLL_SECONDS, timeout - waited)
         time.sleep(step)
         waited += step
         found = problems(folder, allow_newer=allow_newer)
@@ -161,49 +135,38 @@ def wait_until_complete(
 
 
 def copy_folder(
-    source: Path, target: Path, *, expected: dict | None = None, progress_bar=None
+    source: Path, target: Path, *, expected: dict | None, progress_bar
 ) -> dict:
-    """Copy ``source`` to ``target`` (via ``target.copying``); return its manifest.
-
-    Every file is hashed while it is read, then fsync-ed and read back; with
-    ``expected`` (the source's manifest) each must also match its record. Raises
-    IncompleteCopy otherwise, leaving ``target`` as it was.
-    """
-    source, target = Path(source), Path(target)
+    """Copy ``source`` to ``target`` (via ``target.copying``), each file hashed as read,
+    fsync-ed, read back and matched to ``expected`` (the source's manifest; else
+    IncompleteCopy, ``target`` untouched); return the copy's manifest."""
     partial = target.with_name(target.name + ".copying")
     shutil.rmtree(partial, ignore_errors=True)
-    files = _files(source)
-    if expected is not None:
-        listed = set(expected["files"])
-        missing = sorted(listed - {p.relative_to(source).as_posix() for p in files})
-        if missing:
-            raise IncompleteCopy(
-                f"{source} lacks {', '.join(missing[:3])} listed in its manifest."
-            )
+    files, wanted = _files(source), expected["files"] if expected else {}
+    if missing := sorted(set(wanted) - set(files)):
+        raise IncompleteCopy(
+            f"{source} lacks {', '.join(missing[:3])} listed in its manifest."
+        )
     hashes, bad = {}, []
     try:
-        for file in files:
-            rel = file.relative_to(source).as_posix()
-            copy = partial / rel
-            copy.parent.mkdir(parents=True, exist_ok=True)
+        for rel, file in files.items():
+            (copy := partial / rel).parent.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256()
             with open(file, "rb") as reader, open(copy, "wb") as writer:
                 while chunk := reader.read(CHUNK):
                     writer.write(chunk)
                     digest.update(chunk)
-                    if progress_bar is not None:
-                        progress_bar.update(len(chunk))
+                    progress_bar.update(len(chunk))
                 writer.flush()
                 os.fsync(writer.fileno())
             hashes[rel], size = digest.hexdigest(), copy.stat().st_size
-            want = (expected or {}).get("files", {}).get(rel)
-            if want and (want["size"] != size or want["sha256"] != hashes[rel]):
+            want = wanted.get(rel)
+            if want and (want["size"], want["sha256"]) != (size, hashes[rel]):
                 bad.append(
-                    f"{rel}: {_size(size)} read, sha256 "
-                    f"{hashes[rel][:12]}..., but {_size(want['size'])}, sha256 "
-                    f"{want['sha256'][:12]}... were written"
+                    f"{rel}: {_size(size)}, sha256 {hashes[rel][:12]}... read, but "
+                    f"{_size(want['size'])}, {want['sha256'][:12]}... written"
                 )
-            elif sha256_and_fsync(copy) != hashes[rel]:
+            elif sha256_file(copy) != hashes[rel]:
                 bad.append(f"{rel}: the copy reads back differently")
         if bad:
             raise IncompleteCopy(
@@ -220,35 +183,26 @@ def copy_folder(
     return manifest
 
 
-def changed_since_manifest(folder: Path) -> bool:
-    """True when a file in ``folder`` is newer than, or absent from, its manifest."""
-    manifest = read_manifest(folder) or {"files": {}, "written_at": 0.0}
-    for path in _files(folder):
-        entry = manifest["files"].get(path.relative_to(folder).as_posix(), {})
-        stat = path.stat()
-        if entry.get("size") != stat.st_size or stat.st_mtime > manifest["written_at"]:
-            return True
-    return False
-
-
 def watched_folders(runs_dir: Path, extra=()) -> list[Path]:
     """Every run directory under ``runs_dir``, and the ``extra`` folders that exist."""
-    runs_dir = Path(runs_dir)
-    folders = []
-    if runs_dir.is_dir():
-        folders = sorted(p for p in runs_dir.iterdir() if p.is_dir())
-    return folders + [Path(p) for p in extra if Path(p).is_dir()]
+    runs = sorted(p for p in Path(runs_dir).glob("*") if p.is_dir())
+    return runs + [Path(p) for p in extra if Path(p).is_dir()]
 
 
 def flush(runs_dir: Path, extra=()) -> list[Path]:
-    """Re-record (fsync-ed) every run directory and ``extra`` folder that changed.
-
-    Returns the folders whose manifest was written.
-    """
-    folders = watched_folders(runs_dir, extra)
-    written = [f for f in folders if changed_since_manifest(f)]
-    for folder in written:
-        write_manifest(folder)
+    """Re-record every watched folder with a file newer than, or not as recorded in,
+    its manifest; return those folders."""
+    written = []
+    for folder in watched_folders(runs_dir, extra):
+        manifest = read_manifest(folder) or {"files": {}, "written_at": 0.0}
+        recorded = manifest["files"]
+        if any(
+            (s := path.stat()).st_size != recorded.get(rel, {}).get("size")
+            or s.st_mtime > manifest["written_at"]
+            for rel, path in _files(folder).items()
+        ):
+            written.append(folder)
+            write_manifest(folder)
     return written
 
 
@@ -257,21 +211,16 @@ _hooks: dict[str, object] = {}
 
 def keep_flushed(runs_dir: Path, extra=()) -> bool:
     """After every notebook cell, :func:`flush` ``runs_dir``; False outside IPython."""
-    from helpers.environment import ipython_shell
-
-    shell = ipython_shell()
-    if shell is None or not hasattr(shell, "events"):
+    if not hasattr(shell := ipython_shell(), "events"):
         return False
-    key = str(runs_dir)
-    if key in _hooks:
-        return True
+    if str(runs_dir) not in _hooks:
 
-    def after_cell(*_):
-        try:
-            flush(runs_dir, extra)
-        except OSError as error:  # Drive unmounted, full, ...: say it, go on
-            print(f"note: could not flush {runs_dir} to Google Drive ({error})")
+        def after_cell(*_):
+            try:
+                flush(runs_dir, extra)
+            except OSError as error:  # Drive unmounted, full, ...: say it, go on
+                print(f"note: could not flush {runs_dir} to Google Drive ({error})")
 
-    shell.events.register("post_run_cell", after_cell)
-    _hooks[key] = after_cell
+        shell.events.register("post_run_cell", after_cell)
+        _hooks[str(runs_dir)] = after_cell
     return True

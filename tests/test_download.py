@@ -523,6 +523,23 @@ def test_opendatasets_rejected_credentials_exit_is_caught(fake_opendatasets, tmp
     assert SECRET not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "status, said", [(401, "rejected the credentials from"), (403, "consent")]
+)
+def test_opendatasets_refusal_names_the_credentials_it_sent(
+    fake_opendatasets, tmp_path, capsys, status, said
+):
+    """opendatasets sends ./kaggle.json (or what was typed): not an anonymous try."""
+    fake_opendatasets.result = http_error(status)
+    with pytest.raises(CredentialsError) as caught:
+        download_celeba(tmp_path / "data", "opendatasets")
+    message = str(caught.value)
+    assert f"(HTTP {status})" in message and said in message
+    assert str(tmp_path / "kaggle.json") in message
+    assert "anonymous" not in message and "no credentials were sent" not in message
+    assert SECRET not in everything_shown(caught, capsys)
+
+
 # Zip archives ---------------------------------------------------------------------
 def _zip_with(path: Path, name: str, *, symlink: bool = False) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
@@ -577,6 +594,36 @@ def test_truncated_zip_is_explained(tmp_path, tiny_zip):
         "download it again (the full CelebA zip is over 1 GB)."
     )
     assert tiny_zip.exists()  # a local file is never deleted
+
+
+def test_corrupt_data_inside_a_zip_entry_is_explained(tmp_path):
+    """A damaged deflate stream raises zlib.error on reading: still "download again"."""
+    import zlib
+
+    folder = tiny_celeba(tmp_path / "src", 5, "kaggle")
+    (folder / "notes.txt").write_text(
+        "".join(f"line {i} of text\n" for i in range(9999))
+    )
+    archive = tmp_path / "celeba.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        for path in sorted(folder.rglob("*")):
+            out.write(path, path.relative_to(folder).as_posix())
+    with zipfile.ZipFile(archive) as read:
+        info = read.getinfo("notes.txt")
+    data = bytearray(archive.read_bytes())
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for i in range(start + 20, start + 80):  # inside the compressed data
+        data[i] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with zipfile.ZipFile(archive) as read, pytest.raises(zlib.error):
+        read.read("notes.txt")  # what safe_extract_zip meets
+    with pytest.raises(DownloadError) as caught:
+        download_celeba(tmp_path / "dest", "local", path=archive)
+    message = str(caught.value)
+    assert message.startswith(f"{archive}: a zip archive, but truncated or corrupt")
+    assert message.endswith("download it again.")
+    assert not (tmp_path / "dest" / "celeba").exists()
+    assert not list((tmp_path / "dest").glob(".partial-*"))  # nothing half-written
 
 
 @pytest.mark.parametrize(
