@@ -1,13 +1,11 @@
-"""Find and read CelebA's own files, in the official or the Kaggle layout.
-
-Two layouts are accepted, at a root folder or one folder below it::
+"""Find and read CelebA's own files, at a root folder or one folder below it::
 
     official                          kaggle (jessicali9530/celeba-dataset)
     ROOT/img_align_celeba/*.jpg       ROOT/img_align_celeba/img_align_celeba/*.jpg
     ROOT/list_attr_celeba.txt         ROOT/list_attr_celeba.csv
     ROOT/list_eval_partition.txt      ROOT/list_eval_partition.csv
 
-:func:`detect_layout` works on names only: the same rules serve folders and archives.
+:func:`detect_layout` works on names only: the same rules serve folders and zips.
 """
 
 from __future__ import annotations
@@ -17,10 +15,10 @@ import io
 import itertools
 import os
 import warnings
+from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -43,15 +41,8 @@ CELEBA_COUNTS: dict[str, int] = {"train": 162770, "validation": 19867, "test": 1
 CELEBA_TOTAL = 202599
 IMAGE_SIZE = (178, 218)  # (width, height) of every aligned image
 
-
-class LayoutPaths(NamedTuple):
-    """Where one layout keeps its files, relative to its root ("/"-separated)."""
-
-    image_dir: str
-    attr_file: str
-    partition_file: str
-
-
+# Where one layout keeps its files, relative to its root ("/"-separated).
+LayoutPaths = namedtuple("LayoutPaths", "image_dir attr_file partition_file")
 LAYOUTS: dict[str, LayoutPaths] = {
     "official": LayoutPaths(
         "img_align_celeba", "list_attr_celeba.txt", "list_eval_partition.txt"
@@ -62,7 +53,6 @@ LAYOUTS: dict[str, LayoutPaths] = {
         "list_eval_partition.csv",
     ),
 }
-
 _IMAGE_DIR_NAME = "img_align_celeba"
 _LIST_NAMES = {name for paths in LAYOUTS.values() for name in paths[1:]}
 
@@ -80,11 +70,7 @@ class CelebAFiles:
     @classmethod
     def at(cls, root: str | os.PathLike, layout: str) -> "CelebAFiles":
         """The paths ``layout`` uses under ``root`` (nothing is checked)."""
-        if layout not in LAYOUTS:
-            choices = ", ".join(LAYOUTS)
-            raise ValueError(f"unknown layout {layout!r}: choose one of {choices}")
-        root = Path(root)
-        return cls(root, layout, *(root / rel for rel in LAYOUTS[layout]))
+        return cls(Path(root), layout, *(Path(root, rel) for rel in LAYOUTS[layout]))
 
     def image_path(self, image_id: str) -> Path:
         """The path of one image, e.g. ``image_path("000001.jpg")``."""
@@ -93,26 +79,23 @@ class CelebAFiles:
 
 def expected_paths_text() -> str:
     """Both layouts' relative paths, one line each, for error messages."""
-    lines = []
-    for name, rel in LAYOUTS.items():
-        label = "kaggle (jessicali9530/celeba-dataset)" if name == "kaggle" else name
-        lines.append(
-            f"  {label}: {rel.image_dir}/*.jpg, {rel.attr_file}, {rel.partition_file}"
-        )
-    return "\n".join(lines)
+    labels = {"kaggle": "kaggle (jessicali9530/celeba-dataset)"}
+    return "\n".join(
+        f"  {labels.get(name, name)}: {rel.image_dir}/*.jpg, {', '.join(rel[1:])}"
+        for name, rel in LAYOUTS.items()
+    )
 
 
 # Layout detection on names --------------------------------------------------------
 def _missing(prefix: str, layout: str, names: set[str], dirs: set[str]) -> list[str]:
     rel = LAYOUTS[layout]
-    missing = [f for f in rel[1:] if prefix + f not in names]
-    if prefix + rel.image_dir not in dirs:
-        missing.insert(0, rel.image_dir + "/*.jpg")
-    return missing
+    missing = [] if prefix + rel.image_dir in dirs else [rel.image_dir + "/*.jpg"]
+    return missing + [f for f in rel[1:] if prefix + f not in names]
 
 
-def _index(relative_paths: Iterable[str]) -> tuple[set[str], set[str]]:
-    """(list-file names, folders that directly hold a .jpg)."""
+def _closest(relative_paths: Iterable[str]) -> dict[str, tuple]:
+    """Per layout, its closest copy among the names: (how many of its paths are
+    missing, depth, prefix ("" or ending in "/"), the missing paths)."""
     names, jpg_dirs = set(), set()
     for name in relative_paths:
         name = name.replace("\\", "/").removeprefix("./")
@@ -121,44 +104,35 @@ def _index(relative_paths: Iterable[str]) -> tuple[set[str], set[str]]:
             names.add(name)
         elif base.lower().endswith(".jpg"):
             jpg_dirs.add(folder)
-    return names, jpg_dirs
-
-
-def _prefixes(names: set[str]) -> set[str]:
-    return {n[: n.rfind("/") + 1] for n in names}  # "" or ending in "/"
+    prefixes = {""} | {n[: n.rfind("/") + 1] for n in names}
+    prefixes |= {
+        d[: d.index(_IMAGE_DIR_NAME)] for d in jpg_dirs if _IMAGE_DIR_NAME in d
+    }
+    return {
+        layout: min(
+            (len(m), p.count("/"), p, m)
+            for p in prefixes
+            for m in [_missing(p, layout, names, jpg_dirs)]
+        )
+        for layout in LAYOUTS
+    }
 
 
 def detect_layout(relative_paths: Iterable[str]) -> tuple[str, str] | None:
-    """Find a CelebA layout among relative names ("/"-separated, as in a zip).
-
-    Its image folder must hold a .jpg and both list files be beside it. Returns
-    the shallowest (prefix, layout), the prefix "" or ending in "/", or None.
-    """
-    names, jpg_dirs = _index(relative_paths)
-    found = [
-        (prefix.count("/"), prefix, layout)
-        for prefix in _prefixes(names)
-        for layout in LAYOUTS
-        if not _missing(prefix, layout, names, jpg_dirs)
-    ]
-    return min(found)[1:] if found else None  # the shallowest
+    """Find a CelebA layout among relative names ("/"-separated, as in a zip): an
+    image folder holding a .jpg, both list files beside it. Returns the shallowest
+    (prefix, layout), the prefix "" or ending in "/", or None."""
+    closest = _closest(relative_paths).items()
+    found = [(depth, p, layout) for layout, (n, depth, p, _) in closest if n == 0]
+    return min(found)[1:] if found else None
 
 
 def describe_missing(relative_paths: Iterable[str]) -> str:
     """One line per layout naming what its closest partial copy lacks."""
-    names, jpg_dirs = _index(relative_paths)
-    prefixes = _prefixes(names) | {""}
-    image_dirs = [d for d in jpg_dirs if _IMAGE_DIR_NAME in d]
-    prefixes |= {d[: d.index(_IMAGE_DIR_NAME)] for d in image_dirs}
-    lines = []
-    for layout in LAYOUTS:
-        candidates = [(_missing(p, layout, names, jpg_dirs), p) for p in prefixes]
-        missing, prefix = min(
-            candidates, key=lambda c: (len(c[0]), c[1].count("/"), c[1])
-        )
-        where = f" (at {prefix})" if prefix else ""
-        lines.append(f"  {layout}{where}: missing {', '.join(missing) or 'nothing'}")
-    return "\n".join(lines)
+    return "\n".join(
+        f"  {layout}{f' (at {p})' if p else ''}: missing {', '.join(m) or 'nothing'}"
+        for layout, (*_, p, m) in _closest(relative_paths).items()
+    )
 
 
 # Finding a copy on disk -----------------------------------------------------------
@@ -167,34 +141,29 @@ def _folder_names(root: Path, rel: str = "", depth: int = 1) -> Iterator[str]:
     with os.scandir(root) as entries:
         for entry in entries:
             name = f"{rel}{entry.name}"
-            if entry.name == _IMAGE_DIR_NAME and entry.is_dir():
-                yield from _folder_names(Path(entry.path), name + "/", 0)
-            elif entry.is_dir() and depth > 0:
-                yield from _folder_names(Path(entry.path), name + "/", depth - 1)
-            elif entry.name.lower().endswith(".jpg"):
-                yield name
-                return  # one is enough: an image folder may hold 200,000
+            if entry.is_dir() and (entry.name == _IMAGE_DIR_NAME or depth > 0):
+                deeper = 0 if entry.name == _IMAGE_DIR_NAME else depth - 1
+                yield from _folder_names(Path(entry.path), name + "/", deeper)
             else:
                 yield name
+                if entry.name.lower().endswith(".jpg"):
+                    return  # one is enough: an image folder may hold 200,000
 
 
 def _top_entries(root: Path, limit: int = 10) -> str:
     """The first ``limit`` entries of root by name (reads at most 1001)."""
     with os.scandir(root) as entries:
         first = itertools.islice(entries, 1001)
-        names = [e.name + ("/" if e.is_dir() else "") for e in first]
+        names = sorted(e.name + ("/" if e.is_dir() else "") for e in first)
     if not names:
         return "nothing (the folder is empty)"
-    total = f"{len(names)}+" if len(names) > 1000 else str(len(names))
-    more = f", ... ({total} entries)" if len(names) > limit else ""
-    return ", ".join(sorted(names)[:limit]) + more
+    more = f", ... ({len(names)}{'+' * (len(names) > 1000)} entries)"
+    return ", ".join(names[:limit]) + (more if len(names) > limit else "")
 
 
 def find_celeba(root: str | os.PathLike) -> CelebAFiles:
-    """Locate CelebA in ``root`` or in one folder below it (fast: a few listings).
-
-    Raises DataError naming what was looked for, found, and missing.
-    """
+    """Locate CelebA in ``root`` or in one folder below it (fast: a few listings);
+    DataError names what was looked for, found, and missing."""
     root = Path(root).expanduser()
     if not root.exists():
         raise DataError(
@@ -208,8 +177,7 @@ def find_celeba(root: str | os.PathLike) -> CelebAFiles:
             "contains list_attr_celeba.txt or list_attr_celeba.csv."
         )
     names = list(_folder_names(root))
-    found = detect_layout(names)
-    if found is not None:
+    if (found := detect_layout(names)) is not None:
         return CelebAFiles.at(root / found[0], found[1])
     hint = ""
     if any("/" not in n and n.lower().endswith(".jpg") for n in names):
@@ -237,10 +205,7 @@ def count_images(files: CelebAFiles) -> int:
 
 # Reading the list files -----------------------------------------------------------
 def decode_list_file(data: bytes) -> str:
-    """Decode a list file: UTF-8 (a byte-order mark is dropped), else Latin-1.
-
-    Copies re-saved by spreadsheet programs have a byte-order mark, or are Latin-1.
-    """
+    """Decode a list file: UTF-8 (minus a byte-order mark), else Latin-1 (re-saved)."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -251,10 +216,8 @@ def _list_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of a .csv or a space-separated .txt list file."""
     text = io.StringIO(decode_list_file(path.read_bytes()), newline="")
     if path.suffix.lower() == ".csv":
-        rows = ([v.strip() for v in row] for row in csv.reader(text))
-    else:
-        rows = (line.split() for line in text)
-    yield from enumerate(rows, start=1)
+        return enumerate(([v.strip() for v in row] for row in csv.reader(text)), 1)
+    return enumerate((line.split() for line in text), 1)
 
 
 def _first_of_each(path: Path, rows) -> dict:
@@ -285,15 +248,14 @@ def _check_names(path: Path, line_no: int, names: list[str]) -> None:
             )
     if len(names) != len(ATTRIBUTE_NAMES):
         raise DataError(
-            f"{path} line {line_no}: {len(names)} attribute names, expected "
-            f"{len(ATTRIBUTE_NAMES)}."
+            f"{path} line {line_no}: {len(names)} attribute names, expected 40."
         )
 
 
 def _attribute_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
     """(line number, image id, 40 values) after checking the header and each row."""
     rows = _list_rows(path)
-    _, first = next(rows, (1, []))
+    first, expected = next(rows, (1, []))[1], 0
     if path.suffix.lower() == ".csv":
         if first[:1] != ["image_id"]:
             raise DataError(
@@ -301,7 +263,6 @@ def _attribute_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
                 f"{','.join(first[:3])!r}..."
             )
         _check_names(path, 1, first[1:])
-        expected = 0
     else:
         try:
             expected = int(" ".join(first))
@@ -330,12 +291,9 @@ def _attribute_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
 
 
 def read_attributes(files: CelebAFiles) -> tuple[list[str], np.ndarray]:
-    """Read the 40 attributes of every image: (image ids, (N, 40) int8 of +1 / -1).
-
-    Ids ("000001.jpg") in file order, columns in ATTRIBUTE_NAMES order; an image
-    listed twice keeps its first row (and warns). Raises DataError: wrong or
-    misordered names, a malformed row, or fewer rows than line 1 says.
-    """
+    """Return (image ids in file order, (N, 40) int8 of +1 / -1 in ATTRIBUTE_NAMES
+    order); an image listed twice keeps its first row (and warns). Raises DataError:
+    wrong or misordered names, a malformed row, or fewer rows than line 1 says."""
     path = Path(files.attr_file)
     kept = _first_of_each(path, _attribute_rows(path))
     attrs = np.array(list(kept.values()), dtype=np.int8)
@@ -343,38 +301,31 @@ def read_attributes(files: CelebAFiles) -> tuple[list[str], np.ndarray]:
 
 
 def read_partitions(files: CelebAFiles) -> dict[str, int]:
-    """Read the official split: image id -> 0 (train), 1 (validation) or 2 (test).
-
-    Duplicates as for :func:`read_attributes`; a malformed row raises DataError.
-    """
+    """Read the official split: image id -> 0 (train), 1 (validation) or 2 (test);
+    duplicates as for :func:`read_attributes`, a malformed row raises DataError."""
     path = Path(files.partition_file)
     rows = _list_rows(path)
     if path.suffix.lower() == ".csv":
-        header = next(rows, (1, []))[1]
-        if header != ["image_id", "partition"]:
+        if (header := next(rows, (1, []))[1]) != ["image_id", "partition"]:
             raise DataError(
                 f"{path} line 1: expected the header 'image_id,partition', "
                 f"got {','.join(header)[:60]!r}."
             )
-    return _first_of_each(path, (_partition(path, n, row) for n, row in rows if row))
-
-
-def _partition(path: Path, line_no: int, row: list[str]) -> tuple[int, str, int]:
-    if len(row) != 2 or row[1] not in {"0", "1", "2"}:
-        raise DataError(
-            f"{path} line {line_no}: expected 'IMAGE_ID PARTITION' with "
-            f"partition 0, 1 or 2, got {' '.join(row)[:60]!r}."
-        )
-    return line_no, row[0], int(row[1])
+    parsed = []
+    for line_no, row in rows:
+        if row and (len(row) != 2 or row[1] not in {"0", "1", "2"}):
+            raise DataError(
+                f"{path} line {line_no}: expected 'IMAGE_ID PARTITION' with "
+                f"partition 0, 1 or 2, got {' '.join(row)[:60]!r}."
+            )
+        parsed += [(line_no, row[0], int(row[1]))] if row else []
+    return _first_of_each(path, parsed)
 
 
 def split_ids(ids: Iterable[str], partitions: dict[str, int]) -> dict[str, list[str]]:
-    """Group image ids by split, in order: {"train": [...], ...}.
-
-    Raises DataError for an id that the partition file does not list.
-    """
-    names = {code: name for name, code in SPLITS.items()}
-    out: dict[str, list[str]] = {name: [] for name in SPLITS}
+    """Group image ids by split, in order: {"train": [...], ...}; DataError for an
+    id that the partition file does not list."""
+    names, out = list(SPLITS), {name: [] for name in SPLITS}
     for image_id in ids:
         if image_id not in partitions:
             raise DataError(
@@ -385,8 +336,7 @@ def split_ids(ids: Iterable[str], partitions: dict[str, int]) -> dict[str, list[
     return out
 
 
-# A generated slice (vaelab.synthetic: cartoon faces in CelebA's layouts, for CI, the
-# demo and SMOKE=1) carries this file, so nothing mistakes it for CelebA.
+# vaelab.synthetic's cartoon faces in CelebA's layouts (CI, SMOKE=1) carry this file.
 GENERATED_MARKER = "generated_slice.json"
 
 

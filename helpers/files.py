@@ -1,10 +1,6 @@
-"""Safe files: atomic writes, damaged JSON named clearly, archive members that stay
-inside their folder, and saved models checked whole before they are trusted.
-
-Every small file the lab writes goes through :func:`atomic_write_bytes`: a temporary
-file beside the target, flushed to disk, then one ``os.replace``, so a crash or
-``kill -9`` leaves the old file or the new, never half.
-"""
+"""Safe files: atomic writes (a crash or ``kill -9`` leaves the old file or the new),
+damaged JSON named clearly, archive member names that stay inside their folder, and
+saved models checked whole before they are trusted."""
 
 from __future__ import annotations
 
@@ -13,7 +9,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 import sys
 import tempfile
 import zipfile
@@ -35,8 +30,7 @@ def sha256_file(path: str | os.PathLike) -> str:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; return the path."""
     path = Path(path)
-    # The temporary name is per process: two processes writing the same file
-    # (two `evaluate`s of one run) each rename a whole file, the last one wins.
+    # Per process: two processes writing one file each rename a whole one.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
@@ -50,23 +44,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise
     # Temporary files of this path left by killed writers (dead pids) go too.
     for leftover in path.parent.glob(f".{glob_escape(path.name)}.*tmp"):
-        middle = leftover.name[len(path.name) + 2 : -len(".tmp")].strip(".")
-        if not (middle.isdigit() and _alive(int(middle))):
+        try:  # a live writer's (or one not ours: EPERM) is kept
+            os.kill(int(leftover.name[len(path.name) + 2 : -len(".tmp")].strip(".")), 0)
+        except (ValueError, ProcessLookupError):  # no pid, or a dead one
             with contextlib.suppress(OSError):
                 leftover.unlink()
+        except OSError:
+            pass
     return path
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists but not ours (EPERM), or no way to tell
-        return True
-    return True
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -75,12 +60,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def read_json(path: str | os.PathLike, fix: str) -> dict:
-    """Read a JSON object the lab wrote (the file must exist).
-
-    Raises:
-        DamagedFileError: not UTF-8, not JSON, or not an object; its message names
-            the file and ``fix`` (what to do, e.g. "delete it and ...").
-    """
+    """Read a JSON object the lab wrote (the file must exist); DamagedFileError (not
+    UTF-8, not JSON, not an object) names the file and ``fix`` (what to do)."""
     path = Path(path)
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
@@ -90,18 +71,15 @@ def read_json(path: str | os.PathLike, fix: str) -> dict:
         problem = "empty" if not error.doc.strip() else f"not valid JSON: {error}"
         raise DamagedFileError(path, problem, fix) from None
     if not isinstance(data, dict):
-        problem = f"a JSON {type(data).__name__}, not an object"
-        raise DamagedFileError(path, problem, fix)
+        raise DamagedFileError(
+            path, f"a JSON {type(data).__name__}, not an object", fix
+        )
     return data
 
 
 def write_text_or_fallback(path: str | os.PathLike, text: str) -> Path | None:
-    """Write ``text`` to ``path``; if the disk refuses, save it elsewhere and say so.
-
-    For results that took long to compute: the fallback is the system's temporary
-    folder, and a warning names both places. Returns where the text is, or None
-    when it could be written nowhere (the caller then prints it).
-    """
+    """Write ``text`` to ``path``, or if the disk refuses to the temporary folder
+    with a warning naming both; return where it is, None for nowhere (then print)."""
     path = Path(path)
     try:
         return atomic_write_text(path, text)
@@ -111,20 +89,10 @@ def write_text_or_fallback(path: str | os.PathLike, text: str) -> Path | None:
     try:
         atomic_write_text(fallback, text)
     except OSError:
-        print(f"warning: could not save {path} ({why}), nor a copy", file=sys.stderr)
-        return None
-    print(
-        f"warning: could not save {path} ({why}); saved it to {fallback}",
-        file=sys.stderr,
-    )
+        fallback = None
+    where = f"; saved it to {fallback}" if fallback else ", nor a copy"
+    print(f"warning: could not save {path} ({why}){where}", file=sys.stderr)
     return fallback
-
-
-def unsafe_zip_member(info: zipfile.ZipInfo) -> str | None:
-    """Return why extracting ``info`` could write outside its folder, or None."""
-    if stat.S_ISLNK(info.external_attr >> 16):
-        return "is a symbolic link"
-    return unsafe_member_name(info.filename)
 
 
 def unsafe_member_name(original: str) -> str | None:
@@ -143,19 +111,15 @@ KERAS_MEMBERS = ("config.json", "model.weights.h5")
 
 
 def keras_file_problem(path: str | os.PathLike) -> str | None:
-    """Say what is wrong with a ``.keras`` file, or None when it is whole.
-
-    Whole: a zip whose every member's CRC-32 matches, holding ``KERAS_MEMBERS``.
-    """
+    """Say what is wrong with a ``.keras`` file, or None when it is whole: a zip
+    whose every member's CRC-32 matches, holding ``KERAS_MEMBERS``."""
     try:
         if Path(path).stat().st_size == 0:
             return "the file is empty"
         with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-            if bad is not None:
+            if (bad := archive.testzip()) is not None:
                 return f"its member {bad} fails its checksum"
-            missing = [m for m in KERAS_MEMBERS if m not in archive.namelist()]
-            if missing:
+            if missing := [m for m in KERAS_MEMBERS if m not in archive.namelist()]:
                 return f"it lacks {', '.join(missing)}"
     except zipfile.BadZipFile as error:
         return f"not a readable zip: {error}"
@@ -185,6 +149,5 @@ def weights_file_problem(path: str | os.PathLike) -> str | None:
 
 def check_keras_file(path: str | os.PathLike, fix: str) -> None:
     """Raise ``DamagedFileError(path, problem, fix)`` unless the file is whole."""
-    problem = keras_file_problem(path)
-    if problem is not None:
+    if (problem := keras_file_problem(path)) is not None:
         raise DamagedFileError(path, problem, fix)

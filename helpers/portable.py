@@ -1,9 +1,6 @@
-"""The portable model file: a trained VAE that loads without any of the lab's code.
-
-One ``.keras`` archive: a functional model of Keras' own layers wrapping the trained
-encoder and decoder, plus ``vae_lab.json`` (the run's config), so it loads in the
-student release. ``python -m instructor export-model`` writes it.
-"""
+"""The portable model file (``python -m instructor export-model`` writes it): one
+``.keras`` archive of Keras' own layers wrapping the trained encoder and decoder, plus
+``vae_lab.json`` (the run's config), loading without any of the lab's code."""
 
 from __future__ import annotations
 
@@ -21,21 +18,15 @@ FORMAT, FORMAT_VERSION = "vae-lab-portable", 1
 
 
 class PretrainedVAE:
-    """A trained VAE for inference only (what generate and metrics need of a model).
-
+    """A trained VAE for inference only (what generate and metrics need of a model):
     ``encoder`` maps (B, H, W, 3) to [z_mean, z_log_var], ``decoder`` (B, D) to
-    (B, H, W, 3) in ``value_range``; ``info`` is what the file says of its training.
-    """
+    (B, H, W, 3) in ``value_range``; ``info`` is what the file says of its training."""
 
     def __init__(self, model, config: VAEConfig, info=None):
-        self.model = model
+        self.model, self.config, self.info = model, config, dict(info or {})
         self.encoder = model.get_layer("encoder")
         self.decoder = model.get_layer("decoder")
-        self.config = config
         self.value_range = tuple(float(v) for v in config.value_range)
-        self.beta = float(config.beta)
-        self.reconstruction = config.reconstruction_loss
-        self.info = dict(info or {})
 
     @property
     def latent_dim(self) -> int:
@@ -49,10 +40,6 @@ class PretrainedVAE:
     def decode(self, z):
         """Return (B, H, W, 3) images in ``value_range`` for (B, D) latents."""
         return self.decoder(z, training=False)
-
-    def reconstruct(self, images):
-        """Return the decoded posterior means: the deterministic reconstructions."""
-        return self.decode(self.encode(images)[0])
 
     def __repr__(self) -> str:
         return (
@@ -69,12 +56,9 @@ def _not_portable(path, problem: str) -> LabError:
 
 
 def load_portable_model(path) -> PretrainedVAE:
-    """Load a file written by ``export_portable_model``; no custom classes needed.
-
-    Raises:
-        DamagedFileError: the file is damaged (a broken download or copy).
-        LabError: a whole ``.keras`` file, but not a portable model of this lab.
-    """
+    """Load a file written by ``export_portable_model`` (no custom classes needed);
+    DamagedFileError for a broken download or copy, LabError for a whole ``.keras``
+    file that is not a portable model of this lab."""
     import keras
 
     path = Path(path)
