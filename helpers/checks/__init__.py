@@ -1,12 +1,5 @@
-"""Self-checks the student notebooks call after each TODO.
-
-Each runs the student's code on small inputs and compares with stored fixtures,
-hand computations and properties (none needs the lab's reference code, which the
-student release leaves out). It prints ``✅ <check> passed: ...`` or raises
-:class:`CheckFailed` naming the check, the student's function and the likely
-mistake with its fix. One module per notebook; importing the package does not
-import Keras.
-"""
+"""Self-checks the notebooks call after each TODO: each runs the student's code on
+small inputs and prints ``✅ <check> passed`` or raises :class:`CheckFailed`."""
 
 from helpers.checks._common import CheckFailed
 from helpers.checks.data import check_pipeline, check_preprocess

@@ -1,11 +1,7 @@
-"""What every self-check shares: the failure type and how to call student code.
+"""What the self-checks share: the failure type (in a notebook one red line, plus
+the student's own lines if they raised) and how to call student code."""
 
-In a notebook a :class:`CheckFailed` renders itself (IPython's
-``_render_traceback_``): one red line, plus the student's own lines if they raised.
-"""
-
-from __future__ import annotations
-
+import contextlib
 import functools
 import inspect
 import os
@@ -16,15 +12,12 @@ import numpy as np
 
 PIXELS_64 = 64 * 64 * 3  # 12,288 values in one 64x64 RGB image
 _HELPERS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# What a part may use from the lab: the config it is given, the plotting helper
-# the callbacks part draws with, and the reference parts (a release's given ones,
-# a checkout's all).
-ALLOWED_LAB_MODULES = (
-    "helpers.config", "helpers.plots", "helpers.solution", "vaelab.solution"
-)
-# The lab's code: the students' package, and a checkout's reference (vaelab.solution).
-LAB_PACKAGES = ("helpers", "vaelab")
-_LIBRARIES = {"keras", "tensorflow", "numpy", "jax", "builtins", "torch"}
+LAB_PACKAGES = ("helpers", "vaelab")  # the students' package, a checkout's reference
+# What a part may use of them: its config, the plotting helper the callbacks draw
+# with, and the reference parts (a release's given ones, a checkout's all).
+ALLOWED_LAB_MODULES = ("helpers.config", "helpers.plots")
+ALLOWED_LAB_MODULES += ("helpers.solution", "vaelab.solution")
+_LIBRARIES = {"keras", "tensorflow", "numpy", "jax", "builtins", "torch", "pathlib"}
 
 
 class CheckFailed(AssertionError):
@@ -34,9 +27,7 @@ class CheckFailed(AssertionError):
 
     def __init__(self, message, *, check=None, target=None, student_error=None):
         super().__init__(message)
-        self.message = str(message)
-        self.check = check
-        self.target = target
+        self.message, self.check, self.target = str(message), check, target
         self.student_error = student_error
 
     def __str__(self) -> str:
@@ -46,19 +37,13 @@ class CheckFailed(AssertionError):
         return f"{self.check} failed{target}: {self.message}"
 
     def _render_traceback_(self) -> list[str]:
+        error = self.student_error
+        frames = traceback.extract_tb(getattr(error, "__traceback__", None))
+        frames = [f for f in frames if _HELPERS_DIR not in os.path.abspath(f.filename)]
+        mine = [f for f in frames if "-packages" not in f.filename] or frames[-3:]
         lines = [f"\x1b[31m❌ {self}\x1b[0m"]
-        if self.student_error is None:
-            return lines
-        frames = [
-            f
-            for f in traceback.extract_tb(self.student_error.__traceback__)
-            if not os.path.abspath(f.filename).startswith(_HELPERS_DIR)
-        ]
-        libraries = ("site-packages", "dist-packages")
-        mine = [f for f in frames if not any(p in f.filename for p in libraries)]
-        if frames:
-            lines.append("Where your code raised it:")
-            lines += traceback.format_list(mine[-6:] if mine else frames[-3:])
+        if frames:  # the student's own lines, else the library's last ones
+            lines += ["Where your code raised it:", *traceback.format_list(mine[-6:])]
         return [line.rstrip("\n") for line in lines]
 
 
@@ -70,8 +55,7 @@ def self_check(default_target: str):
         @functools.wraps(check)
         def wrapper(obj, *args, **kwargs):
             try:
-                borrowed = lab_calls(obj)
-                if borrowed:
+                if borrowed := lab_calls(obj):
                     raise CheckFailed(
                         f"it calls the lab's own {', '.join(borrowed)}: write this "
                         "part yourself (the lab's code around it is scaffolding and "
@@ -81,10 +65,11 @@ def self_check(default_target: str):
             except CheckFailed as error:
                 if error.check is not None:  # already named by an inner check
                     raise
+                target = _target_name(obj, default_target)
                 raise CheckFailed(
                     error.message,
                     check=check.__name__,
-                    target=_target_name(obj, default_target),
+                    target=target,
                     student_error=error.student_error,
                 ) from None
 
@@ -107,12 +92,8 @@ def _lab_object(value) -> str | None:
 
 
 def _is_lab_module(module: str) -> bool:
-    if module.split(".")[0] not in LAB_PACKAGES:
-        return False
-    return not any(
-        module == allowed or module.startswith(allowed + ".")
-        for allowed in ALLOWED_LAB_MODULES
-    )
+    allowed = f"{module}.".startswith(tuple(f"{m}." for m in ALLOWED_LAB_MODULES))
+    return module.split(".")[0] in LAB_PACKAGES and not allowed
 
 
 def _functions_of(obj):
@@ -123,47 +104,28 @@ def _functions_of(obj):
         yield getattr(obj, "__func__", obj)
     elif inspect.isclass(obj):
         for value in vars(obj).values():
-            if isinstance(value, (staticmethod, classmethod)):
-                value = value.__func__
-            elif isinstance(value, property):
-                yield from (f for f in (value.fget, value.fset) if f is not None)
-            if inspect.isfunction(value):
-                yield value
-    elif not isinstance(obj, (str, bytes, os.PathLike, list, tuple, dict)):
-        module = getattr(type(obj), "__module__", "")
-        if module.partition(".")[0] not in _LIBRARIES:
-            yield from _functions_of(type(obj))
-
-
-def _code_objects(code):
-    yield code
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _code_objects(const)
+            value = getattr(value, "__func__", value)  # a staticmethod, classmethod
+            parts = (value.fget, value.fset) if isinstance(value, property) else [value]
+            yield from filter(inspect.isfunction, parts)
+    elif type(obj).__module__.partition(".")[0] not in _LIBRARIES:  # an object
+        yield from _functions_of(type(obj))
 
 
 def lab_calls(obj) -> list[str]:
-    """What of the lab's own code (outside ``ALLOWED_LAB_MODULES``) ``obj`` uses.
-
-    ``obj`` (a function, class, object or ``functools.partial``) is the lab's code
-    when imported from ``helpers``; it uses it when its functions name a
-    ``helpers`` module, function or class (a global, a closure variable, an import
-    inside the function) or the class derives from one.
-    """
-    itself = _lab_object(obj)
-    if itself:
+    """What of the lab's own code (outside ``ALLOWED_LAB_MODULES``) ``obj`` (a
+    function, class, object or partial) is, derives from, or names in its functions
+    (a global, a closure variable, an import inside them)."""
+    if itself := _lab_object(obj):
         return [itself]
-    found = set()
-    if inspect.isclass(obj):
-        found.update(n for base in obj.__mro__[1:] if (n := _lab_object(base)))
+    found = set(map(_lab_object, obj.__mro__[1:])) if inspect.isclass(obj) else set()
     for function in _functions_of(obj):
         names = function.__globals__
         for cell in function.__closure__ or ():
-            try:
+            with contextlib.suppress(ValueError):  # an empty closure cell
                 found.add(_lab_object(cell.cell_contents))
-            except ValueError:  # an empty closure cell
-                pass
-        for code in _code_objects(function.__code__):
+        codes = [function.__code__]
+        for code in codes:  # the function's, then those nested in it (grows)
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
             for name in code.co_names:
                 if _is_lab_module(name.partition(" ")[0]):  # import helpers.x
                     found.add(name)
@@ -174,13 +136,9 @@ def lab_calls(obj) -> list[str]:
 
 # ------------------------------------------------------------------------- helpers
 def _name(obj) -> str:
-    if isinstance(obj, functools.partial):
-        obj = obj.func
-    return (
-        getattr(obj, "__name__", None)
-        or getattr(obj, "name", None)
-        or type(obj).__name__
-    )
+    obj = obj.func if isinstance(obj, functools.partial) else obj
+    name = getattr(obj, "__name__", None) or getattr(obj, "name", None)
+    return name or type(obj).__name__
 
 
 def _target_name(obj, default: str) -> str:
@@ -192,8 +150,7 @@ def _target_name(obj, default: str) -> str:
 def _describe(error: BaseException, limit: int = 200) -> str:
     """``"TypeError: <the first line of its message>"``, cut at ``limit``."""
     first = (str(error).strip().splitlines() or [""])[0]
-    if len(first) > limit:
-        first = first[:limit] + " ..."
+    first = first[:limit] + " ..." * (len(first) > limit)
     return f"{type(error).__name__}: {first}"
 
 
@@ -218,26 +175,26 @@ def _call(fn, *args, what: str | None = None, **kwargs):
         ) from None
 
 
-def _reword(error: CheckFailed, before: str, after: str = "") -> CheckFailed:
-    """``error``'s hint between ``before`` and ``after``, keeping its student error."""
-    message = before + error.message + after
-    return CheckFailed(message, student_error=error.student_error)
+@contextlib.contextmanager
+def _reworded(before: str, after: str = ""):
+    """Put a CheckFailed's hint between ``before`` and ``after``."""
+    try:
+        yield
+    except CheckFailed as error:
+        message = before + error.message + after
+        raise CheckFailed(message, student_error=error.student_error) from None
 
 
 def _numpy(value) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
-    try:
-        from keras import ops
+    from keras import ops
 
-        return np.asarray(ops.convert_to_numpy(value))
-    except Exception:  # plain Python numbers, lists
-        return np.asarray(value)
+    return np.asarray(ops.convert_to_numpy(value))
 
 
 def _matching(value, candidates: dict, **tolerance):
-    """The first key of ``candidates`` whose value (if not None) ``value`` is close
-    to, or None."""
+    """The first key of ``candidates`` whose value (not None) ``value`` is close to."""
     for key, expected in candidates.items():
         if expected is not None and np.allclose(value, expected, **tolerance):
             return key
@@ -248,15 +205,12 @@ def _passed(message: str) -> None:
     print(f"✅ {message}")
 
 
-class _StandIn:
+def _stand_in(fn, in_shape=None, out_shape=None):
     """A stand-in network: calling it (or its ``predict``) calls ``fn``."""
 
-    def __init__(self, fn, in_shape=None, out_shape=None):
-        self.fn = fn
-        self.inputs = [types.SimpleNamespace(shape=in_shape)]
-        self.outputs = [types.SimpleNamespace(shape=out_shape)]
+    def network(x, training=False, **kwargs):
+        return fn(x)
 
-    def __call__(self, x, training=False, **kwargs):
-        return self.fn(x)
-
-    predict = __call__
+    network.predict, network.inputs = network, [types.SimpleNamespace(shape=in_shape)]
+    network.outputs = [types.SimpleNamespace(shape=out_shape)]
+    return network
