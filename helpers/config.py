@@ -1,8 +1,7 @@
 """One frozen dataclass holds every knob of the lab, with named presets.
 
-``preset("cpu", latent_dim=64, beta=4.0)`` is a preset with overrides. Every value
-is checked when the config is made: a bad one raises ``ValueError`` naming the field
-and the allowed range, before any data is read or model built.
+``preset("cpu", latent_dim=64, beta=4.0)``: a preset with overrides. A bad value
+raises ``ValueError`` naming the field and the allowed range, when the config is made.
 """
 
 from __future__ import annotations
@@ -18,22 +17,15 @@ from helpers import celeba
 from helpers.files import atomic_write_text
 from helpers.preprocess import check_crop
 
-# The environment switch that turns every notebook into its tiny CI profile.
-SMOKE_ENV = "SMOKE"
-# nbgrader sets NBGRADER_EXECUTION=autograde in the kernels ``nbgrader autograde`` runs
+SMOKE_ENV = "SMOKE"  # turns every notebook into its tiny CI profile
 GRADING_ENV = "NBGRADER_EXECUTION"
 
-_CHOICES = {
-    "reconstruction_loss": ("mse", "bce"),
-    "output_activation": ("sigmoid", "tanh"),
-    "precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
-    "kernel_initializer": (
-        "he_normal",
-        "he_uniform",
-        "glorot_uniform",
-        "glorot_normal",
-    ),
-}
+_CHOICES = dict(
+    reconstruction_loss=("mse", "bce"),
+    output_activation=("sigmoid", "tanh"),
+    precision=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+    kernel_initializer=("he_normal", "he_uniform", "glorot_uniform", "glorot_normal"),
+)
 # (lowest, highest or None) of each bounded whole-number field.
 _RANGES = {
     "latent_dim": (2, 512),
@@ -44,7 +36,10 @@ _RANGES = {
     "epochs": (1, None),
     "sample_interval": (1, None),
     "seed": (0, 2**32 - 1),
+    "train_limit": (1, None),
+    "val_limit": (1, None),
 }
+_OPTIONAL = ("train_limit", "val_limit")  # None: all images
 
 
 @dataclass(frozen=True)
@@ -56,15 +51,12 @@ class VAEConfig:
     # the face box cut from the 178x218 CelebA frame: (left, top, width, height)
     crop: tuple[int, int, int, int] = (19, 39, 140, 140)
     latent_dim: int = 128  # size of the latent vector z
-    # encoder channels per strided conv layer: 3 or 4 down-sampling stages; the
-    # decoder mirrors it
+    # encoder channels per strided conv layer (3 or 4); the decoder mirrors it
     filters: tuple[int, ...] = (32, 64, 128, 256)
     kernel_size: int = 4
     kernel_initializer: str = "he_normal"  # for every conv and dense kernel
     reconstruction_loss: str = "mse"  # "mse" (Gaussian likelihood), "bce" (Bernoulli)
-    # the KL weight (1: the plain VAE). The reconstruction is summed over pixels on
-    # the [0, 1] scale whatever output_activation is, so a beta means the same for
-    # sigmoid and tanh decoders.
+    # the KL weight (1: plain VAE), the same for sigmoid and tanh ([0, 1]-scale loss)
     beta: float = 1.0
     kl_warmup_epochs: int = 0  # epochs over which the KL weight ramps from 0 to beta
     output_activation: str = "sigmoid"  # "sigmoid": images in [0, 1]; "tanh": [-1, 1]
@@ -75,22 +67,10 @@ class VAEConfig:
     seed: int = 1337  # seeds Keras, NumPy and the data order
     train_limit: int | None = None  # only the first N training images (None: all)
     val_limit: int | None = None  # only the first N validation images (None: all)
-    # "auto": the device's fastest (helpers.precision): mixed float16 on tensor-core
-    # GPUs, mixed bfloat16 on Ampere+ GPUs and TPUs, float32 on CPUs. Weights and
-    # the loss stay float32.
-    precision: str = "auto"
+    precision: str = "auto"  # the device's fastest (helpers.precision); weights: fp32
 
     def __post_init__(self):
-        # JSON round trips turn tuples into lists: store tuples so configs compare.
-        object.__setattr__(self, "crop", _int_tuple("crop", self.crop))
-        object.__setattr__(self, "filters", _int_tuple("filters", self.filters))
         _validate(self)
-        # NumPy scalars pass the checks but break json.dumps: store plain numbers.
-        for name in _RANGES.keys() | {"train_limit", "val_limit"}:
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, int(getattr(self, name)))
-        for name in ("beta", "learning_rate"):
-            object.__setattr__(self, name, float(getattr(self, name)))
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -148,27 +128,31 @@ def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _int_tuple(name: str, value) -> tuple[int, ...]:
-    """Return ``value`` as a tuple of ints, or fail naming the field."""
-    iterable = hasattr(value, "__iter__") and not isinstance(value, (str, bytes, dict))
-    items = tuple(value) if iterable else ()
-    if not iterable or not all(_is_int(v) for v in items):
-        _fail(name, value, "a list or tuple of whole numbers")
-    return tuple(int(v) for v in items)
-
-
 def _validate(c: VAEConfig) -> None:
-    for name, (low, high) in _RANGES.items():
+    """Fail naming the first bad field; store plain tuples, ints and floats (JSON
+    gives lists, NumPy scalars break json.dumps), so configs compare and save."""
+    for name in ("crop", "filters"):
         value = getattr(c, name)
+        plain = hasattr(value, "__iter__") and not isinstance(value, (str, bytes, dict))
+        items = tuple(value) if plain else (None,)
+        if not all(_is_int(v) for v in items):
+            _fail(name, value, "a list or tuple of whole numbers")
+        object.__setattr__(c, name, tuple(int(v) for v in items))
+    for name, (low, high) in _RANGES.items():
+        if (value := getattr(c, name)) is None and name in _OPTIONAL:
+            continue
         if not _is_int(value):
             _fail(name, value, "must be a whole number")
         if value < low or (high is not None and value > high):
             allowed = f"between {low} and {high}" if high else f">= {low}"
-            _fail(name, value, f"must be {allowed}")
+            optional = "None (all images) or " if name in _OPTIONAL else ""
+            _fail(name, value, f"must be {optional}{allowed}")
+        object.__setattr__(c, name, int(value))
     for name in ("beta", "learning_rate"):
         value = getattr(c, name)
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             _fail(name, value, "must be a number")
+        object.__setattr__(c, name, float(value))
     for name, choices in _CHOICES.items():
         if getattr(c, name) not in choices:
             _fail(name, getattr(c, name), "choose one of " + ", ".join(choices))
@@ -176,37 +160,26 @@ def _validate(c: VAEConfig) -> None:
         _fail("filters", c.filters, "3 or 4 positive channel counts, one per layer")
     stride = 2 ** len(c.filters)
     if c.image_size % stride or c.image_size // stride < 2:
-        _fail(
-            "image_size",
-            c.image_size,
-            f"must be a multiple of {stride} (2 ** {len(c.filters)} layers) and at "
-            f"least {2 * stride}, so every layer halves it exactly",
-        )
+        allowed = f"a multiple of {stride} (2 ** {len(c.filters)} layers) and at least"
+        allowed += f" {2 * stride}, so every layer halves it exactly"
+        _fail("image_size", c.image_size, f"must be {allowed}")
     try:
         check_crop(c.crop, celeba.IMAGE_SIZE)
     except ValueError as error:
         _fail("crop", c.crop, str(error))
-    if not (c.beta >= 0 and c.beta == c.beta and c.beta < 1e6):
+    if not 0 <= c.beta < 1e6:  # NaN fails too
         _fail("beta", c.beta, "must be a finite number >= 0")
     if c.reconstruction_loss == "bce" and c.output_activation != "sigmoid":
-        _fail(
-            "reconstruction_loss",
-            "bce",
-            "binary cross-entropy needs outputs in [0, 1]: use output_activation="
-            "'sigmoid' (BCE on [-1, 1] data gives NaN losses)",
-        )
+        bce = "binary cross-entropy needs outputs in [0, 1]: use output_activation="
+        _fail("reconstruction_loss", "bce", bce + "'sigmoid' (on [-1, 1]: NaN losses)")
     if not 0 < c.learning_rate <= 1:
         _fail("learning_rate", c.learning_rate, "must be in (0, 1]")
-    for name in ("train_limit", "val_limit"):
-        value = getattr(c, name)
-        if value is not None and (not _is_int(value) or value < 1):
-            _fail(name, value, "must be None (all images) or >= 1")
 
 
 PRESETS: dict[str, VAEConfig] = {
     # The generated slice, seconds per epoch: CI and the notebooks' SMOKE=1 profile.
     "smoke": VAEConfig(
-        name="smoke",
+        "smoke",
         latent_dim=32,
         filters=(16, 32, 64),
         batch_size=64,
@@ -215,27 +188,10 @@ PRESETS: dict[str, VAEConfig] = {
         train_limit=512,
         val_limit=128,
     ),
-    # A few thousand images and a keras.io-sized model: a useful run in minutes on
-    # 2 CPU cores (the README's demo).
-    "cpu": VAEConfig(
-        name="cpu",
-        latent_dim=128,
-        filters=(32, 64, 128, 256),
-        batch_size=128,
-        epochs=15,
-        sample_interval=5,
-        train_limit=4000,
-        val_limit=500,
-    ),
+    # A keras.io-sized model on a few thousand images: minutes on 2 CPU cores.
+    "cpu": VAEConfig("cpu", epochs=15, train_limit=4000, val_limit=500),
     # The assignment as written: full CelebA on a Colab GPU.
-    "colab": VAEConfig(
-        name="colab",
-        latent_dim=256,
-        filters=(64, 128, 256, 512),
-        batch_size=128,
-        epochs=40,
-        sample_interval=5,
-    ),
+    "colab": VAEConfig("colab", latent_dim=256, filters=(64, 128, 256, 512), epochs=40),
 }
 
 

@@ -1,9 +1,5 @@
-"""Where the lab runs: in a notebook or not, in Colab or not, and on which hardware.
-
-The hardware is detected here only (:func:`detect_hardware`), so the preset
-(``lab.choose_preset``) and the precision (``helpers.precision``) cannot disagree.
-Importing this module does not import TensorFlow.
-"""
+"""Where the lab runs: in a notebook or not, in Colab or not, and on which hardware
+(detected here only, so the preset and the precision cannot disagree)."""
 
 from __future__ import annotations
 
@@ -18,19 +14,14 @@ _TPU_VARIABLES = ("COLAB_TPU_ADDR", "TPU_NAME", "TPU_ACCELERATOR_TYPE")
 
 
 def ipython_shell():
-    """The running IPython shell, or None (outside IPython, or IPython absent)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython ships with Jupyter
-        return None
-    return get_ipython()
+    """The running IPython shell, or None (IPython never imported: certainly none)."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython else None
 
 
 def in_notebook() -> bool:
     """Return True inside a running Jupyter/IPython kernel (where widgets render)."""
-    ipython = sys.modules.get("IPython")  # never imported: certainly no kernel
-    shell = ipython.get_ipython() if ipython else None
-    return shell is not None and hasattr(shell, "kernel")
+    return hasattr(ipython_shell(), "kernel")
 
 
 def in_colab() -> bool:
@@ -45,11 +36,8 @@ def tpu_vm() -> bool:
 
 @dataclass(frozen=True)
 class Hardware:
-    """The accelerator training will use: kind "tpu", "gpu" or "cpu", and how many.
-
-    ``name``, ``compute_capability`` (e.g. (7, 5)) and ``backend`` describe the
-    first device; they do not take part in ``==``.
-    """
+    """The accelerator training will use: kind "tpu", "gpu" or "cpu", how many, and
+    (not compared) the first one's name, compute capability (7, 5) and backend."""
 
     kind: str
     count: int = 1
@@ -69,16 +57,13 @@ class Hardware:
     @property
     def bfloat16_fast(self) -> bool:
         """True where bfloat16 runs at the float16 rate: TPUs, Ampere (8.0) and up."""
-        gpu = self.kind == "gpu" and (self.compute_capability or (0, 0)) >= (8, 0)
-        return self.kind == "tpu" or gpu
+        ampere = self.tensor_cores and self.compute_capability >= (8, 0)
+        return self.kind == "tpu" or ampere
 
     @property
     def jit_compile(self) -> bool:
-        """The lab's XLA default: on GPUs and TPUs, and always under JAX."""
-        # Under TensorFlow on the 2-core CI CPU XLA made training slower (0.77x the
-        # images/s, benchmarks/train_throughput.py); on GPUs and TPUs it fuses the
-        # small ops between the convolutions (Keras' default there). JAX without
-        # XLA runs op by op, far slower.
+        """XLA: on accelerators and under JAX; not on TensorFlow CPUs (0.77x the
+        images/s on the 2-core CI CPU, benchmarks/train_throughput.py)."""
         return self.backend == "jax" or self.kind != "cpu"
 
     def describe(self) -> str:
@@ -90,9 +75,7 @@ class Hardware:
         return text
 
     def __str__(self) -> str:
-        if self.kind == "gpu":
-            return f"GPU x{self.count}"
-        return "TPU" if self.kind == "tpu" else "CPU only"
+        return {"gpu": f"GPU x{self.count}", "tpu": "TPU"}.get(self.kind, "CPU only")
 
 
 def _cpu_name() -> str:
@@ -103,8 +86,7 @@ def _cpu_name() -> str:
     return f"{name}, {os.cpu_count()} cores"
 
 
-def _capability(value) -> tuple[int, int] | None:
-    """Parse (7, 5), "7.5" or None into a (major, minor) tuple."""
+def _capability(value) -> tuple[int, int] | None:  # (7, 5), "7.5" or None
     if not value:
         return None
     parts = value.split(".") if isinstance(value, str) else value
@@ -123,14 +105,10 @@ def detect_hardware() -> Hardware:
 
         gpus = tf.config.list_physical_devices("GPU")
         if gpus:
-            details = tf.config.experimental.get_device_details(gpus[0]) or {}
-            return Hardware(
-                "gpu",
-                len(gpus),
-                details.get("device_name", "GPU"),
-                _capability(details.get("compute_capability")),
-                backend,
-            )
+            info = tf.config.experimental.get_device_details(gpus[0]) or {}
+            name = info.get("device_name", "GPU")
+            capability = _capability(info.get("compute_capability"))
+            return Hardware("gpu", len(gpus), name, capability, backend)
     if backend == "jax":
         import jax  # optional: only under the JAX backend
 
@@ -138,14 +116,9 @@ def detect_hardware() -> Hardware:
         if devices:
             first = devices[0]
             kind = "tpu" if first.platform == "tpu" else "gpu"
-            capability = getattr(first, "compute_capability", None)
-            return Hardware(
-                kind,
-                len(devices),
-                getattr(first, "device_kind", first.platform.upper()),
-                _capability(capability) if kind == "gpu" else None,
-                backend,
-            )
+            name = getattr(first, "device_kind", first.platform.upper())
+            capability = kind == "gpu" and getattr(first, "compute_capability", None)
+            return Hardware(kind, len(devices), name, _capability(capability), backend)
     return Hardware("cpu", 1, _cpu_name(), None, backend)
 
 
@@ -163,16 +136,13 @@ def ipywidgets_major() -> int | None:
 
 
 def enable_colab_widgets() -> bool:
-    """Make ipywidgets render in Colab; True if the widget manager was switched on.
-
-    Colab renders its own ipywidgets 7 natively; 8.x needs Colab's custom widget
-    manager (googlecolab/colabtools #3020, #4525): switched on once per session.
-    """
+    """Switch on Colab's custom widget manager once, so ipywidgets 8 renders there
+    (googlecolab/colabtools #3020, #4525); True if switched on now."""
     global _custom_widget_manager
     if _custom_widget_manager or not in_colab():
         return False
     major = ipywidgets_major()
-    if major is None or major < 8:
+    if (major or 0) < 8:
         return False
     _custom_widget_manager = True  # tried: a failure is said once, not at every bar
     try:

@@ -1,7 +1,4 @@
-"""Errors that carry a message for people: what went wrong and what to do.
-
-:func:`register_short_errors` shows a TODO not done as one line in a notebook.
-"""
+"""Errors that carry a message for people: what went wrong and what to do."""
 
 from __future__ import annotations
 
@@ -48,18 +45,17 @@ class Terminated(KeyboardInterrupt):
 def sigterm_stops():
     """Within the block, SIGTERM raises :class:`Terminated` (cleaned up as Ctrl-C);
     a no-op outside the main thread, where Python delivers no signals."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def stop(signum, frame):
         raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main else None
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def is_disk_full(error: BaseException) -> bool:
@@ -94,8 +90,7 @@ def os_error_message(error: OSError) -> str | None:
 
 def short_error_lines(error: BaseException) -> list[str] | None:
     """One red line for a TODO stub still raising ``NotImplementedError``, a name
-    a cell above never defined, or a ``LabError``; None for anything else.
-    """
+    a cell above never defined, or a ``LabError``; None for anything else."""
     frames = traceback.extract_tb(error.__traceback__)
     if isinstance(error, LabError):
         text = str(error)
@@ -120,30 +115,24 @@ def short_error_lines(error: BaseException) -> list[str] | None:
     return [f"\x1b[31m❌ {text}\x1b[0m"]
 
 
-def _is_cell_top(name: str) -> bool:
-    """A cell's top level: "<module>", or "<cell line: N>" as IPython 7 names it."""
-    return name == "<module>" or name.startswith("<cell line")
+_TOP = ("<module>", "<cell line")  # a cell's code; IPython 7: "<cell line: N>"
+_INNER = _TOP + ("<genexpr>", "<lambda>", "<listcomp>", "<dictcomp>", "<setcomp>")
 
 
 def _inside_one_cell(frames) -> bool:
     """The error never left the cell's code (not counting IPython's frames above)."""
-    tops = [i for i, f in enumerate(frames) if _is_cell_top(f.name)]
-    if not tops:
-        return False
-    cell = frames[tops[-1]]
-    inner = {"<genexpr>", "<lambda>", "<listcomp>", "<dictcomp>", "<setcomp>"}
-    return all(
-        f.filename == cell.filename and (_is_cell_top(f.name) or f.name in inner)
+    tops = [i for i, f in enumerate(frames) if f.name.startswith(_TOP)]
+    return bool(tops) and all(
+        f.filename == frames[tops[-1]].filename and f.name.startswith(_INNER)
         for f in frames[tops[-1] :]
     )
 
 
-def register_short_errors(shell=None) -> bool:
+def register_short_errors() -> bool:
     """Show ``short_error_lines`` in IPython instead of a traceback; False outside."""
     from helpers.environment import ipython_shell
 
-    shell = shell if shell is not None else ipython_shell()
-    if shell is None:
+    if (shell := ipython_shell()) is None:
         return False
 
     def handler(self, etype, value, tb, tb_offset=None):

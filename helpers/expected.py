@@ -1,9 +1,7 @@
 """What the notebooks tell students to expect, printed beside their own numbers.
 
-A notebook's cell calls ``expect(key, value)`` instead of typing a number into its
-text. The ranges for the generated slice (``SMOKE=1``) are measured from the
-solutions; CI runs them with ``VAE_LAB_CHECK_EXPECTED=1``, where a value outside its
-range fails the cell, so an expectation cannot drift from what the lab does.
+A cell calls ``expect(key, value)``; under ``SMOKE=1 VAE_LAB_CHECK_EXPECTED=1`` (CI)
+a value outside its generated-slice range fails it, so no expectation can drift.
 """
 
 from __future__ import annotations
@@ -21,9 +19,7 @@ class Expectation:
     """One expected number or trend."""
 
     what: str  # what is measured, as the notebook prints it
-    # (low, high) on the generated slice with the smoke preset, or the trend
-    # "falls" / "rises" (the last value against the first)
-    smoke: tuple | str
+    smoke: tuple | str  # (low, high) on the generated slice, or "falls" / "rises"
     celeba: str  # the same on CelebA, in words, with where it comes from
 
 
@@ -34,35 +30,31 @@ EXPECTED: dict[str, Expectation] = {
         "mean pixel of one training batch, as a fraction of value_range "
         "(0 = its low end, 1 = its high end)",
         (0.42, 0.54),
-        "about 0.44 (approximate, not measured here: the channel means usually "
-        "quoted for CelebA's face crops are about 0.51, 0.43 and 0.38)",
+        "about 0.44 (approximate: CelebA's face crops' channel means are usually "
+        "quoted as 0.51, 0.43 and 0.38)",
     ),
     "batch_spread": Expectation(
         "standard deviation of that batch's pixels, as a fraction of value_range",
         (0.16, 0.23),
-        "about 0.29 (approximate, not measured here: the channel spreads usually "
-        "quoted for CelebA's face crops are 0.28 to 0.30)",
+        "about 0.29 (approximate: their channel spreads are quoted as 0.28 to 0.30)",
     ),
     # 02_model: the student's parts before training (the data plays no part)
     "encoder_parameters": Expectation(
         "encoder parameters",
         (304_048, 304_048),
-        "1,738,976 with the cpu preset, 6,951,360 with colab (the design, by "
-        "formula: helpers.checks.model.encoder_parameter_count)",
+        "1,738,976 with the cpu preset, 6,951,360 with colab (encoder_parameter_count)",
     ),
     "decoder_parameters": Expectation(
         "decoder parameters (the range: a 1x1 to a 5x5 output convolution)",
         (180_339, 181_491),
         "1,234,019 with the cpu preset, 4,925,635 with colab, for a 3x3 output "
-        "convolution (the design, by formula: "
-        "helpers.checks.model.decoder_parameter_count)",
+        "convolution (helpers.checks.model.decoder_parameter_count)",
     ),
     "untrained_decoder_mean": Expectation(
         "mean pixel of the untrained decoder on z ~ N(0, I), as a fraction of "
         "value_range",
         (0.42, 0.58),
-        "about 0.5: 0.47 to 0.54 with the cpu and colab presets (measured here: "
-        "z ~ N(0, I) needs no data)",
+        "about 0.5: 0.47 to 0.54 with the cpu and colab presets (measured: no data)",
     ),
     "untrained_mse": Expectation(
         "summed MSE per image, untrained model",
@@ -85,30 +77,28 @@ EXPECTED: dict[str, Expectation] = {
     "first_epochs_kl": Expectation(
         "KL over the first epochs, from the untrained encoder's value",
         "falls",
-        "not measured here (no CelebA on the lab's machines): one CelebA epoch is "
-        "over a thousand steps, so the fall may be over within epoch 1; read your "
-        "own curve",
+        "not measured: one CelebA epoch is over a thousand steps, so the fall may "
+        "end within epoch 1; read your own curve",
     ),
     # 05_generate: the trained model of 04 (on the slice: the short smoke run)
     "prior_samples_mean": Expectation(
         "mean pixel of 32 faces decoded from N(0, I), as a fraction of value_range",
         (0.40, 0.56),
-        "close to the data's own mean pixel, about 0.44 (approximate, not measured "
-        "here)",
+        "close to the data's own mean pixel, about 0.44 (approximate, not measured)",
     ),
     "prior_samples_spread": Expectation(
         "how much those 32 faces differ: each pixel's standard deviation over the "
         "faces, averaged, as a fraction of value_range",
         (0.015, 0.1),
-        "not measured here (no CelebA on the lab's machines): above 0 (0 is one "
-        "face 32 times) and below the real faces' own spread, printed above it",
+        "not measured: above 0 (0 is one face 32 times), below the real faces' own "
+        "spread (printed above it)",
     ),
     "latent_grid_change": Expectation(
         "how much the 2-D map changes from its first row to its last: mean absolute "
         "pixel difference, as a fraction of value_range",
         (0.005, 0.08),
-        "not measured here (no CelebA on the lab's machines): well above 0 along "
-        "two active coordinates, close to 0 along two inactive ones",
+        "not measured: well above 0 along two active coordinates, close to 0 along "
+        "two inactive ones",
     ),
     "smoke_total": Expectation(
         "validation total per image after the short run",
@@ -119,50 +109,38 @@ EXPECTED: dict[str, Expectation] = {
 }
 
 
-def _on_track(expectation: Expectation, value) -> tuple[bool, str]:
-    """(on track, the measured value in words) for a number or a series."""
-    if isinstance(expectation.smoke, str):
-        series = [float(v) for v in value]
-        went = "falls" if series[-1] < series[0] else "rises"
-        shown = " -> ".join(f"{v:.2f}" for v in series)
-        return went == expectation.smoke, f"{shown} ({went})"
-    low, high = expectation.smoke
-    return low <= float(value) <= high, _number(value)
-
-
 def _number(value) -> str:
     """A count with thousands separators (a parameter count), else 4 digits."""
     value = float(value)
-    if value.is_integer() and abs(value) >= 10_000:
-        return f"{int(value):,}"
-    return f"{value:.4g}"
+    big = value.is_integer() and abs(value) >= 10_000
+    return f"{int(value):,}" if big else f"{value:.4g}"
 
 
 def smoke_text(smoke: tuple | str) -> str:
     """The smoke range in words: a trend, one exact number, or low to high."""
     if isinstance(smoke, str):
         return smoke
-    low, high = smoke
-    if low == high:
-        return f"exactly {_number(low)}"
-    return f"{_number(low)} to {_number(high)}"
+    low, high = map(_number, smoke)
+    return f"exactly {low}" if low == high else f"{low} to {high}"
 
 
 def expect(key: str, value) -> bool:
     """Print ``value`` (a number, or a trend's series) beside ``EXPECTED[key]``;
-    return whether it is on track. In CI (``SMOKE=1`` and ``VAE_LAB_CHECK_EXPECTED=1``)
-    a value off track raises AssertionError: the notebook's expectation has drifted.
-    """
+    return whether it is on track (in CI, off track raises AssertionError)."""
     expectation = EXPECTED[key]
-    ok, shown = _on_track(expectation, value)
+    if isinstance(expectation.smoke, str):  # a trend: the last value against the first
+        series = [float(v) for v in value]
+        went = "falls" if series[-1] < series[0] else "rises"
+        ok = went == expectation.smoke
+        shown = " -> ".join(f"{v:.2f}" for v in series) + f" ({went})"
+    else:
+        low, high = expectation.smoke
+        ok, shown = low <= float(value) <= high, _number(value)
     if smoke_mode():
         wanted = smoke_text(expectation.smoke)
         mark = "✅ on track" if ok else "⚠️ outside it: look for a mistake above"
-        print(
-            f"{expectation.what}: {shown}   (generated slice, smoke preset: "
-            f"{wanted}; {mark})"
-        )
-        print(f"  on CelebA: {expectation.celeba}")
+        print(f"{expectation.what}: {shown}   (generated slice, smoke preset: ", end="")
+        print(f"{wanted}; {mark})\n  on CelebA: {expectation.celeba}")
         if not ok and os.environ.get(CHECK_ENV, "").strip() == "1":
             raise AssertionError(
                 f"expectation {key!r} drifted: {shown}, expected {wanted} on the "

@@ -1,16 +1,14 @@
 """The notebooks' set-up: data, preset and folders in one call, ``setup_lab()``.
 
-In Colab the cache, the runs and the student's exported code live on Google Drive
-(``MyDrive/vae-lab``) unless the student declines (asked once per machine; or
-``setup_lab(use_drive=False)``, ``VAE_LAB_USE_DRIVE=0``), so later notebooks
-neither download nor decode CelebA again; elsewhere they live in ``~/vae-lab`` (or
-``$VAE_LAB_WORKDIR``). ``SMOKE=1`` (CI) selects the generated CelebA-format slice
-and the ``smoke`` preset. Nothing here runs at import time.
+In Colab the cache, runs and exported code live on Google Drive (``MyDrive/vae-lab``)
+unless declined; elsewhere in ``~/vae-lab`` (or ``$VAE_LAB_WORKDIR``). ``SMOKE=1``
+(CI) selects the generated CelebA-format slice and the ``smoke`` preset.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import shutil
@@ -28,35 +26,33 @@ from helpers.config import VAEConfig, grading_mode, preset, smoke_mode
 from helpers.download import download_celeba
 from helpers.environment import detect_hardware, enable_colab_widgets, in_colab
 from helpers.errors import DataError, register_short_errors
-from helpers.student import STUDENT_DIRNAME, register_magic, set_workdir
+from helpers.student import STUDENT_DIRNAME, register_magic
 
 WORKDIR_ENV = "VAE_LAB_WORKDIR"
-# Under `nbgrader autograde` (with SMOKE=1): the self-checks use fixed inputs, so
-# the training cells only have to show that the student's model trains.
+# Under `nbgrader autograde` (SMOKE=1) the training cells only show the model trains.
 GRADING_OVERRIDES = {"train_limit": 128, "val_limit": 64, "epochs": 1}
 WRONG_MODE_EXIT = 70
 USE_DRIVE_ENV = "VAE_LAB_USE_DRIVE"
 SMOKE_SLICE_IMAGES = 600
-# SMOKE=1 trains on a generated slice (vaelab.synthetic), found here or in the workdir.
-GENERATED_SLICE_ENV = "VAE_LAB_GENERATED_SLICE"
-# setup_lab(quick=True) without a full cache: the first this many validation images.
-QUICK_IMAGES = 2000
+GENERATED_SLICE_ENV = "VAE_LAB_GENERATED_SLICE"  # SMOKE=1's data (else the workdir's)
+QUICK_IMAGES = 2000  # quick=True without a full cache: this many validation images
 DRIVE_MOUNT = Path("/content/drive")
 DRIVE_WORKDIR = DRIVE_MOUNT / "MyDrive" / "vae-lab"
-# The Colab machine's own disk: raw downloads and a fast copy of the cache.
-COLAB_LOCAL_WORKDIR = Path("/content/vae-lab")
-# The Drive answer, remembered for the life of this machine (kernel restarts too).
+COLAB_LOCAL_WORKDIR = Path("/content/vae-lab")  # raw downloads, a fast cache copy
+# The Drive answer, remembered for the life of this machine (past kernel restarts).
 DRIVE_CHOICE_FILE = Path(tempfile.gettempdir()) / "vae-lab-use-drive"
 _YES, _NO = {"", "y", "yes", "1", "true", "on"}, {"n", "no", "0", "false", "off"}
+DRIVE_QUESTION = (
+    "Keep the CelebA cache, your runs and your code on Google Drive (about 2.6 GB in "
+    "MyDrive/vae-lab), so the next notebooks reuse them and training survives a "
+    "disconnect? [Y/n] "
+)
 
 
 @dataclass(frozen=True)
 class Lab:
-    """Where this session's data, cache and runs live, and the config to use.
-
-    ``data_dir`` (the raw CelebA) is fetched on first use when the cache was ready.
-    ``quick``: ``cache_dir`` holds only ``QUICK_IMAGES`` validation images.
-    """
+    """Where this session's data, cache and runs live, and the config to use
+    (``quick``: ``cache_dir`` holds only ``QUICK_IMAGES`` validation images)."""
 
     workdir: Path
     cache_dir: Path
@@ -73,18 +69,15 @@ class Lab:
         """The default run directory for ``config`` (one per preset)."""
         return self.runs_dir / self.config.name
 
-    @property
+    @functools.cached_property
     def data_dir(self) -> Path:
-        """The raw CelebA folder (downloaded now if the cache was all we needed)."""
-        if self._data_dir is None and self._fetch_data is not None:
-            object.__setattr__(self, "_data_dir", self._fetch_data())
-        return self._data_dir
+        """The raw CelebA folder (downloaded now if only the cache was needed)."""
+        return self._data_dir or self._fetch_data()
 
     def flush_drive(self, unmount: bool = False) -> list[Path]:
-        """Fsync the runs' and the exported code's changed files and record them in
-        their manifests (Colab does it after every cell; a no-op off Drive); return
-        those folders. ``unmount=True`` then waits for Drive's upload and unmounts
-        it: only at the very end of a session."""
+        """Fsync and record the changed runs and exported code in their manifests (done
+        after every cell; off Drive a no-op); return those folders. ``unmount=True``
+        (a session's very end) then waits for Drive and unmounts."""
         if not self.on_drive:
             return []
         code = self.workdir / STUDENT_DIRNAME
@@ -108,10 +101,8 @@ def accelerator() -> str:
 
 
 def default_workdir(use_drive: bool = False) -> Path:
-    """The folder for data and runs: $VAE_LAB_WORKDIR, Google Drive, or ~/vae-lab.
-
-    Under ``nbgrader autograde`` (run in ``autograded/<student>/<assignment>/``) it
-    is ``autograded/<student>/.vae-lab``: one per student, shared by their notebooks.
+    """The folder for data and runs: $VAE_LAB_WORKDIR, Google Drive, or ~/vae-lab;
+    under ``nbgrader autograde`` ``autograded/<student>/.vae-lab`` (one per student).
     """
     if os.environ.get(WORKDIR_ENV):
         return Path(os.environ[WORKDIR_ENV])
@@ -127,40 +118,29 @@ def _parse_yes_no(text: str | None) -> bool | None:
     return False if answer in _NO else True if answer in _YES else None
 
 
-def ask_use_drive() -> bool:
-    """Ask in the notebook whether to keep the lab on Google Drive (default yes)."""
-    question = (
-        "Keep the CelebA cache, your runs and your code on Google Drive (about "
-        "2.6 GB in MyDrive/vae-lab), so the next notebooks reuse them and training "
-        "survives a disconnect? [Y/n] "
-    )
-    for _ in range(3):
-        try:
-            answer = _parse_yes_no(input(question))
-        except Exception:  # no stdin (EOFError, IPython's StdinNotImplementedError)
-            print("(no answer possible here: using Drive)")
-            return True
-        if answer is not None:
-            return answer
-        print("Please answer y (yes) or n (no).")
-    return True
-
-
 def drive_choice(use_drive: bool | None = None) -> bool:
-    """Decide whether this session keeps its work on Google Drive: outside Colab
-    False; in Colab the first of ``use_drive``, ``$VAE_LAB_USE_DRIVE``, the answer
-    remembered on this machine, a prompt."""
+    """Whether to keep the work on Google Drive: outside Colab False; in Colab the
+    first of ``use_drive``, ``$VAE_LAB_USE_DRIVE``, this machine's answer, a prompt
+    (3 tries; default yes)."""
     if not in_colab():
         return False
     if use_drive is None:
         use_drive = _parse_yes_no(os.environ.get(USE_DRIVE_ENV, "").strip() or "?")
     if use_drive is None and DRIVE_CHOICE_FILE.exists():
         use_drive = _parse_yes_no(DRIVE_CHOICE_FILE.read_text())
-    if use_drive is None:
-        use_drive = ask_use_drive()
+    for _ in range(3 if use_drive is None else 0):
+        try:
+            use_drive = _parse_yes_no(input(DRIVE_QUESTION))
+        except Exception:  # no stdin (EOFError, IPython's StdinNotImplementedError)
+            print("(no answer possible here: using Drive)")
+            break
+        if use_drive is not None:
+            break
+        print("Please answer y (yes) or n (no).")
+    use_drive = use_drive is not False
     with contextlib.suppress(OSError):
         DRIVE_CHOICE_FILE.write_text("yes\n" if use_drive else "no\n")
-    return bool(use_drive)
+    return use_drive
 
 
 def mount_drive() -> bool:
@@ -203,9 +183,8 @@ def _copy_cache(source: Path, target: Path, verbose: bool, why: str, expected=No
     """Copy a cache to ``target``, verified; raises ``drive_copy.IncompleteCopy``."""
     from helpers.progress import progress
 
-    files = [
-        f for f in source.rglob("*") if f.is_file() and f.name != drive_copy.MANIFEST
-    ]
+    files = [f for f in source.rglob("*") if f.name != drive_copy.MANIFEST]
+    files = [f for f in files if f.is_file()]
     size = sum(f.stat().st_size for f in files)
     if verbose:
         print(f"Copying the cache {why} ({size / 1e9:.1f} GB): {source} -> {target}")
@@ -219,31 +198,23 @@ def _copy_cache(source: Path, target: Path, verbose: bool, why: str, expected=No
 
 def make_quick_subset(data_dir: Path, out: Path) -> Path:
     """Replace ``out`` by a CelebA folder (official layout) of the first
-    ``QUICK_IMAGES`` validation images, linked (copied where links are not allowed).
-    """
-    n = QUICK_IMAGES
+    ``QUICK_IMAGES`` validation images (any split's without one), linked or copied."""
     files = celeba.find_celeba(data_dir)
     names, attributes = celeba.read_attributes(files)
     partitions = celeba.read_partitions(files)
-    picked = [i for i, name in enumerate(names) if partitions.get(name) == 1][:n]
-    if not picked:  # no validation split: take the first images of any split
-        picked = list(range(min(n, len(names))))
-    images = out / "img_align_celeba"
+    picked = [i for i, name in enumerate(names) if partitions.get(name) == 1]
+    picked = (picked or range(len(names)))[:QUICK_IMAGES]
     shutil.rmtree(out, ignore_errors=True)
-    images.mkdir(parents=True)
+    (out / "img_align_celeba").mkdir(parents=True)
     for i in picked:
-        source, target = Path(files.image_dir) / names[i], images / names[i]
+        target = out / "img_align_celeba" / names[i]
         try:
-            target.symlink_to(source.resolve())
+            target.symlink_to((Path(files.image_dir) / names[i]).resolve())
         except OSError:
-            shutil.copyfile(source, target)
-    header = " ".join(celeba.ATTRIBUTE_NAMES)
-    rows = [
-        f"{names[i]} " + " ".join(str(int(v)) for v in attributes[i]) for i in picked
-    ]
-    (out / "list_attr_celeba.txt").write_text(
-        f"{len(picked)}\n{header}\n" + "\n".join(rows) + "\n"
-    )
+            shutil.copyfile(Path(files.image_dir) / names[i], target)
+    rows = [" ".join([names[i], *(str(int(v)) for v in attributes[i])]) for i in picked]
+    rows = [str(len(picked)), " ".join(celeba.ATTRIBUTE_NAMES), *rows, ""]
+    (out / "list_attr_celeba.txt").write_text("\n".join(rows))
     (out / "list_eval_partition.txt").write_text(
         "".join(f"{names[i]} {partitions.get(names[i], 1)}\n" for i in picked)
     )
@@ -262,36 +233,26 @@ def setup_lab(
 ) -> Lab:
     """Find (or get and cache) the data and choose the config, printing what it chose.
 
-    Args:
-        source: "auto" (the generated slice under SMOKE=1, else Kaggle), "generated",
-            or a ``download_celeba`` source: "kaggle", "opendatasets", "url", "local"
-            (pass ``url=`` / ``path=`` / ``sha256=`` for the last two).
-        preset_name: "smoke", "cpu" or "colab" (default: ``choose_preset()``).
-        workdir: folder for the cache, runs and exported code (default:
-            ``default_workdir``: Google Drive in Colab unless declined).
-        use_drive: in Colab, True / False / None (ask once per machine, see
-            ``drive_choice``). Ignored outside Colab.
-        quick: a small part of the data is enough (02, 03): the full cache if it
-            exists, else only the first ``QUICK_IMAGES`` validation images.
-        seed: seed for Keras, NumPy and Python (default: the preset's).
-        **overrides: VAEConfig fields to change, plus ``url``, ``path``, ``sha256``.
+    ``source``: "auto" (the generated slice under SMOKE=1, else "kaggle"),
+    "generated", or a ``download_celeba`` source; ``preset_name``: default
+    ``choose_preset()``; ``use_drive``: see ``drive_choice``; ``quick``: a part of the
+    data is enough (02, 03): the full cache if made, else ``QUICK_IMAGES`` validation
+    images; ``overrides``: VAEConfig fields and ``download_celeba``'s url, path, sha256.
     """
     if grading_mode() and not smoke_mode():
         _refuse_to_grade()
     import keras  # loads TensorFlow: only when a notebook sets up
 
-    enable_colab_widgets()  # progress bars and sliders are ipywidgets
+    enable_colab_widgets()
     download_options = {
         k: overrides.pop(k) for k in ("url", "path", "sha256") if k in overrides
     }
     chosen = workdir is None and not os.environ.get(WORKDIR_ENV)
     on_drive = chosen and in_colab() and drive_choice(use_drive) and mount_drive()
     root = Path(workdir) if workdir else default_workdir(on_drive)
-    # Raw downloads stay on the machine's disk: only the cache is worth keeping.
-    local_root = COLAB_LOCAL_WORKDIR if on_drive else root
-    set_workdir(root)  # where `%%export` cells save the student's parts
-    register_magic()
-    register_short_errors()  # a TODO not done: one line, not a traceback
+    local_root = COLAB_LOCAL_WORKDIR if on_drive else root  # raw downloads stay here
+    register_magic(root)  # `%%export` cells save the student's parts there
+    register_short_errors()
     generated = source == "generated" or (source == "auto" and smoke_mode())
     name = preset_name or choose_preset()
     if grading_mode():
@@ -301,16 +262,20 @@ def setup_lab(
     if verbose:
         _print_choices(name, root, on_drive, machine_only=in_colab() and chosen)
     if on_drive:
-        code = [root / STUDENT_DIRNAME]  # the exported parts
-        _check_runs_on_drive(root / "runs", code, verbose)
-        drive_copy.keep_flushed(root / "runs", code)
+        _check_runs_on_drive(root / "runs", [root / STUDENT_DIRNAME], verbose)
+        drive_copy.keep_flushed(root / "runs", [root / STUDENT_DIRNAME])
+
+    def fetch() -> Path:
+        kind = "kaggle" if source == "auto" else source
+        data = download_celeba(local_root / "data" / "celeba", kind, **download_options)
+        if verbose:
+            print(f"Data: CelebA in {data.root}")
+        return Path(data.root)
+
     if generated:
         found = _generated_lab(root, config, verbose)
     else:
-        found = _celeba_lab(
-            root, local_root, config, source, download_options, quick, verbose
-        )
-    # found: cache_dir, and quick, _data_dir or _fetch_data where they apply
+        found = _celeba_lab(root, local_root, config, fetch, quick, verbose)
     found.update(runs_dir=root / "runs", generated_data=generated, on_drive=on_drive)
     lab = Lab(root, config=config, **found)
     if verbose:
@@ -329,10 +294,8 @@ def _print_choices(preset_name: str, root: Path, on_drive: bool, machine_only: b
     print(f"Python {platform.python_version()}")
     print(f"Keras {keras.__version__} (backend: {keras.backend.backend()})")
     print(f"NumPy {np.__version__}")
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf  # optional: only under the TensorFlow backend
-
-        print(f"TensorFlow {tf.__version__}")
+    if keras.backend.backend() == "tensorflow":  # imported by Keras then
+        print(f"TensorFlow {sys.modules['tensorflow'].__version__}")
     print(f"Device: {accelerator()}")
     if preset_name == "cpu":
         print(
@@ -346,18 +309,14 @@ def _print_choices(preset_name: str, root: Path, on_drive: bool, machine_only: b
         )
     elif machine_only:
         print(
-            f"Work folder on this machine only: {root} (not Google Drive). The "
-            "cache, your runs and your exported code are LOST when this runtime "
-            "ends or is recycled: the next notebook downloads and decodes CelebA "
-            "again and cannot resume or reuse a run. setup_lab(use_drive=True) "
-            "keeps them on Drive."
+            f"Work folder on this machine only: {root} (not Google Drive): the cache, "
+            "your runs and code are LOST when this runtime ends or is recycled (the "
+            "next notebook cannot reuse them): setup_lab(use_drive=True) keeps them."
         )
 
 
 def _refuse_to_grade() -> None:
-    """Stop ``nbgrader autograde`` outside SMOKE=1: loudly, never with wrong points."""
-    # Without SMOKE=1 every check would fail while nbgrader reports success; ending
-    # the kernel makes nbgrader fail the notebook instead.
+    """End the kernel: nbgrader then fails the notebook, not every check in it."""
     message = (
         "GRADING STOPPED: nbgrader autograde runs this notebook without SMOKE=1. "
         "The self-checks are written for the generated slice: run nbgrader from the "
@@ -369,23 +328,25 @@ def _refuse_to_grade() -> None:
     os._exit(WRONG_MODE_EXIT)
 
 
+def _drive_incomplete(folder: Path, what: str, verbose: bool, allow_newer=False):
+    """Wait (bounded) until ``folder`` matches its manifest: None, or what is short."""
+    wait = drive_copy.describe_wait(drive_copy.wait_seconds())
+    if left := drive_copy.wait_until_complete(
+        folder, what, verbose=verbose, allow_newer=allow_newer
+    ):
+        left = "; ".join(left[:3])
+        return f"{what} is still incomplete after waiting {wait} ({left})"
+
+
 def _check_runs_on_drive(runs_dir: Path, extra: list, verbose: bool) -> None:
     """Wait (bounded) until every run on Drive has its manifest's sizes, or raise."""
     for run in drive_copy.watched_folders(runs_dir, extra):
-        left = drive_copy.wait_until_complete(
-            run,
-            f"The folder {run.name} on Google Drive",
-            verbose=verbose,
-            allow_newer=True,  # written after the last manifest: newer, not short
-        )
-        if left:
-            waited = drive_copy.describe_wait(drive_copy.wait_seconds())
+        # allow_newer: a file written after the last manifest is newer, not short
+        if left := _drive_incomplete(run, f"{run} on Google Drive", verbose, True):
             raise DataError(
-                f"{run} on Google Drive is still incomplete after waiting "
-                f"{waited} ({'; '.join(left[:3])}): "
-                "Drive has not finished syncing it from the machine that wrote it. "
-                "Nothing was trained or loaded from it. Run this cell again in a few "
-                "minutes; on the old machine, if it is still open, run "
+                f"{left}: Drive has not finished syncing it from the machine that "
+                "wrote it. Nothing was trained or loaded from it. Run this cell again "
+                "in a few minutes; on the old machine, if it is still open, run "
                 "lab.flush_drive(unmount=True)."
             )
 
@@ -396,7 +357,7 @@ def _prepare(data_dir: Path, cache_dir: Path, config: VAEConfig, verbose: bool):
 
 def _generated_lab(root: Path, config: VAEConfig, verbose: bool) -> dict:
     data_dir = Path(
-        os.environ.get(GENERATED_SLICE_ENV) or root / "data" / "generated-slice"
+        os.environ.get(GENERATED_SLICE_ENV) or root / "data/generated-slice"
     )
     if not celeba.is_generated_slice(data_dir):
         raise DataError(
@@ -406,54 +367,28 @@ def _generated_lab(root: Path, config: VAEConfig, verbose: bool) -> dict:
             "one), or unset SMOKE to use CelebA"
         )
     if verbose:
-        print(
-            f"Data: a GENERATED CelebA-format slice of cartoon faces "
-            f"(a stand-in, not CelebA) in {data_dir}"
-        )
+        what = "GENERATED CelebA-format slice of cartoon faces (a stand-in, not CelebA)"
+        print(f"Data: a {what} in {data_dir}")
     cache_dir = root / "cache" / f"generated-slice-{config.image_size}px"
     _prepare(data_dir, cache_dir, config, verbose)
     return {"cache_dir": cache_dir, "_data_dir": data_dir}
 
 
-def _celeba_lab(
-    root: Path,
-    local_root: Path,
-    config: VAEConfig,
-    source: str,
-    download_options: dict,
-    quick: bool,
-    verbose: bool,
-) -> dict:
-    """Reuse the course's cache, or download CelebA and cache it (all or a part)."""
+def _celeba_lab(root: Path, local_root: Path, config, fetch, quick, verbose) -> dict:
+    """Reuse the course's cache, or ``fetch()`` CelebA and cache it (all or a part)."""
     full_cache = root / "cache" / f"celeba-{config.image_size}px"
     quick_cache = full_cache.with_name(f"{full_cache.name}-quick{QUICK_IMAGES}")
     fast_copy = local_root / "cache" / full_cache.name  # the machine's own disk
     on_drive = fast_copy != full_cache
-
-    def fetch() -> Path:
-        kind = "kaggle" if source == "auto" else source
-        data = download_celeba(local_root / "data" / "celeba", kind, **download_options)
-        if verbose:
-            print(f"Data: CelebA in {data.root}")
-        return Path(data.root)
-
-    left = None
-    if on_drive and full_cache.is_dir():
-        left = drive_copy.wait_until_complete(
-            full_cache, "The CelebA cache on Google Drive", verbose=verbose
-        )
-    if left:
-        waited = drive_copy.describe_wait(drive_copy.wait_seconds())
+    what = "The CelebA cache on Google Drive"  # no manifest there: no wait
+    if left := on_drive and _drive_incomplete(full_cache, what, verbose):
         instead = (
             f"caching the first {QUICK_IMAGES} validation images instead"
             if quick
             else "making the cache again on this machine (download and decode, "
             "about 10 min), then copying it to Drive again"
         )
-        print(
-            f"The CelebA cache on Google Drive is still incomplete after waiting "
-            f"{waited} ({'; '.join(left[:3])}): not using it; {instead}."
-        )
+        print(f"{left}: not using it; {instead}.")
     elif ready_cache(full_cache, config):
         if verbose:
             print(f"Data: the CelebA cache is ready in {full_cache} (no download)")
@@ -480,9 +415,7 @@ def _celeba_lab(
     # Decode onto this machine's disk (fast), then keep one verified copy on Drive.
     _prepare(data_dir, fast_copy, config, verbose)
     if on_drive:
-        _copy_cache(
-            fast_copy, full_cache, verbose, "to Google Drive for later notebooks"
-        )
+        _copy_cache(fast_copy, full_cache, verbose, "to Drive for later notebooks")
     return {"cache_dir": fast_copy, "_data_dir": data_dir}
 
 

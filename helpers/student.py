@@ -1,8 +1,7 @@
 """The student's parts: ``%%export`` cells saved as a module, assembled and checked.
 
-A cell starting ``%%export sampling`` runs as usual and, if it ran without error,
-saves its source as ``<workdir>/student/sampling.py`` (d2l's ``#@save``); 04_train
-assembles what 01-03 exported. ``setup_lab()`` registers the magic.
+A cell starting ``%%export sampling`` runs as usual and, if it ran, saves its source
+as ``<workdir>/student/sampling.py`` (d2l's ``#@save``); 04_train assembles them.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import os
 import re
 import sys
 import tempfile
+import traceback
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,20 +25,16 @@ import numpy as np
 
 from helpers import checks
 from helpers.config import VAEConfig, preset
+from helpers.environment import ipython_shell
 from helpers.errors import LabError
 from helpers.files import atomic_write_text
 from helpers.runs import SOLUTION_FILE as GIVEN_SOLUTION_FILE
 from helpers.runs import solution_spec
 
 
-# ---------------------------------------------------------------------- the parts
 @dataclass(frozen=True)
 class Part:
-    """One thing students write: its notebook, the names it defines, its self-check.
-
-    ``check(namespace, config)`` raises ``CheckFailed``; ``trains``: 04 assembles the
-    part before it trains (04's build_my_vae and 05's parts join once exported).
-    """
+    """One thing students write; ``check(namespace, config)`` raises CheckFailed."""
 
     notebook: str
     names: tuple[str, ...]
@@ -91,20 +87,16 @@ def _tiny_vae(latent_dim: int = 4, size: int = 8):
     """A stand-in trained model for check_prior_samples: a small random decoder."""
     import keras
 
+    dense = keras.layers.Dense(size * size * 3, activation="sigmoid")
+    reshape = keras.layers.Reshape((size, size, 3))
     decoder = keras.Sequential(
-        [
-            keras.Input((latent_dim,)),
-            keras.layers.Dense(size * size * 3, activation="sigmoid"),
-            keras.layers.Reshape((size, size, 3)),
-        ],
-        name="decoder",
+        [keras.Input((latent_dim,)), dense, reshape], name="decoder"
     )
     return types.SimpleNamespace(decoder=decoder, value_range=(0.0, 1.0))
 
 
-# Every part, once, in the order the assembled module needs them. Adding a part:
-# an entry here, its `%%export <part>` cell and self-check cell in the solutions
-# (README, "How to change an exercise").
+# Every part, in module order. A new part: an entry here, its `%%export` and
+# self-check cells in the solutions (README, "How to change an exercise").
 PART_REGISTRY: dict[str, Part] = {
     "preprocess": _one(
         "01_setup", "crop_resize_normalize", checks.check_preprocess, config=True
@@ -127,60 +119,37 @@ PART_REGISTRY: dict[str, Part] = {
         "05_generate", "latent_grid", checks.check_latent_grid, trains=False
     ),
 }
-# The parts whose code a part's self-check runs: when one of those fails, the
-# part's own failure is that one's, and the table names the first broken part only.
-USES: dict[str, tuple[str, ...]] = {
+# The parts a part's self-check runs: if one fails, the table blames that one only.
+USES = {
     "vae_model": ("sampling", "losses"),
     "build_my_vae": ("encoder", "sampling", "decoder", "losses", "vae_model"),
 }
-# part -> its notebook (module order = this order)
-PARTS: dict[str, str] = {name: part.notebook for name, part in PART_REGISTRY.items()}
-# The parts a model is trained from; 05's generation parts join the assembled
-# module once they are exported (06 draws its figures with them).
-TRAINING_PARTS: tuple[str, ...] = tuple(
-    name for name, part in PART_REGISTRY.items() if part.trains
-)
-PART_NAMES: dict[str, tuple[str, ...]] = {
-    name: part.names for name, part in PART_REGISTRY.items()
-}
+PARTS = {name: part.notebook for name, part in PART_REGISTRY.items()}
+# What a model trains from; 05's parts join the module once exported (06 uses them).
+TRAINING_PARTS = tuple(name for name, part in PART_REGISTRY.items() if part.trains)
+PART_NAMES = {name: part.names for name, part in PART_REGISTRY.items()}
 STUDENT_DIRNAME = "student"
 _active_workdir: Path | None = None
 
 
-def student_dir(workdir: str | os.PathLike) -> Path:
-    """Return the folder that holds the exported parts: ``<workdir>/student``."""
-    return Path(workdir) / STUDENT_DIRNAME
-
-
 def export_source(part: str, source: str, workdir: str | os.PathLike) -> Path:
     """Save one part's source as ``<workdir>/student/<part>.py`` (atomically)."""
-    if part not in PARTS:
-        raise ValueError(f"unknown part {part!r}: choose one of {', '.join(PARTS)}")
-    folder = student_dir(workdir)
-    folder.mkdir(parents=True, exist_ok=True)
     header = f"# Exported from {PARTS[part]}.ipynb by %%export {part}; do not edit.\n"
-    return atomic_write_text(folder / f"{part}.py", header + source.rstrip() + "\n")
-
-
-def set_workdir(workdir: str | os.PathLike) -> None:
-    """Remember where ``%%export`` writes (``setup_lab`` calls this)."""
-    global _active_workdir
-    _active_workdir = Path(workdir)
+    path = Path(workdir) / STUDENT_DIRNAME / f"{part}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(path, header + source.rstrip() + "\n")
 
 
 def _export_magic(line: str, cell: str):
-    from IPython import get_ipython
-
     part = line.strip()
     if part not in PARTS:
         raise ValueError(
             f"%%export needs one part name: one of {', '.join(PARTS)} (got {line!r})"
         )
-    shell = get_ipython()
-    # Run the cell in the notebook's namespace; an error propagates (the cell fails
-    # and nothing is exported). Caching the source keeps tracebacks readable.
+    shell = ipython_shell()
+    # Run in the notebook's namespace: an error fails the cell and exports nothing.
     code = shell.transform_cell(cell)
-    filename = shell.compile.cache(code)
+    filename = shell.compile.cache(code)  # cached: tracebacks show the source
     exec(shell.compile(code, filename, "exec"), shell.user_ns)
     if _active_workdir is None:
         print("(not exported: run the set-up cell, setup_lab(), first)")
@@ -188,24 +157,20 @@ def _export_magic(line: str, cell: str):
         print(f"exported {part!r} to {export_source(part, cell, _active_workdir)}")
 
 
-def register_magic() -> bool:
-    """Register ``%%export`` in the running IPython; False outside IPython."""
-    from helpers.environment import ipython_shell
-
+def register_magic(workdir: str | os.PathLike) -> bool:
+    """Make ``%%export`` save under ``workdir`` and register it in the running IPython
+    (``setup_lab`` calls this); False outside IPython."""
+    global _active_workdir
+    _active_workdir = Path(workdir)
     shell = ipython_shell()
-    if shell is None:
-        return False
-    shell.register_magic_function(_export_magic, magic_kind="cell", magic_name="export")
-    return True
+    if shell is not None:
+        shell.register_magic_function(_export_magic, "cell", "export")
+    return shell is not None
 
 
-# -------------------------------------------------------------- the assembled module
 # Every assembled module starts with these imports, so a part may use them unimported.
-HEADER = '''"""Your VAE, assembled by helpers.student from the parts you exported.
-
-Generated from <workdir>/student/*.py: do not edit. Edit the notebook cell that
-exports a part, run it again, then run the notebook's load_student_parts cell.
-"""
+HEADER = '''"""Your VAE, assembled by helpers.student from <workdir>/student/*.py: do
+not edit. Edit and run a part's `%%export` cell, then the load_student_parts cell."""
 
 import os, math
 import numpy as np
@@ -216,7 +181,6 @@ from helpers.config import VAEConfig
 '''
 MODULE_NAME = "student_vae"
 MODULE_FILE = "student_vae.py"
-
 YOURS, LABS, MISSING = "yours", "LAB'S", "missing"
 
 
@@ -226,16 +190,13 @@ class PartStatus:
 
     part: str
     origin: str  # YOURS, LABS or MISSING
-    passed: bool | None = None  # None: not checked (the lab's, missing, or check=False)
+    passed: bool | None = None  # None: not checked (the lab's, missing, check=False)
     message: str = ""
 
 
 @dataclass
 class StudentParts:
-    """The assembled module and, per part, its origin and self-check result.
-
-    Attribute access reads the module: ``parts.build_encoder(config)``.
-    """
+    """The assembled module (``parts.build_encoder`` reads it), each part's status."""
 
     module: types.ModuleType
     path: Path
@@ -248,15 +209,13 @@ class StudentParts:
             return getattr(self.module, name)
         except AttributeError:
             part = next((p for p, names in PART_NAMES.items() if name in names), None)
-            where = (
+            where = part and (
                 f" (part {part!r}: its `%%export {part}` cell in {PARTS[part]}, or "
                 f"USE_LAB_PART[{part!r}] = True)"
-                if part
-                else ""
             )
             raise AttributeError(
                 f"your assembled module has no {name!r}: export the part that "
-                f"defines it{where} and run load_student_parts again"
+                f"defines it{where or ''} and run load_student_parts again"
             ) from None
 
     @property
@@ -286,15 +245,14 @@ class StudentParts:
             elif s.origin == MISSING:
                 check = f"❌ {s.message}"
             elif s.passed is None:
-                check = f"({s.message})" if s.message else "(not checked)"
+                check = f"({s.message or 'not checked'})"
             else:
                 check = "✅ passed" if s.passed else f"❌ failed: {s.message}"
             lines.append(f"{s.part:<17} {PARTS[s.part]:<12} {s.origin:<8} {check}")
         if "preprocess" in self.status:
             lines.append(
-                "(preprocess is checked, not trained through: the faces that train "
-                "were cut and resized once by the lab's cache (helpers.cache.prepare); "
-                "your pipeline streams them)"
+                "(preprocess is checked, not trained through: the lab's cache cut and "
+                "resized the faces once; your pipeline streams them)"
             )
         return "\n".join(lines)
 
@@ -305,8 +263,7 @@ def _switch(use_lab_part) -> set[str]:
         use_lab_part = (use_lab_part,)
     if not isinstance(use_lab_part, dict):
         use_lab_part = dict.fromkeys(use_lab_part or (), True)
-    unknown = set(use_lab_part) - set(PARTS)
-    if unknown:
+    if unknown := set(use_lab_part) - set(PARTS):
         raise LabError(
             f"USE_LAB_PART names unknown part(s) {', '.join(sorted(unknown))}: the "
             f"parts are {', '.join(PARTS)}"
@@ -314,10 +271,8 @@ def _switch(use_lab_part) -> set[str]:
     return {part for part, on in use_lab_part.items() if on}
 
 
-# ------------------------------------------------------------ the lab's reference parts
-# The solutions' %%export cells, generated into one module (d2l's ``#@save``): the
-# only reference implementation of every part. Its classes are registered under
-# SOLUTION_PACKAGE, so a student's own classes (package "student") keep their names.
+# The lab's reference parts: the solutions' %%export cells generated into one module,
+# its classes registered under package "lab" (a student's keep "student").
 _REFERENCE = solution_spec()  # a release's given parts, else a checkout's vaelab
 SOLUTION_MODULE = _REFERENCE.name if _REFERENCE else "helpers.solution"
 SOLUTION_FILE = Path(_REFERENCE.origin) if _REFERENCE else GIVEN_SOLUTION_FILE
@@ -328,16 +283,11 @@ _SECTION = re.compile(r"^# =+ (?P<part>[a-z_]+): from (?P<notebook>\S+)$", re.M)
 def solution_sources(path: Path | None = None) -> dict[str, str]:
     """Return {part: source} of the generated reference module, as students write it."""
     path = path or SOLUTION_FILE
-    if not path.is_file():
-        return {}
-    text = path.read_text(encoding="utf-8")
-    marks = list(_SECTION.finditer(text))
-    found = {}
-    for mark, after in zip(marks, marks[1:] + [None]):
-        body = text[mark.end() : after.start() if after else len(text)]
-        body = body.strip("\n").replace(SOLUTION_PACKAGE, STUDENT_PACKAGE)
-        found[mark["part"]] = body + "\n"
-    return found
+    pieces = _SECTION.split(path.read_text(encoding="utf-8") if path.is_file() else "")
+    return {
+        part: body.strip("\n").replace(SOLUTION_PACKAGE, STUDENT_PACKAGE) + "\n"
+        for part, body in zip(pieces[1::3], pieces[3::3])
+    }
 
 
 def solution_module(*parts: str):
@@ -352,11 +302,11 @@ def solution_module(*parts: str):
     module = importlib.import_module(SOLUTION_MODULE)
     missing = [p for p in parts if any(not hasattr(module, n) for n in PART_NAMES[p])]
     if missing:
-        given = ", ".join(solution_sources()) or "none"
         raise LabError(
             f"the lab's {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
-            f"not shipped with this copy of the lab (the instructor gave out {given}): "
-            "pass your own (e.g. sample_faces=parts.sample_faces)"
+            "not shipped with this copy of the lab (the instructor gave out "
+            f"{', '.join(solution_sources()) or 'none'}): pass your own (e.g. "
+            "sample_faces=parts.sample_faces)"
         )
     return module
 
@@ -367,23 +317,17 @@ def reference_source(part: str) -> str:
     if source is None:
         raise LabError(
             f"USE_LAB_PART[{part!r}]: the lab's {part!r} is not shipped with this "
-            "copy of the lab (the student release leaves the answers out unless the "
-            "instructor gives them). Fix your own part instead: notebook "
-            f"{PARTS[part]}, re-run its `%%export {part}` cell once its self-check "
+            "copy of the lab (unless the instructor gives it). Fix your own in "
+            f"notebook {PARTS[part]}, re-run `%%export {part}` once its self-check "
             f"passes, then set USE_LAB_PART[{part!r}] = False."
         )
     return source
 
 
 def assemble_source(workdir, use_lab_part=None, parts=None) -> tuple[str, dict]:
-    """Return the module's text (HEADER, then each part) and what went into it.
-
-    ``parts`` defaults to the training parts, plus each of 05's generation parts
-    that is exported or switched to the lab's. The dict maps each part, in PARTS
-    order, to (YOURS | LABS | MISSING, its source, the file name it runs under).
-    """
-    chosen = _switch(use_lab_part)
-    folder = student_dir(workdir)
+    """Return the module's text and {part: (origin, source, its file name)} in PARTS
+    order; ``parts``: the training parts and any other exported or switched."""
+    chosen, folder = _switch(use_lab_part), Path(workdir) / STUDENT_DIRNAME
     if parts is None:
         parts = [
             p
@@ -406,24 +350,21 @@ def assemble_source(workdir, use_lab_part=None, parts=None) -> tuple[str, dict]:
     return "".join(chunks), found
 
 
-def _exec_part(module, part: str, source: str, filename: str) -> str | None:
-    """Run one part's code in the module; return an error line, or None."""
-    lines = source.splitlines(keepends=True)
-    linecache.cache[filename] = (len(source), None, lines, filename)
+def _failure(run, filename: str = "") -> str | None:
+    """Run the student's code (a part, or a self-check on it): None, or what went
+    wrong in one short line (and where, in ``filename``)."""
     try:
-        exec(compile(source, filename, "exec"), module.__dict__)
+        run()
     except NotImplementedError:
         return "its code still raises NotImplementedError (the TODO is not done)"
-    except Exception as error:  # the student's code: report it, by part
-        line = ""
-        tb = error.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == filename:
-                line = f" (line {tb.tb_lineno} of {filename})"
-            tb = tb.tb_next
-        return f"running it raised {type(error).__name__}: {error}{line}"
-    absent = [n for n in PART_NAMES[part] if n not in module.__dict__]
-    return f"it does not define {', '.join(absent)}" if absent else None
+    except Exception as error:  # a CheckFailed, or the student's code crashed
+        tb = traceback.extract_tb(error.__traceback__)
+        at = [f" (line {f.lineno} of {filename})" for f in tb if f.filename == filename]
+        if not isinstance(error, checks.CheckFailed):
+            error = f"{type(error).__name__}: {error}"
+        text = " ".join(str(error).split())
+        return (text if len(text) <= 240 else text[:237] + "...") + "".join(at[-1:])
+    return None
 
 
 def load_student_parts(
@@ -434,49 +375,52 @@ def load_student_parts(
     parts=None,
     verbose: bool = True,
 ) -> StudentParts:
-    """Assemble the exported parts into the module ``student_vae`` and check each.
-
-    Writes ``<workdir>/student/student_vae.py``, runs it part by part (an error is
-    reported by part), registers it as ``sys.modules["student_vae"]`` (so its Keras
-    classes reload from ``.keras`` files), runs your parts' self-checks quietly
-    (``check``) and prints who wrote what (``verbose``).
-
-    Args:
-        use_lab_part: the switch, ``{"sampling": True, ...}`` or part names: those
-            parts use the lab's reference, and the table says so.
-        config: the VAEConfig the checks build models for (default: smoke preset).
-        parts: only these parts (default: see ``assemble_source``).
-
-    Raises LabError when a part is missing or does not run, or the switch asks for
-    a reference part this copy of the lab does not include.
-    """
-    config = config or preset("smoke")
+    """Assemble the exported parts into ``<workdir>/student/student_vae.py``, run it
+    part by part as ``sys.modules["student_vae"]`` (so ``.keras`` files reload its
+    classes), run each part's self-check quietly for ``config`` (default: smoke) and
+    print who wrote what. ``use_lab_part``: ``{"sampling": True, ...}`` or names, the
+    parts to take from the lab. LabError when a part is missing or does not run."""
     source, found = assemble_source(workdir, use_lab_part, parts)
-    folder = student_dir(workdir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = atomic_write_text(folder / MODULE_FILE, source)
+    (Path(workdir) / STUDENT_DIRNAME).mkdir(parents=True, exist_ok=True)
+    path = atomic_write_text(Path(workdir) / STUDENT_DIRNAME / MODULE_FILE, source)
     module = types.ModuleType(MODULE_NAME)
     module.__file__ = str(path)
-    exec(compile(HEADER, str(path), "exec"), module.__dict__)
-    status, broken = {}, []
-    for part, (origin, body, filename) in found.items():
-        if origin == MISSING:
-            error = (
-                f"not exported: run the `%%export {part}` cell in {PARTS[part]}"
-                f" (or switch on USE_LAB_PART[{part!r}])"
+    exec(compile(HEADER, str(path), "exec"), vars(module))
+    status = {}
+    for part, (origin, body, name) in found.items():
+        error = (
+            f"not exported: run the `%%export {part}` cell in {PARTS[part]}"
+            f" (or switch on USE_LAB_PART[{part!r}])"
+        )
+        if origin != MISSING:
+            linecache.cache[name] = (len(body), None, body.splitlines(True), name)
+            error = _failure(
+                lambda: exec(compile(body, name, "exec"), vars(module)), name
             )
-        else:
-            error = _exec_part(module, part, body, filename)
+            absent = [n for n in PART_NAMES[part] if n not in vars(module)]
+            error = error or (absent and f"it does not define {', '.join(absent)}")
         status[part] = PartStatus(part, origin, False if error else None, error or "")
-        if error:
-            broken.append(part)
+    broken = [part for part, s in status.items() if s.passed is False]
     sys.modules[MODULE_NAME] = module
     result = StudentParts(module, path, status)
     if check:
-        _check_parts(status, module, config)
+        _check_parts(status, module, config or preset("smoke"))
     if verbose:
-        print(result.table())
-        _advise(result)
+        mine = [s.part for s in status.values() if s.origin == YOURS]
+        print(f"{result.table()}\n\nYour code: {', '.join(mine) or 'none'}")
+        if result.lab_parts:
+            print(
+                f"The lab's reference code: {', '.join(result.lab_parts)}\n  (each is "
+                "the solution's code, run in your module: the lab's VAE uses your "
+                "Sampling and losses where those are yours)"
+            )
+        if result.failed:
+            print(
+                f"Failing self-check: {', '.join(result.failed)}. Training uses YOUR "
+                "code as it is; to train with the lab's reference part instead, set "
+                + " and ".join(f"USE_LAB_PART[{p!r}] = True" for p in result.failed)
+                + " and run this cell again."
+            )
     if broken:
         raise LabError(
             f"cannot assemble your model: {', '.join(broken)} "
@@ -488,63 +432,28 @@ def load_student_parts(
 
 
 def _check_parts(status: dict, module, config: VAEConfig) -> None:
-    """Run the self-check of each of the student's parts; a cascade names its start."""
+    """Run the self-check of each of the student's parts, its printing hidden; a
+    part whose check fails through a failing part it uses is "not judged"."""
     for part, item in status.items():
-        if item.origin == YOURS and item.passed is None:
-            check = PART_REGISTRY[part].check
-            item.passed, item.message = _quiet(lambda: check(module.__dict__, config))
-            uses = [d for d in USES.get(part, ()) if d in status]
-            broken = [d for d in uses if status[d].passed is False]
-            if item.passed is False and broken:
-                item.passed = None
-                item.message = (
-                    f"not judged: it uses your {', '.join(broken)}, whose check "
-                    "fails; fix that first"
-                )
+        if item.origin != YOURS or item.passed is not None:
+            continue
+        check = PART_REGISTRY[part].check
+        with contextlib.redirect_stdout(io.StringIO()):
+            item.message = _failure(lambda: check(vars(module), config)) or ""
+        item.passed = not item.message
+        broken = [d for d in USES.get(part, ()) if d in status]
+        broken = [d for d in broken if status[d].passed is False]
+        if broken and not item.passed:
+            item.passed = None
+            item.message = (
+                f"not judged: it uses your {', '.join(broken)}, whose check fails; fix "
+                "that first"
+            )
 
 
-def _advise(result: StudentParts) -> None:
-    mine = [s.part for s in result.status.values() if s.origin == YOURS]
-    print(f"\nYour code: {', '.join(mine) or 'none'}")
-    if result.lab_parts:
-        print(f"The lab's reference code: {', '.join(result.lab_parts)}")
-        print(
-            "  (each is the solution's code, run in your module: the lab's VAE uses "
-            "your Sampling and losses where those are yours)"
-        )
-    if result.failed:
-        print(
-            f"Failing self-check: {', '.join(result.failed)}. Training uses YOUR code "
-            "as it is; to train with the lab's reference part instead, set "
-            + " and ".join(f"USE_LAB_PART[{p!r}] = True" for p in result.failed)
-            + " and run this cell again."
-        )
-
-
-def _quiet(fn) -> tuple[bool, str]:
-    """Run one self-check with its printing hidden: (passed, short message)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            fn()
-        except checks.CheckFailed as error:
-            message = str(error)
-        except NotImplementedError:
-            return False, "still raises NotImplementedError (the TODO is not done)"
-        except Exception as error:  # the student's code crashed inside a check
-            message = f"{type(error).__name__}: {error}"
-        else:
-            return True, ""
-    message = " ".join(message.split())
-    return False, message if len(message) <= 240 else message[:237] + "..."
-
-
-# ------------------------------------------------------------- building and training
 def build_student_vae(parts, config: VAEConfig):
-    """Build the compiled VAE with the parts' own ``build_my_vae`` (04).
-
-    ``parts``: a ``StudentParts`` or the lab's reference module; LabError when it
-    holds no ``build_my_vae`` yet.
-    """
+    """Build the compiled VAE with the parts' own ``build_my_vae`` (04); ``parts``:
+    a ``StudentParts`` or the lab's reference module."""
     build = getattr(getattr(parts, "module", parts), "build_my_vae", None)
     if build is None:
         raise LabError(
@@ -555,19 +464,15 @@ def build_student_vae(parts, config: VAEConfig):
 
 
 def import_student_module(workdir, verbose: bool = True):
-    """Import ``<workdir>/student/student_vae.py`` as 04 assembled it (or None).
-
-    05 and 06 call this before loading ``best.keras``, so the Keras classes your
-    parts registered (your VAE, your Sampling) exist when the file is read.
-    """
-    path = student_dir(workdir) / MODULE_FILE
+    """Import ``<workdir>/student/student_vae.py`` as 04 assembled it (or None):
+    05 and 06 do so before loading ``best.keras``, so the student's classes exist."""
+    path = Path(workdir) / STUDENT_DIRNAME / MODULE_FILE
     if not path.exists():
         if verbose:
             print(f"(no assembled module at {path}: 04_train has not run here)")
         return None
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module
+    module = sys.modules[MODULE_NAME] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     if verbose:
         print(f"imported your assembled model code from {path}")

@@ -1,13 +1,13 @@
 """Before handing in: did the notebook keep the metadata nbgrader grades by?
 
 A cell deleted and retyped or pasted loses its ``nbgrader`` metadata; a copied one
-duplicates its ``grade_id``. :func:`check_submission` (every notebook's last cell)
-compares the notebook with ``templates/graded_cells.json`` (written by ``python -m
-instructor make-student``; ``check-submission`` there does it for a class).
+duplicates its ``grade_id``. :func:`check_submission` compares the notebook with
+``templates/graded_cells.json`` (written by ``python -m instructor make-student``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,27 +16,26 @@ from pathlib import Path
 from helpers.errors import LabError
 
 MANIFEST = Path(__file__).parent / "templates" / "graded_cells.json"
-# What nbgrader compares for a graded cell (``points`` only where it is graded).
-_KEYS = ("solution", "grade", "locked")
+_KEYS = ("solution", "grade", "locked")  # nbgrader's flags (and points if graded)
 # The stubs make-student (and nbgrader) leave where the student writes.
 CODE_STUB = "# YOUR CODE HERE"
 RAISE_STUB = "raise NotImplementedError()"
 ANSWER_STUB = "YOUR ANSWER HERE"
 
 
+def _text(source) -> str:
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
 def source_digest(source) -> str:
     """SHA-256 of a cell's text, blind to trailing spaces and end-of-line changes."""
-    import hashlib
-
-    text = "".join(source) if isinstance(source, list) else str(source)
-    lines = [line.rstrip() for line in text.strip().splitlines()]
+    lines = [line.rstrip() for line in _text(source).strip().splitlines()]
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
 def is_stub(cell: dict) -> bool:
     """True when a cell still holds the release's stub (nothing written in it)."""
-    text = cell.get("source", "")
-    text = "".join(text) if isinstance(text, list) else str(text)
+    text = _text(cell.get("source", ""))
     if cell.get("cell_type") == "markdown":
         return text.strip().startswith(ANSWER_STUB) and all(
             line.strip().startswith(("*Hint:", ANSWER_STUB)) or not line.strip()
@@ -51,7 +50,7 @@ class SubmissionError(LabError):
 
 def expected_cells(notebook: str, manifest: str | Path = MANIFEST) -> dict[str, dict]:
     """The graded cells of release notebook ``notebook`` (e.g. "05_generate")."""
-    known = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    known = _manifest(manifest)
     if notebook not in known:
         raise SubmissionError(
             f"unknown notebook {notebook!r}: the lab's notebooks are "
@@ -60,13 +59,29 @@ def expected_cells(notebook: str, manifest: str | Path = MANIFEST) -> dict[str, 
     return known[notebook]
 
 
-# ---------------------------------------------------------------------- the check
+def _manifest(path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# (attribute, what it means, why) of each problem, in the order the report says them
+_PROBLEMS = (
+    ("missing", "no metadata", " (a cell deleted and retyped, or pasted, has none)"),
+    ("duplicated", "on more than one cell", " (a copied cell)"),
+    ("changed", "flags or points edited", ""),
+    ("unknown", "not in the release", ""),
+    ("tests_edited", "test cells edited", " (grading puts the release's back)"),
+    ("empty", "still empty (the stub is there)", ""),
+)
+
+
 @dataclass
 class SubmissionReport:
     """What a notebook kept of its graded cells' metadata."""
 
     notebook: str
     expected: int
+    source: str = ""
+    colab: bool = False  # the file shows Colab's own metadata
     kept: list[str] = field(default_factory=list)  # present once, same flags
     changed: list[str] = field(default_factory=list)  # present, flags or points edited
     missing: list[str] = field(default_factory=list)  # no cell carries the grade_id
@@ -74,14 +89,10 @@ class SubmissionReport:
     unknown: list[str] = field(default_factory=list)  # not a grade_id of the release
     tests_edited: list[str] = field(default_factory=list)  # a locked test's text
     empty: list[str] = field(default_factory=list)  # answer cells still the stub
-    colab: bool = False  # the file shows Colab's own metadata
-    source: str = ""
 
     @property
     def intact(self) -> bool:
-        return not (
-            self.changed or self.missing or self.duplicated or self.tests_edited
-        )
+        return not any([self.changed, self.missing, self.duplicated, self.tests_edited])
 
     @property
     def ready(self) -> bool:
@@ -90,40 +101,20 @@ class SubmissionReport:
 
     def lines(self) -> list[str]:
         where = "passed through Colab" if self.colab else "no sign of Colab"
-        head = (
+        out = [
             f"{self.notebook} ({self.source}; {where}): grading metadata kept on "
             f"{len(self.kept)} of {self.expected} graded cells"
-        )
-        out = [head]
-        if self.missing:
-            out.append(
-                f"  no metadata: {', '.join(self.missing)} (a cell deleted and "
-                "retyped, or pasted, has none)"
-            )
-        if self.duplicated:
-            out.append(
-                f"  on more than one cell: {', '.join(self.duplicated)} (a copied cell)"
-            )
-        if self.changed:
-            out.append(f"  flags or points edited: {', '.join(self.changed)}")
-        if self.unknown:
-            out.append(f"  not in the release: {', '.join(self.unknown)}")
-        if self.tests_edited:
-            out.append(
-                f"  test cells edited: {', '.join(self.tests_edited)} (grading puts "
-                "the release's back: an edit never earns points)"
-            )
-        if self.empty:
-            out.append(f"  still empty (the stub is there): {', '.join(self.empty)}")
+        ]
+        for name, what, why in _PROBLEMS:
+            if getattr(self, name):
+                out.append(f"  {what}: {', '.join(getattr(self, name))}{why}")
         return out
 
 
 def _is_colab(nb: dict) -> bool:
     """True when the file shows what Colab writes on saving (the release has none)."""
-    # a cell ``id`` (googlecolab/colabtools#581) or ``outputId``, or the file's name
-    if "name" in nb.get("metadata", {}).get("colab", {}):
-        return True
-    return any(
+    # the file's name, or a cell ``id`` (googlecolab/colabtools#581) or ``outputId``
+    return "name" in nb.get("metadata", {}).get("colab", {}) or any(
         {"id", "outputId", "colab"} & set(cell.get("metadata", {}))
         for cell in nb.get("cells", [])
     )
@@ -149,13 +140,9 @@ def _guess_notebook(nb: dict, known: list[str], source: str = "") -> str | None:
 def check_notebook(
     nb: dict, notebook: str | None = None, source: str = "", manifest=MANIFEST
 ) -> SubmissionReport:
-    """Compare a notebook's graded cells (``nb``, its JSON) with the release's.
-
-    ``notebook`` (e.g. "05_generate") defaults to the one its grade_ids or file
-    name say; ``source`` says where it came from, for the report.
-    """
-    known = list(json.loads(Path(manifest).read_text(encoding="utf-8")))
-    notebook = notebook or _guess_notebook(nb, known, source)
+    """Compare a notebook's graded cells (``nb``, its JSON) with the release's;
+    ``notebook`` defaults to the one its grade_ids or file name (``source``) say."""
+    notebook = notebook or _guess_notebook(nb, list(_manifest(manifest)), source)
     if notebook is None:
         raise SubmissionError(
             "cannot tell which lab notebook this is (no grade_id of the lab's and "
@@ -163,8 +150,7 @@ def check_notebook(
         )
     expected = expected_cells(notebook, manifest)
     cells: dict[str, list[dict]] = {}  # grade_id -> the cells that carry it
-    report = SubmissionReport(notebook, len(expected), colab=_is_colab(nb))
-    report.source = source
+    report = SubmissionReport(notebook, len(expected), source, _is_colab(nb))
     for index, cell in enumerate(nb.get("cells", [])):
         grade_id = _grade_id(cell)
         if grade_id is not None:
@@ -213,14 +199,12 @@ def read_notebook(path: str | Path) -> dict:
     path = Path(path)
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise SubmissionError(f"{path}: no such file") from error
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise SubmissionError(
             f"{path} is not a notebook (not valid JSON: {error}); download it again "
             "with File > Download > Download .ipynb"
         ) from error
-    except OSError as error:  # a folder, no permission
+    except OSError as error:  # no such file, a folder, no access
         raise SubmissionError(f"{path} cannot be read ({error})") from error
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
@@ -232,23 +216,19 @@ def read_notebook(path: str | Path) -> dict:
 
 
 def check_submission(notebook: str | None = None, path=None, verbose=True):
-    """Check the notebook you are about to hand in; print and return the report.
-
-    In Colab: the notebook as Colab holds it now; elsewhere ``path`` or the saved
-    ``<notebook>.ipynb`` here. Nothing is changed. None when there is nothing to
-    check here.
-    """
+    """Check (never change) the notebook you are about to hand in: in Colab as Colab
+    holds it now, else ``path`` or ``<notebook>.ipynb`` here; print and return the
+    report (None when there is nothing to check here)."""
     if path is None:
         try:
             nb, source = live_colab_notebook(), "this Colab notebook"
         except SubmissionError:
             path = Path(f"{notebook}.ipynb") if notebook else None
-            if path is None or not path.is_file():
+            if not (path and path.is_file()):
                 if verbose:
                     print(
-                        "Not in Colab, and no saved notebook found here: check the "
-                        "file you hand in with "
-                        'check_submission(path="FILE.ipynb").'
+                        "Not in Colab, and no saved notebook here: check the file you "
+                        'hand in with check_submission(path="FILE.ipynb").'
                     )
                 return None
     if path is not None:
