@@ -1,15 +1,12 @@
-"""Keras callbacks the lab needs and Keras lacks, and crash-safe versions of its own.
-
-Keras' ``BackupAndRestore`` writes its weights and then its metadata in place: a
-kill during either leaves a file that cannot be restored, one between them pairs
-new weights with the old epoch. Here each epoch's weights get their own file, and
-the metadata naming it, renamed into place last, is the single commit point.
-"""
+"""Keras callbacks the lab needs and Keras lacks, and crash-safe versions of its own
+(Keras' ``BackupAndRestore`` writes weights, then metadata, in place: a kill between
+loses the backup; here the metadata naming each epoch's weights file commits it)."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import math
 import os
@@ -49,35 +46,27 @@ class KLWarmup(keras.callbacks.Callback):
 
 
 class TargetBetaLoss(keras.callbacks.Callback):
-    """Log ``loss_at_target_beta`` (and ``val_``): reconstruction + ``beta`` * KL.
-
-    Keras' ``val_loss`` has the warm-up's KL weight, 0 in the first epoch: a
-    checkpoint watching it keeps a model trained without its KL term. Put this
-    before the callbacks that read it (``CSVLogger``, ``ModelCheckpoint``).
-    """
+    """Log ``loss_at_target_beta`` (and ``val_``): reconstruction + ``beta`` * KL, the
+    score a KL warm-up's ``val_loss`` is not. Put it before the callbacks reading it."""
 
     def __init__(self, beta):
         super().__init__()
         self.beta = float(beta)
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        for prefix in ("", "val_"):
+        for prefix in ("", "val_") if logs is not None else ():
             score = target_beta_loss(logs, self.beta, prefix)
             if score is not None:
                 logs[f"{prefix}loss_at_target_beta"] = score
 
 
 def target_beta_loss(logs, beta: float, prefix: str = "") -> float | None:
-    """Return ``logs``' reconstruction_loss + ``beta`` * kl_loss (with ``prefix``), or
-    None when either is missing."""
+    """Return ``logs``' ``prefix`` reconstruction_loss + ``beta`` * kl_loss, or None."""
     try:
         reconstruction = float(logs[f"{prefix}reconstruction_loss"])
-        kl = float(logs[f"{prefix}kl_loss"])
+        return reconstruction + float(beta) * float(logs[f"{prefix}kl_loss"])
     except (KeyError, TypeError, ValueError):
         return None
-    return reconstruction + float(beta) * kl
 
 
 def seed_state_variables(model) -> list:
@@ -88,15 +77,10 @@ def seed_state_variables(model) -> list:
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """``keras.callbacks.BackupAndRestore`` that survives being killed mid-write.
-
-    Each save writes a verified ``weights-<epoch>.weights.h5``, then the metadata
-    naming it, with the ``SeedGenerator`` states; the previous weights stay as a
-    fallback for a damaged backup (with none, ``TrainingError``). An epoch whose
-    loss is not finite is not backed up; the backup is kept after training.
-    """
-
-    _trusted = None  # (metadata file's stamp, its verified metadata)
+    """``keras.callbacks.BackupAndRestore`` that survives being killed mid-write: a
+    verified ``weights-<epoch>.weights.h5``, then metadata naming it and the
+    ``SeedGenerator`` states; the previous weights: the fallback (none: TrainingError).
+    A non-finite epoch is not backed up; the backup is kept after training."""
 
     def __init__(self, backup_dir):
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
@@ -104,8 +88,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def completed_epochs(self) -> int:
         """Return the epochs the current backup has completed (0: no backup)."""
-        metadata = self._read_metadata()
-        return int(metadata["epoch"]) if metadata else 0
+        return int(self._metadata["epoch"]) if self._metadata else 0
 
     def _weight_files(self) -> list[tuple[int, Path]]:
         """(epoch, path) of every committed weights file, newest first."""
@@ -116,32 +99,25 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 found.append((int(digits), path))
         return sorted(found, reverse=True)
 
-    def _read_metadata(self):
-        """{"epoch", "weights", ...} of the newest good backup, or None (verified once
-        per metadata file)."""
+    @functools.cached_property
+    def _metadata(self):
+        """The newest good backup's metadata or None; read once (the run lock)."""
         path = self.backup_path / METADATA
-        if not path.exists() and not self._weight_files():
-            return None
-        stamp = _stamp(path)
-        if self._trusted is not None and self._trusted[0] == stamp:
-            return self._trusted[1]
-        metadata, limit, problem = None, None, f"{path.name} is missing"
-        if path.exists():
-            try:
-                metadata = read_json(path, "")
-                limit, weights = int(metadata["epoch"]), str(metadata["weights"])
-            except (DamagedFileError, KeyError, TypeError, ValueError) as error:
-                reason = getattr(error, "problem", f"{type(error).__name__}: {error}")
-                metadata, problem = None, f"{path.name} is damaged ({reason})"
-            else:
-                problem = None
-                if not (self.backup_path / weights).is_file():
-                    problem = f"{path.name} names {weights}, which is missing"
-                elif damage := weights_file_problem(self.backup_path / weights):
-                    problem = f"{weights} is damaged ({damage})"
-        if problem is not None:
-            metadata = self._fall_back(problem, limit)
-        self._trusted = (stamp, metadata)
+        if not path.exists():
+            missing = f"{path.name} is missing"
+            return self._fall_back(missing, None) if self._weight_files() else None
+        try:
+            metadata = read_json(path, "")
+            limit, weights = int(metadata["epoch"]), str(metadata["weights"])
+        except (DamagedFileError, KeyError, TypeError, ValueError) as error:
+            reason = getattr(error, "problem", f"{type(error).__name__}: {error}")
+            return self._fall_back(f"{path.name} is damaged ({reason})", None)
+        if not (self.backup_path / weights).is_file():
+            return self._fall_back(
+                f"{path.name} names {weights}, which is missing", limit
+            )
+        if problem := weights_file_problem(self.backup_path / weights):
+            return self._fall_back(f"{weights} is damaged ({problem})", limit)
         return metadata
 
     def _fall_back(self, problem: str, limit: int | None) -> dict:
@@ -161,14 +137,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         )
 
     def _load_model(self):
-        if not self.model.built:
-            raise ValueError("build the model (call it on a batch) before fit()")
-        metadata = self._read_metadata()
+        metadata = self._metadata
         if metadata is None:
             return
-        optimizer = self.model.optimizer
-        if optimizer is not None and not optimizer.built:
-            optimizer.build(self.model.trainable_variables)
+        if not self.model.optimizer.built:  # its variables, to load them into
+            self.model.optimizer.build(self.model.trainable_variables)
         weights = self.backup_path / metadata["weights"]
         try:
             self.model.load_weights(weights)
@@ -192,17 +165,15 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
-        finite = loss is None or bool(np.isfinite(loss))
-        if finite and not self.model.stop_training:
+        if (loss is None or np.isfinite(loss)) and not self.model.stop_training:
             super().on_epoch_end(epoch, logs)
 
     def _save_model(self):
         self.backup_path.mkdir(parents=True, exist_ok=True)
         name = f"weights-{self._current_epoch:05d}.weights.h5"
         tmp = self.backup_path / f"tmp-{name}"
-        with _written(tmp):
+        with _saved(tmp, self.backup_path / name, weights_file_problem, "backup"):
             self.model.save_weights(tmp, overwrite=True)
-        _commit(tmp, self.backup_path / name, weights_file_problem, "backup")
         metadata = {
             "epoch": self._current_epoch,
             "batch": self._last_batch_seen,
@@ -212,7 +183,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             ],
         }
         atomic_write_text(self.backup_path / METADATA, json.dumps(metadata) + "\n")
-        self._trusted = (_stamp(self.backup_path / METADATA), metadata)
+        self._metadata = metadata
         keep = {name} | {p.name for _, p in self._weight_files()[:2]}
         for old in self.backup_path.glob("*weights-*.weights.h5"):
             if old.name not in keep:
@@ -230,17 +201,15 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     def _save_model(self, epoch, batch, logs):
         tmp = Path(self._get_file_path(epoch, batch, logs))
         tmp.unlink(missing_ok=True)
-        with _written(tmp):
+        final = tmp.with_name(tmp.name[len(".tmp-") :])
+        with _saved(tmp, final, keras_file_problem, final.name):
             super()._save_model(epoch, batch, logs)
-        if tmp.exists():
-            final = tmp.with_name(tmp.name[len(".tmp-") :])
-            _commit(tmp, final, keras_file_problem, final.name)
 
 
 @contextlib.contextmanager
-def _written(tmp: Path):
-    """fsync ``tmp`` after the block writes it; delete it if the block fails. A full
-    disk, however h5py and Keras say so ("errno = 28"), becomes an ENOSPC OSError."""
+def _saved(tmp: Path, final: Path, problem_of, previous: str):
+    """Rename what the block writes to ``tmp`` over ``final`` once fsynced and whole;
+    delete it if the block fails (a full disk, "errno = 28": an ENOSPC OSError)."""
     try:
         yield
         if tmp.exists():
@@ -249,16 +218,11 @@ def _written(tmp: Path):
     except BaseException as error:
         tmp.unlink(missing_ok=True)
         if isinstance(error, Exception) and is_disk_full(error):
-            raise OSError(
-                errno.ENOSPC, "No space left on device", str(tmp.parent)
-            ) from None
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp.parent))
         raise
-
-
-def _commit(tmp: Path, final: Path, problem_of, previous: str) -> None:
-    """Rename ``tmp`` over ``final`` if ``problem_of`` finds nothing wrong with it."""
-    problem = problem_of(tmp)
-    if problem is not None:
+    if not tmp.exists():
+        return
+    if (problem := problem_of(tmp)) is not None:
         tmp.unlink(missing_ok=True)
         raise TrainingError(
             f"{tmp} was just written but cannot be read back ({problem}); is the "
@@ -268,31 +232,19 @@ def _commit(tmp: Path, final: Path, problem_of, previous: str) -> None:
     os.replace(tmp, final)
 
 
-def _stamp(path: Path):
-    """(size, mtime) of a file, or None: a changed file is read again."""
-    try:
-        status = path.stat()
-    except OSError:
-        return None
-    return (status.st_size, status.st_mtime_ns)
-
-
-def stopped_by_nan(model, history) -> bool:
-    """True when ``fit`` stopped early because the loss became NaN or infinite."""
-    losses = (getattr(history, "history", None) or {}).get("loss") or []
-    return bool(model.stop_training and losses and not np.isfinite(losses[-1]))
-
-
-def nan_error(history, epoch: int) -> TrainingError:
-    """Return the error explaining a NaN stop in (1-based) ``epoch`` of ``history``."""
+def nan_error(history, epoch: int) -> TrainingError | None:
+    """Return the error explaining why ``fit`` stopped in (1-based) ``epoch`` of
+    ``history`` (its last loss is NaN or infinite: TerminateOnNaN), else None."""
     logs = {k: v[-1] for k, v in history.history.items() if v}
+    if math.isfinite(logs.get("loss", 0.0)):
+        return None
     parts = ("reconstruction_loss", "kl_loss")
     bad = tuple(name for name in parts if not math.isfinite(logs.get(name, 0.0)))
     terms = {
         ("reconstruction_loss",): "the reconstruction term diverged",
         ("kl_loss",): "the KL term diverged (z_log_var grew until exp() overflowed)",
-        ("reconstruction_loss", "kl_loss"): "both the reconstruction and the KL "
-        "term diverged (the weights became NaN)",
+        parts: "both the reconstruction and the KL term diverged (the weights "
+        "became NaN)",
     }.get(bad, "the total loss overflowed")
     values = ", ".join(f"{k}={logs[k]:.4g}" for k in ("loss", *parts) if k in logs)
     return TrainingError(

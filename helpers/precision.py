@@ -1,10 +1,7 @@
-"""Mixed precision: which one a device should use, and applying it to a model build.
-
-"auto" is ``mixed_float16`` on GPUs with tensor cores (a T4: 65 TFLOP/s against
-8.1 in float32; Keras scales the loss), ``mixed_bfloat16`` on Ampere and newer and
-TPUs (as fast, float32's range: no loss scaling), ``float32`` on CPUs and older
-GPUs. Variables stay float32, so a checkpoint loads under any precision.
-"""
+"""Mixed precision for a model build. "auto": ``mixed_bfloat16`` on Ampere and newer
+and TPUs (float32's range: no loss scaling), ``mixed_float16`` on older tensor cores (a
+T4: 65 TFLOP/s against 8.1; Keras scales the loss), else ``float32``. Variables stay
+float32: a checkpoint loads under any precision."""
 
 from __future__ import annotations
 
@@ -35,14 +32,12 @@ def resolve_precision(precision: str, device=None) -> str:
 
 @contextlib.contextmanager
 def precision_scope(precision: str = "auto", device=None):
-    """Set Keras' global dtype policy inside the block, then restore it; yields the
-    resolved policy name. Build the model inside: layers keep the policy they were
-    created under."""
+    """Set Keras' global dtype policy inside the block (build the model there: layers
+    keep the policy they were created under); yields the resolved policy name."""
     import keras
 
-    name = resolve_precision(precision, device)
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
+    keras.config.set_dtype_policy(name := resolve_precision(precision, device))
     try:
         yield name
     finally:
@@ -50,13 +45,9 @@ def precision_scope(precision: str = "auto", device=None):
 
 
 def run_precision(config, paths, completed_epochs: int) -> str:
-    """Return the policy to train a run in: with ``completed_epochs``, "auto"
-    resumes in the one run.json records, even on another device.
-
-    Raises:
-        TrainingError: an explicit switch to or from ``mixed_float16`` on resume
-            (its loss-scale optimizer has variables the others lack).
-    """
+    """Return the policy to train a run in: with ``completed_epochs``, "auto" resumes
+    in the one run.json records, even on another device. TrainingError: an explicit
+    switch to or from ``mixed_float16`` on resume (its optimizer has loss scaling)."""
     wanted = resolve_precision(config.precision)
     recorded = read_info(paths.root).get("precision") if completed_epochs else None
     if not recorded or recorded == wanted:

@@ -1,8 +1,5 @@
-"""A trained model when 04 has not made one: train it now, or fetch the instructor's.
-
-The instructor's model is a *portable* file (``helpers.portable``): it loads without
-the lab's code, so it works in the student release, as a ``PretrainedVAE``.
-"""
+"""A trained model when 04 has not made one: train it now, or fetch the instructor's,
+a portable file (``helpers.portable``) that loads without the lab's code."""
 
 from __future__ import annotations
 
@@ -15,9 +12,8 @@ from helpers.config import VAEConfig
 from helpers.errors import LabError
 from helpers.portable import INSTRUCTOR_FILE
 
-# The instructor's trained `colab` model, as `python -m instructor export-model`
-# writes it. The SHA-256 is filled in when the file is published; until then
-# fetching refuses instead of downloading an unchecked file.
+# The instructor's `colab` model (`python -m instructor export-model`). Until its
+# SHA-256 is filled in, fetching refuses to download an unchecked file.
 INSTRUCTOR_MODEL_URL = (
     "https://github.com/vae-celeba-lab/vae-celeba-lab/releases/download/"
     "models-v1/colab-portable.keras"
@@ -47,15 +43,11 @@ def describe_run_time(config: VAEConfig, cache_dir, epochs=None) -> str:
 
 
 def fetch_instructor_model(run_dir, config: VAEConfig, url=None, sha256=None) -> Path:
-    """Download the instructor's portable model (hash-checked) into ``run_dir``.
-
-    It becomes instructor.keras (best.keras is your own checkpoint's name), and
-    config.json is written if missing. Raises LabError: no SHA-256, or no download.
-    """
+    """Download the instructor's portable model (hash-checked) into ``run_dir`` as
+    instructor.keras, with config.json if missing; LabError: no SHA-256 or download."""
     import keras
 
-    url = url or INSTRUCTOR_MODEL_URL
-    sha256 = sha256 or INSTRUCTOR_MODEL_SHA256
+    url, sha256 = url or INSTRUCTOR_MODEL_URL, sha256 or INSTRUCTOR_MODEL_SHA256
     if not sha256:
         raise LabError(
             "the instructor has not published the trained model's SHA-256 yet "
@@ -90,14 +82,12 @@ def fetch_instructor_model(run_dir, config: VAEConfig, url=None, sha256=None) ->
 
 
 def ensure_model(lab, choice: str = "train", url=None, sha256=None, verbose=True):
-    """Return the ``Run`` of ``lab.run_dir``, training or fetching its model if missing.
-
-    Your own best.keras always wins; else ``choice`` "train" trains your parts now,
-    "download" uses the instructor's model (fetched once). Raises LabError for
-    another choice, or an instructor's model made for other images.
-    """
+    """Return the ``Run`` of ``lab.run_dir``: your best.keras, else ``choice`` "train"
+    trains your parts now, "download" fetches the instructor's model (once). LabError:
+    another choice, or an instructor's model made for other images."""
     from helpers import student
     from helpers.runs import RunPaths, load_instructor_run, load_run
+    from helpers.training import train_student
 
     if choice not in ("train", "download"):
         raise LabError(f'IF_NO_MODEL = {choice!r}: choose "train" or "download"')
@@ -126,8 +116,6 @@ def ensure_model(lab, choice: str = "train", url=None, sha256=None, verbose=True
                 parts=[*student.TRAINING_PARTS, "build_my_vae"],  # what trains
                 verbose=verbose,
             )
-            from helpers.training import train_student
-
             train_student(parts, config, lab.cache_dir, run_dir, verbose=2)
             return load_run(run_dir)
         fetch_instructor_model(run_dir, config, url, sha256)

@@ -10,21 +10,17 @@ import keras
 
 def format_duration(seconds: float) -> str:
     """Return seconds as '45 s', '12 min 05 s' or '2 h 03 min'."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
+    minutes, seconds = divmod(max(0, int(round(seconds))), 60)
     if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+        return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+    return "{} h {:02d} min".format(*divmod(minutes, 60))
 
 
 class RunETA(keras.callbacks.Callback):
-    """After each epoch, print where the whole run (``total_epochs``, default
-    ``fit``'s) stands and the time left, from this session's mean epoch without the
-    first (compiling). No clock time: Colab's is UTC. Epoch k's line is printed when
-    epoch k+1 begins or training ends, never inside Keras' progress bar."""
+    """Print where the run (``total_epochs``, default ``fit``'s) stands and the time
+    left, from this session's mean epoch after the first (compiling; no clock time:
+    Colab's is UTC), when the next epoch begins or training ends (not inside the bar).
+    """
 
     def __init__(self, total_epochs=None, clock=time.monotonic, printer=print):
         super().__init__()
@@ -39,7 +35,7 @@ class RunETA(keras.callbacks.Callback):
         self._pending = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._flush()
+        self.on_train_end()
         self._epoch_start = self.clock()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -47,30 +43,24 @@ class RunETA(keras.callbacks.Callback):
         self._epoch_seconds.append(now - self._epoch_start)
         total = self.total_epochs or (self.params or {}).get("epochs") or epoch + 1
         done, session = epoch + 1, len(self._epoch_seconds)
+        steady = self._epoch_seconds[1:] or self._epoch_seconds
+        left = (total - done) * sum(steady) / len(steady)
+        tail = f", about {format_duration(left)} left for the run."
         self._pending = (
             f"[run] epoch {done}/{total} done: {session} epoch"
             f"{'s' if session != 1 else ''} in "
             f"{format_duration(now - self._train_start)} this session"
+            + ("; the run is complete." if done >= total else tail)
         )
-        if done >= total:
-            self._pending += "; the run is complete."
-        else:
-            steady = self._epoch_seconds[1:] or self._epoch_seconds
-            left = (total - done) * sum(steady) / len(steady)
-            self._pending += f", about {format_duration(left)} left for the run."
 
     def on_train_end(self, logs=None):
-        self._flush()
-
-    def _flush(self):
         if self._pending:
             self.printer(self._pending)
             self._pending = None
 
 
 def progress(iterable=None, desc=None, total=None, unit="it", disable=False, **kwargs):
-    """Return a tqdm progress bar (notebook widget or text) with elapsed and ETA;
-    ``kwargs`` go to ``tqdm``."""
+    """Return a tqdm bar (notebook widget or text) with elapsed time and ETA."""
     from tqdm.auto import tqdm
 
     from helpers.environment import enable_colab_widgets

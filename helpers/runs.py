@@ -1,9 +1,6 @@
-"""The run directory: where one training run keeps everything, and how to reopen it.
-
-A run directory is self-describing (``RunPaths`` names every file), so a student can
-evaluate yesterday's model. Beside those files: ``.lock`` while ``train`` runs
-(``helpers.locks``), and ``helpers-error-*.log`` after an unexpected error.
-"""
+"""The run directory: where one training run keeps everything (``RunPaths`` names
+each file; also ``.lock`` while ``train`` runs, ``helpers-error-*.log`` after an
+unexpected error), and how to reopen it."""
 
 from __future__ import annotations
 
@@ -19,9 +16,8 @@ from helpers.config import PRESETS, VAEConfig
 from helpers.errors import DamagedFileError, LabError
 from helpers.files import atomic_write_text, check_keras_file, read_json
 
-# The lab's reference parts, generated from the solutions' %%export cells: a student
-# release ships the parts the instructor gives as helpers/solution.py; a checkout of
-# the lab has all of them in vaelab/solution.py (never in the students' package).
+# The lab's reference parts (the solutions' %%export cells): a student release ships
+# the given ones as helpers/solution.py, a checkout all of them in vaelab/solution.py.
 SOLUTION_FILE = Path(__file__).with_name("solution.py")
 SOLUTION_MODULES = ("helpers.solution", "vaelab.solution")
 
@@ -66,13 +62,11 @@ class RunPaths:
 def read_info(run_dir) -> dict:
     """Return run.json ({} before the run wrote it); DamagedFileError if garbled."""
     path = RunPaths(Path(run_dir)).info
-    if not path.exists():
-        return {}
-    return read_json(
-        path,
+    fix = (
         "delete it and re-run the same `python -m vaelab train` command: it is "
-        "written again (the epochs done come from the backup)",
+        "written again (the epochs done come from the backup)"
     )
+    return read_json(path, fix) if path.exists() else {}
 
 
 def read_config(run_dir) -> VAEConfig:
@@ -102,23 +96,15 @@ class Run:
 
     paths: RunPaths
     config: VAEConfig
-    # the parts' VAE, or helpers.portable.PretrainedVAE for an instructor.keras
-    # (typed loosely so importing this needs no Keras)
-    vae: object
+    vae: object  # the parts' VAE, or a PretrainedVAE (instructor.keras)
     cache_dir: Path | None
     info: dict
 
 
 def load_run(run_dir) -> Run:
-    """Reopen a run directory: config, best model and the cache it trained on.
-
-    Warns (UserWarning) when that cache has changed since. With no best.keras but
-    an instructor.keras, gives that model (``load_instructor_run``).
-
-    Raises:
-        LabError: the folder is not a run directory, or has no saved model yet.
-        DamagedFileError: config.json, run.json or best.keras is damaged.
-    """
+    """Reopen a run directory: config, best model (else instructor.keras) and the
+    cache it trained on, with a UserWarning if that cache changed since. Raises
+    LabError (no run directory, no model yet) or DamagedFileError."""
     paths = RunPaths(Path(run_dir))
     if not paths.config.exists():
         raise LabError(
@@ -134,8 +120,7 @@ def load_run(run_dir) -> Run:
         )
     import keras
 
-    spec = solution_spec()
-    if spec is not None:  # registers the lab's classes ("lab>VAE")
+    if spec := solution_spec():  # registers the lab's classes ("lab>VAE")
         importlib.import_module(spec.name)
     config = read_config(paths.root)
     info = read_info(run_dir)
@@ -153,18 +138,25 @@ def load_run(run_dir) -> Run:
         raise DamagedFileError(
             paths.best_model, f"{type(error).__name__}: {error}"[:300], fix
         ) from None
-    cache = info.get("cache_dir")
-    if cache:
-        _warn_if_cache_changed(paths.root, Path(cache), info.get("data"))
-    return Run(paths, config, vae, Path(cache) if cache else None, info)
+    cache = Path(info["cache_dir"]) if info.get("cache_dir") else None
+    recorded = info.get("data")  # none in an older run; a moved cache fails to load
+    if cache and recorded and cache.exists():
+        from helpers.cache import cache_fingerprint
+
+        with contextlib.suppress(LabError):  # damaged: loading a split says so
+            if cache_fingerprint(cache)["digest"] != recorded.get("digest"):
+                warnings.warn(
+                    f"the cache {cache} has changed since {paths.root} was trained on "
+                    "it (it was prepared again from other data): images read from it "
+                    "are not the ones the run trained and was validated on.",
+                    stacklevel=2,
+                )
+    return Run(paths, config, vae, cache, info)
 
 
 def load_instructor_run(run_dir, cache_dir=None):
-    """Return a ``Run`` of the ``instructor.keras`` in ``run_dir``.
-
-    Its config and info (``epochs_done``, ...) come from the file; its cache_dir is
-    ``cache_dir``, else the one run.json names, else None.
-    """
+    """Return a ``Run`` of the ``instructor.keras`` in ``run_dir``, its config and info
+    from the file, its cache ``cache_dir``, else the one run.json names, else None."""
     from helpers.portable import INSTRUCTOR_FILE, load_portable_model
 
     paths = RunPaths(Path(run_dir))
@@ -173,21 +165,3 @@ def load_instructor_run(run_dir, cache_dir=None):
         cache_dir = read_info(paths.root).get("cache_dir")
     info = {**vae.info, "model": INSTRUCTOR_FILE}
     return Run(paths, vae.config, vae, Path(cache_dir) if cache_dir else None, info)
-
-
-def _warn_if_cache_changed(root: Path, cache: Path, recorded: dict | None) -> None:
-    from helpers.cache import cache_fingerprint
-
-    if not recorded or not cache.exists():
-        return  # an older run, or a moved cache: loading it says what is wrong
-    try:
-        digest = cache_fingerprint(cache)["digest"]
-    except LabError:
-        return  # damaged: loading a split names the file and the fix
-    if digest != recorded.get("digest"):
-        warnings.warn(
-            f"the cache {cache} has changed since {root} was trained on it (it was "
-            "prepared again from other data): images read from it are not the ones "
-            "the run trained and was validated on.",
-            stacklevel=3,
-        )

@@ -1,13 +1,8 @@
-"""Train a VAE into a run directory (``python -m vaelab train``), and resume it
-exactly after a crash: the scaffolding around the parts (the lab's, or 04's
-``train_student``), whatever they are.
-
-At each epoch's end the log, TensorBoard, the sample grid and best.keras are
-written, each atomically, and last the backup (weights, optimizer, the sampling
-noise), the commit point. A re-run cuts history.csv back to the backup's E epochs
-and trains on from epoch E with the pipeline's E-th pass. best.keras is chosen by
-``val_loss_at_target_beta``: a KL warm-up's ``val_loss`` leaves out the KL term.
-"""
+"""Train a VAE into a run directory (``python -m vaelab train``) and resume it exactly
+after a crash. Each epoch writes the log, TensorBoard, samples, best.keras (by
+``val_loss_at_target_beta``: a warm-up's ``val_loss`` lacks the KL term) and last the
+backup (weights, optimizer, sampling noise), the commit point: a re-run cuts
+history.csv back to its E epochs and trains on with the pipeline's E-th pass."""
 
 from __future__ import annotations
 
@@ -40,20 +35,12 @@ BEST_MODEL_SCORE = "loss_at_target_beta"  # "val_" + it with validation data
 
 
 def train(config, data, run_dir, parts=None, build=None, verbose="auto", callbacks=()):
-    """Train (or resume) the VAE of ``parts`` and write everything into ``run_dir``.
+    """Train (or resume) the VAE of ``parts`` (default: the lab's) into ``run_dir``.
 
-    ``config`` may differ from a resumed run's only in ``RESUMABLE_FIELDS``;
-    ``data`` is a cache folder (the one the run began on) or ``(train_ds, val_ds)``
-    of (B, H, W, 3) float32 batches in ``config.value_range`` (``val_ds`` may be
-    None); ``parts`` default to the lab's; ``build(parts, config) -> VAE``. Returns
-    the whole run's History, with ``.model`` and ``.initial_epoch`` (0-based).
-
-    Raises:
-        TrainingError: a NaN loss, a model the scaffolding cannot train, or a
-            ``run_dir`` holding another run or other data.
-        DataError: the data is no cache, or not in the decoder's value range.
-        BusyError: another process is training in ``run_dir``.
-    """
+    ``data``: a cache folder or ``(train_ds, val_ds)`` of (B, H, W, 3) float32 batches
+    in ``config.value_range`` (``val_ds`` may be None); ``build(parts, config) -> VAE``.
+    Returns the run's History (``.model``, 0-based ``.initial_epoch``). Raises
+    TrainingError, DataError, or BusyError (``run_dir`` is in use)."""
     from helpers.locks import run_lock
 
     with sigterm_stops(), run_lock(run_dir, "train"):
@@ -65,19 +52,17 @@ def train_student(parts, config: VAEConfig, cache_dir, run_dir, build=None, **kw
     into ``run_dir``, resumably; student_parts.json records whose each part was."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    origins = parts.origins() if hasattr(parts, "origins") else {}
-    atomic_write_text(
-        run_dir / "student_parts.json", json.dumps(origins, indent=2) + "\n"
-    )
+    origins = json.dumps(parts.origins() if hasattr(parts, "origins") else {}, indent=2)
+    atomic_write_text(run_dir / "student_parts.json", origins + "\n")
     return train(config, cache_dir, run_dir, parts=parts, build=build, **kwargs)
 
 
 def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callbacks):
     import keras  # loads TensorFlow: only when training starts, not for `--help`
 
-    from helpers.callbacks import AtomicBackupAndRestore, nan_error, stopped_by_nan
+    from helpers.callbacks import AtomicBackupAndRestore, nan_error
 
-    module = getattr(parts, "module", parts) if parts is not None else None
+    module = getattr(parts, "module", parts)  # a StudentParts, or a module
     module = module or solution_module(*TRAINING_PARTS, "build_my_vae")
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -136,11 +121,20 @@ def _train_locked(config: VAEConfig, data, run_dir, parts, build, verbose, callb
             callbacks=lab_callbacks + list(callbacks),
         )
     except BaseException as error:
-        _record_stop(error, paths, backup, lab_callbacks)
+        open_logs = (keras.callbacks.CSVLogger, keras.callbacks.TensorBoard)
+        for log in [c for c in lab_callbacks if isinstance(c, open_logs)]:
+            with contextlib.suppress(Exception):
+                log.on_train_end()
+        remove_temporary_files(paths)  # first: on a full disk it frees the space
+        write_status(
+            paths,
+            status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
+            epochs_done=backup.completed_epochs(),
+            error=f"{type(error).__name__}: {error}"[:500],
+        )
         raise
-    if stopped_by_nan(vae, fit_history):
-        done = backup.completed_epochs()
-        error = nan_error(fit_history, epoch=done + 1)
+    done = backup.completed_epochs()
+    if error := nan_error(fit_history, epoch=done + 1):
         write_info(paths.root, status="failed", epochs_done=done, error=str(error))
         raise error
     write_info(paths.root, status="finished", epochs_done=max(start, config.epochs))
@@ -186,53 +180,29 @@ def _lab_callbacks(config: VAEConfig, paths: RunPaths, vae, backup, view) -> lis
     from helpers.callbacks import KLWarmup, TargetBetaLoss
     from helpers.progress import RunETA
 
-    def restore_learning_rate(logs=None):
-        vae.optimizer.learning_rate = config.learning_rate
-
-    def record_epoch(epoch, logs=None):
-        write_info(paths.root, epochs_done=backup.completed_epochs())
-
-    warmup = []
-    if config.kl_warmup_epochs:
-        warmup = [KLWarmup(config.beta, config.kl_warmup_epochs)]
+    warmup = config.kl_warmup_epochs
     return [
-        *warmup,
+        *([KLWarmup(config.beta, warmup)] if warmup else []),
         TargetBetaLoss(config.beta),  # before the log and the checkpoint read it
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(paths.history), append=True),
         *view,
         backup,  # the commit point: after every other file of the epoch
         keras.callbacks.LambdaCallback(
-            on_train_begin=restore_learning_rate, on_epoch_end=record_epoch
+            on_train_begin=lambda logs=None: setattr(
+                vae.optimizer, "learning_rate", config.learning_rate
+            ),
+            on_epoch_end=lambda epoch, logs=None: write_info(
+                paths.root, epochs_done=backup.completed_epochs()
+            ),
         ),
         RunETA(config.epochs),
     ]
 
 
-def _record_stop(error: BaseException, paths: RunPaths, backup, callbacks) -> None:
-    """Close the open logs, remove temporary files, say in run.json how it ended."""
-    import keras
-
-    open_logs = (keras.callbacks.CSVLogger, keras.callbacks.TensorBoard)
-    for callback in callbacks:
-        if isinstance(callback, open_logs):
-            with contextlib.suppress(Exception):
-                callback.on_train_end()
-    remove_temporary_files(paths)  # first: on a full disk it frees the space
-    write_status(
-        paths,
-        status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
-        epochs_done=backup.completed_epochs(),
-        error=f"{type(error).__name__}: {error}"[:500],
-    )
-
-
 def remove_temporary_files(paths: RunPaths) -> None:
-    """Delete the temporary files a stopped save left in a run."""
-    ours = f".*.{os.getpid()}.tmp"
-    patterns = [(paths.root, ".tmp-*.keras"), (paths.backup, "tmp-*")]
-    patterns += [(paths.root, ours), (paths.backup, ours)]
-    for folder, pattern in patterns:
+    """Delete what stopped checkpoint saves left (atomic writes delete their own)."""
+    for folder, pattern in [(paths.root, ".tmp-*.keras"), (paths.backup, "tmp-*")]:
         for path in folder.glob(pattern) if folder.is_dir() else []:
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -248,8 +218,7 @@ def write_status(paths: RunPaths, **fields) -> None:
         info = {**read_info(paths.root), **fields}
         with open(paths.info, "r+b") as handle:
             handle.write((json.dumps(info, indent=2) + "\n").encode())
-            handle.truncate()
-            handle.flush()
+            handle.truncate()  # flushes
             os.fsync(handle.fileno())
     except (OSError, LabError) as error:
         print(
@@ -285,32 +254,22 @@ def skip_iterations(dataset, count: int) -> None:
 
 
 def write_architecture(paths: RunPaths, vae) -> None:
-    """Write architecture.json, the built encoder's and decoder's layers (the
-    report's table shows the model that trained)."""
+    """Write architecture.json: the encoder's and decoder's layers, as trained."""
     rows = []
     for part in ("encoder", "decoder"):
         for layer in getattr(getattr(vae, part, None), "layers", []):
             output = getattr(layer, "output", None)
+            shape = None if output is None else list(output.shape)[1:]
             if isinstance(output, (list, tuple)):
                 shape = [list(o.shape)[1:] for o in output]
-            else:
-                shape = None if output is None else list(output.shape)[1:]
-            rows.append(
-                {
-                    "part": part,
-                    "layer": layer.name,
-                    "class": type(layer).__name__,
-                    "output": shape,
-                    "parameters": int(layer.count_params()) if layer.built else 0,
-                }
-            )
-    text = "[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n"
-    atomic_write_text(paths.architecture, text)
+            parameters = int(layer.count_params()) if layer.built else 0
+            row = {"part": part, "layer": layer.name, "class": type(layer).__name__}
+            rows.append(json.dumps({**row, "output": shape, "parameters": parameters}))
+    atomic_write_text(paths.architecture, "[\n" + ",\n".join(rows) + "\n]\n")
 
 
 def _given_callbacks(make_callbacks, config, paths: RunPaths, fixed_z):
-    """The parts' callbacks; a plain ``ModelCheckpoint`` becomes an
-    ``AtomicModelCheckpoint``, and each resumes from the best score so far."""
+    """The parts' callbacks, ModelCheckpoints made atomic and given the best so far."""
     import keras
 
     from helpers.callbacks import AtomicModelCheckpoint
@@ -327,19 +286,14 @@ def _given_callbacks(make_callbacks, config, paths: RunPaths, fixed_z):
 
 
 def check_run_config(config: VAEConfig, paths: RunPaths) -> None:
-    """Write config.json for a new run, or check that ``config`` may resume it
-    (TrainingError: a field outside ``RESUMABLE_FIELDS`` differs)."""
-    if not paths.config.exists():
-        config.save(paths.config)
-        return
-    old = read_config(paths.root)
+    """Write config.json for a new run, or check that ``config`` may resume it."""
+    old = read_config(paths.root) if paths.config.exists() else None
     names = [f.name for f in dataclasses.fields(VAEConfig)]
-    changed = [name for name in names if getattr(old, name) != getattr(config, name)]
+    changed = [n for n in names if old and getattr(old, n) != getattr(config, n)]
     refused = [name for name in changed if name not in RESUMABLE_FIELDS]
     if refused:
         differences = "; ".join(
-            f"{name}: {getattr(old, name)!r} in the run, "
-            f"{getattr(config, name)!r} now"
+            f"{name}: {getattr(old, name)!r} in the run, {getattr(config, name)!r} now"
             for name in refused
         )
         raise TrainingError(
@@ -348,17 +302,12 @@ def check_run_config(config: VAEConfig, paths: RunPaths) -> None:
             f"{', '.join(RESUMABLE_FIELDS[1:])} may change): use a new --run-dir for "
             "this experiment, or delete the old folder."
         )
-    if changed:
+    if changed or old is None:
         config.save(paths.config)
 
 
 def check_run_data(paths: RunPaths, data) -> dict | None:
-    """Return the fingerprint of cache ``data`` (None for datasets); writes nothing.
-
-    Raises:
-        TrainingError: the run has trained on a cache of another fingerprint.
-        DamagedFileError: run.json is damaged.
-    """
+    """Return cache ``data``'s fingerprint (None for datasets); check the run's."""
     from helpers.cache import cache_fingerprint, describe_cache
 
     if isinstance(data, (tuple, list)):
@@ -381,14 +330,13 @@ def _set_aside_damaged_best(paths: RunPaths) -> None:
     from helpers.files import keras_file_problem
 
     problem = paths.best_model.exists() and keras_file_problem(paths.best_model)
-    if not problem:
-        return
-    aside = paths.best_model.with_name(paths.best_model.name + ".damaged")
-    os.replace(paths.best_model, aside)
-    print(
-        f"{paths.best_model} is damaged ({problem}): moved it to {aside.name}; "
-        "the resumed run writes a new best.keras after its next epoch."
-    )
+    if problem:
+        aside = paths.best_model.with_name(paths.best_model.name + ".damaged")
+        os.replace(paths.best_model, aside)
+        print(
+            f"{paths.best_model} is damaged ({problem}): moved it to {aside.name}; "
+            "the resumed run writes a new best.keras after its next epoch."
+        )
 
 
 def _datasets(config: VAEConfig, data, module):
@@ -430,8 +378,7 @@ def _check_batch(dataset, config: VAEConfig) -> None:
         )
     if not np.all(np.isfinite(images)):
         raise DataError("the data holds NaN or infinite pixels: re-prepare the cache")
-    low, high = config.value_range
-    lo, hi = float(images.min()), float(images.max())
+    (low, high), lo, hi = config.value_range, images.min(), images.max()
     if lo < low - 1e-3 or hi > high + 1e-3:
         raise DataError(
             f"the images are in [{lo:.3g}, {hi:.3g}] but the decoder "
@@ -474,42 +421,37 @@ def _truncate_history(path: Path, completed: int) -> None:
         if whole and fields[0].isdigit() and int(fields[0]) < completed:
             rows[int(fields[0])] = line
     if not rows or not lines[0].endswith("\n"):
-        path.unlink()
-        return
+        return path.unlink()
     kept = lines[0] + "".join(rows[epoch] for epoch in sorted(rows))
     if kept != text:
         atomic_write_text(path, kept)
 
 
 def _history_best(path: Path, monitor: str, beta: float) -> float | None:
-    """The lowest finite ``monitor`` in history.csv, or None (a missing
-    ``*loss_at_target_beta``, in an older file, is recomputed with ``beta``)."""
+    """The lowest finite ``monitor`` in history.csv (an old one's, recomputed)."""
     from helpers.callbacks import target_beta_loss
 
     values = []
     for row in read_history_rows(path):
         value = row.get(monitor)
         if value is None and monitor.endswith(BEST_MODEL_SCORE) and beta is not None:
-            prefix = monitor[: -len(BEST_MODEL_SCORE)]
-            value = target_beta_loss(row, beta, prefix)
+            value = target_beta_loss(row, beta, monitor[: -len(BEST_MODEL_SCORE)])
         if value is not None and math.isfinite(value):
             values.append(value)
-    return min(values) if values else None
+    return min(values, default=None)
 
 
 def _run_history(paths: RunPaths, history, start: int):
     """Make ``fit``'s History the whole run's (history.csv); draw loss_curves.png."""
+    import matplotlib.pyplot as plt
+
     full = read_history(paths.history) if paths.history.exists() else {}
     history.epoch = [int(e) for e in full.pop("epoch", [])]
-    history.history = full
-    history.initial_epoch = start
+    history.history, history.initial_epoch = full, start
     if history.epoch:
-        import matplotlib.pyplot as plt
-
+        title = f"{paths.root.name}: {len(history.epoch)} epochs"
         figure = plot_history(
-            {"epoch": history.epoch, **full},
-            paths.loss_curves,
-            title=f"{paths.root.name}: {len(history.epoch)} epochs",
+            {"epoch": history.epoch, **full}, paths.loss_curves, title=title
         )
         plt.close(figure)
     return history
