@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -25,33 +26,28 @@ def make_grid(images, ncols=None, value_range=(0.0, 1.0), pad=2, pad_value=255):
         raise ValueError(f"expected (N, H, W, C) images, got shape {images.shape}")
     n, h, w, c = images.shape
     ncols = ncols or int(np.ceil(np.sqrt(n)))
-    nrows = int(np.ceil(n / ncols))
-    grid = np.full(
-        (nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value, dtype=np.uint8
-    )
-    for index, image in enumerate(images):
-        row, col = divmod(index, ncols)
-        top, left = pad + row * (h + pad), pad + col * (w + pad)
-        grid[top : top + h, left : left + w] = image
-    return grid
+    nrows = -(-n // ncols)
+    tiles = np.full((nrows * ncols, h + pad, w + pad, c), pad_value, np.uint8)
+    tiles[:n, pad:, pad:] = images  # each tile: the image below and right of a pad
+    grid = tiles.reshape(nrows, ncols, h + pad, w + pad, c).swapaxes(1, 2)
+    grid = grid.reshape(nrows * (h + pad), ncols * (w + pad), c)
+    return np.pad(grid, ((0, pad), (0, pad), (0, 0)), constant_values=pad_value)
 
 
-def png_bytes(image_uint8: np.ndarray) -> bytes:
-    """Encode a (H, W, 3) uint8 image as PNG bytes."""
+def png_bytes(image) -> bytes:
+    """Encode a (H, W, 3) uint8 image (or a matplotlib figure) as PNG bytes."""
     buffer = io.BytesIO()
-    Image.fromarray(image_uint8).save(buffer, format="PNG")
+    if isinstance(image, np.ndarray):
+        Image.fromarray(image).save(buffer, format="PNG")
+    else:
+        image.savefig(buffer, dpi=100, format="png")
     return buffer.getvalue()
 
 
-def _write(path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write_bytes(path, data)
-
-
-def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write a uint8 (H, W, 3) image as PNG atomically; return the path."""
-    return _write(path, png_bytes(image))
+def save_png(image, path: str | os.PathLike) -> Path:
+    """Write a uint8 (H, W, 3) image (or a matplotlib figure) as PNG atomically."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_bytes(path, png_bytes(image))
 
 
 def save_grid(images, path, ncols=None, value_range=(0.0, 1.0)) -> Path:
@@ -62,20 +58,11 @@ def save_grid(images, path, ncols=None, value_range=(0.0, 1.0)) -> Path:
 def image_rows(rows, value_range=(0.0, 1.0), pad: int = 2) -> np.ndarray:
     """Stack equally long strips of (N, H, W, 3) images into one uint8 image."""
     rows = [np.asarray(row) for row in rows]
-    if not rows:
-        raise ValueError("image_rows needs at least one row of images")
-    lengths = {len(row) for row in rows}
+    lengths = sorted({len(row) for row in rows})
     if len(lengths) != 1:
-        raise ValueError(
-            f"every row needs the same number of images, got {sorted(lengths)}"
-        )
+        raise ValueError(f"need rows, each the same number of images, got {lengths}")
     rows = [r if r.dtype == np.uint8 else denormalize(r, value_range) for r in rows]
     return make_grid(np.concatenate(rows), ncols=len(rows[0]), pad=pad)
-
-
-def save_image_rows(rows, path, value_range=(0.0, 1.0)) -> Path:
-    """Tile ``rows`` with ``image_rows`` and write the PNG to ``path``."""
-    return save_png(image_rows(rows, value_range), path)
 
 
 def _show(grid, title, scale, labels=None, n_rows=1):
@@ -91,12 +78,10 @@ def _show(grid, title, scale, labels=None, n_rows=1):
         tile = (height - 2) / n_rows
         ax.set_xticks([])
         ax.set_yticks([2 + tile * (i + 0.5) for i in range(n_rows)], list(labels))
-        for side in ax.spines.values():
-            side.set_visible(False)
+        ax.spines[:].set_visible(False)
     else:
         ax.axis("off")
-    if title:
-        ax.set_title(title)
+    ax.set_title(title or "")
     fig.tight_layout()
     return fig
 
@@ -112,37 +97,24 @@ def show_image_rows(rows, labels=None, value_range=(0.0, 1.0), title=None, scale
 
 
 def read_history_rows(path: str | Path) -> list[dict[str, float]]:
-    """Read history.csv (Keras ``CSVLogger``) into one {column: value} per epoch;
-    [] without the file, and a half-written last line (a crash) is skipped."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    """Read history.csv (Keras ``CSVLogger``) into one {column: value} per epoch."""
     out = []
-    for row in rows:
-        try:
-            out.append(
-                {k: float(v) for k, v in row.items() if k and v not in ("", None)}
-            )
-        except ValueError:
-            continue  # a half-written last line
+    if Path(path).exists():
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                with contextlib.suppress(ValueError):  # a crash's half-written line
+                    out.append({k: float(v) for k, v in row.items() if k and v})
     return out
 
 
 def read_history(csv_path: str | os.PathLike) -> dict[str, list[float]]:
     """Read a Keras ``CSVLogger`` file into {column: per-epoch values}."""
     rows = read_history_rows(csv_path)
-    columns = rows[0].keys() if rows else []
-    return {key: [row.get(key, float("nan")) for row in rows] for key in columns}
+    return {k: [r.get(k, float("nan")) for r in rows] for k in (rows or [{}])[0]}
 
 
 def plot_history(history, path=None, title="Training"):
-    """Plot total, reconstruction and KL loss (train and validation) side by side.
-
-    ``history``: {name: per-epoch values}; ``path``: a PNG to save (optional).
-    Returns the figure; raises LabError when there are no epochs.
-    """
+    """Plot total, reconstruction and KL loss per epoch; save to ``path`` if given."""
     import matplotlib.pyplot as plt
 
     if not len(history.get("loss", [])):
@@ -152,21 +124,17 @@ def plot_history(history, path=None, title="Training"):
         )
     titles = {"loss": "total", "reconstruction_loss": "reconstruction", "kl_loss": "KL"}
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    n = len(next(iter(history.values()), []))
-    epochs = [int(e) + 1 for e in history.get("epoch", range(n))]
+    epochs = [int(e) + 1 for e in history.get("epoch", range(len(history["loss"])))]
     points = {"marker": "o", "markersize": 3}
     for ax, (key, name) in zip(axes, titles.items()):
         for prefix, line, who in (("", "-", "train"), ("val_", "--", "validation")):
             if prefix + key in history:
                 ax.plot(epochs, history[prefix + key], line, label=who, **points)
-        ax.set_title(f"{name} loss")
-        ax.set_xlabel("epoch")
+        ax.set(title=f"{name} loss", xlabel="epoch")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, dpi=100, format="png")
-        _write(path, buffer.getvalue())
+        save_png(fig, path)
     return fig

@@ -1,9 +1,4 @@
-"""Explore a VAE's latent space with sliders, live in a notebook.
-
-Each slider moves the latent along a principal direction of the encoded faces, a
-latent dimension or an attribute vector; outside a notebook kernel (or without
-ipywidgets) ``show`` returns a static matplotlib grid instead.
-"""
+"""Explore a VAE's latent space with notebook sliders, or a static matplotlib grid."""
 
 from __future__ import annotations
 
@@ -31,32 +26,28 @@ class LatentExplorer:
         seed: int = 0,
         display_px: int = 192,
     ):
-        self.vae = vae
-        dim = latent_dim(vae)
+        self.vae, dim = vae, latent_dim(vae)
         self.directions = np.atleast_2d(np.asarray(directions, dtype=np.float32))
+        k = len(self.directions)
         if self.directions.shape[1] != dim:
             raise ValueError(
                 f"directions have {self.directions.shape[1]} coordinates, "
                 f"the latent space has {dim}"
             )
-        k = len(self.directions)
-        labels = [f"direction {i}" for i in range(k)] if labels is None else labels
-        self.labels = list(labels)
+        self.labels = list(labels or (f"direction {i}" for i in range(k)))
         if len(self.labels) != k:
             raise ValueError(f"{len(self.labels)} labels for {k} directions")
         center = np.zeros(dim) if center is None else center
         self.center = np.asarray(center, np.float32).reshape(dim)
         self.value_range = tuple(value_range or getattr(vae, "value_range", (0.0, 1.0)))
         self.slider_range = tuple(float(v) for v in slider_range)
-        self.values = np.zeros(k, np.float32)
-        self.display_px = display_px
+        self.values, self.display_px = np.zeros(k, np.float32), display_px
         self._rng = np.random.default_rng(seed)
         self._sliders, self._image, self._muted = [], None, False
 
     @classmethod
     def from_data(cls, vae, images, n_components: int = 5, attributes=None, **kwargs):
-        """Sliders over the leading principal directions of the encoded ``images``
-        (in standard deviations, from their mean), and one per ``attributes`` vector."""
+        """Sliders on the encoded ``images``' PCA axes (in std) and ``attributes``."""
         from sklearn.decomposition import PCA  # slow to import; only this needs it
 
         z = encode_means(vae, images)
@@ -65,10 +56,8 @@ class LatentExplorer:
             raise ValueError("from_data needs at least 2 images")
         pca = PCA(n_components=k).fit(z)
         directions = list(pca.components_ * np.sqrt(pca.explained_variance_)[:, None])
-        labels = [f"PC {i + 1}" for i in range(k)]
-        for name, vector in (attributes or {}).items():
-            directions.append(np.asarray(vector, np.float32))
-            labels.append(name)
+        directions += [np.asarray(v, np.float32) for v in (attributes or {}).values()]
+        labels = [f"PC {i + 1}" for i in range(k)] + list(attributes or {})
         return cls(vae, np.stack(directions), labels, center=pca.mean_, **kwargs)
 
     @classmethod
@@ -83,7 +72,7 @@ class LatentExplorer:
 
     def render(self) -> np.ndarray:
         """Decode the current latent; return the (H, W, 3) uint8 face."""
-        return denormalize(decode(self.vae, self.latent()[None])[0], self.value_range)
+        return denormalize(decode(self.vae, self.latent()), self.value_range)
 
     def redraw(self) -> np.ndarray:
         """Decode the current latent, update the image widget if built; return it."""
@@ -93,17 +82,15 @@ class LatentExplorer:
         return face
 
     def _on_change(self, change=None) -> None:
-        if self._muted:
-            return
-        if self._sliders:
-            self.values = np.array([s.value for s in self._sliders], np.float32)
-        self.redraw()
+        if not self._muted:
+            if self._sliders:
+                self.values = np.array([s.value for s in self._sliders], np.float32)
+            self.redraw()
 
     def random_face(self, _button=None) -> np.ndarray:
         """Start from a new latent drawn from the prior, sliders at 0; redraw."""
         self.center = self._rng.standard_normal(len(self.center)).astype(np.float32)
-        self.values[:] = 0
-        self._muted = True
+        self.values[:], self._muted = 0, True
         try:
             for slider in self._sliders:
                 slider.value = 0.0
@@ -121,13 +108,12 @@ class LatentExplorer:
                 "(or use .static_figure())"
             ) from None
         low, high = self.slider_range
-        self._sliders = []
-        for value, label in zip(self.values, self.labels):
-            slider = w.FloatSlider(
-                value=float(value), min=low, max=high, step=0.05, description=label
-            )
+        self._sliders = [
+            w.FloatSlider(value=float(v), min=low, max=high, step=0.05, description=t)
+            for v, t in zip(self.values, self.labels)
+        ]
+        for slider in self._sliders:
             slider.observe(self._on_change, names="value")
-            self._sliders.append(slider)
         self._image = w.Image(format="png", width=self.display_px)
         button = w.Button(description="random face", icon="random")
         button.on_click(self.random_face)
@@ -138,23 +124,20 @@ class LatentExplorer:
         """Return a matplotlib grid: one row per direction at each slider value."""
         values = np.asarray(values, np.float32)
         z = self.center + values[None, :, None] * self.directions[:, None, :]
-        images = decode(self.vae, z.reshape(-1, z.shape[-1]))
-        rows = images.reshape(len(self.directions), len(values), *images.shape[1:])
-        shown = ", ".join(f"{v:g}" for v in values)
-        return show_image_rows(
-            list(rows), self.labels, self.value_range, title=f"{title}: values {shown}"
-        )
+        rows = decode(self.vae, z)
+        title = f"{title}: values {', '.join(f'{v:g}' for v in values)}"
+        return show_image_rows(list(rows), self.labels, self.value_range, title=title)
 
     def show(self):
         """Display the widget in a notebook; elsewhere return ``static_figure()``."""
-        if in_notebook():
-            enable_colab_widgets()  # ipywidgets 8 in Colab needs its widget manager
-            try:
-                from IPython.display import display
+        if not in_notebook():
+            return self.static_figure()
+        enable_colab_widgets()  # ipywidgets 8 in Colab needs its widget manager
+        try:
+            from IPython.display import display
 
-                ui = self.widget()
-            except (ImportError, LabError):
-                return self.static_figure()
-            display(ui)
-            return ui
-        return self.static_figure()
+            ui = self.widget()
+        except (ImportError, LabError):
+            return self.static_figure()
+        display(ui)
+        return ui
