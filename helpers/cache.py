@@ -359,8 +359,7 @@ def cache_problem(cache_dir: Path, meta: dict) -> str | None:
 
 # Writing the cache -----------------------------------------------------------------
 def _write_images(path: Path, shape: tuple, results, bar, log: dict) -> list[int]:
-    """Write the decoded (start, chunk) ``results`` of one split into ``path``; return
-    the positions kept. ``log`` collects what prepare saw in all splits."""
+    """Write one split's decoded ``results`` to ``path``; return the positions kept."""
     images = np.lib.format.open_memmap(path, "w+", np.uint8, shape)
     try:  # allocate every block: a map over a sparse file on a full disk dies of SIGBUS
         with open(path, "r+b") as handle:
@@ -415,8 +414,7 @@ def prepare_cache(
     Returns {"cache_dir", "counts": {split: n}, "skipped", "skipped_files": [{"file",
     "split", "reason"}], "reframed", "reframed_files", "converted", "seconds",
     "bytes_per_image", "reused"}. DataError: no CelebA at ``data``, or ``cache_dir``
-    holds something else; BusyError: another process is preparing this cache.
-    """
+    holds something else; BusyError: another process is preparing this cache."""
     cache_dir = Path(cache_dir).expanduser().resolve()
     with cache_lock(cache_dir, "prepare"):
         crop, size = list(check_crop(crop, celeba.IMAGE_SIZE)), int(image_size)

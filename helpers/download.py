@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 from unittest import mock
 
-from helpers import archives, celeba
+from helpers import archives, celeba, errors
 from helpers.celeba import CelebAFiles, count_images, find_celeba
 from helpers.environment import in_colab, in_notebook
 from helpers.errors import CredentialsError, DataError, DownloadError, LabError
@@ -84,32 +84,28 @@ def verified_copy(dest, expected_images: int | None = None) -> CelebAFiles | Non
     return files if same else None
 
 
-def _web_page(path: Path) -> str | None:
-    """Explain a web page saved in place of an archive, or None if it is not one."""
+def _check_archive(path: Path, mismatch: str | bool = False) -> str:
+    """The kind of archive ``path`` is by its bytes; DownloadError for a web page saved
+    in its place, then for ``mismatch`` (a failed checksum's message), or no archive."""
     with open(path, "rb") as f:
         text = f.read(64 * 1024).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if not text.startswith((b"<!doctype html", b"<html")):
-        return None
-    start = f"{path} is not a zip but a {path.stat().st_size:,}-byte"
-    drive_words = (b"google drive", b"quota", b"virus scan", b"drive.google")
-    if any(word in text for word in drive_words):
-        return (
-            f"{start} Google Drive web page, shown instead of a shared file that was "
-            "downloaded too often (the quota resets within 24 hours) or that needs a "
-            f"virus-scan confirmation. Do not wait: use Kaggle: {_KAGGLE_HINT}"
+    size = path.stat().st_size
+    if text.startswith((b"<!doctype html", b"<html")):
+        start = f"{path} is not a zip but a {size:,}-byte"
+        drive_words = (b"google drive", b"quota", b"virus scan", b"drive.google")
+        if any(word in text for word in drive_words):
+            raise DownloadError(
+                f"{start} Google Drive web page, shown instead of a shared file "
+                "downloaded too often (the quota resets within 24 hours) or needing a "
+                f"virus-scan confirmation. Do not wait: use Kaggle: {_KAGGLE_HINT}"
+            )
+        raise DownloadError(
+            f"{start} HTML web page (a login, error or preview page). Check that the "
+            f"link downloads the file itself, or use Kaggle: {_KAGGLE_HINT}"
         )
-    return (
-        f"{start} HTML web page (a login, error or preview page). Check that the "
-        f"link downloads the file itself, or use Kaggle: {_KAGGLE_HINT}"
-    )
-
-
-def _check_archive(path: Path) -> str:
-    """The kind of archive ``path`` is by its bytes; DownloadError if none is."""
-    if page := _web_page(path):
-        raise DownloadError(page)
-    kind, size = archives.archive_kind(path), path.stat().st_size
-    if kind is None:
+    if mismatch:
+        raise DownloadError(mismatch)
+    if (kind := archives.archive_kind(path)) is None:
         raise DownloadError(
             f"{path} is neither a zip nor a tar archive ({size:,} bytes, no archive's "
             "first bytes): empty, truncated, corrupt or another kind of file. "
@@ -185,6 +181,10 @@ def safe_extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike) -> Pa
             f"{zip_path}: {archives.KIND_NAMES[kind]}, but truncated or corrupt "
             f"({zip_path.stat().st_size:,} bytes; {error}); download it again."
         ) from None
+    except OSError as error:  # a full disk or a read-only folder: nothing was kept
+        if (problem := errors.os_error_message(error)) is None:
+            raise
+        raise DownloadError(f"extracting {zip_path}: {problem}") from None
     return target
 
 
@@ -324,7 +324,6 @@ def _token_problem(text: str) -> str | None:
 
 
 def _colab_userdata():
-    """google.colab.userdata in Colab, else None."""
     if in_colab():
         with contextlib.suppress(ImportError):
             from google.colab import userdata  # type: ignore[import-not-found]
@@ -420,9 +419,7 @@ def _refused(what: str, status: int, credentials: KaggleCredentials) -> LabError
     if status == 401:
         fix = f"put it in {source}"
         if credentials.kind == "pair":  # or a token, which --source kaggle reads first
-            fix = (
-                f"fix the username and key in {source}, or give it as {TOKEN_VARIABLE}"
-            )
+            fix = f"fix the username and key in {source}, or set {TOKEN_VARIABLE}"
         return CredentialsError(
             f"{what} rejected the credentials from {source} (HTTP 401): wrong, "
             "expired or revoked (a new key revokes the old one). Create a new API "
@@ -458,10 +455,8 @@ def _download_errors(what: str, credentials: KaggleCredentials | None = None):
                 "again; without one, copy CelebA here: --source local --from PATH."
             ) from None
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            raise DownloadError(
-                f"the disk is full ({error.filename or 'download folder'}): CelebA "
-                "needs about 3 GB while downloading; free some space and run again."
-            ) from None
+            full = errors.os_error_message(error)
+            raise DownloadError(f"{full}; CelebA needs about 3 GB") from None
         if status is not None:
             raise DownloadError(
                 f"{what} answered HTTP {status}: check the link, retry later, or use "
@@ -536,8 +531,7 @@ def _from_opendatasets(dest: Path, force: bool) -> tuple[Path, bool]:
 
 
 def _from_archive(dest: Path, path: Path | None, url, sha256, force: bool):
-    """Extract a local archive (``path``) or one downloaded from ``url`` (deleted once
-    extracted, or if it is bad): (folder, whether this call extracted it)."""
+    """Extract ``path``, or the archive at ``url`` (deleted once extracted or bad)."""
     target = dest / LINK_NAME
     if target.is_dir() and not target.is_symlink() and not force:
         print(f"found an earlier extraction in {target}: checking it instead")
@@ -569,14 +563,13 @@ def _from_archive(dest: Path, path: Path | None, url, sha256, force: bool):
                 matched = None  # downloaded, but its hash did not match
             finally:
                 socket.setdefaulttimeout(before)
+        mismatch = matched is None and (
+            f"checksum mismatch for {url}: expected sha256 {sha256}, got "
+            f"{sha256_file(path)}: incomplete, damaged or another file. Run again to "
+            "download it afresh, or check the --sha256 value."
+        )
         try:
-            if matched is None and not _web_page(path):
-                raise DownloadError(
-                    f"checksum mismatch for {url}: expected sha256 {sha256}, got "
-                    f"{sha256_file(path)}: incomplete, damaged or another file. Run "
-                    "again to download it afresh, or check the --sha256 value."
-                )
-            _check_archive(path)  # a web page, or no archive at all
+            _check_archive(path, mismatch)
         except DownloadError as error:
             path.unlink()
             raise DownloadError(f"{error} (The downloaded file was deleted.)") from None

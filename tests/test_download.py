@@ -6,6 +6,7 @@ fail, and Kaggle calls are replaced by spies.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -582,6 +583,30 @@ def test_hostile_zip_through_the_local_source(tmp_path):
         download_celeba(tmp_path / "dest", "local", path=hostile)
     assert not (tmp_path / "evil.txt").exists()
     assert not (tmp_path / "dest" / "celeba").exists()
+
+
+def test_a_full_disk_while_extracting_says_so_and_keeps_nothing(
+    tmp_path, tiny_zip, monkeypatch
+):
+    from helpers import archives
+
+    real, written = archives.extract_member, []
+
+    def fills_the_disk(archive, member, target):
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        written.append(target)
+        real(archive, member, target)
+
+    monkeypatch.setattr(archives, "extract_member", fills_the_disk)
+    dest = tmp_path / "dest"
+    with pytest.raises(DownloadError) as caught:
+        download_celeba(dest, "local", path=tiny_zip)
+    message = str(caught.value)
+    assert message.startswith(f"extracting {tiny_zip}: no space left on the disk")
+    assert "free some space" in message
+    assert written and listing(dest) == []  # the partial extraction is gone
+    assert tiny_zip.exists()
 
 
 def test_truncated_zip_is_explained(tmp_path, tiny_zip):
