@@ -322,14 +322,16 @@ def test_total_loss(capsys):
     fails(
         checks.check_total_loss,
         lambda x, r, m, v, beta: vae_loss(x, r, m, v)["total"],
-        match="beta is ignored",
+        match="ignores beta",
     )
 
     def minus_kl(x, r, m, v, beta):
         parts = vae_loss(x, r, m, v, beta)
         return parts["reconstruction"] - beta * parts["kl"]
 
-    fails(checks.check_total_loss, minus_kl, match="the KL enters with the wrong sign")
+    fails(
+        checks.check_total_loss, minus_kl, match="the KL enters the loss with the wrong sign"
+    )
 
 
 # -------------------------------------------------------------------- prior samples

@@ -17,7 +17,6 @@ CHECKER_ROWS, CHECKER_COLS = (120, 170), (40, 140)
 _SETTINGS = operator.attrgetter("value_range", "crop", "image_size")
 
 
-# ---------------------------------------------------------------------- preprocess
 def _test_frame(invert: bool = False) -> np.ndarray:
     """A 218x178 frame of smooth gradients (every crop differs) and a checkerboard."""
     rows, cols = np.mgrid[0:218, 0:178].astype(np.float64)
@@ -54,9 +53,8 @@ def check_preprocess(
     batch=False,
     config=None,
 ) -> None:
-    """Check ``fn(frame)`` (or ``fn(frame, config)``, whose settings then apply): a
-    (218, 178, 3) uint8 frame -> (image_size, image_size, 3) float32 in value_range,
-    the box ``crop`` resized with antialiasing; ``batch``: (N, 218, 178, 3) too."""
+    """Check ``fn(frame)`` (``fn(frame, config)``: its settings): a (218, 178, 3) uint8
+    frame -> (size, size, 3) float32 in value_range, ``crop`` antialiased; batches."""
     what = _target_name(fn, "crop_resize_normalize")
 
     def face(frames, cfg=config):
@@ -116,8 +114,7 @@ def _check_face(out, frame, value_range, crop, size, invert=False) -> None:
         with np.load(FIXTURES / "preprocess.npz") as data:
             reference = data["inverted" if invert else "face"]
     grey = np.abs(out - _scale(reference, value_range)) * (255.0 / span)
-    checker = _checker_box(crop, size)
-    if checker is not None:
+    if (checker := _checker_box(crop, size)) is not None:
         outside = np.ones(grey.shape[:2], bool)
         outside[_checker_box(crop, size, margin=2)] = False
         striped = float(np.std(out[checker]) * 255.0 / span)
@@ -174,7 +171,6 @@ def _check_scaled(values, value_range) -> None:
         raise CheckFailed(f"values are in {got}, expected {wanted}")
 
 
-# ------------------------------------------------------------------------ pipeline
 def _prefetches(dataset) -> bool:
     """Whether a tf.data pipeline prefetches at some stage."""
     found = "Prefetch" in type(dataset).__name__
@@ -183,9 +179,8 @@ def _prefetches(dataset) -> bool:
 
 @self_check("make_pipeline")
 def check_pipeline(fn, config) -> None:
-    """Check ``make_pipeline(images, config, training)``: uint8 (N, H, W, 3) ->
-    a tf.data.Dataset of float32 batches of config.batch_size in config.value_range,
-    shuffled with config.seed when training, in order otherwise, prefetched."""
+    """Check ``make_pipeline(images, config, training)``: a tf.data.Dataset of float32
+    batches in config's range and size, seeded shuffle if training, prefetched."""
     import tensorflow as tf
 
     size = int(config.batch_size)

@@ -42,13 +42,11 @@ def _sampling_caller(sampling):
 
 @self_check("Sampling")
 def check_sampling(sampling, draws: int = 4000) -> None:
-    """Check ``z = z_mean + exp(0.5 * z_log_var) * eps`` on (draws, 4) inputs, for a
-    Sampling layer or class, or ``fn(z_mean, z_log_var)``; also inside a model."""
+    """Check a Sampling layer (or class, or function) draws z_mean + sigma * eps."""
     from keras import ops
 
     layer, call = _sampling_caller(sampling)
-    means = np.array([0.0, 1.0, -2.0, 3.0], np.float32)
-    stds = np.array([1.5, 2.0, 0.5, 3.0], np.float32)
+    means, stds = np.array([[0.0, 1.0, -2.0, 3.0], [1.5, 2.0, 0.5, 3.0]], np.float32)
     args = [np.tile(v, (draws, 1)) for v in (means, 2 * np.log(stds))]
     args = [ops.convert_to_tensor(v) for v in args]
     z, again = (_numpy(_call(call, *args, what=_name(layer))) for _ in range(2))
@@ -152,12 +150,10 @@ def _check_symbolic(layer) -> None:
     )
 
 
-def _build(model_or_fn, config, kind: str, named: bool = False):
-    """The student's model, or what their builder returns for ``config``, with the
-    input of the design (an image for the encoder, a code for the decoder)."""
+def _build(model, config, kind: str, named: bool = False):
+    """The student's model (or their builder's), with the design's input."""
     import keras
 
-    model = model_or_fn
     if callable(model) and not isinstance(model, keras.Model):
         model = _call(model, config, what=_name(model))
     if not isinstance(model, keras.Model):
@@ -170,9 +166,8 @@ def _build(model_or_fn, config, kind: str, named: bool = False):
             f"the model is named {model.name!r}: name it '{kind}' (keras.Model("
             f"inputs, outputs, name='{kind}')); the VAE and saved files use the name"
         )
-    want, code = config.image_shape, "config.image_shape"
-    if kind == "decoder":
-        want, code = (config.latent_dim,), "(config.latent_dim,)"
+    want = (config.latent_dim,) if kind == "decoder" else config.image_shape
+    code = "(config.latent_dim,)" if kind == "decoder" else "config.image_shape"
     if (got := tuple(model.inputs[0].shape[1:])) != want:
         raise CheckFailed(f"input shape {got}, expected {want}: keras.Input({code})")
     return model
@@ -249,16 +244,9 @@ def _check_extras(layers_, allowed: tuple, kind: str) -> None:
         )
 
 
-def _layers(model) -> tuple[list, list[str]]:
-    """The model's layers after its inputs, and their class names."""
-    layers_ = [x for x in model.layers if type(x).__name__ != "InputLayer"]
-    return layers_, [type(x).__name__ for x in layers_]
-
-
 @self_check("build_encoder")
 def check_encoder_heads(encoder, config) -> None:
-    """Check the encoder (a model or ``build_encoder``) ends in two linear Dense
-    heads, z_mean and z_log_var, of size latent_dim."""
+    """Check the encoder (or its builder) ends in linear heads z_mean and z_log_var."""
     _check_heads(_build(encoder, config, "encoder"), config)
     dim, shape = config.latent_dim, ", ".join(map(str, config.image_shape))
     _passed(
@@ -270,8 +258,7 @@ def check_encoder_heads(encoder, config) -> None:
 def _check_heads(model, config) -> None:
     import keras
 
-    dim, outputs, names = config.latent_dim, model.outputs, ("z_mean", "z_log_var")
-    n = len(outputs)
+    dim, outputs, n = config.latent_dim, model.outputs, len(model.outputs)
     merged = n == 1 and outputs[0].shape[-1] == 2 * dim
     _raise_first(
         {
@@ -290,7 +277,7 @@ def _check_heads(model, config) -> None:
             "[z_mean, z_log_var]": [h.name for h in heads] == ["z_log_var", "z_mean"],
         }
     )
-    for name, tensor, layer in zip(names, outputs, heads):
+    for name, tensor, layer in zip(("z_mean", "z_log_var"), outputs, heads):
         shape, kind = tuple(tensor.shape), type(layer).__name__
         activation = _activation_name(layer)
         _raise_first(
@@ -315,10 +302,10 @@ def _check_heads(model, config) -> None:
 
 @self_check("build_encoder")
 def check_encoder(encoder, config) -> None:
-    """Check the encoder (a model or ``build_encoder``) layer by layer against the
-    design: strided Conv2D + LeakyReLU stages, Flatten, two linear Dense heads."""
+    """Check the encoder (or ``build_encoder``) layer by layer against the design."""
     model = _build(encoder, config, "encoder", named=True)
-    layers_, kinds = _layers(model)
+    layers_ = [x for x in model.layers if type(x).__name__ != "InputLayer"]
+    kinds = [type(x).__name__ for x in layers_]
     convs = [x for x, kind in zip(layers_, kinds) if kind == "Conv2D"]
     want, pooling = len(config.filters), any("Pooling" in k for k in kinds)
     _raise_first(
@@ -328,14 +315,11 @@ def check_encoder(encoder, config) -> None:
             f"{len(convs)} Conv2D layer(s), expected {want}: one per entry of "
             f"config.filters = {tuple(config.filters)} (loop over "
             "it)": len(convs) != want,
+            "no Flatten layer: flatten the last feature map into one vector per "
+            "image before the Dense heads": "Flatten" not in kinds,
         }
     )
     _check_stages(layers_, convs, config.filters, config, "encoder")
-    if "Flatten" not in kinds:
-        raise CheckFailed(
-            "no Flatten layer: flatten the last feature map into one vector per "
-            "image before the Dense heads"
-        )
     _check_heads(model, config)
     _check_extras(layers_, ("Conv2D", "Flatten", "Dense"), "encoder")
     count, formula = model.count_params(), 0
@@ -358,8 +342,7 @@ def check_encoder(encoder, config) -> None:
 
 @self_check("build_decoder")
 def check_decoder_output(decoder, config) -> None:
-    """Check the decoder (a model or ``build_decoder``) maps (B, latent_dim) to
-    images of the input's shape in ``config.value_range``."""
+    """Check the decoder (or ``build_decoder``) maps codes to images in value_range."""
     _check_decoder_output(_build(decoder, config, "decoder"), config)
     shape, (low, high) = ", ".join(map(str, config.image_shape)), config.value_range
     _passed(
@@ -405,12 +388,12 @@ def _stage_filters(config) -> list[int]:
 
 @self_check("build_decoder")
 def check_decoder(decoder, config) -> None:
-    """Check the decoder (a model or ``build_decoder``) layer by layer against the
-    design: Dense, Reshape, stride-2 Conv2DTranspose stages, the output layer."""
+    """Check the decoder (or ``build_decoder``) layer by layer against the design."""
     import keras
 
     model = _build(decoder, config, "decoder", named=True)
-    layers_, kinds = _layers(model)
+    layers_ = [x for x in model.layers if type(x).__name__ != "InputLayer"]
+    kinds = [type(x).__name__ for x in layers_]
     b, top = config.bottleneck_size, config.filters[-1]
     first = kinds[0] if layers_ else "missing"
     if first != "Dense" or layers_[0].units != b * b * top:
@@ -469,8 +452,7 @@ def check_decoder(decoder, config) -> None:
 
 
 def design_layers(config, output_kernel: int = 3) -> list[tuple]:
-    """The design's weighted layers: (part, kind, input side, output side, input
-    channels, output channels, kernel side); Dense rows have sides 1."""
+    """The design's weighted layers: (part, kind, side in, side out, c_in, c_out, k)."""
     k, size, c, rows = config.kernel_size, config.image_size, 3, []
     for filters in config.filters:
         rows.append(("encoder", "Conv2D", size, size // 2, c, filters, k))

@@ -21,12 +21,10 @@ _LOSSES = ("loss", "reconstruction_loss", "kl_loss")
 _IMAGES = np.random.default_rng(0).random((16, 8, 8, 3)).astype("float32")
 
 
-# --------------------------------------------------------------------- train step
 @self_check("VAE")
 def check_train_step(vae_class, beta: float = 2.0) -> None:
-    """Check the VAE class on tiny parts (z = z_mean): loss = reconstruction + beta *
-    KL and both trackers in evaluate() and a training step, which changes the
-    weights; a .keras file reloads."""
+    """Check the VAE on tiny parts (z = z_mean): loss = reconstruction + beta * KL and
+    the trackers, in evaluate() and a weight-changing training step; .keras reloads."""
     import keras
 
     keras.utils.set_random_seed(0)
@@ -84,9 +82,8 @@ def check_precision_step(vae_class, policy: str = "mixed_float16") -> None:
     history = _call(vae.fit, stream, epochs=1, verbose=0, what=what)
     if policy == "mixed_float16" and not scaled:
         raise CheckFailed(
-            f"`{name}.train_step` never calls self.optimizer.scale_loss: under "
-            "mixed_float16 take the gradient of `scaled = self.optimizer."
-            "scale_loss(total)` (not of `total`), or training stalls"
+            f"`{name}.train_step` never calls self.optimizer.scale_loss: in {policy} "
+            "take the gradient of scale_loss(total), not of total, or training stalls"
         )
     write = f"`{name}` has its own train_step: write test_step too (no gradient)"
     try:
@@ -112,11 +109,9 @@ def check_precision_step(vae_class, policy: str = "mixed_float16") -> None:
     _passed(f"check_precision_step passed: `{name}` trains under {policy}")
 
 
-# ----------------------------------------------------------------------- callbacks
 def _check_own(callback, config, fixed_z, samples: Path) -> list[str]:
-    """What is wrong with the student's callback, run for a few epochs on a stand-in
-    model that records what it decodes (always 0.5). A value_range the callback keeps
-    from the config becomes (-1, 1) meanwhile: its grids must show 0.5 as grey 191."""
+    """What is wrong with the callback, run on a stand-in that decodes 0.5; a
+    value_range kept from the config becomes (-1, 1): 0.5 must show as grey 191."""
     from PIL import Image
 
     name, interval = type(callback).__name__, config.sample_interval
@@ -185,9 +180,8 @@ def _check_own(callback, config, fixed_z, samples: Path) -> list[str]:
 
 @self_check("make_callbacks")
 def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
-    """Check 04's callbacks (or a function returning them): the best model to
-    run_dir/best.keras, a TensorBoard there, one of the student's own that decodes
-    ``fixed_z`` every config.sample_interval epochs; CheckFailed lists each fault."""
+    """Check 04's callbacks (or their maker): best.keras and TensorBoard in run_dir,
+    the student's own decoding ``fixed_z`` each sample_interval; lists every fault."""
     from helpers.runs import RunPaths
 
     paths = RunPaths(Path(run_dir))
@@ -203,8 +197,7 @@ def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
         names = [cls.__name__ for cls in type(item).__mro__]
         if "Callback" not in names:
             problems.append(f"item {index} is a {names[0]}, not a Keras callback")
-        for name in names:
-            found.setdefault(name, item)
+        found = dict.fromkeys(names, item) | found
         pkg = type(item).__module__.split(".")[0]
         (lab if pkg in LAB_PACKAGES else own if pkg != "keras" else []).append(item)
     problems += _checkpoint_problems(found.get("ModelCheckpoint"), paths)
@@ -225,7 +218,7 @@ def check_callbacks(callbacks, run_dir, config=None, fixed_z=None) -> None:
             problems += _check_own(callback, config, fixed_z, paths.samples)
     if problems:
         raise CheckFailed("callbacks to fix:\n- " + "\n- ".join(problems))
-    what = f", and {type(own[0]).__name__} decodes the fixed z" if own else ""
+    what = f", and {type(own[0]).__name__} decodes the fixed z"
     every = f" every {config.sample_interval} epochs" if config is not None else ""
     _passed(f"check_callbacks passed: best model, TensorBoard in {root}{what}{every}")
 
@@ -241,10 +234,9 @@ def _checkpoint_problems(checkpoint, paths) -> list[str]:
         train = not str(monitor).startswith("val_")
         problems.append(
             f"ModelCheckpoint monitors {monitor!r}: use monitor={BEST_MODEL_MONITOR!r}"
-            " (with mode='min'), the validation loss at the target beta that train() "
-            "logs. Plain val_loss weighs the KL by the warm-up's weight, so it is "
-            "smallest in a warm-up epoch (KL weight near 0) and would keep a model "
-            "trained without its KL"
+            " (mode='min'), the validation loss at the target beta that train() logs."
+            " Plain val_loss weighs the KL by the warm-up's weight, so it is smallest "
+            "in a warm-up epoch and would keep a model trained without its KL"
             + "; and a training loss is not measured on held-out faces" * train
         )
     elif not (mode == "min" if mode is not None else low):
@@ -257,7 +249,6 @@ def _checkpoint_problems(checkpoint, paths) -> list[str]:
     return problems
 
 
-# ------------------------------------------------------------------------- the run
 @self_check("the run")
 def check_training_run(run_dir, history=None) -> None:
     """Check a finished training run: finite losses, a KL, a best model, grids."""
@@ -299,7 +290,6 @@ def check_training_run(run_dir, history=None) -> None:
     )
 
 
-# --------------------------------------------------------------- the assembled model
 @self_check("build_my_vae")
 def check_built_vae(build, parts, config) -> None:
     """Check ``build(parts, config)``: the parts' VAE with the config's settings,
@@ -359,7 +349,6 @@ def check_built_vae(build, parts, config) -> None:
     )
 
 
-# ---------------------------------------------------------------- 06: an experiment
 @self_check("my_experiment")
 def check_experiment(experiments, base) -> None:
     """Check ``{run name: VAEConfig}`` (or a function of ``base`` returning it): two
