@@ -18,14 +18,12 @@ FORMAT, FORMAT_VERSION = "vae-lab-portable", 1
 
 
 class PretrainedVAE:
-    """A trained VAE for inference only (what generate and metrics need of a model):
-    ``encoder`` maps (B, H, W, 3) to [z_mean, z_log_var], ``decoder`` (B, D) to
-    (B, H, W, 3) in ``value_range``; ``info`` is what the file says of its training."""
+    """A trained VAE for inference only (what generate and metrics need of a model);
+    ``info`` is what the file says of its training."""
 
     def __init__(self, model, config: VAEConfig, info=None):
         self.model, self.config, self.info = model, config, dict(info or {})
-        self.encoder = model.get_layer("encoder")
-        self.decoder = model.get_layer("decoder")
+        self.encoder, self.decoder = map(model.get_layer, ("encoder", "decoder"))
         self.value_range = tuple(float(v) for v in config.value_range)
 
     @property
@@ -71,6 +69,8 @@ def load_portable_model(path) -> PretrainedVAE:
             metadata = json.loads(archive.read(METADATA_MEMBER).decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as error:
             raise _not_portable(path, f"{METADATA_MEMBER}: {error}") from None
+    if not isinstance(metadata, dict):
+        raise _not_portable(path, f"{METADATA_MEMBER} holds no JSON object")
     if metadata.get("format") != FORMAT or metadata.get("version") != FORMAT_VERSION:
         raise _not_portable(
             path,

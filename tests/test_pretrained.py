@@ -194,6 +194,21 @@ def test_a_lab_vae_file_is_not_a_portable_model(exported):
         load_portable_model(exported.run_dir / "best.keras")
 
 
+def test_a_portable_model_whose_metadata_is_no_object_is_refused(exported, tmp_path):
+    """A vae_lab.json holding a JSON list is named, not an AttributeError."""
+    import zipfile
+
+    from helpers.portable import METADATA_MEMBER, load_portable_model
+
+    bad = tmp_path / "list.keras"
+    with zipfile.ZipFile(exported.path) as src, zipfile.ZipFile(bad, "w") as out:
+        for item in src.infolist():
+            data = src.read(item)
+            out.writestr(item, b"[1, 2]" if item.filename == METADATA_MEMBER else data)
+    with pytest.raises(LabError, match="vae_lab.json holds no JSON object"):
+        load_portable_model(bad)
+
+
 LOAD = textwrap.dedent("""
     import os, sys
     os.environ["KERAS_BACKEND"] = "tensorflow"
