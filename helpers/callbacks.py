@@ -92,12 +92,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _weight_files(self) -> list[tuple[int, Path]]:
         """(epoch, path) of every committed weights file, newest first."""
-        found = []
-        for path in self.backup_path.glob("weights-*.weights.h5"):
-            digits = path.name[len("weights-") : -len(".weights.h5")]
-            if digits.isdigit():
-                found.append((int(digits), path))
-        return sorted(found, reverse=True)
+        paths = self.backup_path.glob("weights-*.weights.h5")
+        found = [(p.name[len("weights-") : -len(".weights.h5")], p) for p in paths]
+        return sorted(((int(d), p) for d, p in found if d.isdigit()), reverse=True)
 
     @functools.cached_property
     def _metadata(self):
@@ -113,9 +110,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             reason = getattr(error, "problem", f"{type(error).__name__}: {error}")
             return self._fall_back(f"{path.name} is damaged ({reason})", None)
         if not (self.backup_path / weights).is_file():
-            return self._fall_back(
-                f"{path.name} names {weights}, which is missing", limit
-            )
+            return self._fall_back(f"{path.name} names a missing {weights}", limit)
         if problem := weights_file_problem(self.backup_path / weights):
             return self._fall_back(f"{weights} is damaged ({problem})", limit)
         return metadata
@@ -137,8 +132,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         )
 
     def _load_model(self):
-        metadata = self._metadata
-        if metadata is None:
+        if (metadata := self._metadata) is None:
             return
         if not self.model.optimizer.built:  # its variables, to load them into
             self.model.optimizer.build(self.model.trainable_variables)
@@ -174,14 +168,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         tmp = self.backup_path / f"tmp-{name}"
         with _saved(tmp, self.backup_path / name, weights_file_problem, "backup"):
             self.model.save_weights(tmp, overwrite=True)
-        metadata = {
-            "epoch": self._current_epoch,
-            "batch": self._last_batch_seen,
-            "weights": name,
-            "seed_states": [
-                np.asarray(v).tolist() for v in seed_state_variables(self.model)
-            ],
-        }
+        states = [np.asarray(v).tolist() for v in seed_state_variables(self.model)]
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        metadata.update(weights=name, seed_states=states)
         atomic_write_text(self.backup_path / METADATA, json.dumps(metadata) + "\n")
         self._metadata = metadata
         keep = {name} | {p.name for _, p in self._weight_files()[:2]}

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import os
 import warnings
 from collections import namedtuple
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -142,8 +142,7 @@ def _folder_names(root: Path, rel: str = "", depth: int = 1) -> Iterator[str]:
         for entry in entries:
             name = f"{rel}{entry.name}"
             if entry.is_dir() and (entry.name == _IMAGE_DIR_NAME or depth > 0):
-                deeper = 0 if entry.name == _IMAGE_DIR_NAME else depth - 1
-                yield from _folder_names(Path(entry.path), name + "/", deeper)
+                yield from _folder_names(Path(entry.path), name + "/", depth - 1)
             else:
                 yield name
                 if entry.name.lower().endswith(".jpg"):
@@ -153,8 +152,7 @@ def _folder_names(root: Path, rel: str = "", depth: int = 1) -> Iterator[str]:
 def _top_entries(root: Path, limit: int = 10) -> str:
     """The first ``limit`` entries of root by name (reads at most 1001)."""
     with os.scandir(root) as entries:
-        first = itertools.islice(entries, 1001)
-        names = sorted(e.name + ("/" if e.is_dir() else "") for e in first)
+        names = sorted(e.name + "/" * e.is_dir() for e in islice(entries, 1001))
     if not names:
         return "nothing (the folder is empty)"
     more = f", ... ({len(names)}{'+' * (len(names) > 1000)} entries)"
@@ -213,11 +211,10 @@ def decode_list_file(data: bytes) -> str:
 
 
 def _list_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of a .csv or a space-separated .txt list file."""
+    """(line number, fields) of the non-blank lines of a .csv or a .txt list file."""
     text = io.StringIO(decode_list_file(path.read_bytes()), newline="")
-    if path.suffix.lower() == ".csv":
-        return enumerate(([v.strip() for v in row] for row in csv.reader(text)), 1)
-    return enumerate((line.split() for line in text), 1)
+    rows = csv.reader(text) if path.suffix.lower() == ".csv" else map(str.split, text)
+    return ((n, [v.strip() for v in row]) for n, row in enumerate(rows, 1) if row)
 
 
 def _first_of_each(path: Path, rows) -> dict:
@@ -229,11 +226,10 @@ def _first_of_each(path: Path, rows) -> dict:
         else:
             kept[image_id] = value
     if duplicates:
-        more = ", ..." if len(duplicates) > 5 else ""
         warnings.warn(
             f"{path}: {len(duplicates)} duplicate row(s) of images listed earlier, "
-            f"e.g. {', '.join(duplicates[:5])}{more}; the first row of each image "
-            "is used, the later ones are ignored.",
+            f"e.g. {', '.join(duplicates[:5])}{', ...' * (len(duplicates) > 5)}; the "
+            "first row of each image is used, the later ones are ignored.",
             stacklevel=3,
         )
     return kept
@@ -273,15 +269,12 @@ def _attribute_rows(path: Path) -> Iterator[tuple[int, str, list[str]]]:
             ) from None
         _check_names(path, 2, next(rows, (2, []))[1])
     count = 0
-    for line_no, row in rows:
-        if not row:
-            continue
+    for count, (line_no, row) in enumerate(rows, 1):
         if len(row) != len(ATTRIBUTE_NAMES) + 1 or not set(row[1:]) <= {"1", "-1"}:
             raise DataError(
                 f"{path} line {line_no}: expected an image id and 40 values of 1 or "
                 f"-1, got {len(row) - 1} values: {' '.join(row)[:80]!r}"
             )
-        count += 1
         yield line_no, row[0], row[1:]
     if count < expected:  # more rows: duplicates, dropped by read_attributes
         raise DataError(
@@ -294,8 +287,7 @@ def read_attributes(files: CelebAFiles) -> tuple[list[str], np.ndarray]:
     """Return (image ids in file order, (N, 40) int8 of +1 / -1 in ATTRIBUTE_NAMES
     order); an image listed twice keeps its first row (and warns). Raises DataError:
     wrong or misordered names, a malformed row, or fewer rows than line 1 says."""
-    path = Path(files.attr_file)
-    kept = _first_of_each(path, _attribute_rows(path))
+    kept = _first_of_each(files.attr_file, _attribute_rows(files.attr_file))
     attrs = np.array(list(kept.values()), dtype=np.int8)
     return list(kept), attrs.reshape(len(kept), len(ATTRIBUTE_NAMES))
 
@@ -303,8 +295,7 @@ def read_attributes(files: CelebAFiles) -> tuple[list[str], np.ndarray]:
 def read_partitions(files: CelebAFiles) -> dict[str, int]:
     """Read the official split: image id -> 0 (train), 1 (validation) or 2 (test);
     duplicates as for :func:`read_attributes`, a malformed row raises DataError."""
-    path = Path(files.partition_file)
-    rows = _list_rows(path)
+    rows = _list_rows(path := files.partition_file)
     if path.suffix.lower() == ".csv":
         if (header := next(rows, (1, []))[1]) != ["image_id", "partition"]:
             raise DataError(
@@ -313,12 +304,12 @@ def read_partitions(files: CelebAFiles) -> dict[str, int]:
             )
     parsed = []
     for line_no, row in rows:
-        if row and (len(row) != 2 or row[1] not in {"0", "1", "2"}):
+        if len(row) != 2 or row[1] not in {"0", "1", "2"}:
             raise DataError(
                 f"{path} line {line_no}: expected 'IMAGE_ID PARTITION' with "
                 f"partition 0, 1 or 2, got {' '.join(row)[:60]!r}."
             )
-        parsed += [(line_no, row[0], int(row[1]))] if row else []
+        parsed.append((line_no, row[0], int(row[1])))
     return _first_of_each(path, parsed)
 
 

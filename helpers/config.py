@@ -1,8 +1,6 @@
-"""One frozen dataclass holds every knob of the lab, with named presets.
-
-``preset("cpu", latent_dim=64, beta=4.0)``: a preset with overrides. A bad value
-raises ``ValueError`` naming the field and the allowed range, when the config is made.
-"""
+"""One frozen dataclass holds every knob of the lab, with named presets:
+``preset("cpu", latent_dim=64, beta=4.0)``. A bad value raises ``ValueError`` naming
+the field and the allowed range, when the config is made."""
 
 from __future__ import annotations
 
@@ -114,8 +112,7 @@ class VAEConfig:
 
 
 def _known(fields: dict) -> dict:
-    unknown = set(fields) - {f.name for f in dataclasses.fields(VAEConfig)}
-    if unknown:
+    if unknown := set(fields) - {f.name for f in dataclasses.fields(VAEConfig)}:
         raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
     return fields
 

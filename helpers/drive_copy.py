@@ -67,15 +67,14 @@ def _files(folder: Path) -> dict[str, Path]:
 def write_manifest(folder: Path, hashes: dict[str, str] | None = None) -> dict:
     """Flush every file in ``folder``, then record their sizes and SHA-256 (those
     in ``hashes``, by relative path, already known)."""
-    folder, hashes, entries = Path(folder), hashes or {}, {}
+    folder, hashes = Path(folder), hashes or {}
+    record = dict(written_at=time.time(), written_on=socket.gethostname(), files={})
     for rel, path in _files(folder).items():
         if rel not in hashes:
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
         digest = hashes.get(rel) or sha256_file(path)
-        entries[rel] = {"size": path.stat().st_size, "sha256": digest}
-    record = dict(written_at=time.time(), written_on=socket.gethostname())
-    record["files"] = entries
+        record["files"][rel] = {"size": path.stat().st_size, "sha256": digest}
     atomic_write_text(folder / MANIFEST, json.dumps(record, indent=1))  # fsync-ed
     fsync_dir(folder)
     return record
@@ -195,9 +194,8 @@ def flush(runs_dir: Path, extra=()) -> list[Path]:
     written = []
     for folder in watched_folders(runs_dir, extra):
         manifest = read_manifest(folder) or {"files": {}, "written_at": 0.0}
-        recorded = manifest["files"]
         if any(
-            (s := path.stat()).st_size != recorded.get(rel, {}).get("size")
+            (s := path.stat()).st_size != manifest["files"].get(rel, {}).get("size")
             or s.st_mtime > manifest["written_at"]
             for rel, path in _files(folder).items()
         ):

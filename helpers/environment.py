@@ -103,8 +103,7 @@ def detect_hardware() -> Hardware:
             return Hardware("tpu", name="TPU", backend=backend)
         import tensorflow as tf  # optional: only under the TensorFlow backend
 
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
+        if gpus := tf.config.list_physical_devices("GPU"):
             info = tf.config.experimental.get_device_details(gpus[0]) or {}
             name = info.get("device_name", "GPU")
             capability = _capability(info.get("compute_capability"))
@@ -112,8 +111,7 @@ def detect_hardware() -> Hardware:
     if backend == "jax":
         import jax  # optional: only under the JAX backend
 
-        devices = [d for d in jax.devices() if d.platform != "cpu"]
-        if devices:
+        if devices := [d for d in jax.devices() if d.platform != "cpu"]:
             first = devices[0]
             kind = "tpu" if first.platform == "tpu" else "gpu"
             name = getattr(first, "device_kind", first.platform.upper())
@@ -139,10 +137,8 @@ def enable_colab_widgets() -> bool:
     """Switch on Colab's custom widget manager once, so ipywidgets 8 renders there
     (googlecolab/colabtools #3020, #4525); True if switched on now."""
     global _custom_widget_manager
-    if _custom_widget_manager or not in_colab():
-        return False
-    major = ipywidgets_major()
-    if (major or 0) < 8:
+    major = ipywidgets_major() or 0
+    if _custom_widget_manager or not in_colab() or major < 8:
         return False
     _custom_widget_manager = True  # tried: a failure is said once, not at every bar
     try:

@@ -136,11 +136,9 @@ def register_short_errors() -> bool:
         return False
 
     def handler(self, etype, value, tb, tb_offset=None):
-        stb = short_error_lines(value)
-        if stb is None:
-            stb = self.InteractiveTB.structured_traceback(
-                etype, value, tb, tb_offset=tb_offset
-            )
+        stb = short_error_lines(value) or self.InteractiveTB.structured_traceback(
+            etype, value, tb, tb_offset=tb_offset
+        )
         self._showtraceback(etype, value, stb)
         return stb
 

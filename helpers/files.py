@@ -44,13 +44,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise
     # Temporary files of this path left by killed writers (dead pids) go too.
     for leftover in path.parent.glob(f".{glob_escape(path.name)}.*tmp"):
-        try:  # a live writer's (or one not ours: EPERM) is kept
-            os.kill(int(leftover.name[len(path.name) + 2 : -len(".tmp")].strip(".")), 0)
-        except (ValueError, ProcessLookupError):  # no pid, or a dead one
-            with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # a live writer's (or not ours: EPERM) stays
+            try:
+                os.kill(int(leftover.name[len(path.name) + 2 : -4].strip(".")), 0)
+            except (ValueError, ProcessLookupError):  # no pid, or a dead one
                 leftover.unlink()
-        except OSError:
-            pass
     return path
 
 
@@ -71,9 +69,7 @@ def read_json(path: str | os.PathLike, fix: str) -> dict:
         problem = "empty" if not error.doc.strip() else f"not valid JSON: {error}"
         raise DamagedFileError(path, problem, fix) from None
     if not isinstance(data, dict):
-        raise DamagedFileError(
-            path, f"a JSON {type(data).__name__}, not an object", fix
-        )
+        raise DamagedFileError(path, f"JSON {type(data).__name__}, not an object", fix)
     return data
 
 
@@ -107,20 +103,17 @@ def unsafe_member_name(original: str) -> str | None:
     return None
 
 
-KERAS_MEMBERS = ("config.json", "model.weights.h5")
-
-
 def keras_file_problem(path: str | os.PathLike) -> str | None:
     """Say what is wrong with a ``.keras`` file, or None when it is whole: a zip
-    whose every member's CRC-32 matches, holding ``KERAS_MEMBERS``."""
+    whose every member's CRC-32 matches, with Keras' config.json and weights."""
     try:
         if Path(path).stat().st_size == 0:
             return "the file is empty"
         with zipfile.ZipFile(path) as archive:
             if (bad := archive.testzip()) is not None:
                 return f"its member {bad} fails its checksum"
-            if missing := [m for m in KERAS_MEMBERS if m not in archive.namelist()]:
-                return f"it lacks {', '.join(missing)}"
+            if missing := {"config.json", "model.weights.h5"} - set(archive.namelist()):
+                return f"it lacks {', '.join(sorted(missing))}"
     except zipfile.BadZipFile as error:
         return f"not a readable zip: {error}"
     except (OSError, EOFError, ValueError, RuntimeError) as error:
@@ -129,8 +122,7 @@ def keras_file_problem(path: str | os.PathLike) -> str | None:
 
 
 def weights_file_problem(path: str | os.PathLike) -> str | None:
-    """Say what is wrong with a ``.weights.h5`` file (HDF5), or None when every
-    dataset in it can be read."""
+    """Say what is wrong with a ``.weights.h5`` (HDF5) file, or None if all reads."""
     import h5py
 
     try:

@@ -1,9 +1,6 @@
-"""The notebooks' set-up: data, preset and folders in one call, ``setup_lab()``.
-
-In Colab the cache, runs and exported code live on Google Drive (``MyDrive/vae-lab``)
-unless declined; elsewhere in ``~/vae-lab`` (or ``$VAE_LAB_WORKDIR``). ``SMOKE=1``
-(CI) selects the generated CelebA-format slice and the ``smoke`` preset.
-"""
+"""The notebooks' set-up in one call, ``setup_lab()``: data, preset and folders (in
+Colab on Google Drive, ``MyDrive/vae-lab``, unless declined; elsewhere ``~/vae-lab``
+or ``$VAE_LAB_WORKDIR``). ``SMOKE=1`` (CI): the generated slice, ``smoke`` preset."""
 
 from __future__ import annotations
 
@@ -51,15 +48,14 @@ DRIVE_QUESTION = (
 
 @dataclass(frozen=True)
 class Lab:
-    """Where this session's data, cache and runs live, and the config to use
-    (``quick``: ``cache_dir`` holds only ``QUICK_IMAGES`` validation images)."""
+    """Where this session's data, cache and runs live, and the config to use."""
 
     workdir: Path
     cache_dir: Path
     runs_dir: Path
     config: VAEConfig
     generated_data: bool
-    quick: bool = False
+    quick: bool = False  # cache_dir holds only QUICK_IMAGES validation images
     on_drive: bool = False
     _data_dir: Path | None = field(default=None, repr=False, compare=False)
     _fetch_data: object = field(default=None, repr=False, compare=False)
@@ -75,9 +71,8 @@ class Lab:
         return self._data_dir or self._fetch_data()
 
     def flush_drive(self, unmount: bool = False) -> list[Path]:
-        """Fsync and record the changed runs and exported code in their manifests (done
-        after every cell; off Drive a no-op); return those folders. ``unmount=True``
-        (a session's very end) then waits for Drive and unmounts."""
+        """Fsync the changed runs and code, noted in their manifests (after each cell;
+        off Drive a no-op); return them. ``unmount``: then wait for Drive, unmount."""
         if not self.on_drive:
             return []
         code = self.workdir / STUDENT_DIRNAME
@@ -102,8 +97,7 @@ def accelerator() -> str:
 
 def default_workdir(use_drive: bool = False) -> Path:
     """The folder for data and runs: $VAE_LAB_WORKDIR, Google Drive, or ~/vae-lab;
-    under ``nbgrader autograde`` ``autograded/<student>/.vae-lab`` (one per student).
-    """
+    under ``nbgrader autograde`` ``autograded/<student>/.vae-lab`` (one per student)."""
     if os.environ.get(WORKDIR_ENV):
         return Path(os.environ[WORKDIR_ENV])
     if grading_mode():
@@ -119,9 +113,8 @@ def _parse_yes_no(text: str | None) -> bool | None:
 
 
 def drive_choice(use_drive: bool | None = None) -> bool:
-    """Whether to keep the work on Google Drive: outside Colab False; in Colab the
-    first of ``use_drive``, ``$VAE_LAB_USE_DRIVE``, this machine's answer, a prompt
-    (3 tries; default yes)."""
+    """Whether to keep the work on Google Drive: outside Colab False; in Colab the first
+    of ``use_drive``, ``$VAE_LAB_USE_DRIVE``, this machine's answer, a prompt (yes)."""
     if not in_colab():
         return False
     if use_drive is None:
@@ -153,9 +146,9 @@ def mount_drive() -> bool:
         drive.mount(str(DRIVE_MOUNT))
     except Exception as error:  # declined authorisation, timeout, no Colab
         print(
-            f"Google Drive could not be mounted ({type(error).__name__}: {error}). "
-            "Keeping everything on this machine instead: it is lost when Colab "
-            "recycles the machine. Run setup_lab() again to retry."
+            f"Google Drive could not be mounted ({type(error).__name__}: {error}): "
+            "everything stays on this machine, lost when Colab recycles it. Run "
+            "setup_lab() again to retry."
         )
         return False
     return True
@@ -169,8 +162,7 @@ def choose_preset(smoke: bool | None = None) -> str:
 
 
 def ready_cache(cache_dir: Path, config: VAEConfig) -> dict | None:
-    """Return the meta of a finished cache at ``cache_dir`` made for ``config``;
-    None when there is none, or it has another image size or crop."""
+    """The meta of the finished cache at ``cache_dir`` made for ``config``, or None."""
     try:
         meta = cache_info(cache_dir) if (cache_dir / "meta.json").is_file() else {}
     except (DataError, ValueError, OSError):
@@ -233,12 +225,11 @@ def setup_lab(
 ) -> Lab:
     """Find (or get and cache) the data and choose the config, printing what it chose.
 
-    ``source``: "auto" (the generated slice under SMOKE=1, else "kaggle"),
-    "generated", or a ``download_celeba`` source; ``preset_name``: default
-    ``choose_preset()``; ``use_drive``: see ``drive_choice``; ``quick``: a part of the
-    data is enough (02, 03): the full cache if made, else ``QUICK_IMAGES`` validation
-    images; ``overrides``: VAEConfig fields and ``download_celeba``'s url, path, sha256.
-    """
+    ``source``: "auto" (the generated slice under SMOKE=1, else "kaggle"), "generated",
+    or a ``download_celeba`` source; ``preset_name``: default ``choose_preset()``;
+    ``use_drive``: see ``drive_choice``; ``quick``: part of the data will do (02, 03):
+    the full cache if made, else ``QUICK_IMAGES`` validation images; ``overrides``:
+    VAEConfig fields and ``download_celeba``'s url, path, sha256."""
     if grading_mode() and not smoke_mode():
         _refuse_to_grade()
     import keras  # loads TensorFlow: only when a notebook sets up
@@ -310,8 +301,8 @@ def _print_choices(preset_name: str, root: Path, on_drive: bool, machine_only: b
     elif machine_only:
         print(
             f"Work folder on this machine only: {root} (not Google Drive): the cache, "
-            "your runs and code are LOST when this runtime ends or is recycled (the "
-            "next notebook cannot reuse them): setup_lab(use_drive=True) keeps them."
+            "your runs and code are LOST when this runtime ends, and the next notebook "
+            "cannot reuse them: setup_lab(use_drive=True) keeps them."
         )
 
 
@@ -351,10 +342,6 @@ def _check_runs_on_drive(runs_dir: Path, extra: list, verbose: bool) -> None:
             )
 
 
-def _prepare(data_dir: Path, cache_dir: Path, config: VAEConfig, verbose: bool):
-    prepare_cache(data_dir, cache_dir, config.image_size, config.crop, progress=verbose)
-
-
 def _generated_lab(root: Path, config: VAEConfig, verbose: bool) -> dict:
     data_dir = Path(
         os.environ.get(GENERATED_SLICE_ENV) or root / "data/generated-slice"
@@ -370,7 +357,7 @@ def _generated_lab(root: Path, config: VAEConfig, verbose: bool) -> dict:
         what = "GENERATED CelebA-format slice of cartoon faces (a stand-in, not CelebA)"
         print(f"Data: a {what} in {data_dir}")
     cache_dir = root / "cache" / f"generated-slice-{config.image_size}px"
-    _prepare(data_dir, cache_dir, config, verbose)
+    prepare_cache(data_dir, cache_dir, config.image_size, config.crop, progress=verbose)
     return {"cache_dir": cache_dir, "_data_dir": data_dir}
 
 
@@ -407,13 +394,12 @@ def _celeba_lab(root: Path, local_root: Path, config, fetch, quick, verbose) -> 
         make_quick_subset(data_dir, subset)
         if verbose:
             print(
-                f"Quick start: caching only the first {QUICK_IMAGES} validation "
-                "images (the full cache is made by 01_setup)."
+                f"Quick start: {QUICK_IMAGES} validation images (01_setup caches all)."
             )
-        _prepare(subset, quick_cache, config, verbose)
+        prepare_cache(subset, quick_cache, config.image_size, config.crop, verbose)
         return {"cache_dir": quick_cache, "_data_dir": data_dir, "quick": True}
     # Decode onto this machine's disk (fast), then keep one verified copy on Drive.
-    _prepare(data_dir, fast_copy, config, verbose)
+    prepare_cache(data_dir, fast_copy, config.image_size, config.crop, progress=verbose)
     if on_drive:
         _copy_cache(fast_copy, full_cache, verbose, "to Drive for later notebooks")
     return {"cache_dir": fast_copy, "_data_dir": data_dir}
@@ -425,9 +411,8 @@ def _copy_from_drive(drive_cache: Path, local: Path, verbose: bool) -> bool:
         expected = drive_copy.read_manifest(drive_cache)
         if expected is None and verbose:
             print(
-                f"note: {drive_cache} has no manifest (copied by an older version of "
-                "the lab, or the manifest has not synced yet): its sizes and SHA-256 "
-                "cannot be checked."
+                f"note: {drive_cache} has no manifest (an older lab copied it, or it "
+                "has not synced yet): its sizes and SHA-256 cannot be checked."
             )
         try:
             _copy_cache(drive_cache, local, verbose, "to this machine's disk", expected)

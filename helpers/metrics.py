@@ -117,8 +117,8 @@ class InceptionExtractor:
 
     name = INCEPTION_NAME
 
-    def __init__(self, model, batch_size: int = 50):
-        self.model, self.batch_size = model, batch_size
+    def __init__(self, model):
+        self.model = model
 
     def __call__(self, images_uint8):
         import keras
@@ -129,7 +129,7 @@ class InceptionExtractor:
         return np.asarray(self.model(x, training=False))
 
 
-def inception_extractor(batch_size: int = 50) -> InceptionExtractor:
+def inception_extractor() -> InceptionExtractor:
     """Build the InceptionV3 extractor, downloading its weights (LabError if not)."""
     import keras
 
@@ -145,12 +145,11 @@ def inception_extractor(batch_size: int = 50) -> InceptionExtractor:
     except Exception as error:  # Keras raises a bare Exception on a failed fetch
         raise LabError(
             "FID needs the InceptionV3 ImageNet weights (~90 MB), downloaded on first "
-            f"use into ~/.keras/models from storage.googleapis.com ({str(error)[:160]})"
-            ". KID needs them too, so both are skipped (the other metrics are not). "
-            "Run in Colab, or copy inception_v3_weights_tf_dim_ordering_tf_kernels_"
-            "notop.h5 into ~/.keras/models"
+            f"use into ~/.keras/models ({str(error)[:160]}); KID too: both are skipped,"
+            " not the other metrics. Run in Colab, or copy inception_v3_weights_tf_"
+            "dim_ordering_tf_kernels_notop.h5 into ~/.keras/models"
         ) from None
-    return InceptionExtractor(model, batch_size)
+    return InceptionExtractor(model)
 
 
 def compute_features(extractor, images_uint8, batch_size: int = 50) -> np.ndarray:
@@ -278,11 +277,10 @@ def _quality_rows(report: dict) -> list[dict]:
     return [_row(s, m, v, report["n"], note) for s, m, v, note in rows]
 
 
-def _distance_rows(
-    report, real_u8, floor_u8, samples, stats_dir, extractor, fid, kid, seed
-):
+def _distance_rows(report, pool_u8, samples, stats_dir, extractor, fid, kid, seed):
     """FID/KID rows and report sections of each sample set, beside the real floor."""
-    n, wanted = len(real_u8), [s for s, on in (("fid", fid), ("kid", kid)) if on]
+    n, wanted = report["n"], [s for s, on in (("fid", fid), ("kid", kid)) if on]
+    real_u8, floor_u8 = pool_u8[:n], pool_u8[n : 2 * n]
     try:
         extractor = extractor or inception_extractor()
     except LabError as error:
@@ -316,8 +314,7 @@ def _distance_rows(
         sets.update({name: (feats, real["features"]) for name, feats in fakes.items()})
         for name, (a, b) in sets.items():
             mean, std = kernel_inception_distance(a, b, seed=seed)
-            size = floor_n if name == "real_vs_real" else n
-            subset = kid_subset_size(size, size)
+            size, subset = len(a), kid_subset_size(len(a), len(b))
             scores[name] = {"mean": mean, "std": std, "subset_size": subset}
             spread = f"over {KID_SUBSETS} random subsets of {subset} of the {size}"
             rows.append(_row("kid", name, mean, size, f"± {std:.3g}: spread {spread}"))
@@ -350,7 +347,7 @@ def evaluate(
         counts = cache_info(run.cache_dir)["counts"] if run.cache_dir else {}
         split = "test" if counts.get("test") else "validation"
     pool_u8, _ = generate._load_split_images(run, split, 2 * n)
-    real_u8, floor_u8 = pool_u8[:n], pool_u8[n : 2 * n]
+    real_u8 = pool_u8[:n]
     real, n = generate.as_model_images(vae, real_u8), len(real_u8)
     z_mean, z_log_var = generate.encode_means(vae, real, with_log_var=True)
     recon = generate.decode(vae, z_mean)
@@ -382,7 +379,7 @@ def evaluate(
     report["rows"] = _quality_rows(report)
     if fid or kid:
         stats_dir = stats_dir or Path(run.cache_dir) / "fid_stats"
-        args = (report, real_u8, floor_u8, samples, stats_dir, extractor)
+        args = (report, pool_u8, samples, stats_dir, extractor)
         report["rows"] += _distance_rows(*args, fid, kid, seed)
     if write:
         write_report(report, run.paths.root)
@@ -392,9 +389,9 @@ def evaluate(
 def write_report(report: dict, out_dir) -> tuple[Path | None, Path | None]:
     """Write evaluation.json/.csv into ``out_dir`` (or a temp folder); return where."""
     table = io.StringIO(newline="")
-    writer = csv.DictWriter(table, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(report["rows"])
+    csv.writer(table).writerows(
+        [COLUMNS, *(map(r.get, COLUMNS) for r in report["rows"])]
+    )
     texts = {"json": json.dumps(report, indent=2) + "\n", "csv": table.getvalue()}
     return tuple(
         write_text_or_fallback(Path(out_dir) / f"evaluation.{k}", text)

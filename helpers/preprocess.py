@@ -48,14 +48,11 @@ def frame_box(crop: Sequence[int], size: tuple[int, int], frame=CELEBA_FRAME) ->
     ``crop`` (left, top, width, height) in ``frame``: in another size it keeps its
     relative centre and shape, scaled by ``min(w / 178, h / 218)``, inside the image."""
     left, top, width, height = check_crop(crop, frame)
-    (img_w, img_h), (frame_w, frame_h) = size, frame
-    scale = min(img_w / frame_w, img_h / frame_h)
-    box_w, box_h = width * scale, height * scale
-    centre_x = (left + width / 2) * img_w / frame_w
-    centre_y = (top + height / 2) * img_h / frame_h
-    x0 = min(max(centre_x - box_w / 2, 0.0), img_w - box_w)
-    y0 = min(max(centre_y - box_h / 2, 0.0), img_h - box_h)
-    return x0, y0, x0 + box_w, y0 + box_h
+    size, frame = np.asarray(size, float), np.asarray(frame, float)
+    box = np.array([width, height]) * min(size / frame)
+    centre = (np.array([left, top]) + np.array([width, height]) / 2) * size / frame
+    x0, y0 = np.minimum(np.maximum(centre - box / 2, 0.0), size - box)
+    return x0, y0, x0 + box[0], y0 + box[1]
 
 
 class UnsupportedModeError(ValueError):
@@ -81,8 +78,7 @@ def to_rgb(image: Image.Image) -> tuple[Image.Image, str | None]:
         full = 65535.0 if mode != "F" else (1.0 if top <= 1.0 else 255.0)
         gray = np.clip(np.rint(values * (255.0 / full)), 0, 255).astype(np.uint8)
         return Image.fromarray(gray, "L").convert("RGB"), mode
-    transparent = "transparency" in image.info or mode in ("LA", "La", "PA")
-    if transparent or mode in ("RGBA", "RGBa"):
+    if "transparency" in image.info or mode in ("LA", "La", "PA", "RGBA", "RGBa"):
         rgba = image.convert("RGBA")
         black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         label = f"{mode} with transparency" if mode in ("P", "L") else mode
@@ -100,13 +96,12 @@ def load_image(
     notes: list | None = None,
     modes: list | None = None,
 ) -> np.ndarray:
-    """Decode one image (a path, its bytes or a binary file), cut, resize: uint8
-    (image_size, image_size, 3). ``crop`` is in the 178x218 frame; another frame is
-    cut by :func:`frame_box` and noted in ``notes``; a mode not RGB is appended to
-    ``modes``. ``draft`` lets libjpeg decode at 1/2 to 1/8 size where the box keeps
-    ``image_size`` pixels (twice as fast, nearly identical). Raises OSError,
-    SyntaxError or ValueError for a file missing, not an image, truncated, too large
-    or small, or in an unsupported mode."""
+    """Decode one image (a path, its bytes or a binary file), cut ``crop`` (in the
+    178x218 frame; another frame by :func:`frame_box`, noted in ``notes``), resize:
+    uint8 (image_size, image_size, 3). A mode not RGB is appended to ``modes``.
+    ``draft``: libjpeg decodes at 1/2 to 1/8 size (twice as fast, nearly identical).
+    OSError, SyntaxError or ValueError: missing, not an image, truncated, too large
+    or small, or an unsupported mode."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:
@@ -120,10 +115,7 @@ def load_image(
             raise ValueError(f"image is {full_w}x{full_h}, larger than any face photo")
         left, top, right, bottom = frame_box(crop, image.size)
         if image.size != CELEBA_FRAME and notes is not None:
-            notes.append(
-                f"frame {full_w}x{full_h}, not {CELEBA_FRAME[0]}x{CELEBA_FRAME[1]}: "
-                "face box scaled to it"
-            )
+            notes.append(f"frame {full_w}x{full_h}, not 178x218: face box scaled to it")
         if right - left < 1 or bottom - top < 1:
             raise ValueError(f"image is {full_w}x{full_h}, too small for a face box")
         scale = 1.0

@@ -207,13 +207,13 @@ def _epochs_section(run: _Run, out: Path) -> str:
     parts = []
     for grid in evenly(grids, 4):
         epoch = int(re.sub(r"\D", "", grid.stem) or 0)
-        image = _image(grid, out, f"Faces after epoch {epoch}")
-        parts += [f"**Epoch {epoch}**", "", image, ""]
-    return "\n".join(parts).rstrip()
+        parts += [f"**Epoch {epoch}**", _image(grid, out, f"Faces after epoch {epoch}")]
+    return "\n\n".join(parts)
 
 
 def _generation_section(run: _Run, out: Path, figures) -> str:
     roots = ([Path(figures)] if figures else []) + [run.root]
+    command = f"python -m vaelab explore --run-dir {run.root} --out {run.root}/figures"
 
     def find(pattern):  # in the first root with any, outside the report and samples/
         for root in roots:
@@ -233,9 +233,6 @@ def _generation_section(run: _Run, out: Path, figures) -> str:
             name = path.stem.removeprefix("attribute_").replace("_", " ")
             parts += [_image(path, out, caption.format(name)), ""]
     if missing:
-        command = (
-            f"python -m vaelab explore --run-dir {run.root} --out {run.root}/figures"
-        )
         parts.append(_missing("the figures " + ", ".join(missing), command, them=True))
     return "\n".join(parts).rstrip()
 
@@ -259,7 +256,6 @@ def _evaluation_section(run: _Run) -> str:
 
 
 def _sweep_section(sweeps: list[_Run], key) -> str:
-    """The table of the runs that differ in ``key``."""
     if not sweeps:
         return "> (No `--analysis` runs in this build: make them as said above.)"
     rows = []
@@ -330,7 +326,7 @@ class _EmbedImages(Treeprocessor):
     def run(self, root):
         for img in root.iter("img"):
             src, alt = img.get("src", ""), img.get("alt", "")
-            path = Path(src) if Path(src).is_absolute() else self.base / src
+            path = self.base / src  # an absolute src stays itself
             img.attrib.clear()
             if src.startswith(("http://", "https://", "data:")) or not path.is_file():
                 img.tag, img.text = "em", f"[image not found: {src}]"
@@ -343,13 +339,11 @@ class _EmbedImages(Treeprocessor):
 def markdown_to_html(text: str, base=".", title: str | None = "Report") -> str:
     """Convert report Markdown into one HTML page, images (relative to ``base``)
     embedded, comments dropped; ``title=None`` returns the body alone."""
-    converter = markdown.Markdown(
-        extensions=["tables", "fenced_code"], output_format="html"
-    )
-    embed = _EmbedImages(converter)
+    md = markdown.Markdown(extensions=["tables", "fenced_code"], output_format="html")
+    embed = _EmbedImages(md)
     embed.base = Path(base)
-    converter.treeprocessors.register(embed, "embed", 0)
-    inner = converter.convert(re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL))
+    md.treeprocessors.register(embed, "embed", 0)
+    inner = md.convert(re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL))
     if title is None:
         return inner
     style = STYLE.read_text(encoding="utf-8")

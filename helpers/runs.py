@@ -161,7 +161,6 @@ def load_instructor_run(run_dir, cache_dir=None):
 
     paths = RunPaths(Path(run_dir))
     vae = load_portable_model(paths.instructor_model)
-    if cache_dir is None:
-        cache_dir = read_info(paths.root).get("cache_dir")
+    cache_dir = cache_dir or read_info(paths.root).get("cache_dir")
     info = {**vae.info, "model": INSTRUCTOR_FILE}
     return Run(paths, vae.config, vae, Path(cache_dir) if cache_dir else None, info)

@@ -1,8 +1,5 @@
-"""The student's parts: ``%%export`` cells saved as a module, assembled and checked.
-
-A cell starting ``%%export sampling`` runs as usual and, if it ran, saves its source
-as ``<workdir>/student/sampling.py`` (d2l's ``#@save``); 04_train assembles them.
-"""
+"""The student's parts: a cell starting ``%%export sampling`` runs as usual and, if it
+ran, saves its source as ``<workdir>/student/sampling.py``; 04_train assembles them."""
 
 from __future__ import annotations
 
@@ -67,8 +64,7 @@ def _check_vae_model(m, config):
 
 
 def _check_callbacks(m, config):
-    fixed_z = np.random.default_rng(0).standard_normal((8, config.latent_dim))
-    fixed_z = fixed_z.astype("float32")
+    fixed_z = np.random.default_rng(0).standard_normal((8, config.latent_dim), "f4")
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         make = functools.partial(m["make_callbacks"], config, run, fixed_z)
@@ -115,9 +111,7 @@ PART_REGISTRY: dict[str, Part] = {
     "interpolate_faces": _one(
         "05_generate", "interpolate_faces", checks.check_interpolation, trains=False
     ),
-    "latent_grid": _one(
-        "05_generate", "latent_grid", checks.check_latent_grid, trains=False
-    ),
+    "latent_grid": _one("05_generate", "latent_grid", checks.check_latent_grid, False),
 }
 # The parts a part's self-check runs: if one fails, the table blames that one only.
 USES = {
@@ -158,8 +152,7 @@ def _export_magic(line: str, cell: str):
 
 
 def register_magic(workdir: str | os.PathLike) -> bool:
-    """Make ``%%export`` save under ``workdir`` and register it in the running IPython
-    (``setup_lab`` calls this); False outside IPython."""
+    """Make ``%%export`` save under ``workdir``, registered in IPython (else False)."""
     global _active_workdir
     _active_workdir = Path(workdir)
     shell = ipython_shell()
@@ -259,10 +252,9 @@ class StudentParts:
 
 def _switch(use_lab_part) -> set[str]:
     """Return the parts the switch replaces: a dict {part: bool} or part names."""
-    if isinstance(use_lab_part, str):
-        use_lab_part = (use_lab_part,)
     if not isinstance(use_lab_part, dict):
-        use_lab_part = dict.fromkeys(use_lab_part or (), True)
+        names = [use_lab_part] if isinstance(use_lab_part, str) else use_lab_part or ()
+        use_lab_part = dict.fromkeys(names, True)
     if unknown := set(use_lab_part) - set(PARTS):
         raise LabError(
             f"USE_LAB_PART names unknown part(s) {', '.join(sorted(unknown))}: the "
@@ -291,8 +283,7 @@ def solution_sources(path: Path | None = None) -> dict[str, str]:
 
 
 def solution_module(*parts: str):
-    """Import and return the lab's reference module (``SOLUTION_MODULE``); LabError
-    when this copy of the lab lacks it or one of ``parts`` (the student release)."""
+    """Import the lab's reference module; LabError if this copy lacks it or a part."""
     if not SOLUTION_FILE.is_file():
         raise LabError(
             "the lab's reference parts are not shipped with this copy of the lab "
@@ -329,11 +320,7 @@ def assemble_source(workdir, use_lab_part=None, parts=None) -> tuple[str, dict]:
     order; ``parts``: the training parts and any other exported or switched."""
     chosen, folder = _switch(use_lab_part), Path(workdir) / STUDENT_DIRNAME
     if parts is None:
-        parts = [
-            p
-            for p in PARTS
-            if p in TRAINING_PARTS or p in chosen or (folder / f"{p}.py").exists()
-        ]
+        parts = {*TRAINING_PARTS, *chosen, *(f.stem for f in folder.glob("*.py"))}
     chunks, found = [HEADER], {}
     for part in (p for p in PARTS if p in parts):
         path = folder / f"{part}.py"
@@ -351,8 +338,7 @@ def assemble_source(workdir, use_lab_part=None, parts=None) -> tuple[str, dict]:
 
 
 def _failure(run, filename: str = "") -> str | None:
-    """Run the student's code (a part, or a self-check on it): None, or what went
-    wrong in one short line (and where, in ``filename``)."""
+    """Run the student's code: None, or what went wrong in a line (and where in it)."""
     try:
         run()
     except NotImplementedError:
@@ -375,11 +361,10 @@ def load_student_parts(
     parts=None,
     verbose: bool = True,
 ) -> StudentParts:
-    """Assemble the exported parts into ``<workdir>/student/student_vae.py``, run it
-    part by part as ``sys.modules["student_vae"]`` (so ``.keras`` files reload its
-    classes), run each part's self-check quietly for ``config`` (default: smoke) and
-    print who wrote what. ``use_lab_part``: ``{"sampling": True, ...}`` or names, the
-    parts to take from the lab. LabError when a part is missing or does not run."""
+    """Assemble the exported parts into ``<workdir>/student/student_vae.py``, run it as
+    ``sys.modules["student_vae"]`` (``.keras`` files reload its classes), self-check
+    each part quietly for ``config`` (default: smoke), print who wrote what; LabError if
+    a part is missing or fails to run. ``use_lab_part``: {part: True} or part names."""
     source, found = assemble_source(workdir, use_lab_part, parts)
     (Path(workdir) / STUDENT_DIRNAME).mkdir(parents=True, exist_ok=True)
     path = atomic_write_text(Path(workdir) / STUDENT_DIRNAME / MODULE_FILE, source)
@@ -425,15 +410,13 @@ def load_student_parts(
         raise LabError(
             f"cannot assemble your model: {', '.join(broken)} "
             f"{'is' if len(broken) == 1 else 'are'} missing or does not run (see the "
-            "table above). Fix and re-export it, or set USE_LAB_PART[part] = True to "
-            "use the lab's reference part for now."
+            "table): fix and re-export it, or use the lab's: USE_LAB_PART[part] = True."
         )
     return result
 
 
 def _check_parts(status: dict, module, config: VAEConfig) -> None:
-    """Run the self-check of each of the student's parts, its printing hidden; a
-    part whose check fails through a failing part it uses is "not judged"."""
+    """Self-check the student's parts quietly ("not judged" if a part it uses fails)."""
     for part, item in status.items():
         if item.origin != YOURS or item.passed is not None:
             continue
@@ -452,8 +435,7 @@ def _check_parts(status: dict, module, config: VAEConfig) -> None:
 
 
 def build_student_vae(parts, config: VAEConfig):
-    """Build the compiled VAE with the parts' own ``build_my_vae`` (04); ``parts``:
-    a ``StudentParts`` or the lab's reference module."""
+    """Build the VAE by the parts' ``build_my_vae`` (a StudentParts or the lab's)."""
     build = getattr(getattr(parts, "module", parts), "build_my_vae", None)
     if build is None:
         raise LabError(
@@ -464,8 +446,7 @@ def build_student_vae(parts, config: VAEConfig):
 
 
 def import_student_module(workdir, verbose: bool = True):
-    """Import ``<workdir>/student/student_vae.py`` as 04 assembled it (or None):
-    05 and 06 do so before loading ``best.keras``, so the student's classes exist."""
+    """Import the module 04 assembled (or None): best.keras needs its classes."""
     path = Path(workdir) / STUDENT_DIRNAME / MODULE_FILE
     if not path.exists():
         if verbose:

@@ -1,9 +1,6 @@
-"""Before handing in: did the notebook keep the metadata nbgrader grades by?
-
-A cell deleted and retyped or pasted loses its ``nbgrader`` metadata; a copied one
-duplicates its ``grade_id``. :func:`check_submission` compares the notebook with
-``templates/graded_cells.json`` (written by ``python -m instructor make-student``).
-"""
+"""Before handing in: did the notebook keep its ``nbgrader`` metadata (lost by a cell
+retyped or pasted, duplicated by a copied one)? Checked against the release's
+``templates/graded_cells.json`` (written by ``python -m instructor make-student``)."""
 
 from __future__ import annotations
 
@@ -156,8 +153,7 @@ def check_notebook(
         if grade_id is not None:
             cells.setdefault(grade_id, []).append(cell)
         if is_stub(cell):
-            where = f"cell {index} ({cell.get('cell_type')})"
-            report.empty.append(where if grade_id is None else grade_id)
+            report.empty.append(grade_id or f"cell {index} ({cell.get('cell_type')})")
     for grade_id, want in expected.items():
         found = cells.get(grade_id, [])
         meta = found[0]["metadata"]["nbgrader"] if found else {}

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from helpers.environment import detect_hardware
 from helpers.precision import PRECISIONS, resolve_precision
 
-# A training step costs about 3 forward passes (forward, gradients with respect to
-# the activations and to the weights); validation costs one.
+# Training an image: ~3 forward passes (forward, 2 gradient passes); validating: 1.
 TRAIN_FLOPS_PER_FORWARD = 3
 STARTUP_SECONDS = (20.0, 60.0)  # before the first step (tracing, XLA), low and high
 
@@ -22,9 +21,8 @@ _COLAB_PRESET = ((64, 128, 256, 512), 256, 64)
 _CI = "fit() on the project's 2-core CI machine, TF 2.21, Keras 3.15"
 _H200 = "measured under JAX on one NVIDIA H200 (benchmarks/gpu_colab_preset.sh)"
 # fit()'s training images/s at batch 128 by (a word of Hardware.name, or "cpu:N" for N
-# cores; design; precision). The H200: JAX 0.11.2, Keras 3.15.1, XLA, 2026-11-27,
-# 10.5-15.5 % of its matmul peak. Colab's T4 gets FLOPs estimates until
-# `bash benchmarks/gpu_colab_preset.sh` runs there.
+# cores; design; precision). H200: JAX 0.11.2, Keras 3.15.1, XLA, 2026-11-27, 10.5 to
+# 15.5 % of its matmul peak. Colab's T4: FLOPs estimates until that script runs there.
 MEASURED: dict[tuple[str, tuple, str], tuple[float, str]] = {
     ("cpu:2", _CPU_PRESET, "float32"): (780.0, _CI),
     ("H200", _COLAB_PRESET, "float32"): (21386.0, _H200),
@@ -47,9 +45,8 @@ PEAK_TFLOPS: dict[str, tuple[float, float, float | None]] = {
 # A CPU core's float32 rate: the CI machine's 4096x4096 matmul, ~400 GFLOP/s on 2.
 CPU_CORE_GFLOPS = 200.0
 
-# Share of the peak a small conv VAE reaches in fit() (low, high). CPU: 0.55-0.69
-# measured; GPU float32: the issue's 40-60 % of a T4. Mixed precision reaches less
-# of the far higher tensor-core peak: 10 % on the H200 (a lower bound for a T4).
+# Share of the peak a conv VAE reaches in fit() (low, high). CPU: 0.55-0.69 measured;
+# GPU float32: 40-60 % of a T4 (the issue); mixed: 10 % of the H200's, a lower bound.
 UTILISATION = {
     ("cpu", "float32"): (0.45, 0.65),
     ("gpu", "float32"): (0.35, 0.6),
@@ -156,7 +153,6 @@ def estimate_training_time(config, n_images, epochs=None, n_validation=0, device
     if rates is None:
         return None
     epochs = config.epochs if epochs is None else epochs
-    # A validation image is a forward pass: a third of a training image's cost.
     work = epochs * (n_images + n_validation / TRAIN_FLOPS_PER_FORWARD)
     low, high = [s + work / rate for s, rate in zip(STARTUP_SECONDS, rates[1::-1])]
     return TimeEstimate(low, high, epochs, rates[2], device.describe(), precision)
@@ -167,8 +163,7 @@ def describe_training_time(config, n_images, epochs=None, n_validation=0, device
     (the arguments are ``estimate_training_time``'s)."""
     device = device or detect_hardware()
     epochs = config.epochs if epochs is None else epochs
-    plural = "s" if epochs != 1 else ""
-    what = f"Training the {config.name} preset for {epochs} epoch{plural}"
+    what = f"Training the {config.name} preset for {epochs} epoch{'s' * (epochs != 1)}"
     what += f" on {n_images:,} images"
     estimate = estimate_training_time(config, n_images, epochs, n_validation, device)
     if estimate is None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import json
 import math
@@ -229,8 +228,7 @@ def write_status(paths: RunPaths, **fields) -> None:
 
 
 def epoch_steps(dataset) -> int:
-    """Return the batches in one pass over a ``tf.data`` pipeline (DataError if it
-    repeats or is empty)."""
+    """Return one pass's batches of a tf.data pipeline; DataError if none or endless."""
     import tensorflow as tf
 
     steps = int(dataset.cardinality())
@@ -288,8 +286,7 @@ def _given_callbacks(make_callbacks, config, paths: RunPaths, fixed_z):
 def check_run_config(config: VAEConfig, paths: RunPaths) -> None:
     """Write config.json for a new run, or check that ``config`` may resume it."""
     old = read_config(paths.root) if paths.config.exists() else None
-    names = [f.name for f in dataclasses.fields(VAEConfig)]
-    changed = [n for n in names if old and getattr(old, n) != getattr(config, n)]
+    changed = [n for n in vars(config) if old and getattr(old, n) != getattr(config, n)]
     refused = [name for name in changed if name not in RESUMABLE_FIELDS]
     if refused:
         differences = "; ".join(
@@ -329,8 +326,7 @@ def _set_aside_damaged_best(paths: RunPaths) -> None:
     """Rename a best.keras that fails its check to best.keras.damaged, saying so."""
     from helpers.files import keras_file_problem
 
-    problem = paths.best_model.exists() and keras_file_problem(paths.best_model)
-    if problem:
+    if problem := paths.best_model.exists() and keras_file_problem(paths.best_model):
         aside = paths.best_model.with_name(paths.best_model.name + ".damaged")
         os.replace(paths.best_model, aside)
         print(
@@ -450,8 +446,6 @@ def _run_history(paths: RunPaths, history, start: int):
     history.history, history.initial_epoch = full, start
     if history.epoch:
         title = f"{paths.root.name}: {len(history.epoch)} epochs"
-        figure = plot_history(
-            {"epoch": history.epoch, **full}, paths.loss_curves, title=title
-        )
-        plt.close(figure)
+        data = {"epoch": history.epoch, **full}
+        plt.close(plot_history(data, paths.loss_curves, title=title))
     return history
